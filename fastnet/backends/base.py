@@ -1,0 +1,60 @@
+"""The backend object: where arrays live and which kernels compute on them.
+
+A backend is passed explicitly to layers, nets and optimizers.  ``xp`` is the array module
+(numpy or cupy); ``kernels`` holds the hot-path operations.  Because the numba backend also
+uses numpy arrays, a backend can never be inferred from an array's type alone.
+"""
+from __future__ import annotations
+
+import numpy
+
+from fastnet.errors import InputError
+
+
+class Backend:
+    """Reference CPU backend: NumPy arrays and the NumPy kernels."""
+
+    name = "numpy"
+    device = "cpu"
+
+    def __init__(self, xp=numpy, kernels=None):
+        from fastnet.backends.numpy_kernels import NumpyKernels
+
+        self.xp = xp
+        self.kernels = kernels if kernels is not None else NumpyKernels(xp)
+
+    # --- host <-> device -------------------------------------------------------------------
+    def asarray(self, a, dtype=None):
+        """Host (or device) data -> an array of this backend, copying only when needed."""
+        return self.xp.asarray(a, dtype=dtype)
+
+    def to_numpy(self, a):
+        """Backend array -> a numpy array on the host (no copy on CPU backends)."""
+        return numpy.asarray(a)
+
+    def is_array(self, a) -> bool:
+        return isinstance(a, self.xp.ndarray)
+
+    def check_array(self, a, what: str):
+        """Refuse arrays that live elsewhere (a host array in a GPU net) at the layer's door."""
+        if not self.is_array(a):
+            kind = type(a).__module__.split(".")[0] + "." + type(a).__name__
+            raise InputError(
+                f"{what} is a {kind}, but this net runs on the '{self.name}' backend; "
+                f"convert it first with backend.asarray({what})"
+            )
+        return a
+
+    # --- randomness and timing -------------------------------------------------------------
+    def rng(self, seed=None):
+        """A seeded generator with ``random(shape, dtype)`` and ``permutation(n)``."""
+        return numpy.random.default_rng(seed)
+
+    def synchronize(self) -> None:
+        """Wait for queued device work; a no-op on the CPU."""
+
+    def describe(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"<fastnet backend {self.name!r}>"

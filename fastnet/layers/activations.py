@@ -1,0 +1,60 @@
+"""Element-wise activations."""
+from fastnet.errors import InputError
+from fastnet.layers.base import Layer
+
+
+def check_dout(dout, expected_shape, layer):
+    """``expected_shape`` is the forward output's shape, or None when forward never ran."""
+    if expected_shape is None:
+        raise InputError(f"{layer}.backward called before forward")
+    if tuple(dout.shape) != tuple(expected_shape):
+        raise InputError(f"{layer}.backward got dout of shape {tuple(dout.shape)}; "
+                         f"expected the forward output's shape {tuple(expected_shape)}")
+
+
+def shape_of(array):
+    return None if array is None else array.shape
+
+
+class Relu(Layer):
+    """max(x, 0).  Caches its output: the gradient passes where the output is positive."""
+
+    def __init__(self, backend=None):
+        super().__init__(backend)
+        self.out = None
+
+    def forward(self, x):
+        self._check_x(x, min_ndim=1)
+        self.out = self.kernels.relu_forward(x)
+        return self.out
+
+    def backward(self, dout):
+        check_dout(dout, shape_of(self.out), "Relu")
+        return self.kernels.relu_backward(dout, self.out)
+
+    @property
+    def mask(self):
+        """The book's mask: True where the input was not positive."""
+        return None if self.out is None else self.out <= 0
+
+    def _clear_cache(self):
+        self.out = None
+
+
+class Sigmoid(Layer):
+    def __init__(self, backend=None):
+        super().__init__(backend)
+        self.out = None
+
+    def forward(self, x):
+        self._check_x(x, min_ndim=1)
+        # exp(-logaddexp(0, -x)) == 1 / (1 + exp(-x)) without overflow for very negative x.
+        self.out = self.xp.exp(-self.xp.logaddexp(0, -x))
+        return self.out
+
+    def backward(self, dout):
+        check_dout(dout, shape_of(self.out), "Sigmoid")
+        return dout * (1.0 - self.out) * self.out
+
+    def _clear_cache(self):
+        self.out = None

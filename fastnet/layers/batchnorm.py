@@ -1,0 +1,83 @@
+"""Batch normalisation: per feature for 2-D input, per channel for 4-D input."""
+from fastnet.errors import InputError
+from fastnet.layers.activations import check_dout, shape_of
+from fastnet.layers.base import Layer
+from fastnet.validation import check_same_dtype
+
+
+class BatchNormalization(Layer):
+    """Running mean and variance are persistent state: they move, save and load with the params."""
+
+    param_names = ("gamma", "beta")
+    grad_names = {"gamma": "dgamma", "beta": "dbeta"}
+    state_names = ("running_mean", "running_var")
+    takes_train_flag = True
+    eps = 1e-6
+
+    def __init__(self, gamma, beta, momentum=0.9, running_mean=None, running_var=None,
+                 backend=None, dtype=None):
+        super().__init__(backend)
+        self.gamma = self._param(gamma, dtype)
+        self.beta = self._param(beta, self.gamma.dtype)
+        if self.gamma.ndim != 1 or self.beta.shape != self.gamma.shape:
+            raise InputError(f"BatchNormalization needs 1-D gamma and beta of equal shape; got "
+                             f"{tuple(self.gamma.shape)} and {tuple(self.beta.shape)}")
+        self.momentum = momentum
+        features = self.gamma.shape[0]
+        self.running_mean = (self.xp.zeros(features, self.gamma.dtype) if running_mean is None
+                             else self._param(running_mean, self.gamma.dtype))
+        self.running_var = (self.xp.ones(features, self.gamma.dtype) if running_var is None
+                            else self._param(running_var, self.gamma.dtype))
+        self.input_shape = None
+        self.xn = self.std = None
+        self.dgamma = self.dbeta = None
+
+    def _as_rows(self, x):
+        """(N, D) stays; (N, C, H, W) becomes (N*H*W, C) so statistics are per channel."""
+        if x.ndim == 4:
+            return x.transpose(0, 2, 3, 1).reshape(-1, x.shape[1])
+        if x.ndim == 2:
+            return x
+        raise InputError(f"BatchNormalization takes (N, D) or (N, C, H, W) input; got {tuple(x.shape)}")
+
+    def _from_rows(self, rows, shape):
+        if len(shape) == 4:
+            n, c, h, w = shape
+            return rows.reshape(n, h, w, c).transpose(0, 3, 1, 2)
+        return rows
+
+    def forward(self, x, train_flg=True):
+        self._check_x(x)
+        check_same_dtype(x, self.gamma.dtype, "x", "this BatchNormalization layer")
+        rows = self._as_rows(x)
+        if rows.shape[1] != self.gamma.shape[0]:
+            raise InputError(f"BatchNormalization has {self.gamma.shape[0]} features/channels but the "
+                             f"input of shape {tuple(x.shape)} has {rows.shape[1]}")
+        self.input_shape = x.shape
+        if train_flg:
+            mu = rows.mean(axis=0)
+            xc = rows - mu
+            var = (xc * xc).mean(axis=0)
+            self.std = self.xp.sqrt(var + self.eps)
+            self.xn = xc / self.std
+            # The running statistics are state, updated in place so references stay valid.
+            self.running_mean *= self.momentum
+            self.running_mean += (1 - self.momentum) * mu
+            self.running_var *= self.momentum
+            self.running_var += (1 - self.momentum) * var
+            xn = self.xn
+        else:
+            xn = (rows - self.running_mean) / self.xp.sqrt(self.running_var + self.eps)
+        return self._from_rows(self.gamma * xn + self.beta, x.shape)
+
+    def backward(self, dout):
+        check_dout(dout, None if self.xn is None else self.input_shape, "BatchNormalization")
+        rows = self._as_rows(dout)
+        self.dbeta = rows.sum(axis=0)
+        self.dgamma = (self.xn * rows).sum(axis=0)
+        dxn = self.gamma * rows
+        dx = (dxn - dxn.mean(axis=0) - self.xn * (dxn * self.xn).mean(axis=0)) / self.std
+        return self._from_rows(dx, self.input_shape)
+
+    def _clear_cache(self):
+        self.xn = self.std = None

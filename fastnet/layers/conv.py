@@ -1,0 +1,79 @@
+"""Convolution through im2col: the convolution becomes one matrix product."""
+from fastnet.backends.numpy_kernels import conv_output_size
+from fastnet.errors import InputError
+from fastnet.layers.activations import check_dout
+from fastnet.layers.base import Layer
+from fastnet.validation import check_same_dtype
+
+
+class Convolution(Layer):
+    """W of shape (FN, C, FH, FW), b of shape (FN,); input (N, C, H, W)."""
+
+    param_names = ("W", "b")
+    grad_names = {"W": "dW", "b": "db"}
+    decay_names = ("W",)
+
+    def __init__(self, W, b, stride=1, pad=0, backend=None, dtype=None):
+        super().__init__(backend)
+        self.W = self._param(W, dtype)
+        self.b = self._param(b, self.W.dtype)
+        if self.W.ndim != 4 or self.b.shape != (self.W.shape[0],):
+            raise InputError(f"Convolution needs W of shape (FN, C, FH, FW) and b of shape (FN,); "
+                             f"got W {tuple(self.W.shape)} and b {tuple(self.b.shape)}")
+        if stride < 1 or pad < 0:
+            raise InputError(f"Convolution needs stride >= 1 and pad >= 0; got stride={stride}, pad={pad}")
+        self.stride = stride
+        self.pad = pad
+        self.need_input_grad = True
+        self.x_shape = None
+        self.col = None
+        self.dW = None
+        self.db = None
+
+    def output_shape(self, x_shape):
+        fn, _, fh, fw = self.W.shape
+        n, _, h, w = x_shape
+        return (n, fn, conv_output_size(h, fh, self.stride, self.pad),
+                conv_output_size(w, fw, self.stride, self.pad))
+
+    def _check(self, x):
+        self._check_x(x)
+        check_same_dtype(x, self.W.dtype, "x", "this Convolution layer")
+        fn, c, fh, fw = self.W.shape
+        if x.ndim != 4 or x.shape[1] != c:
+            raise InputError(f"Convolution expects input of shape (N, {c}, H, W); got {tuple(x.shape)}")
+        _, _, oh, ow = self.output_shape(x.shape)
+        if oh < 1 or ow < 1:
+            raise InputError(f"Convolution filter {fh}x{fw} (pad {self.pad}) does not fit the "
+                             f"{x.shape[2]}x{x.shape[3]} input")
+
+    def forward(self, x, relu=None):
+        self._check(x)
+        fn, _, fh, fw = self.W.shape
+        n, _, oh, ow = self.output_shape(x.shape)
+        self.x_shape = x.shape
+        self.col = self.kernels.im2col(x, fh, fw, self.stride, self.pad)
+        out = self.col @ self.W.reshape(fn, -1).T
+        out = self.kernels.conv_bias_act(out, self.b, n, oh, ow, relu=relu is not None)
+        if relu is not None:
+            relu.out = out
+        return out
+
+    def forward_relu(self, x, relu):
+        """This layer and the ReLU after it in one pass (the net fuses them)."""
+        return self.forward(x, relu=relu)
+
+    def backward(self, dout):
+        expected = None if self.x_shape is None else self.output_shape(self.x_shape)
+        check_dout(dout, expected, "Convolution")
+        fn, c, fh, fw = self.W.shape
+        rows = self.kernels.nchw_to_rows(dout)
+        self.db = self.kernels.bias_grad(rows)
+        self.dW = (rows.T @ self.col).reshape(fn, c, fh, fw)
+        if not self.need_input_grad:
+            return None
+        dcol = rows @ self.W.reshape(fn, -1)
+        return self.kernels.col2im(dcol, self.x_shape, fh, fw, self.stride, self.pad)
+
+    def _clear_cache(self):
+        self.col = None

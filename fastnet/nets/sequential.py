@@ -1,0 +1,239 @@
+"""A net is an ordered container of layers: forward in order, backward in reverse."""
+from __future__ import annotations
+
+import inspect
+from collections import OrderedDict
+
+import numpy
+
+from fastnet.backends import get_backend
+from fastnet.errors import InputError
+from fastnet.layers import Relu, SoftmaxWithLoss
+from fastnet.nets.params import ParamDict
+from fastnet.validation import check_finite, check_float_input, check_labels
+
+
+def _takes_train_flag(layer) -> bool:
+    known = getattr(layer, "takes_train_flag", None)
+    if known is not None:
+        return known
+    # A user's own book-style layer: look at its signature once.
+    return "train_flg" in inspect.signature(layer.forward).parameters
+
+
+class Sequential:
+    """Layers assembled like Lego, with parameters addressed by name.
+
+    >>> net = Sequential(backend="numpy")
+    >>> net.add("Affine1", Affine(W1, b1), suffix="1")   # registers params W1, b1
+    >>> net.add("Relu1", Relu())
+    >>> net.add("Affine2", Affine(W2, b2), suffix="2")
+    >>> net.set_loss(SoftmaxWithLoss())
+
+    ``validate_inputs`` makes the public methods check their arrays (NaN/inf, label range);
+    a trainer that validated the whole dataset once turns it off.
+    """
+
+    def __init__(self, backend=None, dtype="float32", weight_decay_lambda=0.0, fuse=True):
+        self.backend = get_backend(backend)
+        self.dtype = numpy.dtype(dtype)
+        if self.dtype.kind != "f":
+            raise InputError(f"dtype must be a floating-point type such as float32; got {self.dtype}")
+        self.layers = OrderedDict()
+        self.lastLayer = SoftmaxWithLoss(backend=self.backend)
+        self.weight_decay_lambda = float(weight_decay_lambda)
+        self.fuse = fuse
+        self.validate_inputs = True
+        self.last_loss = None
+        self._param_index: dict[str, tuple] = {}
+        self._train_flag: dict[str, bool] = {}
+        self.params = ParamDict(self)
+
+    # --- assembling -------------------------------------------------------------------------------
+    def add(self, name, layer, suffix=None):
+        """Append a layer; its parameters are registered as ``<param><suffix>`` (e.g. W1, b1)."""
+        if name in self.layers:
+            raise InputError(f"the net already has a layer named {name!r}")
+        for attr in getattr(layer, "param_names", ()):
+            key = attr + ("" if suffix is None else str(suffix))
+            if key in self._param_index:
+                raise InputError(f"parameter name {key!r} is already used; give {name} another suffix")
+            self._param_index[key] = (layer, attr)
+        if hasattr(layer, "validate"):
+            # Only the first layer sees user data; the net checks that once at its door.
+            layer.validate = False
+        self.layers[name] = layer
+        self._train_flag[name] = _takes_train_flag(layer)
+        self._refresh_input_grad()
+        return layer
+
+    def set_loss(self, layer):
+        self.lastLayer = layer
+        if hasattr(layer, "validate"):
+            layer.validate = False
+        return layer
+
+    def _refresh_input_grad(self):
+        # The first layer's input gradient is never used in training: skip that matrix product.
+        for i, layer in enumerate(self.layers.values()):
+            if hasattr(layer, "need_input_grad"):
+                layer.need_input_grad = i > 0
+
+    @property
+    def input_layer(self):
+        return next(iter(self.layers.values()))
+
+    @property
+    def output_size(self):
+        for layer in reversed(self.layers.values()):
+            if hasattr(layer, "W"):
+                return int(layer.W.shape[1] if layer.W.ndim == 2 else layer.W.shape[0])
+        raise InputError("the net has no layer with weights")
+
+    # --- checks at the door ---------------------------------------------------------------------
+    def _check_x(self, x, name="x"):
+        check_float_input(self.backend, x, name)
+        if x.dtype != self.dtype:
+            raise InputError(f"{name} has dtype {x.dtype} but the net computes in {self.dtype}; "
+                             f"convert it with {name}.astype('{self.dtype}')")
+        if self.validate_inputs:
+            check_finite(self.backend, x, name)
+        return x
+
+    def _check_t(self, t, n):
+        return check_labels(self.backend, t, n, self.output_size, read_values=self.validate_inputs)
+
+    # --- the classic API -------------------------------------------------------------------------
+    def predict(self, x, train_flg=False):
+        self._check_x(x)
+        return self._forward(x, train_flg)
+
+    def _forward(self, x, train_flg):
+        layers = list(self.layers.items())
+        i = 0
+        while i < len(layers):
+            name, layer = layers[i]
+            following = layers[i + 1][1] if i + 1 < len(layers) else None
+            if self.fuse and type(following) is Relu and hasattr(layer, "forward_relu"):
+                x = layer.forward_relu(x, following)
+                i += 2
+                continue
+            x = layer.forward(x, train_flg) if self._train_flag[name] else layer.forward(x)
+            i += 1
+        return x
+
+    def loss(self, x, t, train_flg=False):
+        """Mean cross-entropy (plus 0.5 * lambda * sum W**2 when weight decay is on)."""
+        y = self.predict(x, train_flg)
+        self._check_t(t, x.shape[0])
+        loss = self.lastLayer.forward(y, t)
+        if self.weight_decay_lambda:
+            loss = loss + 0.5 * self.weight_decay_lambda * sum(
+                (w * w).sum() for w in self._decayed_params())
+        self.last_loss = loss
+        return loss
+
+    def _decayed_params(self):
+        for layer in self.layers.values():
+            for attr in getattr(layer, "decay_names", ()):
+                yield getattr(layer, attr)
+
+    def accuracy(self, x, t, batch_size=1000):
+        """Fraction of correct predictions, computed in batches to bound memory."""
+        self._check_x(x)
+        self._check_t(t, x.shape[0])
+        labels = t if t.ndim == 1 else t.argmax(axis=1)
+        correct = 0
+        for start in range(0, x.shape[0], batch_size):
+            y = self._forward(x[start:start + batch_size], False)
+            correct += (y.argmax(axis=1) == labels[start:start + batch_size]).sum()
+        return float(correct) / x.shape[0]
+
+    def backward(self, dout=1):
+        """Backpropagate from the loss; returns the input gradient when the first layer made one."""
+        dout = self.lastLayer.backward(dout)
+        for layer in reversed(self.layers.values()):
+            dout = layer.backward(dout)
+        return dout
+
+    def gradient(self, x, t):
+        """Gradients of the loss by backpropagation, keyed like ``params``.
+
+        The loss of this very forward pass is kept in ``last_loss``: logging it needs no
+        second forward pass.
+        """
+        self.loss(x, t, train_flg=True)
+        self.backward(1)
+        grads = {}
+        for key, (layer, attr) in self._param_index.items():
+            grad = getattr(layer, layer.grad_names[attr])
+            if self.weight_decay_lambda and attr in getattr(layer, "decay_names", ()):
+                grad += self.weight_decay_lambda * getattr(layer, attr)
+            grads[key] = grad
+        return grads
+
+    def numerical_gradient(self, x, t):
+        """Central-difference gradients of the training-mode ``loss`` (slow; checks ``gradient``).
+
+        Training mode matches what ``gradient`` differentiates (batch statistics in BatchNorm);
+        the running statistics it would disturb are restored afterwards.
+        """
+        from fastnet.gradcheck import numerical_gradient
+
+        saved = {k: v.copy() for k, v in self.state_arrays().items() if k not in self._param_index}
+        grads = {key: numerical_gradient(lambda: float(self.loss(x, t, train_flg=True)), self.params[key])
+                 for key in self.params}
+        self.set_state_arrays(saved)
+        return grads
+
+    # --- state: moving, saving, loading -------------------------------------------------------------
+    def state_arrays(self):
+        """Every persistent array (parameters and layer state) by its stored name."""
+        arrays = dict(self.params.items())
+        for name, layer in self.layers.items():
+            for attr in getattr(layer, "state_names", ()):
+                arrays[f"{name}.{attr}"] = getattr(layer, attr)
+        return arrays
+
+    def set_state_arrays(self, arrays):
+        """Copy host arrays into the net (shapes already checked by the caller)."""
+        for key, value in arrays.items():
+            if key in self._param_index:
+                layer, attr = self._param_index[key]
+            else:
+                layer_name, attr = key.rsplit(".", 1)
+                layer = self.layers[layer_name]
+            current = getattr(layer, attr)
+            current[...] = self.backend.asarray(value, dtype=current.dtype)
+
+    def save_params(self, path="params.npz"):
+        from fastnet.serialization import save_net_arrays
+
+        return save_net_arrays(self, path)
+
+    def load_params(self, path="params.npz"):
+        from fastnet.serialization import load_net_arrays
+
+        load_net_arrays(self, path)
+        return self
+
+    def to(self, backend):
+        """Move every layer, parameter and state array to another backend (by name or object)."""
+        backend = get_backend(backend)
+        for layer in list(self.layers.values()) + [self.lastLayer]:
+            if hasattr(layer, "to"):
+                layer.to(backend)
+        self.backend = backend
+        return self
+
+    def set_validation(self, on: bool):
+        self.validate_inputs = bool(on)
+        return self
+
+    def summary(self) -> str:
+        lines = [f"{type(self).__name__} on {self.backend.name} ({self.dtype})"]
+        for name, layer in self.layers.items():
+            lines.append(f"  {name:<14} {layer!r}")
+        count = sum(int(numpy.prod(v.shape)) for v in self.params.values())
+        lines.append(f"  {count:,} parameters")
+        return "\n".join(lines)
