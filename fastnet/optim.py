@@ -36,7 +36,8 @@ class Optimizer:
         raise NotImplementedError
 
     # --- checkpoints -------------------------------------------------------------------------------
-    def state_dict(self, to_numpy=lambda a: a):
+    def state_dict(self, to_numpy=lambda a: a.copy()):
+        """A snapshot: later updates must not change it (hence the copy when nothing converts)."""
         arrays = {f"{slot}.{key}": to_numpy(value)
                   for slot, table in self.state.items() for key, value in table.items()}
         return {"name": type(self).__name__, "iter": self.iter, "lr": self.lr}, arrays
@@ -49,7 +50,8 @@ class Optimizer:
         for name, value in arrays.items():
             slot, key = name.split(".", 1)
             if slot in self.state:
-                self.state[slot][key] = asarray(value)
+                # Own a copy: updating in place must not write into the caller's arrays.
+                self.state[slot][key] = asarray(value).copy()
 
 
 class SGD(Optimizer):

@@ -49,10 +49,12 @@ def load_arrays(path):
             arrays = {k: archive[k] for k in archive.files if k != HEADER_KEY}
     except CheckpointError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, json.JSONDecodeError,
+            NotImplementedError, RuntimeError) as exc:  # zipfile's answers to damaged headers/flags
         raise CheckpointError(f"{path} is truncated or corrupt and cannot be read "
                               f"({type(exc).__name__}); use an intact copy") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
+    if (not isinstance(header, dict) or header.get("format") != FORMAT
+            or not isinstance(header.get("version", 0), int) or not isinstance(header.get("meta", {}), dict)):
         raise CheckpointError(f"{path} is not a fastnet file (unknown header)")
     if header.get("version", 0) > VERSION:
         raise CheckpointError(f"{path} was written by a newer fastnet (format {header['version']}); upgrade fastnet")

@@ -76,4 +76,4 @@ class Convolution(Layer):
         return self.kernels.col2im(dcol, self.x_shape, fh, fw, self.stride, self.pad)
 
     def _clear_cache(self):
-        self.col = None
+        self.col = self.x_shape = None  # x_shape too: backward then says forward is needed

@@ -42,4 +42,4 @@ class Pooling(Layer):
                                              self.pool_w, self.stride, self.pad)
 
     def _clear_cache(self):
-        self.arg_max = None
+        self.arg_max = self.x_shape = None  # x_shape too: backward then says forward is needed

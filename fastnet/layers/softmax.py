@@ -1,4 +1,5 @@
 """Softmax followed by the cross-entropy loss: the usual last layer of a classifier."""
+from fastnet.errors import InputError
 from fastnet.layers.base import Layer
 from fastnet.validation import check_labels
 
@@ -27,11 +28,12 @@ class SoftmaxWithLoss(Layer):
         return self.loss
 
     def backward(self, dout=1):
+        if self.y is None:
+            raise InputError("SoftmaxWithLoss.backward called before forward")
         return self.kernels.softmax_cross_entropy_backward(self.y, self.t, dout)
 
     @staticmethod
     def _shape_error(x):
-        from fastnet.errors import InputError
         return InputError(f"SoftmaxWithLoss expects scores of shape (N, classes); got {tuple(x.shape)}")
 
     def _clear_cache(self):

@@ -40,7 +40,7 @@ class Sequential:
         if self.dtype.kind != "f":
             raise InputError(f"dtype must be a floating-point type such as float32; got {self.dtype}")
         self.layers = OrderedDict()
-        self.lastLayer = SoftmaxWithLoss(backend=self.backend)
+        self.set_loss(SoftmaxWithLoss(backend=self.backend))
         self.weight_decay_lambda = float(weight_decay_lambda)
         self.fuse = fuse
         self.validate_inputs = True
@@ -172,7 +172,7 @@ class Sequential:
             grads[key] = grad
         return grads
 
-    def numerical_gradient(self, x, t):
+    def numerical_gradient(self, x, t, h=1e-4):
         """Central-difference gradients of the training-mode ``loss`` (slow; checks ``gradient``).
 
         Training mode matches what ``gradient`` differentiates (batch statistics in BatchNorm);
@@ -181,7 +181,7 @@ class Sequential:
         from fastnet.gradcheck import numerical_gradient
 
         saved = {k: v.copy() for k, v in self.state_arrays().items() if k not in self._param_index}
-        grads = {key: numerical_gradient(lambda: float(self.loss(x, t, train_flg=True)), self.params[key])
+        grads = {key: numerical_gradient(lambda: float(self.loss(x, t, train_flg=True)), self.params[key], h)
                  for key in self.params}
         self.set_state_arrays(saved)
         return grads

@@ -1,0 +1,5 @@
+import sys
+
+from fastnet.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,419 @@
+"""Numba kernels: the NumPy kernels, with the memory-bound steps fused into single passes.
+
+Matrix products stay in BLAS (numpy ``@``).  What numba replaces is everything around them that
+NumPy would do as several full passes with temporaries: bias + ReLU, the ReLU mask, softmax +
+cross-entropy, im2col/col2im, the convolution's output layout, and max pooling (computed on the
+windows directly, with no im2col).
+
+The kernels are serial: with ``parallel=True`` numba's threads fight OpenBLAS's threads between
+the matrix products, which made a whole training step slower, not faster.  Compiled code is
+cached on disk unless ``FASTNET_NUMBA_CACHE=0``.  Only float32 and float64 arrays take the fast
+path; anything else falls through to the NumPy reference.
+"""
+from __future__ import annotations
+
+import os
+
+import numba
+import numpy as np
+
+from fastnet.backends.numpy_kernels import NumpyKernels, conv_output_size
+from fastnet.errors import InputError
+
+CACHE = os.environ.get("FASTNET_NUMBA_CACHE", "1").strip() != "0"
+
+
+def _jit(fn):
+    return numba.njit(cache=CACHE, nogil=True)(fn)
+
+
+# --- element-wise ---------------------------------------------------------------------------
+@_jit
+def _bias_relu_inplace(out, b):
+    n, m = out.shape
+    for i in range(n):
+        for j in range(m):
+            v = out[i, j] + b[j]
+            out[i, j] = 0 if v < 0 else v  # NaN passes through, as with numpy.maximum
+
+
+@_jit
+def _relu(x, out):
+    for i in range(x.size):
+        v = x[i]
+        out[i] = 0 if v < 0 else v
+
+
+@_jit
+def _relu_backward(dout, out, dx):
+    for i in range(dout.size):
+        dx[i] = dout[i] if out[i] > 0 else 0
+
+
+@_jit
+def _column_sums(a, acc):
+    # Row after row, the same order numpy's sum(axis=0) adds in, so the results agree exactly.
+    n, m = a.shape
+    for j in range(m):
+        acc[j] = 0
+    for i in range(n):
+        for j in range(m):
+            acc[j] += a[i, j]
+
+
+# --- softmax + cross-entropy ----------------------------------------------------------------
+@_jit
+def _softmax_rows(x, y, log_sums):
+    """y = softmax(x) row by row; log_sums[i] = max_i + log(sum exp(x_i - max_i))."""
+    n, c = x.shape
+    for i in range(n):
+        m = x[i, 0]
+        for j in range(1, c):
+            if x[i, j] > m:
+                m = x[i, j]
+        s = 0.0
+        for j in range(c):
+            e = np.exp(x[i, j] - m)
+            y[i, j] = e
+            s += e
+        inv = 1.0 / s
+        for j in range(c):
+            y[i, j] *= inv
+        log_sums[i] = m + np.log(s)
+
+
+@_jit
+def _cross_entropy_labels(x, t, log_sums):
+    """Mean of log_sum - x[label]; returns -1 - i for the first out-of-range label i."""
+    n, c = x.shape
+    total = 0.0
+    for i in range(n):
+        k = t[i]
+        if k < 0 or k >= c:
+            return -1.0 - i, False
+        total += log_sums[i] - x[i, k]
+    return total / n, True
+
+
+@_jit
+def _cross_entropy_onehot(x, t, log_sums):
+    n, c = x.shape
+    total = 0.0
+    for i in range(n):
+        for j in range(c):
+            total += t[i, j] * (log_sums[i] - x[i, j])
+    return total / n
+
+
+@_jit
+def _softmax_ce_backward_labels(y, t, scale, dx):
+    n, c = y.shape
+    for i in range(n):
+        for j in range(c):
+            dx[i, j] = y[i, j] * scale
+        dx[i, t[i]] -= scale
+
+
+@_jit
+def _softmax_ce_backward_onehot(y, t, scale, dx):
+    n, c = y.shape
+    for i in range(n):
+        for j in range(c):
+            dx[i, j] = (y[i, j] - t[i, j]) * scale
+
+
+# --- convolution: im2col / col2im and the output layout -----------------------------------------
+@_jit
+def _im2col(x, fh, fw, stride, pad, oh, ow, col):
+    n, c, h, w = x.shape
+    for b in range(n):
+        for y in range(oh):
+            top = y * stride - pad
+            for xo in range(ow):
+                left = xo * stride - pad
+                row = (b * oh + y) * ow + xo
+                k = 0
+                if top >= 0 and left >= 0 and top + fh <= h and left + fw <= w:
+                    for ch in range(c):  # the window lies inside the image: no bounds checks
+                        for i in range(fh):
+                            for j in range(fw):
+                                col[row, k] = x[b, ch, top + i, left + j]
+                                k += 1
+                else:
+                    for ch in range(c):
+                        for i in range(fh):
+                            yy = top + i
+                            for j in range(fw):
+                                xx = left + j
+                                col[row, k] = x[b, ch, yy, xx] if 0 <= yy < h and 0 <= xx < w else 0
+                                k += 1
+
+
+@_jit
+def _col2im(col, fh, fw, stride, pad, oh, ow, img):
+    n, c, h, w = img.shape
+    for b in range(n):
+        for y in range(oh):
+            for xo in range(ow):
+                row = (b * oh + y) * ow + xo
+                k = 0
+                for ch in range(c):
+                    for i in range(fh):
+                        yy = y * stride + i - pad
+                        for j in range(fw):
+                            xx = xo * stride + j - pad
+                            if 0 <= yy < h and 0 <= xx < w:
+                                img[b, ch, yy, xx] += col[row, k]
+                            k += 1
+
+
+@_jit
+def _rows_to_nchw(rows, b, relu, out):
+    """rows (N*P, F) + bias -> out (N, F, P), ReLU optional, in one pass."""
+    n, f, p = out.shape
+    for bi in range(n):
+        base = bi * p
+        for q in range(p):
+            for k in range(f):
+                v = rows[base + q, k] + b[k]
+                if relu and v < 0:
+                    v = 0
+                out[bi, k, q] = v
+
+
+@_jit
+def _nchw_to_rows(x, rows):
+    n, f, p = x.shape
+    for bi in range(n):
+        base = bi * p
+        for k in range(f):
+            for q in range(p):
+                rows[base + q, k] = x[bi, k, q]
+
+
+# --- max pooling, on the windows directly ----------------------------------------------------------
+@_jit
+def _maxpool_forward(x, ph, pw, stride, pad, out, argmax):
+    """argmax holds the flat position (row * W + col) of each maximum in its input plane."""
+    n, c, h, w = x.shape
+    oh, ow = out.shape[2], out.shape[3]
+    for b in range(n):
+        for ch in range(c):
+            for y in range(oh):
+                top = y * stride - pad
+                i0, i1 = max(0, -top), min(ph, h - top)
+                for xo in range(ow):
+                    left = xo * stride - pad
+                    j0, j1 = max(0, -left), min(pw, w - left)
+                    m = x[b, ch, top + i0, left + j0]
+                    k = (top + i0) * w + left + j0
+                    nan = False
+                    for i in range(i0, i1):
+                        for j in range(j0, j1):
+                            v = x[b, ch, top + i, left + j]
+                            t = v > m  # selects, not branches: the winner is random
+                            k = (top + i) * w + left + j if t else k
+                            m = v if t else m
+                            nan |= v != v
+                    if nan:
+                        m, k = _first_nan(x[b, ch], top, left, i0, i1, j0, j1)
+                    out[b, ch, y, xo] = m
+                    argmax[b, ch, y, xo] = k
+
+
+@_jit
+def _maxpool_2x2(x, stride, out, argmax):
+    """The common 2x2 window without padding, unrolled: several times faster than the loop."""
+    n, c, h, w = x.shape
+    oh, ow = out.shape[2], out.shape[3]
+    for b in range(n):
+        for ch in range(c):
+            for y in range(oh):
+                top = y * stride
+                for xo in range(ow):
+                    left = xo * stride
+                    k = top * w + left
+                    m = x[b, ch, top, left]
+                    v = x[b, ch, top, left + 1]
+                    nan = (m != m) | (v != v)
+                    t = v > m
+                    k = top * w + left + 1 if t else k
+                    m = v if t else m
+                    v = x[b, ch, top + 1, left]
+                    nan |= v != v
+                    t = v > m
+                    k = (top + 1) * w + left if t else k
+                    m = v if t else m
+                    v = x[b, ch, top + 1, left + 1]
+                    nan |= v != v
+                    t = v > m
+                    k = (top + 1) * w + left + 1 if t else k
+                    m = v if t else m
+                    if nan:
+                        m, k = _first_nan(x[b, ch], top, left, 0, 2, 0, 2)
+                    out[b, ch, y, xo] = m
+                    argmax[b, ch, y, xo] = k
+
+
+@_jit
+def _first_nan(plane, top, left, i0, i1, j0, j1):
+    """numpy's max and argmax of a window holding a NaN: NaN, at the first NaN's position."""
+    w = plane.shape[1]
+    for i in range(i0, i1):
+        for j in range(j0, j1):
+            v = plane[top + i, left + j]
+            if v != v:
+                return v, (top + i) * w + left + j
+    return plane[top + i0, left + j0], (top + i0) * w + left + j0
+
+
+@_jit
+def _maxpool_backward(dout, argmax, dx):
+    n, c, oh, ow = dout.shape
+    w = dx.shape[3]
+    for b in range(n):
+        for ch in range(c):
+            for y in range(oh):
+                for xo in range(ow):
+                    k = argmax[b, ch, y, xo]
+                    if k >= 0:  # always; it tells the compiler the division below is unsigned
+                        dx[b, ch, k // w, k % w] += dout[b, ch, y, xo]
+
+
+def _fast(*arrays) -> bool:
+    # By type character: comparing dtype objects costs a microsecond per call on the hot path.
+    kind = arrays[0].dtype.char
+    return kind in "fd" and all(a.dtype.char == kind for a in arrays[1:])
+
+
+class NumbaKernels(NumpyKernels):
+    """Overrides the NumPy kernels it makes faster; the rest are inherited."""
+
+    def __init__(self):
+        super().__init__(np)
+
+    # --- Affine / ReLU ---------------------------------------------------------------------
+    def affine_relu_forward(self, x, W, b):
+        out = x @ W
+        if not _fast(out, b):
+            return super().affine_relu_forward(x, W, b)
+        _bias_relu_inplace(out, np.ascontiguousarray(b))  # out is ours: BLAS allocated it
+        return out
+
+    def bias_grad(self, dout):
+        if dout.ndim != 2 or not _fast(dout):
+            return super().bias_grad(dout)
+        acc = np.empty(dout.shape[1], dtype=dout.dtype)
+        _column_sums(np.ascontiguousarray(dout), acc)
+        return acc
+
+    def relu_forward(self, x):
+        if not _fast(x):
+            return super().relu_forward(x)
+        x = np.ascontiguousarray(x)
+        out = np.empty_like(x)
+        _relu(x.reshape(-1), out.reshape(-1))
+        return out
+
+    def relu_backward(self, dout, out):
+        if dout.shape != out.shape or not _fast(dout, out):
+            return super().relu_backward(dout, out)
+        dout = np.ascontiguousarray(dout)
+        dx = np.empty_like(dout)
+        _relu_backward(dout.reshape(-1), np.ascontiguousarray(out).reshape(-1), dx.reshape(-1))
+        return dx
+
+    # --- softmax + cross-entropy -----------------------------------------------------------------
+    def softmax_cross_entropy(self, x, t):
+        if x.ndim != 2 or not _fast(x) or (t.ndim == 2 and t.dtype != x.dtype):
+            return super().softmax_cross_entropy(x, t)
+        x = np.ascontiguousarray(x)
+        y = np.empty_like(x)
+        log_sums = np.empty(x.shape[0], dtype=np.float64)
+        _softmax_rows(x, y, log_sums)
+        if t.ndim == 1:
+            loss, ok = _cross_entropy_labels(x, t.astype(np.intp, copy=False), log_sums)
+            if not ok:
+                i = int(-1.0 - loss)
+                raise InputError(f"label {int(t[i])} at row {i} is outside the {x.shape[1]} classes "
+                                 f"0..{x.shape[1] - 1}")
+        else:
+            loss = _cross_entropy_onehot(x, np.ascontiguousarray(t), log_sums)
+        return np.asarray(loss, dtype=x.dtype), y
+
+    def softmax_cross_entropy_backward(self, y, t, dout=1.0):
+        if y.ndim != 2 or not _fast(y) or np.ndim(dout) != 0 or (t.ndim == 2 and t.dtype != y.dtype):
+            return super().softmax_cross_entropy_backward(y, t, dout)
+        n = y.shape[0]
+        y = np.ascontiguousarray(y)
+        dx = np.empty_like(y)
+        scale = float(dout) / n
+        if t.ndim == 1:
+            _softmax_ce_backward_labels(y, t.astype(np.intp, copy=False), scale, dx)
+        else:
+            _softmax_ce_backward_onehot(y, np.ascontiguousarray(t), scale, dx)
+        return dx
+
+    # --- convolution -------------------------------------------------------------------------------
+    def im2col(self, x, fh, fw, stride=1, pad=0):
+        if not _fast(x):
+            return super().im2col(x, fh, fw, stride, pad)
+        n, c, h, w = x.shape
+        oh = conv_output_size(h, fh, stride, pad)
+        ow = conv_output_size(w, fw, stride, pad)
+        col = np.empty((n * oh * ow, c * fh * fw), dtype=x.dtype)
+        _im2col(np.ascontiguousarray(x), fh, fw, stride, pad, oh, ow, col)
+        return col
+
+    def col2im(self, col, x_shape, fh, fw, stride=1, pad=0):
+        if not _fast(col):
+            return super().col2im(col, x_shape, fh, fw, stride, pad)
+        n, c, h, w = x_shape
+        oh = conv_output_size(h, fh, stride, pad)
+        ow = conv_output_size(w, fw, stride, pad)
+        img = np.zeros((n, c, h, w), dtype=col.dtype)
+        _col2im(np.ascontiguousarray(col).reshape(n * oh * ow, c * fh * fw), fh, fw, stride, pad,
+                oh, ow, img)
+        return img
+
+    def conv_bias_act(self, out, b, n, oh, ow, relu=False):
+        """Rows (N*OH*OW, FN) -> a contiguous (N, FN, OH, OW) array, bias and ReLU in the same pass."""
+        if not _fast(out, b):
+            return super().conv_bias_act(out, b, n, oh, ow, relu)
+        fn = out.shape[1]
+        result = np.empty((n, fn, oh, ow), dtype=out.dtype)
+        _rows_to_nchw(np.ascontiguousarray(out), np.ascontiguousarray(b), bool(relu),
+                      result.reshape(n, fn, oh * ow))
+        return result
+
+    def nchw_to_rows(self, dout):
+        if not _fast(dout):
+            return super().nchw_to_rows(dout)
+        n, f, oh, ow = dout.shape
+        rows = np.empty((n * oh * ow, f), dtype=dout.dtype)
+        _nchw_to_rows(np.ascontiguousarray(dout).reshape(n, f, oh * ow), rows)
+        return rows
+
+    # --- max pooling -------------------------------------------------------------------------------
+    def maxpool_forward(self, x, ph, pw, stride=1, pad=0):
+        """Returns ``(out, argmax)``; argmax (int32) is each maximum's flat position in its plane."""
+        if not _fast(x):
+            return super().maxpool_forward(x, ph, pw, stride, pad)
+        n, c, h, w = x.shape
+        oh = conv_output_size(h, ph, stride, pad)
+        ow = conv_output_size(w, pw, stride, pad)
+        out = np.empty((n, c, oh, ow), dtype=x.dtype)
+        argmax = np.empty((n, c, oh, ow), dtype=np.int32)
+        x = np.ascontiguousarray(x)
+        if ph == pw == 2 and pad == 0:
+            _maxpool_2x2(x, stride, out, argmax)
+        else:
+            _maxpool_forward(x, ph, pw, stride, pad, out, argmax)
+        return out, argmax
+
+    def maxpool_backward(self, dout, argmax, x_shape, ph, pw, stride=1, pad=0):
+        if not _fast(dout):  # the forward fell through to the reference too, for the same dtype
+            return super().maxpool_backward(dout, argmax, x_shape, ph, pw, stride, pad)
+        dx = np.zeros(x_shape, dtype=dout.dtype)
+        _maxpool_backward(np.ascontiguousarray(dout), argmax, dx)
+        return dx

@@ -1,0 +1,51 @@
+"""What the numbers were measured on: CPUs, library versions, the BLAS and its kernel."""
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+
+
+def _version(module):
+    try:
+        return importlib.import_module(module).__version__
+    except Exception:  # absent or broken: record that, never fail the benchmark over it
+        return None
+
+
+def blas_info():
+    """threadpoolctl's view of the loaded BLAS libraries (incl. the OpenBLAS kernel), else numpy's."""
+    try:
+        from threadpoolctl import threadpool_info
+
+        return [{k: lib.get(k) for k in ("internal_api", "version", "architecture", "num_threads",
+                                         "threading_layer", "filepath")} for lib in threadpool_info()]
+    except ImportError:
+        import numpy
+
+        config = numpy.show_config(mode="dicts")
+        return [{"internal_api": "numpy.show_config", **config.get("Build Dependencies", {}).get("blas", {})}]
+
+
+def machine_info() -> dict:
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": _version("numpy"),
+        "numba": _version("numba"),
+        "torch": _version("torch"),
+        "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
+                                               "OMP_NUM_THREADS", "FASTNET_NUMBA_CACHE")},
+    }
+    if hasattr(os, "sched_getaffinity"):
+        info["usable_cpus"] = len(os.sched_getaffinity(0))
+    try:
+        import torch
+
+        info["torch_threads"] = torch.get_num_threads()
+    except ImportError:
+        pass
+    info["blas"] = blas_info()  # after torch: its BLAS shows up too once loaded
+    return info

@@ -1,0 +1,57 @@
+"""fastnet eval: a checkpoint's accuracy and confusion matrix on a test set."""
+import numpy
+
+from fastnet.cli.backend_choice import add_backend_options, choose_backend
+from fastnet.cli.parser import positive_int
+
+
+def register(sub):
+    p = sub.add_parser("eval", help="accuracy and confusion matrix of a checkpoint on a test set")
+    p.add_argument("checkpoint")
+    p.add_argument("--dataset", choices=("mnist", "fashion-mnist", "sample"), default=None,
+                   help="default: the data set the checkpoint was trained on")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--batch-size", type=positive_int, default=1000)
+    add_backend_options(p)
+    p.set_defaults(run=run)
+
+
+def confusion_matrix(labels, predictions, classes=10):
+    matrix = numpy.zeros((classes, classes), dtype=numpy.int64)
+    numpy.add.at(matrix, (labels, predictions), 1)
+    return matrix
+
+
+def format_matrix(matrix):
+    width = max(5, len(str(matrix.max())) + 1)
+    head = "true\\pred" + "".join(f"{j:>{width}}" for j in range(matrix.shape[1]))
+    rows = [f"{i:>9}" + "".join(f"{v:>{width}}" for v in row) for i, row in enumerate(matrix)]
+    return "\n".join([head, *rows])
+
+
+def run(args):
+    from fastnet.datasets import load_dataset
+    from fastnet.training import RunConfig, build_net
+    from fastnet.training.checkpoint import read_checkpoint, restore_checkpoint
+    from fastnet.optim import make_optimizer
+
+    arrays, meta = read_checkpoint(args.checkpoint)
+    config = RunConfig.from_dict(meta["config"])
+    backend = choose_backend(args, quiet=True).backend
+    data = load_dataset(args.dataset or config.dataset, data_dir=args.data_dir, flatten=config.flatten,
+                        progress=False)
+    net = build_net(config, backend, data.x_test.shape[1:])
+    restore_checkpoint(net, make_optimizer(config.optimizer, config.lr), arrays, meta, args.checkpoint)
+    x = backend.asarray(data.x_test, dtype=net.dtype)
+    predictions = []
+    for start in range(0, x.shape[0], args.batch_size):
+        predictions.append(backend.to_numpy(net.predict(x[start:start + args.batch_size]).argmax(axis=1)))
+    predicted = numpy.concatenate(predictions)
+    labels = numpy.asarray(data.t_test)
+    matrix = confusion_matrix(labels, predicted)
+    print(f"checkpoint: {args.checkpoint} ({config.net}, epoch {meta['progress']['epoch']})")
+    print(f"data: {data.name} test set from {data.source} ({len(labels):,} images), backend {backend.name}")
+    print(f"test accuracy: {float((predicted == labels).mean()):.4f}")
+    print("confusion matrix (rows: true class, columns: predicted):")
+    print(format_matrix(matrix))
+    return 0

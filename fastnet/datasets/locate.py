@@ -1,0 +1,135 @@
+"""Where a dataset's files are looked for, and reading them with every check.
+
+Search order (the first place that has all four files wins):
+
+1. ``data_dir`` when the caller gives one - the only place looked at; missing files are
+   downloaded into it when ``download`` is true, and any failure is an error.
+2. ``$FASTNET_DATA/<dataset>/`` (e.g. ``$FASTNET_DATA/mnist/``), then ``$FASTNET_DATA`` itself;
+   these are read, never written.
+3. The cache ``$XDG_CACHE_HOME/fastnet/<dataset>`` (default ``~/.cache/fastnet/<dataset>``):
+   missing files are downloaded into it, and a cached file that fails its checks is downloaded
+   again once.
+
+Each file may be gzipped (``name.gz``) or plain (``name``).  With ``verify`` the decompressed
+content must match the official MD5, so re-compressed copies are accepted and another
+dataset's files are not.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastnet.datasets import idx
+from fastnet.datasets.download import DEFAULT_TIMEOUT, download_file
+from fastnet.errors import DataError
+
+IMAGE_SHAPE = (28, 28)
+
+
+class Unavailable(DataError):
+    """The dataset is not on this machine and could not be downloaded (offline, mirrors down)."""
+
+
+def cache_dir(spec) -> Path:
+    root = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(root) if os.path.isabs(root) else Path.home() / ".cache"  # the XDG spec ignores relative paths
+    return root / "fastnet" / spec.name
+
+
+def env_dirs(spec):
+    root = os.environ.get("FASTNET_DATA")
+    return [Path(root) / spec.name, Path(root)] if root else []
+
+
+def find_file(directory, idx_file):
+    for name in (idx_file.gz_name, idx_file.name):
+        path = Path(directory) / name
+        if path.is_file():
+            return path
+    return None
+
+
+def has_all(spec, directory):
+    return all(find_file(directory, f) for f in spec.files)
+
+
+def load_arrays(spec, data_dir=None, download=True, progress=True, verify=True, mirrors=None,
+                timeout=DEFAULT_TIMEOUT):
+    """``(x_train, t_train, x_test, t_test, source)``: uint8 arrays and the folder they came from.
+
+    Raises DataError when the dataset is nowhere to be had; the message says what was tried.
+    """
+    fetch = dict(mirrors=spec.mirror_list(mirrors), timeout=timeout, progress=progress)
+    if data_dir is not None:
+        directory = Path(data_dir).expanduser()
+        if download:
+            _download_missing(spec, directory, **fetch)
+        elif not has_all(spec, directory):
+            raise DataError(f"{spec.title} files missing in {directory}: {_missing(spec, directory)}; "
+                            f"copy them there or pass download=True")
+        return _read_all(spec, directory, verify) + (str(directory),)
+    for directory in env_dirs(spec):
+        if has_all(spec, directory):
+            return _read_all(spec, directory, verify) + (str(directory),)
+    directory = cache_dir(spec)
+    if not download and not has_all(spec, directory):
+        searched = ", ".join(str(d) for d in env_dirs(spec) + [directory])
+        raise Unavailable(f"{spec.title} not found (looked in {searched}) and downloading is off")
+    repair = None
+    if download:
+        _or_unavailable(_download_missing, spec, directory, **fetch)
+
+        def repair(f):
+            _or_unavailable(download_file, f.gz_name, directory, md5=f.gz_md5, **fetch)
+    return _read_all(spec, directory, verify, repair) + (str(directory),)
+
+
+def _or_unavailable(download, *args, **kwargs):
+    """A failed download into the cache means the data cannot be had here: callers may fall back."""
+    try:
+        download(*args, **kwargs)
+    except DataError as exc:
+        raise Unavailable(str(exc)) from None
+
+
+def _missing(spec, directory):
+    return ", ".join(f.gz_name for f in spec.files if not find_file(directory, f))
+
+
+def _download_missing(spec, directory, mirrors, timeout, progress):
+    for f in spec.files:
+        if find_file(directory, f) is None:
+            download_file(f.gz_name, directory, mirrors, f.gz_md5, timeout=timeout, progress=progress)
+
+
+def _read_all(spec, directory, verify, repair=None):
+    x_train = _read(spec, directory, spec.train_images, idx.IMAGES_MAGIC, verify, repair)
+    t_train = _read(spec, directory, spec.train_labels, idx.LABELS_MAGIC, verify, repair)
+    x_test = _read(spec, directory, spec.test_images, idx.IMAGES_MAGIC, verify, repair)
+    t_test = _read(spec, directory, spec.test_labels, idx.LABELS_MAGIC, verify, repair)
+    names = [find_file(directory, f) for f in spec.files]
+    idx.check_pair(x_train, t_train, names[0], names[1], len(spec.classes))
+    idx.check_pair(x_test, t_test, names[2], names[3], len(spec.classes))
+    return x_train, t_train, x_test, t_test
+
+
+def _read(spec, directory, idx_file, magic, verify, repair):
+    try:
+        return _read_checked(spec, directory, idx_file, magic, verify)
+    except DataError:
+        if repair is None:
+            raise
+    repair(idx_file)  # a cached file we wrote went bad: replace it atomically, then read again
+    return _read_checked(spec, directory, idx_file, magic, verify)
+
+
+def _read_checked(spec, directory, idx_file, magic, verify):
+    path = find_file(directory, idx_file)
+    if path is None:
+        raise DataError(f"{Path(directory) / idx_file.gz_name}: no such file; copy it there or allow downloading")
+    item_shape = IMAGE_SHAPE if magic == idx.IMAGES_MAGIC else None
+    array = idx.read_idx(path, magic, item_shape)
+    if verify and idx.content_md5(array, magic) != idx_file.content_md5:
+        raise DataError(f"{path} is not the official {spec.title} {idx_file.name} (content MD5 differs); "
+                        f"delete it and download again, or pass verify=False for your own data")
+    return array

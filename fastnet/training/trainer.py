@@ -1,0 +1,248 @@
+"""The four-step loop, done well: minibatch, gradient, update, repeat.
+
+The data sits on the backend's device, validated once; every epoch draws a fresh permutation
+(batches without replacement); the loss logged is the one the gradient pass computed anyway.
+"""
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy
+
+from fastnet.errors import DivergenceError, FastnetError, InputError
+from fastnet.training.checkpoint import save_checkpoint
+from fastnet.training.history import History
+from fastnet.training.memory import check_batch_fits
+from fastnet.validation import check_labels
+
+
+class TrainingInterrupted(FastnetError):
+    """SIGINT or SIGTERM arrived; a checkpoint of the last finished step was saved."""
+
+    def __init__(self, message, exit_code):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """Each epoch's permutation comes from (seed, epoch): resuming needs no generator state."""
+    return int(numpy.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
+def evaluate(net, x, t, batch_size=1000):
+    """Mean cross-entropy and accuracy over a whole set, in batches (no weight decay term)."""
+    n = x.shape[0]
+    total_loss = 0.0
+    correct = 0
+    for start in range(0, n, batch_size):
+        xb, tb = x[start:start + batch_size], t[start:start + batch_size]
+        y = net.predict(xb)
+        total_loss = total_loss + net.lastLayer.forward(y, tb) * xb.shape[0]
+        labels = tb if tb.ndim == 1 else tb.argmax(axis=1)
+        correct = correct + (y.argmax(axis=1) == labels).sum()
+    return float(total_loss) / n, float(correct) / n
+
+
+class Trainer:
+    """Trains ``net`` with ``optimizer`` on (x_train, t_train), evaluating every epoch.
+
+    ``out_dir`` receives ``history.json`` and ``checkpoint.npz`` after every epoch (written
+    atomically) and ``curves.png`` at the end.  ``progress`` shows a tqdm bar; otherwise
+    ``log`` (print by default) gets one line per epoch.
+    """
+
+    def __init__(self, net, optimizer, x_train, t_train, x_test=None, t_test=None, *, epochs=10,
+                 batch_size=100, seed=0, eval_batch_size=1000, out_dir=None, progress=True,
+                 log=print, log_every=50, config=None, check_memory=True):
+        if epochs < 1 or batch_size < 1:
+            raise InputError(f"epochs and batch_size must be at least 1; got {epochs} and {batch_size}")
+        self.net = net
+        self.optimizer = optimizer
+        self.backend = net.backend
+        self.epochs = int(epochs)
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.eval_batch_size = eval_batch_size
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.progress = progress
+        self.log = log or (lambda *_: None)
+        self.log_every = log_every
+        self.config = dict(config or {})
+        if check_memory:
+            on_device = self.backend.device != "cpu"
+            data_bytes = sum(getattr(a, "nbytes", 0) for a in (x_train, t_train, x_test, t_test)) if on_device else 0
+            check_batch_fits(net, tuple(x_train.shape[1:]), min(self.batch_size, x_train.shape[0]), data_bytes)
+        self.x_train, self.t_train = self._to_device(x_train, t_train, "train")
+        self.x_test, self.t_test = (self._to_device(x_test, t_test, "test") if x_test is not None
+                                    else (None, None))
+        self.history = History()
+        self.epoch = 0          # epochs finished
+        self.step = 0           # steps finished in the current epoch
+        self.iteration = 0      # steps finished in the whole run
+        self.last_good_checkpoint = None
+        self._stop_signal = None
+
+    # --- data ---------------------------------------------------------------------------------
+    def _to_device(self, x, t, split):
+        """Move a split to the backend once and validate it once; steps then skip the checks."""
+        if x is None or t is None:
+            raise InputError(f"x_{split} and t_{split} must be given together")
+        x = self.backend.asarray(x)
+        t = self.backend.asarray(t)
+        if x.dtype.kind == "f" and x.dtype != self.net.dtype:
+            x = x.astype(self.net.dtype)
+        validate = self.net.validate_inputs
+        self.net.validate_inputs = True
+        try:
+            self.net._check_x(x, f"x_{split}")
+            check_labels(self.backend, t, x.shape[0], self.net.output_size, f"t_{split}")
+        finally:
+            self.net.validate_inputs = validate
+        return x, t
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.x_train.shape[0] / self.batch_size)
+
+    # --- resuming -------------------------------------------------------------------------------
+    def restore_progress(self, progress: dict, history: dict):
+        self.epoch = int(progress["epoch"])
+        self.step = int(progress["step"])
+        self.iteration = int(progress["iteration"])
+        self.history = History(history)
+
+    def _progress(self) -> dict:
+        return {"epoch": self.epoch, "step": self.step, "iteration": self.iteration}
+
+    def save_checkpoint(self, path=None):
+        path = path or self.checkpoint_path
+        if path is None:
+            return None
+        save_checkpoint(path, self.net, self.optimizer, self._progress(), self.config,
+                        self.history.to_dict())
+        return path
+
+    @property
+    def checkpoint_path(self):
+        return None if self.out_dir is None else self.out_dir / "checkpoint.npz"
+
+    # --- the loop ---------------------------------------------------------------------------------
+    def fit(self) -> History:
+        self.net.validate_inputs = False  # the data was validated once on arrival
+        try:
+            with self._interrupts():
+                while self.epoch < self.epochs:
+                    if self._stop_signal is not None:
+                        self._interrupted()
+                    self._run_epoch()
+        finally:
+            self.net.validate_inputs = True
+        return self.history
+
+    def _run_epoch(self):
+        from tqdm.auto import tqdm
+
+        net, opt, bs = self.net, self.optimizer, self.batch_size
+        n = self.x_train.shape[0]
+        perm = self.backend.rng(epoch_seed(self.seed, self.epoch)).permutation(n)
+        # On a GPU, reading the loss forces a sync: only do it once per logging interval.
+        check_every_step = self.backend.device == "cpu"
+        bar = tqdm(total=self.steps_per_epoch, initial=self.step, unit="batch", leave=False,
+                   desc=f"epoch {self.epoch + 1}/{self.epochs}", disable=not self.progress,
+                   dynamic_ncols=True)
+        interval_loss, interval_steps = 0.0, 0
+        self.backend.synchronize()
+        started = time.perf_counter()
+        first_step = self.step
+        while self.step < self.steps_per_epoch:
+            idx = perm[self.step * bs:(self.step + 1) * bs]
+            grads = net.gradient(self.x_train[idx], self.t_train[idx])
+            if check_every_step and not math.isfinite(float(net.last_loss)):
+                self._diverged(float(net.last_loss))
+            opt.update(net.params, grads)
+            interval_loss = interval_loss + net.last_loss
+            interval_steps += 1
+            self.step += 1
+            self.iteration += 1
+            bar.update(1)
+            if interval_steps == self.log_every or self.step == self.steps_per_epoch:
+                mean = float(interval_loss) / interval_steps
+                if not math.isfinite(mean):
+                    self._diverged(mean, interval_steps)
+                self.history.add_step_loss(self.iteration, mean)
+                rate = (self.step - first_step) * bs / max(time.perf_counter() - started, 1e-9)
+                bar.set_postfix(loss=f"{mean:.4f}", samples_s=f"{rate:,.0f}")
+                interval_loss, interval_steps = 0.0, 0
+            if self._stop_signal is not None:
+                bar.close()
+                self._interrupted()
+        self.backend.synchronize()
+        seconds = time.perf_counter() - started
+        bar.close()
+        self._end_epoch(seconds, (self.step - first_step) * bs)
+
+    def _end_epoch(self, seconds, samples):
+        samples = min(samples, self.x_train.shape[0])
+        train_loss, train_acc = evaluate(self.net, self.x_train, self.t_train, self.eval_batch_size)
+        test_loss, test_acc = (evaluate(self.net, self.x_test, self.t_test, self.eval_batch_size)
+                               if self.x_test is not None else (None, None))
+        self.epoch += 1
+        self.step = 0
+        self.history.add_epoch(epoch=self.epoch, train_loss=train_loss, train_acc=train_acc,
+                               test_loss=test_loss, test_acc=test_acc, epoch_seconds=seconds,
+                               samples_per_second=samples / max(seconds, 1e-9))
+        line = (f"epoch {self.epoch}/{self.epochs}: train loss {train_loss:.4f} acc {train_acc:.4f}")
+        if test_acc is not None:
+            line += f", test loss {test_loss:.4f} acc {test_acc:.4f}"
+        self.log(line + f" ({seconds:.1f} s, {samples / max(seconds, 1e-9):,.0f} samples/s)")
+        if self.out_dir is not None:
+            self.last_good_checkpoint = self.save_checkpoint()
+            self.history.save(self.out_dir / "history.json", config=self.config,
+                              backend=self.backend.name)
+
+    # --- when things go wrong -------------------------------------------------------------------------
+    def _diverged(self, value, interval=1):
+        where = f"epoch {self.epoch + 1}, step {self.step + 1}"
+        if interval > 1:
+            where = (f"epoch {self.epoch + 1}, within steps {self.step - interval + 1}-{self.step}")
+        kept = (f"; last good checkpoint: {self.last_good_checkpoint} (end of epoch {self.epoch})"
+                if self.last_good_checkpoint else "")
+        lr = getattr(self.optimizer, "lr", None)
+        hint = f"lower the learning rate (now {lr}), e.g. --lr {lr / 10:g}" if lr else "lower the learning rate"
+        raise DivergenceError(f"loss became {value} at {where}; {hint}{kept}")
+
+    def _interrupted(self):
+        signum = self._stop_signal
+        name = signal.Signals(signum).name
+        path = self.save_checkpoint()
+        if self.out_dir is not None:
+            self.history.save(self.out_dir / "history.json", config=self.config,
+                              backend=self.backend.name)
+        where = f"epoch {self.epoch + 1}, step {self.step}"
+        resume = f"; resume with: fastnet train --resume {path}" if path else ""
+        raise TrainingInterrupted(f"interrupted by {name} at {where}; checkpoint saved{resume}",
+                                  128 + int(signum))
+
+    @contextmanager
+    def _interrupts(self):
+        """SIGINT/SIGTERM finish the current step, then save and stop; a second one stops at once."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum, frame):
+            if self._stop_signal is not None:
+                raise KeyboardInterrupt
+            self._stop_signal = signum
+
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)

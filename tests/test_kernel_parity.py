@@ -1,0 +1,176 @@
+"""Every fast kernel against the NumPy reference, on fresh random inputs of several shapes."""
+import numpy
+import pytest
+
+from fastnet.backends.numpy_kernels import NumpyKernels, conv_output_size
+
+REFERENCE = NumpyKernels(numpy)
+DTYPES = [numpy.float32, numpy.float64]
+# (N, C, H, W, FH, FW, stride, pad): odd sizes, batch 1, non-square filters, stride and pad.
+CONV_CASES = [(1, 1, 5, 5, 3, 3, 1, 0), (2, 3, 7, 6, 3, 2, 2, 1), (3, 2, 9, 9, 5, 5, 1, 2),
+              (4, 1, 28, 28, 5, 5, 1, 0), (2, 4, 8, 7, 1, 1, 3, 0)]
+POOL_CASES = [(1, 1, 4, 4, 2, 2, 2, 0), (2, 3, 7, 5, 2, 2, 2, 0), (3, 2, 9, 8, 3, 3, 2, 1),
+              (2, 2, 6, 7, 3, 2, 1, 1), (5, 3, 24, 24, 2, 2, 2, 0)]
+MATRIX_SHAPES = [(1, 1), (1, 7), (5, 3), (100, 50), (33, 10)]
+
+
+@pytest.fixture
+def fast(backend):
+    if backend.name == "numpy":
+        pytest.skip("numpy is the reference itself")
+    return backend
+
+
+def tol(dtype):
+    return {"rtol": 1e-5, "atol": 1e-6} if dtype == numpy.float32 else {"rtol": 1e-12, "atol": 1e-12}
+
+
+def to_host(backend, value):
+    return numpy.asarray(backend.to_numpy(value))
+
+
+def same(backend, got, expected, dtype):
+    got = to_host(backend, got)
+    assert got.dtype == numpy.dtype(dtype), f"dtype {got.dtype}, expected {numpy.dtype(dtype)}"
+    assert got.shape == expected.shape
+    numpy.testing.assert_allclose(got, expected, **tol(dtype))
+
+
+def normal(rng, shape, dtype):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def distinct(rng, shape, dtype):
+    """Distinct values in random order: max pooling then has a single maximum per window."""
+    size = int(numpy.prod(shape))
+    return (rng.permutation(size).reshape(shape) / size - 0.5).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,m", MATRIX_SHAPES)
+def test_affine_and_relu_kernels(fast, rng, dtype, n, m):
+    k, xp = fast.kernels, fast.asarray
+    x, W, b = normal(rng, (n, 13), dtype), normal(rng, (13, m), dtype), normal(rng, (m,), dtype)
+    dout = normal(rng, (n, m), dtype)
+    same(fast, k.affine_forward(xp(x), xp(W), xp(b)), REFERENCE.affine_forward(x, W, b), dtype)
+    out = REFERENCE.affine_relu_forward(x, W, b)
+    same(fast, k.affine_relu_forward(xp(x), xp(W), xp(b)), out, dtype)
+    for need_dx in (True, False):
+        got = k.affine_backward(xp(x), xp(W), xp(dout), need_dx)
+        expected = REFERENCE.affine_backward(x, W, dout, need_dx)
+        assert (got[0] is None) == (not need_dx)
+        for g, e in zip(got, expected):
+            if e is not None:
+                same(fast, g, e, dtype)
+    same(fast, k.bias_grad(xp(dout)), REFERENCE.bias_grad(dout), dtype)
+    same(fast, k.relu_forward(xp(dout)), REFERENCE.relu_forward(dout), dtype)
+    same(fast, k.relu_backward(xp(dout), xp(out)), REFERENCE.relu_backward(dout, out), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,c", [(1, 2), (1, 10), (7, 3), (100, 10)])
+@pytest.mark.parametrize("one_hot", [False, True])
+def test_softmax_cross_entropy(fast, rng, dtype, n, c, one_hot):
+    x = (normal(rng, (n, c), dtype) * 5).astype(dtype)
+    labels = rng.integers(0, c, n)
+    t = numpy.eye(c, dtype=dtype)[labels] if one_hot else labels
+    loss, y = fast.kernels.softmax_cross_entropy(fast.asarray(x), fast.asarray(t))
+    ref_loss, ref_y = REFERENCE.softmax_cross_entropy(x, t)
+    same(fast, y, ref_y, dtype)
+    assert to_host(fast, loss).dtype == numpy.dtype(dtype)
+    numpy.testing.assert_allclose(float(loss), float(ref_loss), **tol(dtype))
+    for dout in (1.0, 0.5):
+        got = fast.kernels.softmax_cross_entropy_backward(y, fast.asarray(t), dout)
+        same(fast, got, REFERENCE.softmax_cross_entropy_backward(ref_y, t, dout), dtype)
+
+
+def test_softmax_cross_entropy_is_stable_for_huge_logits(fast):
+    x = numpy.array([[1000.0, 0.0, -1000.0], [0.0, 0.0, 0.0]], dtype=numpy.float32)
+    loss, y = fast.kernels.softmax_cross_entropy(fast.asarray(x), fast.asarray(numpy.array([0, 2])))
+    assert numpy.isfinite(to_host(fast, y)).all()
+    numpy.testing.assert_allclose(float(loss), numpy.log(3) / 2, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv_kernels(fast, rng, dtype, case):
+    n, c, h, w, fh, fw, stride, pad = case
+    k = fast.kernels
+    oh, ow = conv_output_size(h, fh, stride, pad), conv_output_size(w, fw, stride, pad)
+    x = normal(rng, (n, c, h, w), dtype)
+    col = REFERENCE.im2col(x, fh, fw, stride, pad)
+    same(fast, k.im2col(fast.asarray(x), fh, fw, stride, pad), col, dtype)
+    dcol = normal(rng, col.shape, dtype)
+    same(fast, k.col2im(fast.asarray(dcol), x.shape, fh, fw, stride, pad),
+         REFERENCE.col2im(dcol, x.shape, fh, fw, stride, pad), dtype)
+    rows, b = normal(rng, (n * oh * ow, 4), dtype), normal(rng, (4,), dtype)
+    for relu in (False, True):
+        got = k.conv_bias_act(fast.asarray(rows), fast.asarray(b), n, oh, ow, relu)
+        same(fast, got, REFERENCE.conv_bias_act(rows.copy(), b, n, oh, ow, relu), dtype)
+    nchw = normal(rng, (n, 4, oh, ow), dtype)
+    same(fast, k.nchw_to_rows(fast.asarray(nchw)), REFERENCE.nchw_to_rows(nchw), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_col2im_is_the_adjoint_of_im2col(backend, rng, dtype, case):
+    """<im2col(x), y> == <x, col2im(y)> on every backend, the reference included."""
+    n, c, h, w, fh, fw, stride, pad = case
+    k = backend.kernels
+    x = rng.standard_normal((n, c, h, w))
+    oh, ow = conv_output_size(h, fh, stride, pad), conv_output_size(w, fw, stride, pad)
+    y = rng.standard_normal((n * oh * ow, c * fh * fw))
+    col = to_host(backend, k.im2col(backend.asarray(x.astype(dtype)), fh, fw, stride, pad))
+    img = to_host(backend, k.col2im(backend.asarray(y.astype(dtype)), x.shape, fh, fw, stride, pad))
+    assert col.dtype == img.dtype == numpy.dtype(dtype)
+    lhs = numpy.vdot(col.astype(numpy.float64), y.astype(dtype).astype(numpy.float64))
+    rhs = numpy.vdot(x.astype(dtype).astype(numpy.float64), img.astype(numpy.float64))
+    numpy.testing.assert_allclose(lhs, rhs, rtol=1e-4 if dtype == numpy.float32 else 1e-10)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", POOL_CASES)
+def test_maxpool(backend, rng, dtype, case):
+    n, c, h, w, ph, pw, stride, pad = case
+    x = distinct(rng, (n, c, h, w), dtype)
+    ref_out, ref_cache = REFERENCE.maxpool_forward(x, ph, pw, stride, pad)
+    out, cache = backend.kernels.maxpool_forward(backend.asarray(x), ph, pw, stride, pad)
+    same(backend, out, ref_out, dtype)
+    dout = normal(rng, ref_out.shape, dtype)
+    dx = backend.kernels.maxpool_backward(backend.asarray(dout), cache, x.shape, ph, pw, stride, pad)
+    same(backend, dx, REFERENCE.maxpool_backward(dout, ref_cache, x.shape, ph, pw, stride, pad), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_maxpool_gradient_flows_only_to_each_window_maximum(backend, rng, dtype):
+    x = distinct(rng, (2, 3, 6, 6), dtype)
+    out, cache = backend.kernels.maxpool_forward(backend.asarray(x), 2, 2, 2, 0)
+    dx = to_host(backend, backend.kernels.maxpool_backward(
+        backend.asarray(numpy.ones(out.shape, dtype)), cache, x.shape, 2, 2, 2, 0))
+    windows = x.reshape(2, 3, 3, 2, 3, 2).transpose(0, 1, 2, 4, 3, 5).reshape(2, 3, 3, 3, 4)
+    is_max = (x == numpy.repeat(numpy.repeat(windows.max(axis=-1), 2, axis=2), 2, axis=3))
+    numpy.testing.assert_array_equal(dx, is_max.astype(dtype))
+
+
+def test_kernels_leave_their_inputs_alone(fast, rng):
+    host = [normal(rng, (3, 2, 7, 7), numpy.float32), normal(rng, (3 * 25, 4), numpy.float32),
+            normal(rng, (4,), numpy.float32), normal(rng, (5, 4), numpy.float32),
+            numpy.array([0, 3, 1, 2, 0])]
+    x, rows, b, y, t = (fast.asarray(a) for a in host)
+    k = fast.kernels
+    k.im2col(x, 3, 3, 1, 1)
+    k.conv_bias_act(rows, b, 3, 5, 5, relu=True)
+    k.nchw_to_rows(x)
+    k.maxpool_forward(x, 2, 2, 2, 0)
+    k.relu_backward(y, y)
+    k.affine_relu_forward(y, y.T, y[:, 0])
+    k.softmax_cross_entropy(y, t)
+    k.softmax_cross_entropy_backward(y, t)
+    for original, device in zip(host, (x, rows, b, y, t)):
+        numpy.testing.assert_array_equal(to_host(fast, device), original)
+
+
+def test_conv_layout_is_contiguous_nchw(fast, rng):
+    rows = fast.asarray(normal(rng, (2 * 3 * 4, 5), numpy.float32))
+    out = fast.kernels.conv_bias_act(rows, fast.asarray(numpy.zeros(5, numpy.float32)), 2, 3, 4)
+    assert out.shape == (2, 5, 3, 4) and out.flags.c_contiguous

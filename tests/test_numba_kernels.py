@@ -1,0 +1,100 @@
+"""The numba backend: how it loads, its disk cache, and training that matches the numpy backend."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy
+import pytest
+
+from fastnet.backends import get_backend, unavailable_reason
+from fastnet.nets.convnets import SimpleConvNet
+from fastnet.nets.mlp import TwoLayerNet
+from fastnet.optim import SGD
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.skipif(unavailable_reason("numba") is not None,
+                                reason=f"numba backend unavailable: {unavailable_reason('numba')}")
+
+
+def run_python(code, **env):
+    environment = {**os.environ, **env,
+                   "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_backend_loads_with_numpy_arrays_and_numba_kernels():
+    from fastnet.backends.numba_kernels import NumbaKernels
+
+    backend = get_backend("numba")
+    assert backend.name == "numba"
+    assert backend.xp is numpy
+    assert isinstance(backend.kernels, NumbaKernels)
+
+
+def test_importing_fastnet_does_not_import_numba():
+    code = "import sys, fastnet; print('numba' in sys.modules)"
+    assert run_python(code) == "False"
+
+
+def test_cache_can_be_switched_off():
+    code = ("import json, numpy, fastnet, fastnet.backends.numba_kernels as k; b = fastnet.get_backend('numba');"
+            "x = numpy.arange(24, dtype=numpy.float32).reshape(2, 3, 4) - 12;"
+            "out = b.kernels.relu_forward(x);"
+            "print(json.dumps([k.CACHE, type(k._relu._cache).__name__, float(out.sum())]))")
+    off = json.loads(run_python(code, FASTNET_NUMBA_CACHE="0"))
+    on = json.loads(run_python(code, FASTNET_NUMBA_CACHE="1"))
+    expected = float(numpy.maximum(numpy.arange(24) - 12, 0).sum())
+    assert off[0] is False and on[0] is True
+    assert (off[1], on[1]) == ("NullCache", "FunctionCache")  # numba's own record of the choice
+    assert off[2] == on[2] == expected
+
+
+def train_losses(net, x, t, steps, lr=0.1):
+    optimizer = SGD(lr=lr)
+    losses = []
+    for _ in range(steps):
+        grads = net.gradient(x, t)
+        losses.append(float(net.last_loss))
+        optimizer.update(net.params, grads)
+    return numpy.array(losses)
+
+
+def random_data(shape, n, seed=0):
+    rng = numpy.random.default_rng(seed)
+    return rng.random((n, *shape), dtype=numpy.float32), rng.integers(0, 10, n)
+
+
+@pytest.mark.parametrize("dtype,rtol", [("float32", 1e-4), ("float64", 1e-10)])
+def test_two_layer_net_trains_like_numpy(dtype, rtol):
+    x, t = random_data((784,), 300)
+    x = x.astype(dtype)
+    losses = {name: train_losses(TwoLayerNet(784, 50, 10, backend=name, dtype=dtype, seed=3), x, t, 20)
+              for name in ("numpy", "numba")}
+    assert losses["numba"][-1] < losses["numba"][0]  # it really trains
+    numpy.testing.assert_allclose(losses["numba"], losses["numpy"], rtol=rtol)
+
+
+def test_simple_conv_net_trains_like_numpy():
+    x, t = random_data((1, 12, 12), 40, seed=1)
+    conv = {"filter_num": 6, "filter_size": 3, "pad": 1, "stride": 1}
+    losses, params = {}, {}
+    for name in ("numpy", "numba"):
+        net = SimpleConvNet(input_dim=(1, 12, 12), conv_param=conv, hidden_size=20, backend=name, seed=5)
+        losses[name] = train_losses(net, x, t, 5)
+        params[name] = {k: numpy.array(v) for k, v in net.params.items()}
+    numpy.testing.assert_allclose(losses["numba"], losses["numpy"], rtol=1e-4)
+    for key in params["numpy"]:
+        numpy.testing.assert_allclose(params["numba"][key], params["numpy"][key], rtol=1e-4, atol=1e-6)
+
+
+def test_out_of_range_label_is_a_clear_error():
+    from fastnet.errors import InputError
+
+    kernels = get_backend("numba").kernels
+    with pytest.raises(InputError, match="label 7"):
+        kernels.softmax_cross_entropy(numpy.zeros((2, 3), numpy.float32), numpy.array([0, 7]))
