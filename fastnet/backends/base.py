@@ -38,11 +38,12 @@ class Backend:
     def check_array(self, a, what: str):
         """Refuse arrays that live elsewhere (a host array in a GPU net) at the layer's door."""
         if not self.is_array(a):
-            kind = type(a).__module__.split(".")[0] + "." + type(a).__name__
-            raise InputError(
-                f"{what} is a {kind}, but this net runs on the '{self.name}' backend; "
-                f"convert it first with backend.asarray({what})"
-            )
+            module = type(a).__module__.split(".")[0]
+            kind = f"{module}.{type(a).__name__}"
+            # A device array must come back to the host explicitly; anything else converts.
+            fix = f"cupy.asnumpy({what})" if module == "cupy" else f"backend.asarray({what})"
+            raise InputError(f"{what} is a {kind}, but this net runs on the '{self.name}' backend; "
+                             f"convert it first with {fix}")
         return a
 
     # --- randomness and timing -------------------------------------------------------------

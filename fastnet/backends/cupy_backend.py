@@ -122,6 +122,11 @@ class CupyBackend(Backend):
     def synchronize(self) -> None:
         self.xp.cuda.Device().synchronize()
 
+    def free_memory(self) -> int:
+        """Bytes a new allocation can use: free device memory plus CuPy's cached free blocks."""
+        free, _total = self.xp.cuda.Device().mem_info
+        return int(free + self.xp.get_default_memory_pool().free_bytes())
+
     def info(self) -> dict:
         """What ``fastnet info`` shows about the GPU."""
         cupy = self.xp
