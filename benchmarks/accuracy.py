@@ -34,7 +34,7 @@ def main():
     for row in args.rows:
         run_dir = out / "accuracy" / row
         command = ["fastnet", "train", *ROWS[row], "--data-dir", args.data_dir,
-                   "--backend", args.backend, "--out", str(run_dir), "--quiet"]
+                   "--backend", args.backend, "--out", str(run_dir), "--overwrite", "--quiet"]
         print("$ " + " ".join(command), flush=True)
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "fastnet", *command[1:]], check=True)

@@ -30,22 +30,26 @@ def format_matrix(matrix):
 
 
 def run(args):
+    from fastnet.cli.train import data_folder
     from fastnet.datasets import load_dataset
-    from fastnet.training import RunConfig, build_net
-    from fastnet.training.checkpoint import read_checkpoint, restore_checkpoint
-    from fastnet.optim import make_optimizer
+    from fastnet.training import build_net
+    from fastnet.training.checkpoint import checkpoint_config, read_checkpoint, restore_net
+    from fastnet.training.memory import check_batch_fits
 
     arrays, meta = read_checkpoint(args.checkpoint)
-    config = RunConfig.from_dict(meta["config"])
+    config = checkpoint_config(meta, args.checkpoint)
+    data_dir = data_folder(args.data_dir, meta["config"] if args.dataset is None else {})
     backend = choose_backend(args, quiet=True).backend
-    data = load_dataset(args.dataset or config.dataset, data_dir=args.data_dir, flatten=config.flatten,
+    data = load_dataset(args.dataset or config.dataset, data_dir=data_dir, flatten=config.flatten,
                         progress=False)
     net = build_net(config, backend, data.x_test.shape[1:])
-    restore_checkpoint(net, make_optimizer(config.optimizer, config.lr), arrays, meta, args.checkpoint)
+    restore_net(net, arrays, args.checkpoint)
+    batch = min(args.batch_size, data.x_test.shape[0])
+    check_batch_fits(net, data.x_test.shape[1:], batch)  # before the big forward passes
     x = backend.asarray(data.x_test, dtype=net.dtype)
     predictions = []
-    for start in range(0, x.shape[0], args.batch_size):
-        predictions.append(backend.to_numpy(net.predict(x[start:start + args.batch_size]).argmax(axis=1)))
+    for start in range(0, x.shape[0], batch):
+        predictions.append(backend.to_numpy(net.predict(x[start:start + batch]).argmax(axis=1)))
     predicted = numpy.concatenate(predictions)
     labels = numpy.asarray(data.t_test)
     matrix = confusion_matrix(labels, predicted)

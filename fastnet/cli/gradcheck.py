@@ -24,6 +24,8 @@ def register(sub):
     p.add_argument("--net", choices=NET_NAMES, default="two-layer")
     p.add_argument("--batch", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-entries", type=int, default=200,
+                   help="check this many random entries per parameter (default: %(default)s; 0 = all)")
     p.add_argument("--tolerance", type=float, default=1e-6, help="largest relative error that passes")
     add_backend_options(p, default="numpy")
     p.set_defaults(run=run)
@@ -41,7 +43,8 @@ def run(args):
         if key.startswith("b"):
             # Zero biases put ReLUs fed only by padding exactly on their kink.
             net.params[key][...] = backend.asarray(0.1 * rng.standard_normal(net.params[key].shape))
-    report = check_net_gradients(net, x, t)
+    report = check_net_gradients(net, x, t, max_entries=args.max_entries or None, seed=args.seed,
+                                 tolerance=args.tolerance)
     print(f"{'param':<10}{'shape':<18}{'max rel error':>15}{'mean abs diff':>15}")
     for row in report:
         shape_text = str(tuple(net.params[row.name].shape))

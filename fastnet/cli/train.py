@@ -1,12 +1,14 @@
 """fastnet train: learn MNIST (or Fashion-MNIST) with one of the classic nets."""
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 from fastnet.cli.backend_choice import add_backend_options, choose_backend
 from fastnet.cli.parser import fraction, non_negative_float, positive_float, positive_int
-from fastnet.training.config import NET_NAMES, RunConfig
+from fastnet.errors import CheckpointError, InputError
+from fastnet.training.config import ADJUSTABLE_ON_RESUME, NET_NAMES, RunConfig
 
 # The classic recipe of each net; explicit options override it.
 RECIPES = {
@@ -16,6 +18,7 @@ RECIPES = {
     "deep-conv": dict(optimizer="adam", lr=0.001, epochs=20, hidden=[50]),
 }
 OPTIMIZER_NAMES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+SAMPLE_SOURCE = "embedded sample"
 
 
 def register(sub):
@@ -36,72 +39,168 @@ def register(sub):
     p.add_argument("--dropout", type=fraction, default=None, help="dropout ratio (mlp; 0 = off)")
     p.add_argument("--batchnorm", action="store_true", default=None, help="batch normalisation (mlp)")
     p.add_argument("--dtype", choices=("float32", "float64"), default=None)
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=non_negative_int, default=None)
     p.add_argument("--out", default=None, help="output folder (default: runs/<net>-<dataset>-<time>)")
-    p.add_argument("--resume", default=None, metavar="CHECKPOINT", help="continue a run from its checkpoint")
+    p.add_argument("--resume", default=None, metavar="CHECKPOINT",
+                   help="continue a run from its checkpoint; only --epochs (to extend) and --lr may change")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out instead of refusing")
     p.add_argument("--limit", type=positive_int, default=None, help="use only the first N training samples")
     p.add_argument("--quiet", action="store_true", help="no progress bar; one log line per epoch")
     p.set_defaults(run=run)
 
 
-def config_from_args(args, base: RunConfig | None) -> RunConfig:
-    """Options given on the command line override the checkpoint's (or the recipe's) values."""
-    net = args.net or (base.net if base else "two-layer")
-    values = (base.to_dict() if base else {**RunConfig().to_dict(), **RECIPES[net], "net": net})
+def non_negative_int(text):
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def given_options(args) -> dict:
+    """The run settings the user typed (None: not given)."""
     given = {"net": args.net, "dataset": args.dataset, "epochs": args.epochs,
              "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
              "hidden": args.hidden, "weight_decay": args.weight_decay, "dropout": args.dropout,
-             "batchnorm": args.batchnorm, "dtype": args.dtype, "seed": args.seed}
-    values.update({k: v for k, v in given.items() if v is not None})
-    return RunConfig.from_dict(values).check()
+             "batchnorm": args.batchnorm, "dtype": args.dtype, "seed": args.seed, "limit": args.limit}
+    return {k: v for k, v in given.items() if v is not None}
 
 
-def run(args):
-    from fastnet.datasets import load_dataset
-    from fastnet.optim import make_optimizer
-    from fastnet.training import Trainer, build_net
-    from fastnet.training.checkpoint import read_checkpoint, restore_checkpoint
-    from fastnet.training.plot import plot_history
+def config_from_args(args, base: RunConfig | None = None, finished_epochs=0, source=None) -> RunConfig:
+    """A new run: the recipe, overridden by the options given.  A resumed run (``base``): the
+    checkpoint's settings; options may extend --epochs or change --lr, and any other option
+    that differs from the checkpoint is refused rather than silently ignored or applied."""
+    given = given_options(args)
+    if base is None:
+        net = args.net or "two-layer"
+        return RunConfig.from_dict({**RunConfig().to_dict(), **RECIPES[net], **given}).check()
+    values = base.to_dict()
+    conflicts = [f"--{k.replace('_', '-')} {_show(v)} (checkpoint: {_show(values[k])})"
+                 for k, v in given.items() if k not in ADJUSTABLE_ON_RESUME and v != values[k]]
+    if conflicts:
+        raise InputError(f"{source} was trained with other settings: {'; '.join(conflicts)}; a resumed "
+                         f"run keeps its net, data and batches, so drop those options or start a new "
+                         f"run without --resume")
+    values.update({k: v for k, v in given.items() if k in ADJUSTABLE_ON_RESUME})
+    config = RunConfig.from_dict(values).check()
+    if finished_epochs >= config.epochs:
+        raise InputError(f"{source} has finished {finished_epochs} epochs, as many as --epochs "
+                         f"{config.epochs} asks for; give a larger --epochs to train further")
+    return config
 
-    say = print
-    checkpoint = read_checkpoint(args.resume) if args.resume else None
-    base = RunConfig.from_dict(checkpoint[1]["config"]) if checkpoint else None
-    config = config_from_args(args, base)
-    selection = choose_backend(args)
-    backend = selection.backend
 
-    data = load_dataset(config.dataset, data_dir=args.data_dir, flatten=config.flatten,
-                        progress=not args.quiet)
-    say(f"data: {data.name} from {data.source} ({data.x_train.shape[0]:,} train, "
-        f"{data.x_test.shape[0]:,} test)")
-    x_train, t_train = data.x_train, data.t_train
-    if args.limit:
-        x_train, t_train = x_train[:args.limit], t_train[:args.limit]
+def _show(value):
+    if isinstance(value, (list, tuple)):
+        return " ".join(str(v) for v in value)
+    return str(value)
 
-    net = build_net(config, backend, x_train.shape[1:], output_size=10)
-    optimizer = make_optimizer(config.optimizer, config.lr)
+
+def output_folder(args, config) -> Path:
+    """Check the output folder up front, so a bad --out fails before any training.
+
+    The folder itself is created by the first save, so a run refused early leaves nothing behind.
+    """
     if args.out:
         out_dir = Path(args.out)
     elif args.resume:
         out_dir = Path(args.resume).parent
     else:
         out_dir = Path("runs") / f"{config.net}-{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
-    run_info = {**config.to_dict(), "backend": backend.name, "data_source": str(data.source)}
+    existing = out_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"--out {out_dir}: {existing} is a file, not a folder; choose another --out")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"--out {out_dir}: cannot write in {existing}; choose another --out")
+    checkpoint = out_dir / "checkpoint.npz"
+    continuing = args.resume and checkpoint.exists() and checkpoint.resolve() == Path(args.resume).resolve()
+    if checkpoint.exists() and not continuing and not args.overwrite:
+        raise InputError(f"{out_dir} already holds a run ({checkpoint}); continue it with --resume "
+                         f"{checkpoint}, choose another --out, or pass --overwrite to replace it")
+    return out_dir
+
+
+def data_folder(data_dir, recorded: dict):
+    """--data-dir, else the folder a checkpoint's run was trained from, where it still exists."""
+    if data_dir is not None:
+        folder = Path(data_dir).expanduser()
+        if not folder.is_dir():
+            raise InputError(f"--data-dir {data_dir}: no such folder; create it or name the "
+                             f"folder that holds the IDX files")
+        return str(folder)
+    source = recorded.get("data_source")
+    if isinstance(source, str) and source != SAMPLE_SOURCE and Path(source).is_dir():
+        return source
+    return None
+
+
+def check_same_data(recorded: dict, data_name: str, train_samples: int, source):
+    """A resumed run must see the data it was trained on (same set, same size)."""
+    name, count = recorded.get("data_name"), recorded.get("train_samples")
+    if name is None or count is None:
+        return
+    if name != data_name or count != train_samples:
+        raise CheckpointError(f"{source} was trained on {count:,} {name} images, but this run has "
+                              f"{train_samples:,} {data_name} images; pass the --data-dir it was "
+                              f"trained with")
+
+
+def run(args):
+    from fastnet.datasets import load_dataset
+    from fastnet.optim import make_optimizer
+    from fastnet.training import Trainer, build_net
+    from fastnet.training.checkpoint import checkpoint_config, read_checkpoint, restore_checkpoint
+
+    say = print
+    arrays = meta = None
+    recorded = {}
+    if args.resume:
+        arrays, meta = read_checkpoint(args.resume)
+        recorded = meta["config"]
+        base = checkpoint_config(meta, args.resume)
+        config = config_from_args(args, base, meta["progress"]["epoch"], args.resume)
+    else:
+        config = config_from_args(args)
+    data_dir = data_folder(args.data_dir, recorded)
+    out_dir = output_folder(args, config)
+    backend = choose_backend(args).backend
+
+    data = load_dataset(config.dataset, data_dir=data_dir, flatten=config.flatten, progress=not args.quiet)
+    if data.is_sample and config.dataset != "sample":
+        config.dataset = "sample"  # it fell back: a resumed run must train on the sample too
+    say(f"data: {data.name} from {data.source} ({data.x_train.shape[0]:,} train, "
+        f"{data.x_test.shape[0]:,} test)")
+    x_train, t_train = data.x_train, data.t_train
+    if config.limit:
+        x_train, t_train = x_train[:config.limit], t_train[:config.limit]
+    if args.resume:
+        check_same_data(recorded, data.name, len(x_train), args.resume)
+
+    net = build_net(config, backend, x_train.shape[1:], output_size=10)
+    optimizer = make_optimizer(config.optimizer, config.lr)
+    run_info = {**config.to_dict(), "backend": backend.name, "data_source": str(data.source),
+                "data_name": data.name, "train_samples": int(len(x_train))}
     trainer = Trainer(net, optimizer, x_train, t_train, data.x_test, data.t_test, epochs=config.epochs,
                       batch_size=config.batch_size, seed=config.seed, out_dir=out_dir,
-                      progress=not args.quiet, log=say, config=run_info)
-    if checkpoint:
-        arrays, meta = checkpoint
+                      progress=not args.quiet, log=say, config=run_info,
+                      title=f"{config.net} on {data.name} ({backend.name})")
+    if args.resume:
         restore_checkpoint(net, optimizer, arrays, meta, args.resume)
-        trainer.restore_progress(meta["progress"], meta["history"])
-        say(f"resuming {args.resume} at epoch {trainer.epoch + 1}, step {trainer.step}")
+        trainer.restore_progress(meta["progress"], meta["history"], source=args.resume)
+        if config.lr != base.lr:
+            say(f"learning rate changed from {base.lr} to {config.lr} for the rest of the run")
+        say(f"resuming {args.resume} at {trainer.position()}")
     say(f"net: {config.net} ({sum(int(v.size) for v in net.params.values()):,} parameters), "
         f"{config.optimizer} lr {config.lr}, batch {config.batch_size}, {config.epochs} epochs, {config.dtype}")
 
     history = trainer.fit()
-    plot_path = plot_history(history, out_dir / "curves.png",
-                             title=f"{config.net} on {data.name} ({backend.name})")
-    print_summary(say, backend, history, out_dir, plot_path)
+    print_summary(say, backend, history, out_dir, trainer.curves_path)
     return 0
 
 

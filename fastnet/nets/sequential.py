@@ -172,17 +172,19 @@ class Sequential:
             grads[key] = grad
         return grads
 
-    def numerical_gradient(self, x, t, h=1e-4):
+    def numerical_gradient(self, x, t, h=1e-4, keys=None, indices=None):
         """Central-difference gradients of the training-mode ``loss`` (slow; checks ``gradient``).
 
         Training mode matches what ``gradient`` differentiates (batch statistics in BatchNorm);
-        the running statistics it would disturb are restored afterwards.
+        the running statistics it would disturb are restored afterwards.  ``keys`` and
+        ``indices`` (flat positions) restrict the work for big nets.
         """
         from fastnet.gradcheck import numerical_gradient
 
         saved = {k: v.copy() for k, v in self.state_arrays().items() if k not in self._param_index}
-        grads = {key: numerical_gradient(lambda: float(self.loss(x, t, train_flg=True)), self.params[key], h)
-                 for key in self.params}
+        grads = {key: numerical_gradient(lambda: float(self.loss(x, t, train_flg=True)),
+                                         self.params[key], h, indices)
+                 for key in (self.params if keys is None else keys)}
         self.set_state_arrays(saved)
         return grads
 

@@ -24,32 +24,57 @@ def cached_bytes(net) -> int:
 
 
 def bytes_per_sample(net, sample_shape, probe=2) -> float:
-    """Activation memory one training sample costs, measured on a probe batch."""
+    """Activation memory one training sample costs, measured on a probe batch.
+
+    The probe leaves no trace: BatchNorm running statistics, dropout random state and
+    ``last_loss`` are put back, so probing never changes what training computes.
+    """
+    from fastnet.training.checkpoint import dropout_layers
+
     x = net.backend.asarray(numpy.zeros((probe, *sample_shape), dtype=net.dtype))
     t = net.backend.asarray(numpy.zeros(probe, dtype=numpy.int64))
-    validate = net.validate_inputs
+    state = {k: v.copy() for k, v in net.state_arrays().items() if k not in net.params}
+    generators = {name: layer.rng for name, layer in dropout_layers(net).items()}
+    rng_states = {name: rng.bit_generator.state for name, rng in generators.items()
+                  if hasattr(rng, "bit_generator")}
+    validate, last_loss = net.validate_inputs, net.last_loss
     net.validate_inputs = False
     try:
         net.loss(x, t, train_flg=True)
         return cached_bytes(net) * BACKWARD_FACTOR / probe
     finally:
-        net.validate_inputs = validate
+        net.validate_inputs, net.last_loss = validate, last_loss
+        for name, value in state.items():
+            layer_name, attr = name.rsplit(".", 1)
+            getattr(net.layers[layer_name], attr)[...] = value
+        for name, value in rng_states.items():
+            generators[name].bit_generator.state = value
         for layer in net.layers.values():
             if hasattr(layer, "_clear_cache"):
                 layer._clear_cache()
 
 
 def available_bytes(backend) -> int | None:
-    """Free memory where the backend's arrays live (None when unknown)."""
+    """Free memory where the backend's arrays live (None when unknown).
+
+    On the host: the smaller of the memory the system has available and what this process's
+    own limits (``ulimit -v`` / ``-d``) still allow.
+    """
     memory = getattr(backend, "free_memory", None)
     if memory is not None:
         return memory()
+    candidates = [_meminfo_available(), _rlimit_headroom()]
+    known = [c for c in candidates if c is not None]
+    return min(known) if known else None
+
+
+def _meminfo_available() -> int | None:
     try:
         with open("/proc/meminfo") as f:
             for line in f:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) * 1024
-    except OSError:
+    except (OSError, ValueError, IndexError):
         pass
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
@@ -57,12 +82,36 @@ def available_bytes(backend) -> int | None:
         return None
 
 
+def _rlimit_headroom() -> int | None:
+    """Bytes left under RLIMIT_AS/RLIMIT_DATA, from the process's current sizes (Linux)."""
+    try:
+        import resource
+
+        with open("/proc/self/status") as f:
+            sizes = {k: int(v.split()[0]) * 1024 for k, _, v in (line.partition(":") for line in f)
+                     if k in ("VmSize", "VmData")}
+    except (ImportError, OSError, ValueError, IndexError):
+        return None
+    left = []
+    for limit, used in ((resource.RLIMIT_AS, "VmSize"), (getattr(resource, "RLIMIT_DATA", None), "VmData")):
+        if limit is None or used not in sizes:
+            continue
+        soft, _hard = resource.getrlimit(limit)
+        if soft != resource.RLIM_INFINITY:
+            left.append(max(soft - sizes[used], 0))
+    return min(left) if left else None
+
+
 def gib(n: float) -> str:
     return f"{n / 2**30:.1f} GiB"
 
 
 def check_batch_fits(net, sample_shape, batch_size, dataset_bytes=0, free=None, headroom=0.8):
-    """Raise ResourceError naming the estimate and a batch size that fits, before allocating."""
+    """Raise ResourceError naming the estimate and a batch size that fits, before allocating.
+
+    ``free`` overrides the measured free bytes.  Returns ``(need, per_sample, budget)`` in
+    bytes, or None when free memory cannot be known.
+    """
     free = available_bytes(net.backend) if free is None else free
     if free is None:
         return None
@@ -70,7 +119,7 @@ def check_batch_fits(net, sample_shape, batch_size, dataset_bytes=0, free=None, 
     need = per_sample * batch_size + dataset_bytes
     budget = free * headroom
     if need <= budget:
-        return need
+        return need, per_sample, budget
     fits = int((budget - dataset_bytes) // per_sample) if budget > dataset_bytes else 0
     if fits >= 1:
         hint = f"use --batch-size {2 ** int(numpy.log2(fits))} or smaller"
@@ -78,3 +127,10 @@ def check_batch_fits(net, sample_shape, batch_size, dataset_bytes=0, free=None, 
         hint = "the data set alone does not fit; use a smaller data set or a machine with more memory"
     raise ResourceError(f"batch size {batch_size} needs about {gib(need)} on {net.backend.name} "
                         f"but only {gib(free)} is free; {hint}")
+
+
+def largest_eval_batch(per_sample, budget, dataset_bytes=0, wanted=1000) -> int:
+    """Evaluation batch that fits: inference keeps about 1/BACKWARD_FACTOR of training's memory."""
+    forward_per_sample = per_sample / BACKWARD_FACTOR
+    fits = int((budget - dataset_bytes) // forward_per_sample) if forward_per_sample > 0 else wanted
+    return max(1, min(wanted, fits))

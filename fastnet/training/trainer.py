@@ -2,6 +2,17 @@
 
 The data sits on the backend's device, validated once; every epoch draws a fresh permutation
 (batches without replacement); the loss logged is the one the gradient pass computed anyway.
+
+When things go wrong, no work is lost:
+
+- SIGINT/SIGTERM: the current step finishes, a checkpoint of it is saved, and
+  ``TrainingInterrupted`` says how to resume; a second signal stops at once (``StopNow``).
+  A signal that arrives during the end-of-epoch evaluation is honoured right after it.
+- A non-finite loss raises ``DivergenceError`` naming the epoch and step; the checkpoint of
+  the last finished epoch is left as it was (a non-finite net is never saved).
+- Resuming from a checkpoint continues bitwise like the uninterrupted run on CPU backends:
+  the permutation of each epoch comes from (seed, epoch), and the checkpoint carries the
+  optimizer state, the dropout random state and the loss-logging interval.
 """
 from __future__ import annotations
 
@@ -17,7 +28,7 @@ import numpy
 from fastnet.errors import DivergenceError, FastnetError, InputError
 from fastnet.training.checkpoint import save_checkpoint
 from fastnet.training.history import History
-from fastnet.training.memory import check_batch_fits
+from fastnet.training.memory import check_batch_fits, largest_eval_batch
 from fastnet.validation import check_labels
 
 
@@ -27,6 +38,14 @@ class TrainingInterrupted(FastnetError):
     def __init__(self, message, exit_code):
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class StopNow(KeyboardInterrupt):
+    """A second SIGINT/SIGTERM while the first was being handled: stop without saving."""
+
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -52,13 +71,15 @@ class Trainer:
     """Trains ``net`` with ``optimizer`` on (x_train, t_train), evaluating every epoch.
 
     ``out_dir`` receives ``history.json`` and ``checkpoint.npz`` after every epoch (written
-    atomically) and ``curves.png`` at the end.  ``progress`` shows a tqdm bar; otherwise
-    ``log`` (print by default) gets one line per epoch.
+    atomically) and ``curves.png`` (titled ``title``) when the run completes.  ``progress``
+    shows a tqdm bar; ``log`` (print by default) gets one line per epoch.  Before anything
+    big is allocated, the batch is checked to fit in memory (``free_memory`` overrides the
+    measured free bytes).
     """
 
     def __init__(self, net, optimizer, x_train, t_train, x_test=None, t_test=None, *, epochs=10,
                  batch_size=100, seed=0, eval_batch_size=1000, out_dir=None, progress=True,
-                 log=print, log_every=50, config=None, check_memory=True):
+                 log=print, log_every=50, config=None, check_memory=True, free_memory=None, title=""):
         if epochs < 1 or batch_size < 1:
             raise InputError(f"epochs and batch_size must be at least 1; got {epochs} and {batch_size}")
         self.net = net
@@ -67,16 +88,21 @@ class Trainer:
         self.epochs = int(epochs)
         self.batch_size = int(batch_size)
         self.seed = int(seed)
-        self.eval_batch_size = eval_batch_size
+        self.eval_batch_size = int(eval_batch_size)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.progress = progress
         self.log = log or (lambda *_: None)
-        self.log_every = log_every
+        self.log_every = int(log_every)
         self.config = dict(config or {})
+        self.title = title
         if check_memory:
             on_device = self.backend.device != "cpu"
             data_bytes = sum(getattr(a, "nbytes", 0) for a in (x_train, t_train, x_test, t_test)) if on_device else 0
-            check_batch_fits(net, tuple(x_train.shape[1:]), min(self.batch_size, x_train.shape[0]), data_bytes)
+            fit = check_batch_fits(net, tuple(x_train.shape[1:]), min(self.batch_size, x_train.shape[0]),
+                                   data_bytes, free=free_memory)
+            if fit is not None:
+                _need, per_sample, budget = fit
+                self.eval_batch_size = largest_eval_batch(per_sample, budget, data_bytes, self.eval_batch_size)
         self.x_train, self.t_train = self._to_device(x_train, t_train, "train")
         self.x_test, self.t_test = (self._to_device(x_test, t_test, "test") if x_test is not None
                                     else (None, None))
@@ -84,7 +110,10 @@ class Trainer:
         self.epoch = 0          # epochs finished
         self.step = 0           # steps finished in the current epoch
         self.iteration = 0      # steps finished in the whole run
+        self._interval_loss = 0.0   # summed minibatch losses not yet logged
+        self._interval_steps = 0
         self.last_good_checkpoint = None
+        self._last_good_where = ""
         self._stop_signal = None
 
     # --- data ---------------------------------------------------------------------------------
@@ -110,38 +139,71 @@ class Trainer:
         return math.ceil(self.x_train.shape[0] / self.batch_size)
 
     # --- resuming -------------------------------------------------------------------------------
-    def restore_progress(self, progress: dict, history: dict):
+    def restore_progress(self, progress: dict, history: dict, source=None):
+        """Continue where a checkpoint (``source``, the file it came from) left off."""
         self.epoch = int(progress["epoch"])
         self.step = int(progress["step"])
         self.iteration = int(progress["iteration"])
+        if self.step > self.steps_per_epoch:
+            raise InputError(f"the checkpoint is at step {self.step} of an epoch, but this run has "
+                             f"only {self.steps_per_epoch} steps per epoch (different data or batch size)")
+        self._interval_loss = float(progress.get("interval_loss", 0.0))
+        self._interval_steps = int(progress.get("interval_steps", 0))
         self.history = History(history)
+        if source is not None:
+            self.last_good_checkpoint = Path(source)
+            self._last_good_where = self.position()
 
     def _progress(self) -> dict:
-        return {"epoch": self.epoch, "step": self.step, "iteration": self.iteration}
+        return {"epoch": self.epoch, "step": self.step, "iteration": self.iteration,
+                "interval_loss": float(self._interval_loss), "interval_steps": self._interval_steps}
+
+    def position(self) -> str:
+        """Where the run stands, in words ("epoch 2, step 30/100", "end of epoch 3")."""
+        if self.step == 0:
+            return f"end of epoch {self.epoch}" if self.epoch else "start"
+        return f"epoch {self.epoch + 1}, step {self.step}/{self.steps_per_epoch}"
 
     def save_checkpoint(self, path=None):
+        """Save the run's state; a net with non-finite values is never saved (it would not load)."""
         path = path or self.checkpoint_path
         if path is None:
             return None
+        xp = self.backend.xp
+        for key, value in self.net.state_arrays().items():
+            if not bool(xp.isfinite(value).all()):
+                self._diverged(f"{key} holds non-finite values", where=self.position())
         save_checkpoint(path, self.net, self.optimizer, self._progress(), self.config,
                         self.history.to_dict())
+        self.last_good_checkpoint, self._last_good_where = Path(path), self.position()
         return path
 
     @property
     def checkpoint_path(self):
         return None if self.out_dir is None else self.out_dir / "checkpoint.npz"
 
+    @property
+    def curves_path(self):
+        return None if self.out_dir is None else self.out_dir / "curves.png"
+
     # --- the loop ---------------------------------------------------------------------------------
     def fit(self) -> History:
-        self.net.validate_inputs = False  # the data was validated once on arrival
+        self._stop_signal = None
+        validate, self.net.validate_inputs = self.net.validate_inputs, False  # data checked on arrival
         try:
-            with self._interrupts():
+            # Overflow on the way to a non-finite loss is reported once, by _diverged, not as
+            # a stream of RuntimeWarnings.
+            with self._interrupts(), numpy.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 while self.epoch < self.epochs:
-                    if self._stop_signal is not None:
-                        self._interrupted()
+                    self._check_stop()
                     self._run_epoch()
+                self._check_stop()
         finally:
-            self.net.validate_inputs = True
+            self.net.validate_inputs = validate
+        if self.out_dir is not None:
+            from fastnet.training.plot import plot_history
+
+            plot_history(self.history, self.curves_path, title=self.title)
         return self.history
 
     def _run_epoch(self):
@@ -155,35 +217,34 @@ class Trainer:
         bar = tqdm(total=self.steps_per_epoch, initial=self.step, unit="batch", leave=False,
                    desc=f"epoch {self.epoch + 1}/{self.epochs}", disable=not self.progress,
                    dynamic_ncols=True)
-        interval_loss, interval_steps = 0.0, 0
         self.backend.synchronize()
         started = time.perf_counter()
         first_step = self.step
-        while self.step < self.steps_per_epoch:
-            idx = perm[self.step * bs:(self.step + 1) * bs]
-            grads = net.gradient(self.x_train[idx], self.t_train[idx])
-            if check_every_step and not math.isfinite(float(net.last_loss)):
-                self._diverged(float(net.last_loss))
-            opt.update(net.params, grads)
-            interval_loss = interval_loss + net.last_loss
-            interval_steps += 1
-            self.step += 1
-            self.iteration += 1
-            bar.update(1)
-            if interval_steps == self.log_every or self.step == self.steps_per_epoch:
-                mean = float(interval_loss) / interval_steps
-                if not math.isfinite(mean):
-                    self._diverged(mean, interval_steps)
-                self.history.add_step_loss(self.iteration, mean)
-                rate = (self.step - first_step) * bs / max(time.perf_counter() - started, 1e-9)
-                bar.set_postfix(loss=f"{mean:.4f}", samples_s=f"{rate:,.0f}")
-                interval_loss, interval_steps = 0.0, 0
-            if self._stop_signal is not None:
-                bar.close()
-                self._interrupted()
+        try:
+            while self.step < self.steps_per_epoch:
+                idx = perm[self.step * bs:(self.step + 1) * bs]
+                grads = net.gradient(self.x_train[idx], self.t_train[idx])
+                if check_every_step and not math.isfinite(float(net.last_loss)):
+                    self._diverged(float(net.last_loss))
+                opt.update(net.params, grads)
+                self._interval_loss = self._interval_loss + net.last_loss
+                self._interval_steps += 1
+                self.step += 1
+                self.iteration += 1
+                bar.update(1)
+                if self._interval_steps == self.log_every or self.step == self.steps_per_epoch:
+                    mean = float(self._interval_loss) / self._interval_steps
+                    if not math.isfinite(mean):
+                        self._diverged(mean, self._interval_steps)
+                    self.history.add_step_loss(self.iteration, mean)
+                    rate = (self.step - first_step) * bs / max(time.perf_counter() - started, 1e-9)
+                    bar.set_postfix(loss=f"{mean:.4f}", samples_s=f"{rate:,.0f}")
+                    self._interval_loss, self._interval_steps = 0.0, 0
+                self._check_stop()
+        finally:
+            bar.close()
         self.backend.synchronize()
         seconds = time.perf_counter() - started
-        bar.close()
         self._end_epoch(seconds, (self.step - first_step) * bs)
 
     def _end_epoch(self, seconds, samples):
@@ -191,6 +252,8 @@ class Trainer:
         train_loss, train_acc = evaluate(self.net, self.x_train, self.t_train, self.eval_batch_size)
         test_loss, test_acc = (evaluate(self.net, self.x_test, self.t_test, self.eval_batch_size)
                                if self.x_test is not None else (None, None))
+        if not math.isfinite(train_loss):
+            self._diverged(train_loss, where=f"the evaluation after epoch {self.epoch + 1}")
         self.epoch += 1
         self.step = 0
         self.history.add_epoch(epoch=self.epoch, train_loss=train_loss, train_acc=train_acc,
@@ -199,34 +262,44 @@ class Trainer:
         line = (f"epoch {self.epoch}/{self.epochs}: train loss {train_loss:.4f} acc {train_acc:.4f}")
         if test_acc is not None:
             line += f", test loss {test_loss:.4f} acc {test_acc:.4f}"
-        self.log(line + f" ({seconds:.1f} s, {samples / max(seconds, 1e-9):,.0f} samples/s)")
         if self.out_dir is not None:
-            self.last_good_checkpoint = self.save_checkpoint()
+            self.save_checkpoint()
             self.history.save(self.out_dir / "history.json", config=self.config,
                               backend=self.backend.name)
+        # Logged after saving: an epoch announced as done has its checkpoint on disk.
+        self.log(line + f" ({seconds:.1f} s, {samples / max(seconds, 1e-9):,.0f} samples/s)")
 
     # --- when things go wrong -------------------------------------------------------------------------
-    def _diverged(self, value, interval=1):
-        where = f"epoch {self.epoch + 1}, step {self.step + 1}"
-        if interval > 1:
-            where = (f"epoch {self.epoch + 1}, within steps {self.step - interval + 1}-{self.step}")
-        kept = (f"; last good checkpoint: {self.last_good_checkpoint} (end of epoch {self.epoch})"
-                if self.last_good_checkpoint else "")
+    def _diverged(self, value, interval=1, where=None):
+        if where is None and interval > 1:
+            where = f"epoch {self.epoch + 1}, within steps {self.step - interval + 1}-{self.step}"
+        elif where is None:
+            where = f"epoch {self.epoch + 1}, step {self.step + 1}"
+        what = value if isinstance(value, str) else f"loss became {value}"
+        kept = (f"; the last good checkpoint ({self._last_good_where}) is kept: {self.last_good_checkpoint}"
+                if self.last_good_checkpoint else "; no checkpoint was saved")
         lr = getattr(self.optimizer, "lr", None)
-        hint = f"lower the learning rate (now {lr}), e.g. --lr {lr / 10:g}" if lr else "lower the learning rate"
-        raise DivergenceError(f"loss became {value} at {where}; {hint}{kept}")
+        hint = f"lower the learning rate (now {lr:g}), e.g. --lr {lr / 10:g}" if lr else "lower the learning rate"
+        raise DivergenceError(f"training diverged: {what} at {where}; {hint}{kept}")
+
+    def _check_stop(self):
+        if self._stop_signal is not None:
+            self._interrupted()
 
     def _interrupted(self):
-        signum = self._stop_signal
-        name = signal.Signals(signum).name
+        name = signal.Signals(self._stop_signal).name
+        code = 128 + int(self._stop_signal)
+        where = self.position()
         path = self.save_checkpoint()
-        if self.out_dir is not None:
-            self.history.save(self.out_dir / "history.json", config=self.config,
-                              backend=self.backend.name)
-        where = f"epoch {self.epoch + 1}, step {self.step}"
-        resume = f"; resume with: fastnet train --resume {path}" if path else ""
-        raise TrainingInterrupted(f"interrupted by {name} at {where}; checkpoint saved{resume}",
-                                  128 + int(signum))
+        if path is None:
+            raise TrainingInterrupted(f"interrupted by {name} at {where}; no checkpoint (no output folder)", code)
+        self.history.save(self.out_dir / "history.json", config=self.config, backend=self.backend.name)
+        if self.epoch >= self.epochs:
+            raise TrainingInterrupted(f"interrupted by {name} after the last epoch; the run is complete "
+                                      f"and its checkpoint saved: {path} (resume with --resume {path} "
+                                      f"--epochs N to train further)", code)
+        raise TrainingInterrupted(f"interrupted by {name} at {where}; checkpoint saved; "
+                                  f"resume with: fastnet train --resume {path}", code)
 
     @contextmanager
     def _interrupts(self):
@@ -237,7 +310,7 @@ class Trainer:
 
         def handler(signum, frame):
             if self._stop_signal is not None:
-                raise KeyboardInterrupt
+                raise StopNow(signum)
             self._stop_signal = signum
 
         previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
