@@ -21,7 +21,7 @@ def plot_history(history, path, title=""):
                      label="train (minibatches)")
     ax_loss.plot(data["epoch"], data["train_loss"], "o-", label="train")
     ax_loss.plot(data["epoch"], data["test_loss"], "s-", label="test")
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss", yscale="log")
     ax_acc.plot(data["epoch"], data["train_acc"], "o-", label="train")
     ax_acc.plot(data["epoch"], data["test_acc"], "s-", label="test")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
