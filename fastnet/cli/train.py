@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from fastnet.cli.backend_choice import add_backend_options, choose_backend
-from fastnet.cli.parser import fraction, non_negative_float, positive_float, positive_int
+from fastnet.cli.parser import fraction, non_negative_float, non_negative_int, positive_float, positive_int
 from fastnet.errors import CheckpointError, InputError
 from fastnet.training.config import ADJUSTABLE_ON_RESUME, NET_NAMES, RunConfig
 
@@ -48,18 +48,6 @@ def register(sub):
     p.add_argument("--limit", type=positive_int, default=None, help="use only the first N training samples")
     p.add_argument("--quiet", action="store_true", help="no progress bar; one log line per epoch")
     p.set_defaults(run=run)
-
-
-def non_negative_int(text):
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
 
 
 def given_options(args) -> dict:
