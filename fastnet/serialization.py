@@ -51,6 +51,9 @@ def load_arrays(path):
         raise
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, json.JSONDecodeError,
             NotImplementedError, RuntimeError) as exc:  # zipfile's answers to damaged headers/flags
+        if isinstance(exc, ValueError) and "allow_pickle" in str(exc):
+            raise CheckpointError(f"{path} holds pickled Python objects, which fastnet never loads "
+                                  f"(loading them could run code); save arrays only") from None
         raise CheckpointError(f"{path} is truncated or corrupt and cannot be read "
                               f"({type(exc).__name__}); use an intact copy") from None
     if (not isinstance(header, dict) or header.get("format") != FORMAT

@@ -188,6 +188,8 @@ def test_pickled_content_is_refused_without_running_it(tmp_path):
     for name in ("npz_pickle.npz", "plain.pkl", "object.npy"):
         with pytest.raises(CheckpointError):
             load_arrays(tmp_path / name)
+    with pytest.raises(CheckpointError, match="pickled Python objects"):
+        load_arrays(tmp_path / "npz_pickle.npz")
     assert not marker.exists()
 
 
