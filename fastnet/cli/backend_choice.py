@@ -15,7 +15,7 @@ def choose_backend(args, quiet=False):
     """Resolve --backend; fallbacks print one warning line with the recorded reason."""
     selection = select_backend(args.backend, strict=args.strict_backend)
     if selection.fell_back:
-        print(selection.message(), file=sys.stderr)
+        print(f"fastnet: {selection.message()}", file=sys.stderr)
     elif not quiet:
         print(selection.message())
     return selection
