@@ -100,7 +100,7 @@ def _progress_bar(name, total, enabled):
     from tqdm import tqdm
 
     return tqdm(total=total, desc=name, unit="B", unit_scale=True, unit_divisor=1024,
-                disable=not enabled, leave=False)
+                disable=None if enabled else True, leave=False)
 
 
 def md5_of_file(path) -> str:

@@ -214,9 +214,10 @@ class Trainer:
         perm = self.backend.rng(epoch_seed(self.seed, self.epoch)).permutation(n)
         # On a GPU, reading the loss forces a sync: only do it once per logging interval.
         check_every_step = self.backend.device == "cpu"
+        # disable=None: a bar on a terminal, none in a log file (the epoch lines still come).
         bar = tqdm(total=self.steps_per_epoch, initial=self.step, unit="batch", leave=False,
-                   desc=f"epoch {self.epoch + 1}/{self.epochs}", disable=not self.progress,
-                   dynamic_ncols=True)
+                   desc=f"epoch {self.epoch + 1}/{self.epochs}",
+                   disable=None if self.progress else True, dynamic_ncols=True)
         self.backend.synchronize()
         started = time.perf_counter()
         first_step = self.step
