@@ -92,3 +92,17 @@ def test_sample_images_are_the_real_ones_at_the_recorded_indices(mnist_dir):
         index = arrays[f"{split}_index"]
         assert images[index].tobytes() == arrays[f"x_{split}"].tobytes()
         numpy.testing.assert_array_equal(labels[index], arrays[f"t_{split}"])
+
+
+def test_full_fashion_mnist_loads_in_the_same_format(mnist_dir):
+    folder = mnist_dir.parent / "fashion-mnist"
+    if not (folder / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"Fashion-MNIST not found beside MNIST ({folder})")
+    from fastnet.datasets import load_fashion_mnist
+
+    (x_train, t_train), (x_test, t_test) = load_fashion_mnist(data_dir=folder, flatten=False)
+    assert x_train.shape == (60000, 1, 28, 28) and x_test.shape == (10000, 1, 28, 28)
+    assert x_train.dtype == numpy.float32 and 0.0 <= x_train.min() and x_train.max() <= 1.0
+    # Fashion-MNIST is balanced: 6,000 training and 1,000 test images per class.
+    assert numpy.bincount(t_train).tolist() == [6000] * 10
+    assert numpy.bincount(t_test).tolist() == [1000] * 10
