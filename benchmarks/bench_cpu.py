@@ -12,6 +12,7 @@ PyTorch runs with its default thread count; the JSON records it.
 import argparse
 from pathlib import Path
 
+from fastnet.blas import describe_blas
 from fastnet.benchmarking import WORKLOADS, format_table, run_benchmarks
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -30,9 +31,7 @@ def main():
                             include_torch=not args.no_torch, out_dir=args.out_dir)
     print()
     print(format_table(result))
-    blas = ", ".join(f"{b.get('internal_api')} {b.get('version')} ({b.get('architecture')}, "
-                     f"{b.get('num_threads')} threads)" for b in result["machine"]["blas"])
-    print(f"\nBLAS: {blas}")
+    print(f"\nBLAS: {describe_blas(result['machine']['blas'])}")
     print(f"results: {Path(args.out_dir) / 'cpu.json'}, {Path(args.out_dir) / 'cpu.png'}")
 
 

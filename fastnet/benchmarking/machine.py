@@ -5,26 +5,14 @@ import importlib
 import os
 import platform
 
+from fastnet.blas import blas_info
+
 
 def _version(module):
     try:
         return importlib.import_module(module).__version__
     except Exception:  # absent or broken: record that, never fail the benchmark over it
         return None
-
-
-def blas_info():
-    """threadpoolctl's view of the loaded BLAS libraries (incl. the OpenBLAS kernel), else numpy's."""
-    try:
-        from threadpoolctl import threadpool_info
-
-        return [{k: lib.get(k) for k in ("internal_api", "version", "architecture", "num_threads",
-                                         "threading_layer", "filepath")} for lib in threadpool_info()]
-    except ImportError:
-        import numpy
-
-        config = numpy.show_config(mode="dicts")
-        return [{"internal_api": "numpy.show_config", **config.get("Build Dependencies", {}).get("blas", {})}]
 
 
 def machine_info() -> dict:

@@ -16,33 +16,15 @@ def _version(module_name):
     return getattr(module, "__version__", "unknown")
 
 
-def blas_description():
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        threadpool_info = None
-    if threadpool_info is not None:
-        import numpy  # noqa: F401  (loads its BLAS so threadpoolctl can see it)
-
-        libs = [f"{i.get('internal_api')} {i.get('version')} ({i.get('num_threads')} threads, "
-                f"{i.get('architecture')})" for i in threadpool_info() if i.get("user_api") == "blas"]
-        if libs:
-            return "; ".join(libs)
-    import numpy
-
-    config = numpy.show_config(mode="dicts")
-    blas = config.get("Build Dependencies", {}).get("blas", {})
-    return f"{blas.get('name', 'unknown')} {blas.get('version', '')}".strip()
-
-
 def run(args):
     from fastnet import __version__
+    from fastnet.blas import describe_blas
     from fastnet.backends import BACKEND_NAMES, get_backend, unavailable_reason
 
     print(f"fastnet {__version__}, Python {platform.python_version()} on {platform.platform()}")
     for name in ("numpy", "numba", "cupy", "torch"):
         print(f"  {name:<6} {_version(name)}")
-    print(f"BLAS: {blas_description()}")
+    print(f"BLAS: {describe_blas()}")
     print("backends:")
     for name in BACKEND_NAMES:
         reason = unavailable_reason(name)
