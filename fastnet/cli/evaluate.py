@@ -47,10 +47,8 @@ def run(args):
     batch = min(args.batch_size, data.x_test.shape[0])
     check_batch_fits(net, data.x_test.shape[1:], batch)  # before the big forward passes
     x = backend.asarray(data.x_test, dtype=net.dtype)
-    predictions = []
-    for start in range(0, x.shape[0], batch):
-        predictions.append(backend.to_numpy(net.predict(x[start:start + batch]).argmax(axis=1)))
-    predicted = numpy.concatenate(predictions)
+    predicted = numpy.concatenate([backend.to_numpy(y.argmax(axis=1))
+                                   for _, y in net.predict_batches(x, batch)])
     labels = numpy.asarray(data.t_test)
     matrix = confusion_matrix(labels, predicted)
     print(f"checkpoint: {args.checkpoint} ({config.net}, epoch {meta['progress']['epoch']})")

@@ -138,15 +138,23 @@ class Sequential:
             for attr in getattr(layer, "decay_names", ()):
                 yield getattr(layer, attr)
 
+    def predict_batches(self, x, batch_size=1000):
+        """Test-mode scores batch by batch, to bound memory: yields ``(rows, scores)``.
+
+        ``x`` is checked once, here, not per batch.
+        """
+        self._check_x(x)
+        return ((rows, self._forward(x[rows], False))
+                for rows in (slice(start, start + batch_size) for start in range(0, x.shape[0], batch_size)))
+
     def accuracy(self, x, t, batch_size=1000):
         """Fraction of correct predictions, computed in batches to bound memory."""
-        self._check_x(x)
+        batches = self.predict_batches(x, batch_size)
         self._check_t(t, x.shape[0])
         labels = t if t.ndim == 1 else t.argmax(axis=1)
         correct = 0
-        for start in range(0, x.shape[0], batch_size):
-            y = self._forward(x[start:start + batch_size], False)
-            correct += (y.argmax(axis=1) == labels[start:start + batch_size]).sum()
+        for rows, y in batches:
+            correct += (y.argmax(axis=1) == labels[rows]).sum()
         return float(correct) / x.shape[0]
 
     def backward(self, dout=1):

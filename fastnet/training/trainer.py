@@ -58,10 +58,9 @@ def evaluate(net, x, t, batch_size=1000):
     n = x.shape[0]
     total_loss = 0.0
     correct = 0
-    for start in range(0, n, batch_size):
-        xb, tb = x[start:start + batch_size], t[start:start + batch_size]
-        y = net.predict(xb)
-        total_loss = total_loss + net.lastLayer.forward(y, tb) * xb.shape[0]
+    for rows, y in net.predict_batches(x, batch_size):
+        tb = t[rows]
+        total_loss = total_loss + net.lastLayer.forward(y, tb) * y.shape[0]
         labels = tb if tb.ndim == 1 else tb.argmax(axis=1)
         correct = correct + (y.argmax(axis=1) == labels).sum()
     return float(total_loss) / n, float(correct) / n
