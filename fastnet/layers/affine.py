@@ -2,7 +2,6 @@
 from fastnet.errors import InputError
 from fastnet.layers.activations import check_dout
 from fastnet.layers.base import Layer
-from fastnet.validation import check_same_dtype
 
 
 class Affine(Layer):
@@ -30,8 +29,7 @@ class Affine(Layer):
         self.db = None
 
     def _flatten(self, x):
-        self._check_x(x)
-        check_same_dtype(x, self.W.dtype, "x", "this Affine layer")
+        self._check_x(x, dtype=self.W.dtype)
         x2 = x.reshape(x.shape[0], -1)
         if x2.shape[1] != self.W.shape[0]:
             raise InputError(f"Affine expects {self.W.shape[0]} features per sample but got input "

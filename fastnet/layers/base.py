@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy
 
 from fastnet.backends import get_backend
-from fastnet.validation import check_finite, check_float_input
+from fastnet.validation import check_finite, check_float_input, check_same_dtype
 
 
 class Layer:
@@ -34,17 +34,22 @@ class Layer:
         return self.backend.kernels
 
     def _param(self, value, dtype=None):
-        """Parameters arrive from the host (or the backend) and live on the backend."""
-        if dtype is None and not hasattr(value, "dtype"):
-            dtype = numpy.float32
-        if isinstance(value, numpy.ndarray) or not self.backend.is_array(value):
-            value = numpy.asarray(value, dtype=dtype)
-            if value.dtype.kind != "f":
-                value = value.astype(numpy.float32)
+        """Parameters arrive from the host (or the backend) and live on the backend.
+
+        Without ``dtype`` a floating array keeps its own; integers and plain lists become float32.
+        """
+        if dtype is None:
+            kind = getattr(getattr(value, "dtype", None), "kind", None)
+            dtype = value.dtype if kind == "f" else numpy.float32
+        if not self.backend.is_array(value):
+            value = numpy.asarray(value)
         return self.backend.asarray(value, dtype=dtype)
 
-    def _check_x(self, x, name="x", min_ndim=2):
+    def _check_x(self, x, name="x", min_ndim=2, dtype=None):
+        """Type and shape always; values (NaN/inf) when ``validate``; ``dtype`` when the layer has weights."""
         check_float_input(self.backend, x, name, min_ndim)
+        if dtype is not None:
+            check_same_dtype(x, dtype, name, f"this {type(self).__name__} layer")
         if self.validate:
             check_finite(self.backend, x, name)
         return x

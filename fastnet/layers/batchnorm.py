@@ -2,7 +2,6 @@
 from fastnet.errors import InputError
 from fastnet.layers.activations import check_dout, shape_of
 from fastnet.layers.base import Layer
-from fastnet.validation import check_same_dtype
 
 
 class BatchNormalization(Layer):
@@ -47,8 +46,7 @@ class BatchNormalization(Layer):
         return rows
 
     def forward(self, x, train_flg=True):
-        self._check_x(x)
-        check_same_dtype(x, self.gamma.dtype, "x", "this BatchNormalization layer")
+        self._check_x(x, dtype=self.gamma.dtype)
         rows = self._as_rows(x)
         if rows.shape[1] != self.gamma.shape[0]:
             raise InputError(f"BatchNormalization has {self.gamma.shape[0]} features/channels but the "

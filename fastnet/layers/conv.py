@@ -3,7 +3,6 @@ from fastnet.backends.numpy_kernels import conv_output_size
 from fastnet.errors import InputError
 from fastnet.layers.activations import check_dout
 from fastnet.layers.base import Layer
-from fastnet.validation import check_same_dtype
 
 
 class Convolution(Layer):
@@ -37,8 +36,7 @@ class Convolution(Layer):
                 conv_output_size(w, fw, self.stride, self.pad))
 
     def _check(self, x):
-        self._check_x(x)
-        check_same_dtype(x, self.W.dtype, "x", "this Convolution layer")
+        self._check_x(x, dtype=self.W.dtype)
         fn, c, fh, fw = self.W.shape
         if x.ndim != 4 or x.shape[1] != c:
             raise InputError(f"Convolution expects input of shape (N, {c}, H, W); got {tuple(x.shape)}")
