@@ -21,10 +21,12 @@ def run(args):
     from pathlib import Path
 
     from fastnet.benchmarking import format_table, run_benchmarks
+    from fastnet.blas import describe_blas
 
     result = run_benchmarks(args.workloads, args.backends, repeats=args.repeats, warmup=args.warmup,
                             include_torch=not args.no_torch, out_dir=args.out)
     print()
     print(format_table(result))
+    print(f"\nBLAS: {describe_blas(result['machine']['blas'])}")
     print(f"results: {Path(args.out) / 'cpu.json'}, {Path(args.out) / 'cpu.png'}")
     return 0
