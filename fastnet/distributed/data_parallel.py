@@ -1,0 +1,160 @@
+"""Exact data parallelism: N ranks reproduce the single-process run.
+
+The batch size stays the *global* batch.  Every rank is handed the same global batch (the same
+per-epoch permutation), computes the gradient of the mean loss over its contiguous slice, and
+the slices are combined with weights ``n_slice / n_batch``: the weighted sum of slice means is
+the mean over the whole batch.  Gradients and the loss travel in one flat buffer, one collective
+per step.  Uneven slices (201 rows on 2 ranks: 101 and 100) are exact; a rank whose slice is
+empty contributes zeros.  Weight decay is added by each rank's ``net.gradient``, and since the
+weights sum to one it counts exactly once.
+"""
+from __future__ import annotations
+
+import numpy
+
+from fastnet.distributed.base import SingleProcess
+from fastnet.distributed.sync_batchnorm import synchronize_batchnorm
+from fastnet.errors import InputError
+from fastnet.training.checkpoint import dropout_layers, rng_states
+
+
+def rank_rows(n: int, rank: int, size: int) -> slice:
+    """The contiguous rows of an ``n``-row batch that ``rank`` of ``size`` computes.
+
+    Like ``numpy.array_split``: the first ``n % size`` ranks get one row more.
+    """
+    base, extra = divmod(n, size)
+    start = rank * base + min(rank, extra)
+    return slice(start, start + base + (rank < extra))
+
+
+def stream_seed(*keys: int) -> int:
+    """A seed for an independent random stream named by integers, e.g. (seed, rank)."""
+    return int(numpy.random.SeedSequence([int(k) for k in keys]).generate_state(1)[0])
+
+
+class DataParallel:
+    """Wraps ``net`` for training on ``comm``: ``grads = dp.gradient(x, t)`` then the usual update.
+
+    On creation: BatchNormalization layers are switched to global-batch statistics, dropout
+    layers get per-rank streams from (their seed or ``seed``, rank), and the parameters, layer
+    state and ``optimizer``'s slots are broadcast from rank 0 (call ``broadcast_state`` again
+    after loading a checkpoint).  With one rank the net is left exactly as it was.
+    """
+
+    def __init__(self, net, comm=None, *, seed=None, optimizer=None):
+        self.net = net
+        self.comm = comm if comm is not None else SingleProcess()
+        self.batchnorms = synchronize_batchnorm(net, self.comm) if self.comm.size > 1 else []
+        if self.comm.size > 1:
+            self._seed_dropout(seed)
+        self._layout = [(key, tuple(value.shape), int(value.size)) for key, value in net.params.items()]
+        total = sum(size for _key, _shape, size in self._layout)
+        # One buffer, reused every step: the gradients, then the loss in the last element.
+        self._buffer = net.backend.xp.zeros(total + 1, dtype=net.dtype)
+        self._grads = {}
+        offset = 0
+        for key, shape, size in self._layout:
+            self._grads[key] = self._buffer[offset:offset + size].reshape(shape)
+            offset += size
+        self.last_loss = None
+        self.broadcast_state(optimizer)
+
+    @property
+    def rank(self) -> int:
+        return self.comm.rank
+
+    @property
+    def size(self) -> int:
+        return self.comm.size
+
+    def rows(self, n: int) -> slice:
+        """This rank's slice of an ``n``-row batch."""
+        return rank_rows(n, self.comm.rank, self.comm.size)
+
+    # --- training --------------------------------------------------------------------------------
+    def gradient(self, x, t):
+        """The single-process gradient of the mean loss over the global batch ``(x, t)``.
+
+        Returns a dict keyed like ``net.params`` (views into one buffer, overwritten by the next
+        call, as a net's own gradients are).  ``dp.last_loss`` and ``net.last_loss`` become the
+        global batch's loss, the same on every rank: log it, and check it for divergence.
+        """
+        n = x.shape[0]
+        rows = self.rows(n)
+        count = rows.stop - rows.start
+        buffer = self._buffer
+        if count:
+            grads = self.net.gradient(x[rows], t[rows])
+            weight = count / n
+            xp = self.net.backend.xp
+            for key, _shape, size in self._layout:
+                xp.multiply(grads[key].reshape(-1), weight, out=self._grads[key].reshape(-1))
+            buffer[-1] = self.net.last_loss * weight
+        else:
+            buffer[...] = 0
+            for layer in self.batchnorms:        # the collectives the other ranks' forward makes
+                layer.forward_empty()
+            for layer in reversed(self.batchnorms):
+                layer.backward_empty()
+        self.comm.allreduce_(buffer)
+        self.last_loss = self.net.last_loss = buffer[-1].copy()
+        return self._grads
+
+    # --- evaluation ------------------------------------------------------------------------------
+    def evaluate(self, x, t, batch_size=1000):
+        """Mean loss and accuracy over a whole set, each rank evaluating its slice; same on all ranks."""
+        from fastnet.training.trainer import evaluate
+
+        rows = self.rows(x.shape[0])
+        count = rows.stop - rows.start
+        loss = accuracy = 0.0
+        if count:
+            loss, accuracy = evaluate(self.net, x[rows], t[rows], batch_size)
+        # On the backend's device: the NCCL communicator reduces device arrays only.
+        sums = self.net.backend.asarray(numpy.array([loss * count, round(accuracy * count), count]))
+        sums = self.net.backend.to_numpy(self.comm.allreduce_(sums))
+        return float(sums[0] / sums[2]), float(sums[1] / sums[2])
+
+    def allreduce_mean(self, value: float) -> float:
+        """The mean of a number over ranks (e.g. a per-rank timing), the same on every rank."""
+        return self.comm.allreduce_scalar(value) / self.comm.size
+
+    # --- state ------------------------------------------------------------------------------------
+    def broadcast_state(self, optimizer=None):
+        """Make every rank's parameters, layer state and optimizer slots equal rank 0's."""
+        if self.comm.size == 1:
+            return
+        arrays = list(self.net.state_arrays().items())
+        if optimizer is not None:
+            arrays += [(f"{slot}.{key}", value) for slot, table in sorted(optimizer.state.items())
+                       for key, value in sorted(table.items())]
+        names = [(name, tuple(value.shape)) for name, value in arrays]
+        for rank, theirs in enumerate(self.comm.allgather_object(names)):
+            if theirs != names:  # a mismatch would garble the broadcasts below
+                raise InputError(f"rank {rank} holds different parameters or optimizer state than "
+                                 f"rank {self.comm.rank}; every rank must build the same net and "
+                                 f"load the same checkpoint")
+        for _name, value in arrays:
+            if value.flags.c_contiguous:
+                self.comm.broadcast_(value.reshape(-1))
+            else:
+                staged = self.net.backend.xp.ascontiguousarray(value)
+                self.comm.broadcast_(staged.reshape(-1))
+                value[...] = staged
+        if optimizer is not None:
+            optimizer.iter = int(self.comm.allgather_object(optimizer.iter)[0])
+
+    def _seed_dropout(self, seed):
+        for index, layer in enumerate(dropout_layers(self.net).values()):
+            if layer.seed is not None:
+                layer.seed = stream_seed(layer.seed, self.comm.rank)
+            elif seed is not None:
+                layer.seed = stream_seed(seed, index, self.comm.rank)
+            else:
+                continue  # unseeded: fresh entropy on every rank already
+            layer.rng = self.net.backend.rng(layer.seed)
+
+    def rng_states(self) -> list:
+        """Every rank's dropout generator states, in rank order (for rank 0's checkpoint)."""
+        return self.comm.allgather_object(rng_states(self.net))

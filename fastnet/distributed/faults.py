@@ -1,0 +1,149 @@
+"""When one rank fails, the whole job ends promptly, with one line saying which rank and why.
+
+Three ways a rank can fail, and what keeps the others from waiting forever in a collective:
+
+- It raises during training: ``abort_on_error`` (or ``install_excepthook``) prints
+  ``rank R: <reason>`` and calls MPI_Abort, which ends every rank; ``mpiexec`` exits nonzero.
+- It dies (SIGKILL, out of memory): the launcher notices and ends the others (hydra, Open MPI).
+- It cannot start (its backend or communicator does not load): where the ranks can still talk,
+  ``on_every_rank`` shares the failure so every rank raises the same ``RankFailure`` and exits
+  normally; where MPI itself cannot load, ``join_job`` prints the line and ends this process by
+  SIGTERM, which the launcher treats as a failed rank (a plain nonzero exit before MPI starts
+  leaves the other ranks waiting in MPI_Init).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import traceback
+from contextlib import contextmanager
+
+from fastnet.errors import BackendUnavailable, FastnetError
+
+# What launchers tell each process (MPICH/hydra, Intel MPI, Open MPI, PMIx, Slurm).
+_RANK_VARS = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID")
+_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_NTASKS")
+
+
+class RankFailure(FastnetError):
+    """Raised alike on every rank: one of them could not do what all must (e.g. load a backend)."""
+
+    def __init__(self, message, rank):
+        super().__init__(message)
+        self.rank = rank
+
+
+def _from_env(names):
+    for name in names:
+        value = os.environ.get(name, "").strip()
+        if value.isdigit():
+            return int(value)
+    return None
+
+
+def launcher_rank() -> int | None:
+    """This process's rank as the launcher says, before (or without) MPI."""
+    return _from_env(_RANK_VARS)
+
+
+def launcher_size() -> int:
+    """How many processes the launcher started (1 outside a launcher)."""
+    return _from_env(_SIZE_VARS) or 1
+
+
+def one_line(exc: BaseException) -> str:
+    if isinstance(exc, FastnetError):
+        return str(exc)
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def join_job(name: str, device: str = "cpu"):
+    """The communicator ``name`` (see ``get_communicator``), or an end to the whole job.
+
+    A one-process run gets ``BackendUnavailable`` as usual.  A rank of a bigger job prints
+    ``rank R: communicator ... is unavailable: <reason>`` and terminates itself by SIGTERM,
+    since without MPI it cannot tell the others.
+    """
+    from fastnet.distributed import get_communicator
+
+    try:
+        return get_communicator(name, device)
+    except BackendUnavailable as exc:
+        if launcher_size() <= 1:
+            raise
+        _end_this_rank(f"rank {launcher_rank()}: {exc}")
+
+
+def _end_this_rank(line: str):
+    print(line, file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+    raise SystemExit(1)  # not reached: SIGTERM ends the process
+
+
+def on_every_rank(comm, action):
+    """``action()`` on every rank; if it fails on any, every rank raises the same ``RankFailure``.
+
+    Only FastnetError (a known reason: backend unavailable, bad input) is shared; anything else
+    is a bug and propagates (``abort_on_error`` then ends the job).
+    """
+    if comm.size == 1:
+        return action()
+    result, error = None, None
+    try:
+        result = action()
+    except FastnetError as exc:
+        error = str(exc)
+    errors = comm.allgather_object(error)
+    failed = [(rank, text) for rank, text in enumerate(errors) if text is not None]
+    if failed:
+        rank, text = failed[0]
+        more = f" (and {len(failed) - 1} other rank(s))" if len(failed) > 1 else ""
+        raise RankFailure(f"rank {rank}{more}: {text}", rank)
+    return result
+
+
+def report_and_abort(comm, exc: BaseException) -> None:
+    """Say what failed on this rank (a traceback for bugs), then end every rank."""
+    code = getattr(exc, "exit_code", None)
+    if isinstance(exc, SystemExit):
+        code = exc.code if isinstance(exc.code, int) else 1
+    elif not isinstance(exc, (FastnetError, KeyboardInterrupt)):
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    print(f"rank {comm.rank}: {one_line(exc)}", file=sys.stderr, flush=True)
+    comm.abort(code if isinstance(code, int) and code > 0 else 1)
+
+
+@contextmanager
+def abort_on_error(comm):
+    """Around a rank's work: an exception here ends every rank of the job at once.
+
+    A ``RankFailure`` (already raised on every rank alike) and a clean ``SystemExit`` pass
+    through, so every rank leaves normally; with one rank nothing changes.
+    """
+    try:
+        yield comm
+    except RankFailure:
+        raise
+    except BaseException as exc:
+        if comm.size == 1 or (isinstance(exc, SystemExit) and exc.code in (0, None)):
+            raise
+        report_and_abort(comm, exc)
+        raise
+
+
+def install_excepthook(comm) -> None:
+    """The same for code outside ``abort_on_error``: an uncaught exception aborts the job."""
+    if comm.size == 1:
+        return
+    previous = sys.excepthook
+
+    def hook(kind, value, tb):
+        if isinstance(value, RankFailure):
+            return previous(kind, value, tb)
+        report_and_abort(comm, value)
+
+    sys.excepthook = hook
