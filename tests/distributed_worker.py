@@ -97,7 +97,9 @@ def parity(out):
                 for value in net.params.values():
                     value += 1.0
             dp = DataParallel(net, comm, seed=0)
-            arrays[key(config) + "/losses"] = numpy.array(train(config, dp.gradient, net, x, t))
+            step = dp.gradient if config[0] != "two-layer" else (
+                lambda xb, tb: dp.slice_gradient(xb[dp.rows(len(xb))], tb[dp.rows(len(xb))], len(xb)))
+            arrays[key(config) + "/losses"] = numpy.array(train(config, step, net, x, t))
             arrays[key(config) + "/eval"] = numpy.array(dp.evaluate(x, t, batch_size=300))
             for name, value in net.state_arrays().items():
                 arrays[key(config) + "/" + name] = value
@@ -114,7 +116,33 @@ def parity(out):
         layer_seed = dropout.layers["Dropout1"].seed
         DataParallel(dropout, comm, seed=0)
         arrays["dropout"] = numpy.array([layer_seed, dropout.layers["Dropout1"].seed], dtype=numpy.uint64)
+        arrays["dropout_resume"] = dropout_resume(comm, x, t)
         numpy.savez(Path(out) / f"rank{comm.rank}.npz", **arrays)
+
+
+def dropout_resume(comm, x, t):
+    """Parameters after 6 dropout steps, and after 3 + resuming (states gathered, restored) + 3."""
+    from fastnet.distributed import DataParallel
+    from fastnet.optim import SGD
+
+    def run(dp, steps):
+        for idx in list(batches(50))[steps]:
+            SGD(0.1).update(dp.net.params, dp.gradient(x[idx], t[idx]))
+
+    def build_dp():
+        return DataParallel(MultiLayerNet(FEATURES, [8], CLASSES, use_dropout=True, dtype="float64", seed=3),
+                            comm, seed=0)
+
+    straight = build_dp()
+    run(straight, slice(0, 6))
+    first = build_dp()
+    run(first, slice(0, 3))
+    params, states = {k: v.copy() for k, v in first.net.params.items()}, first.rng_states()
+    resumed = build_dp()
+    resumed.net.set_state_arrays(params)
+    assert resumed.restore_rng_states(states)
+    run(resumed, slice(3, 6))
+    return numpy.array([straight.net.params["W1"], resumed.net.params["W1"]])
 
 
 def raise_on_rank_1(out):

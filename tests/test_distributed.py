@@ -119,6 +119,15 @@ def test_dropout_masks_come_from_seed_and_rank(three_ranks):
 
 
 @needs_mpi
+def test_dropout_streams_resume_exactly_on_as_many_ranks(two_ranks):
+    for rank in two_ranks:
+        straight, resumed = rank["dropout_resume"]
+        assert numpy.array_equal(straight, resumed)
+    # Different masks per rank, yet one update: the parameters agree across ranks.
+    assert numpy.array_equal(two_ranks[0]["dropout_resume"], two_ranks[1]["dropout_resume"])
+
+
+@needs_mpi
 def test_a_rank_that_raises_ends_the_job(tmp_path):
     proc, seconds = mpiexec(2, "raise", tmp_path)
     assert proc.returncode != 0 and seconds < 60

@@ -10,12 +10,13 @@ weights sum to one it counts exactly once.
 """
 from __future__ import annotations
 
+import time
+
 import numpy
 
 from fastnet.distributed.base import SingleProcess
 from fastnet.distributed.sync_batchnorm import synchronize_batchnorm
 from fastnet.errors import InputError
-from fastnet.training.checkpoint import dropout_layers, rng_states
 
 
 def rank_rows(n: int, rank: int, size: int) -> slice:
@@ -58,6 +59,7 @@ class DataParallel:
             self._grads[key] = self._buffer[offset:offset + size].reshape(shape)
             offset += size
         self.last_loss = None
+        self.comm_seconds = 0.0  # spent in the gradient allreduce (host clock)
         self.broadcast_state(optimizer)
 
     @property
@@ -80,15 +82,22 @@ class DataParallel:
         call, as a net's own gradients are).  ``dp.last_loss`` and ``net.last_loss`` become the
         global batch's loss, the same on every rank: log it, and check it for divergence.
         """
-        n = x.shape[0]
-        rows = self.rows(n)
-        count = rows.stop - rows.start
+        rows = self.rows(x.shape[0])
+        return self.slice_gradient(x[rows], t[rows], x.shape[0])
+
+    def slice_gradient(self, x_slice, t_slice, batch_size: int):
+        """As ``gradient``, given only this rank's rows (``rows(batch_size)`` of the batch).
+
+        Saves gathering the whole batch on every rank: ``idx = order[start:stop];
+        mine = idx[dp.rows(len(idx))]; dp.slice_gradient(x[mine], t[mine], len(idx))``.
+        """
+        count = x_slice.shape[0]
         buffer = self._buffer
         if count:
-            grads = self.net.gradient(x[rows], t[rows])
-            weight = count / n
+            grads = self.net.gradient(x_slice, t_slice)
+            weight = count / batch_size
             xp = self.net.backend.xp
-            for key, _shape, size in self._layout:
+            for key, _shape, _size in self._layout:
                 xp.multiply(grads[key].reshape(-1), weight, out=self._grads[key].reshape(-1))
             buffer[-1] = self.net.last_loss * weight
         else:
@@ -97,7 +106,9 @@ class DataParallel:
                 layer.forward_empty()
             for layer in reversed(self.batchnorms):
                 layer.backward_empty()
+        started = time.perf_counter()
         self.comm.allreduce_(buffer)
+        self.comm_seconds += time.perf_counter() - started
         self.last_loss = self.net.last_loss = buffer[-1].copy()
         return self._grads
 
@@ -145,8 +156,13 @@ class DataParallel:
         if optimizer is not None:
             optimizer.iter = int(self.comm.allgather_object(optimizer.iter)[0])
 
+    def _dropout_layers(self):
+        from fastnet.training.checkpoint import dropout_layers  # not at import: the trainer may import us
+
+        return dropout_layers(self.net)
+
     def _seed_dropout(self, seed):
-        for index, layer in enumerate(dropout_layers(self.net).values()):
+        for index, layer in enumerate(self._dropout_layers().values()):
             if layer.seed is not None:
                 layer.seed = stream_seed(layer.seed, self.comm.rank)
             elif seed is not None:
@@ -157,4 +173,20 @@ class DataParallel:
 
     def rng_states(self) -> list:
         """Every rank's dropout generator states, in rank order (for rank 0's checkpoint)."""
+        from fastnet.training.checkpoint import rng_states
+
         return self.comm.allgather_object(rng_states(self.net))
+
+    def restore_rng_states(self, states_by_rank: list) -> bool:
+        """Resume each rank's dropout stream from ``rng_states()`` of a run with as many ranks.
+
+        With another number of ranks the streams cannot continue (each rank's masks came from
+        its own stream): they stay as (seed, rank) made them, and False says so.
+        """
+        if len(states_by_rank) != self.comm.size:
+            return False
+        mine = states_by_rank[self.comm.rank]
+        for name, layer in self._dropout_layers().items():
+            if name in mine:
+                layer.rng.bit_generator.state = mine[name]
+        return True

@@ -118,15 +118,17 @@ def report_and_abort(comm, exc: BaseException) -> None:
 
 
 @contextmanager
-def abort_on_error(comm):
+def abort_on_error(comm, agreed=()):
     """Around a rank's work: an exception here ends every rank of the job at once.
 
-    A ``RankFailure`` (already raised on every rank alike) and a clean ``SystemExit`` pass
-    through, so every rank leaves normally; with one rank nothing changes.
+    Exceptions every rank raises alike pass through, so every rank leaves normally: a
+    ``RankFailure``, a clean ``SystemExit``, and the types in ``agreed`` (e.g. an interruption
+    or divergence that the ranks decided together, so rank 0 can save before it leaves).
+    With one rank nothing changes.
     """
     try:
         yield comm
-    except RankFailure:
+    except (RankFailure, *agreed):
         raise
     except BaseException as exc:
         if comm.size == 1 or (isinstance(exc, SystemExit) and exc.code in (0, None)):
