@@ -160,6 +160,17 @@ def raise_on_rank_1(out):
             dp.gradient(x[idx], t[idx])
 
 
+def raise_outside_any_guard(out):
+    """As ``raise``, with the excepthook instead of ``abort_on_error``."""
+    from fastnet.distributed.faults import install_excepthook, join_job
+
+    comm = join_job("mpi")
+    install_excepthook(comm)
+    if comm.rank == 1:
+        raise ValueError("an uncaught error on rank 1")
+    comm.barrier()
+
+
 def killed_on_rank_1(out):
     from fastnet.distributed import DataParallel
     from fastnet.distributed.faults import abort_on_error, join_job
@@ -207,7 +218,7 @@ def numba_compile(out):
         numpy.savez(Path(out) / f"rank{comm.rank}.npz", hits=hits, misses=misses, **grads)
 
 
-MODES = {"parity": parity, "raise": raise_on_rank_1, "kill": killed_on_rank_1, "start": start,
+MODES = {"parity": parity, "raise": raise_on_rank_1, "excepthook": raise_outside_any_guard, "kill": killed_on_rank_1, "start": start,
          "numba": numba_compile}
 
 if __name__ == "__main__":

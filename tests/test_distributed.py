@@ -135,6 +135,13 @@ def test_a_rank_that_raises_ends_the_job(tmp_path):
 
 
 @needs_mpi
+def test_an_uncaught_exception_aborts_the_job_through_the_excepthook(tmp_path):
+    proc, seconds = mpiexec(2, "excepthook", tmp_path)
+    assert proc.returncode != 0 and seconds < 60
+    assert "rank 1: ValueError: an uncaught error on rank 1" in proc.stderr
+
+
+@needs_mpi
 def test_a_killed_rank_ends_the_job(tmp_path):
     proc, seconds = mpiexec(2, "kill", tmp_path)
     assert proc.returncode != 0 and seconds < 60
