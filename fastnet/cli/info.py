@@ -19,8 +19,8 @@ def _version(module_name):
 def run(args):
     from fastnet import __version__
     from fastnet.blas import describe_blas
-    from fastnet.threads import choose_threads
     from fastnet.backends import BACKEND_NAMES, get_backend, unavailable_reason
+    from fastnet.threads import choose_threads
 
     print(f"fastnet {__version__}, Python {platform.python_version()} on {platform.platform()}")
     for name in ("numpy", "numba", "cupy", "torch"):
