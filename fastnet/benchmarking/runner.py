@@ -31,7 +31,7 @@ def _makers(workload, backends, torch_device, threads, matmul_bound):
     if torch_device is not None:
         makers[TORCH] = lambda: torch_contender(workload, torch_device)
     if matmul_bound and not workload.busy:
-        makers[MATMUL_BOUND] = lambda: matmul_bound_contender(workload)
+        makers[MATMUL_BOUND] = lambda: matmul_bound_contender(workload, threads)
     return makers
 
 

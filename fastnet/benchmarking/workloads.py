@@ -118,7 +118,7 @@ def fastnet_contender(workload: Workload, backend_name: str, threads=None) -> Co
     return Contender(step, backend.synchronize, choice, info, net)
 
 
-def matmul_bound_contender(workload: Workload) -> Contender:
+def matmul_bound_contender(workload: Workload, threads=None) -> Contender:
     """Only the matrix products the step needs, on the same shapes: a lower bound on the step.
 
     Forward: each layer's product (im2col for a convolution); backward: the weight gradient and,
@@ -146,4 +146,4 @@ def matmul_bound_contender(workload: Workload) -> Contender:
     def step():
         for a, b in pairs:
             a @ b
-    return Contender(step, threads=threads_for(net, shape, workload.batch))
+    return Contender(step, threads=threads_for(net, shape, workload.batch, threads))
