@@ -21,13 +21,13 @@ import json, sys, time
 t0 = time.perf_counter()
 import fastnet
 from fastnet.backends import get_backend
-from fastnet.benchmarking.workloads import WORKLOADS, fastnet_step
+from fastnet.benchmarking.workloads import WORKLOADS, fastnet_contender
 t1 = time.perf_counter()
 get_backend("numba")
 t2 = time.perf_counter()
 out = {"import_fastnet_s": t1 - t0, "load_numba_backend_s": t2 - t1}
 for name in sys.argv[1:]:
-    step = fastnet_step(WORKLOADS[name], "numba")
+    step = fastnet_contender(WORKLOADS[name], "numba").step
     start = time.perf_counter()
     step()
     out[name] = time.perf_counter() - start

@@ -20,7 +20,11 @@ def describe_blas(libs=None) -> str:
     parts = []
     for lib in blas_info() if libs is None else libs:
         details = ", ".join(str(v) for v in (lib.get("architecture"),
-                                             lib.get("num_threads") and f"{lib['num_threads']} threads") if v)
+                                             lib.get("num_threads") and _threads(lib["num_threads"])) if v)
         parts.append(f"{lib.get('internal_api')} {lib.get('version') or ''}".strip()
                      + (f" ({details})" if details else ""))
     return "; ".join(parts) or "unknown"
+
+
+def _threads(count) -> str:
+    return f"{count} thread" + ("" if count == 1 else "s")

@@ -6,6 +6,7 @@ import os
 import platform
 
 from fastnet.blas import blas_info
+from fastnet.threads import usable_cores
 
 
 def _version(module):
@@ -25,10 +26,10 @@ def machine_info() -> dict:
         "numba": _version("numba"),
         "torch": _version("torch"),
         "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
-                                               "OMP_NUM_THREADS", "FASTNET_NUMBA_CACHE")},
+                                               "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
+                                               "FASTNET_NUMBA_CACHE")},
     }
-    if hasattr(os, "sched_getaffinity"):
-        info["usable_cpus"] = len(os.sched_getaffinity(0))
+    info["usable_cores"], info["usable_cores_from"] = usable_cores()  # affinity and cgroup quota
     try:
         import torch
 

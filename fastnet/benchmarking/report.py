@@ -22,6 +22,14 @@ def format_table(result: dict) -> str:
             t = f"{vs_torch[contender]:9.2f}x" if contender in vs_torch else f"{'':10}"
             b = f"{vs_bound[contender]:9.2f}x" if contender in vs_bound else f"{'':10}"
             lines.append(f"  {contender:<32}{_ms(r['median_s'])} {_ms(r['min_s'])} {_ms(r['max_s'])}{t}{b}")
+        threads = {r["threads"] for c, r in entry["results"].items() if c in ("numpy", "numba", "cupy") and "threads" in r}
+        lines += [f"  fastnet {t}" for t in sorted(threads)]
+        quiet = entry["ratios"].get("vs_quiet")
+        if quiet:
+            lines.append("  under this load vs quiet: " + ", ".join(f"{c} {v:.2f}x" for c, v in quiet.items()))
+    for contender, reason in result.get("missing_contenders", {}).items():
+        column = "vs torch" if contender == "pytorch" else contender
+        lines += ["", f"{column}: blank, {reason}"]
     warm = result.get("numba_warm_up") or {}
     if warm:
         lines.append("")

@@ -1,13 +1,14 @@
 """The benchmarked workloads and how each contender runs one of them.
 
-A workload builds, for one contender, a zero-argument ``step`` callable that does the timed
-work once.  Every contender of a workload starts from the same weights and the same data, in
-float32, and training steps use plain SGD.  fastnet nets run with per-call input validation off,
-as the trainer runs them after checking the dataset once.
+A contender is a zero-argument ``step`` doing the timed work once, a ``sync`` that waits for
+the device (a no-op on the CPU), and the thread choice it runs under.  Every contender of a
+workload starts from the same weights and the same data, in float32; training steps use plain
+SGD.  fastnet runs through its public API with its defaults, as a user calls it:
+``optimizer.update(net.params, net.gradient(x, t))`` and ``net.predict(x)``, input validation on.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy
 
@@ -18,57 +19,69 @@ LEARNING_RATE = 0.01
 class Workload:
     name: str
     description: str
-    kind: str        # "mlp" or "convnet"
-    sizes: tuple     # layer widths for an MLP; unused for the convnet
+    net: str            # a key of NETS
     batch: int
-    train: bool      # a training step (forward, backward, SGD) or one inference pass
+    train: bool         # a training step (forward, backward, SGD) or one inference pass
+    busy: int = 0       # other busy processes on the cores while it is timed (the contention case)
 
+
+def _two_layer(backend):
+    from fastnet.nets import TwoLayerNet
+    return TwoLayerNet(784, 50, 10, backend=backend, seed=0)
+
+
+def _wide_mlp(backend):
+    from fastnet.nets import MultiLayerNet
+    return MultiLayerNet(784, [1000, 1000], 10, backend=backend, seed=0)
+
+
+def _simple_conv(backend):
+    from fastnet.nets import SimpleConvNet
+    return SimpleConvNet(backend=backend, seed=0)
+
+
+def _deep_conv(backend):
+    from fastnet.nets import DeepConvNet
+    return DeepConvNet(backend=backend, seed=0)
+
+
+# name -> (builder taking a backend, the shape of one sample, a label)
+NETS = {
+    "two-layer": (_two_layer, (784,), "TwoLayerNet 784-50-10"),
+    "wide-mlp": (_wide_mlp, (784,), "MLP 784-1000-1000-10"),
+    "simple-conv": (_simple_conv, (1, 28, 28), "SimpleConvNet (30 5x5 filters)"),
+    "deep-conv": (_deep_conv, (1, 28, 28), "DeepConvNet (6 convs 3x3)"),
+}
 
 WORKLOADS = {w.name: w for w in (
-    Workload("two_layer_step", "TwoLayerNet 784-50-10, SGD step, batch 100", "mlp", (784, 50, 10), 100, True),
-    Workload("mlp_step", "MLP 784-1000-1000-10, SGD step, batch 256", "mlp", (784, 1000, 1000, 10), 256, True),
-    Workload("convnet_step", "SimpleConvNet (30 5x5 filters), SGD step, batch 100", "convnet", (), 100, True),
-    Workload("two_layer_infer", "TwoLayerNet 784-50-10, inference over 10,000 images", "mlp",
-             (784, 50, 10), 10_000, False),
+    Workload("two_layer_step", "TwoLayerNet 784-50-10, SGD step, batch 100", "two-layer", 100, True),
+    Workload("mlp_step", "MLP 784-1000-1000-10, SGD step, batch 256", "wide-mlp", 256, True),
+    Workload("convnet_step", "SimpleConvNet (30 5x5 filters), SGD step, batch 100", "simple-conv", 100, True),
+    Workload("deep_convnet_step", "DeepConvNet (the book's, 6 convs 3x3), SGD step, batch 100", "deep-conv",
+             100, True),
+    Workload("two_layer_infer", "TwoLayerNet 784-50-10, net.predict over 10,000 images", "two-layer",
+             10_000, False),
+    Workload("two_layer_contended", "TwoLayerNet 784-50-10, SGD step, batch 100, two other busy processes "
+             "on the cores", "two-layer", 100, True, busy=2),
 )}
+QUIET_TWIN = {"two_layer_contended": "two_layer_step"}  # the same step without the load
+
+
+def step_workload(net: str, batch: int) -> Workload:
+    """A training-step workload of any net and batch (the GPU benchmark's sizes)."""
+    label = NETS[net][2]
+    return Workload(f"{net}_b{batch}", f"{label}, SGD step, batch {batch}", net, batch, True)
 
 
 def make_data(workload: Workload, seed: int = 0):
     rng = numpy.random.default_rng(seed)
-    shape = (workload.batch, 1, 28, 28) if workload.kind == "convnet" else (workload.batch, 784)
-    x = rng.random(shape, dtype=numpy.float32)
+    x = rng.random((workload.batch, *NETS[workload.net][1]), dtype=numpy.float32)
     t = rng.integers(0, 10, workload.batch)
     return x, t
 
 
-def make_fastnet_net(workload: Workload, backend, seed: int = 0):
-    from fastnet.nets.convnets import SimpleConvNet
-    from fastnet.nets.mlp import MultiLayerNet, TwoLayerNet
-
-    if workload.kind == "convnet":
-        net = SimpleConvNet(backend=backend, seed=seed)
-    elif len(workload.sizes) == 3:
-        net = TwoLayerNet(*workload.sizes, backend=backend, seed=seed)
-    else:
-        net = MultiLayerNet(workload.sizes[0], list(workload.sizes[1:-1]), workload.sizes[-1],
-                            backend=backend, seed=seed)
-    return net.set_validation(False)
-
-
-def fastnet_step(workload: Workload, backend_name: str):
-    from fastnet.backends import get_backend
-    from fastnet.optim import SGD
-
-    backend = get_backend(backend_name)
-    net = make_fastnet_net(workload, backend)
-    x, t = (backend.asarray(a) for a in make_data(workload))
-    if not workload.train:
-        return lambda: net.predict(x)
-    optimizer = SGD(lr=LEARNING_RATE)
-
-    def step():
-        optimizer.update(net.params, net.gradient(x, t))
-    return step
+def make_fastnet_net(workload: Workload, backend):
+    return NETS[workload.net][0](backend)
 
 
 def host_params(workload: Workload) -> dict:
@@ -77,36 +90,60 @@ def host_params(workload: Workload) -> dict:
     return {key: numpy.array(value) for key, value in net.params.items()}
 
 
-def matmul_bound_step(workload: Workload):
-    """Only the matrix products the step needs, on the same shapes: a lower bound on the step."""
-    params = host_params(workload)
-    x, _ = make_data(workload)
+@dataclass
+class Contender:
+    step: object                          # zero-argument callable: the timed work, once
+    sync: object = lambda: None           # waits for the device before a clock is read
+    threads: object = None                # a fastnet.threads.ThreadChoice, or None: its own
+    info: dict = field(default_factory=dict)
+    net: object = None                    # the fastnet net timed, when there is one
+
+
+def fastnet_contender(workload: Workload, backend_name: str, threads=None) -> Contender:
+    from fastnet.backends import get_backend
+    from fastnet.optim import SGD
+    from fastnet.threads import threads_for
+
+    backend = get_backend(backend_name)
+    net = make_fastnet_net(workload, backend)
+    x, t = (backend.asarray(a) for a in make_data(workload))
+    choice = threads_for(net, NETS[workload.net][1], workload.batch, threads)
+    info = {"threads": choice.describe()}
+    if not workload.train:
+        return Contender(lambda: net.predict(x), backend.synchronize, choice, info, net)
+    optimizer = SGD(lr=LEARNING_RATE)
+
+    def step():
+        optimizer.update(net.params, net.gradient(x, t))
+    return Contender(step, backend.synchronize, choice, info, net)
+
+
+def matmul_bound_contender(workload: Workload, threads=None) -> Contender:
+    """Only the matrix products the step needs, on the same shapes: a lower bound on the step.
+
+    Forward: each layer's product (im2col for a convolution); backward: the weight gradient and,
+    except for the first layer, the input gradient.  Run under the thread choice fastnet gets.
+    """
+    from fastnet.profiling.shapes import forward_products
+    from fastnet.threads import threads_for
+
+    net = make_fastnet_net(workload, "numpy")
+    shape = NETS[workload.net][1]
     rng = numpy.random.default_rng(1)
 
-    def like(shape):
-        return rng.standard_normal(shape).astype(numpy.float32)
+    def like(rows, cols):
+        return rng.standard_normal((rows, cols)).astype(numpy.float32)
 
-    if workload.kind == "convnet":
-        W1 = params["W1"].reshape(params["W1"].shape[0], -1)
-        col = like((workload.batch * 24 * 24, W1.shape[1]))
-        pooled = like((workload.batch, params["W2"].shape[0]))
-        products = [(col, W1.T), (pooled, params["W2"]), (like((workload.batch, 100)), params["W3"])]
-        backward = [(like((workload.batch, 10)), params["W3"].T), (like((100, workload.batch)), like((workload.batch, 10))),
-                    (like((workload.batch, 100)), params["W2"].T), (pooled.T, like((workload.batch, 100))),
-                    (like((W1.shape[0], col.shape[0])), col)]
-    else:
-        weights = [params[f"W{i}"] for i in range(1, len(workload.sizes))]
-        acts = [x] + [like((workload.batch, W.shape[1])) for W in weights[:-1]]
-        products = list(zip(acts, weights))
-        backward = []
-        for i in reversed(range(len(weights))):
-            grad = like((workload.batch, weights[i].shape[1]))
-            backward.append((acts[i].T, grad))            # dW
+    pairs = []
+    for i, (m, k, n) in enumerate(forward_products(net, shape, workload.batch)):
+        a, w, grad = like(m, k), like(k, n), like(m, n)
+        pairs.append((a, w))
+        if workload.train:
+            pairs.append((a.T, grad))            # dW
             if i > 0:
-                backward.append((grad, weights[i].T))     # dx (never for the first layer)
-    pairs = products + (backward if workload.train else [])
+                pairs.append((grad, w.T))        # dx (never for the first layer)
 
     def step():
         for a, b in pairs:
             a @ b
-    return step
+    return Contender(step, threads=threads_for(net, shape, workload.batch, threads))

@@ -1,18 +1,24 @@
 """fastnet bench: time training steps on every backend (and PyTorch CPU when installed)."""
 from fastnet.cli.parser import positive_int
+from fastnet.cli.profile import add_threads_option
 
 
 def register(sub):
+    from fastnet.backends import BACKEND_NAMES
+    from fastnet.benchmarking import WORKLOADS
+
     p = sub.add_parser("bench", help="benchmark the backends against each other and PyTorch",
-                       description="Times training steps of the classic nets on each fastnet backend, "
-                                   "PyTorch CPU (when installed) and the bare matrix products, "
-                                   "interleaved in one process; prints medians and ratios.")
-    p.add_argument("--workloads", nargs="+", default=None,
-                   help="two_layer_step, mlp_step, convnet_step, two_layer_infer (default: all)")
-    p.add_argument("--backends", nargs="+", default=None, help="fastnet backends (default: numpy numba)")
+                       description="Times the classic nets on each fastnet backend through the public API "
+                                   "with its defaults, PyTorch CPU (when installed) and the bare matrix "
+                                   "products, interleaved in one process; prints medians and ratios.")
+    p.add_argument("--workloads", nargs="+", default=None, choices=list(WORKLOADS), metavar="WORKLOAD",
+                   help=f"{', '.join(WORKLOADS)} (default: all)")
+    p.add_argument("--backends", nargs="+", default=None, choices=BACKEND_NAMES[::-1], metavar="BACKEND",
+                   help=f"fastnet backends: {', '.join(BACKEND_NAMES[::-1])} (default: numpy numba)")
     p.add_argument("--repeats", type=positive_int, default=15)
     p.add_argument("--warmup", type=positive_int, default=5)
     p.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    add_threads_option(p)
     p.add_argument("--out", default="runs/bench", help="folder for cpu.json and cpu.png (default: %(default)s)")
     p.set_defaults(run=run)
 
@@ -24,7 +30,7 @@ def run(args):
     from fastnet.blas import describe_blas
 
     result = run_benchmarks(args.workloads, args.backends, repeats=args.repeats, warmup=args.warmup,
-                            include_torch=not args.no_torch, out_dir=args.out)
+                            include_torch=not args.no_torch, out_dir=args.out, threads=args.threads)
     print()
     print(format_table(result))
     print(f"\nBLAS: {describe_blas(result['machine']['blas'])}")

@@ -1,4 +1,4 @@
-"""fastnet info: versions, backends (and why one is unavailable), BLAS, GPU."""
+"""fastnet info: versions, backends (and why one is unavailable), BLAS, threads, GPU."""
 import platform
 import sys
 
@@ -20,11 +20,13 @@ def run(args):
     from fastnet import __version__
     from fastnet.blas import describe_blas
     from fastnet.backends import BACKEND_NAMES, get_backend, unavailable_reason
+    from fastnet.threads import choose_threads
 
     print(f"fastnet {__version__}, Python {platform.python_version()} on {platform.platform()}")
     for name in ("numpy", "numba", "cupy", "torch"):
         print(f"  {name:<6} {_version(name)}")
     print(f"BLAS: {describe_blas()}")
+    print(choose_threads().describe())
     print("backends:")
     for name in BACKEND_NAMES:
         reason = unavailable_reason(name)

@@ -1,4 +1,4 @@
-"""The ``fastnet`` command: train, eval, info, gradcheck, bench.
+"""The ``fastnet`` command: train, eval, info, gradcheck, bench, profile.
 
 Exit codes:
     0    success
@@ -19,18 +19,18 @@ import sys
 from fastnet.cli.parser import OneLineParser
 from fastnet.errors import FastnetError
 
-COMMANDS = ("train", "eval", "info", "gradcheck", "bench")
+COMMANDS = ("train", "eval", "info", "gradcheck", "bench", "profile")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def build_parser():
     from fastnet import __version__
-    from fastnet.cli import bench, evaluate, gradcheck, info, train
+    from fastnet.cli import bench, evaluate, gradcheck, info, profile, train
 
     parser = OneLineParser(prog="fastnet", description="Layer-based neural networks on NumPy, Numba or CuPy.")
     parser.add_argument("--version", action="version", version=f"fastnet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}")
-    for module in (train, evaluate, info, gradcheck, bench):
+    for module in (train, evaluate, info, gradcheck, bench, profile):
         module.register(sub)
     return parser
 

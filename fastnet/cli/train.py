@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from fastnet.cli.backend_choice import add_backend_options, choose_backend
+from fastnet.cli.profile import add_threads_option, after_first_epoch
 from fastnet.cli.parser import fraction, non_negative_float, non_negative_int, positive_float, positive_int
 from fastnet.errors import CheckpointError, InputError
 from fastnet.training.config import ADJUSTABLE_ON_RESUME, NET_NAMES, RunConfig
@@ -47,6 +48,8 @@ def register(sub):
                    help="replace the run already in --out instead of refusing")
     p.add_argument("--limit", type=positive_int, default=None, help="use only the first N training samples")
     p.add_argument("--quiet", action="store_true", help="no progress bar; one log line per epoch")
+    add_threads_option(p)
+    p.add_argument("--profile", action="store_true", help="print a per-layer profile after the first epoch")
     p.set_defaults(run=run)
 
 
@@ -142,6 +145,7 @@ def check_same_data(recorded: dict, data_name: str, train_samples: int, source):
 def run(args):
     from fastnet.datasets import load_dataset
     from fastnet.optim import make_optimizer
+    from fastnet.threads import threads_for, using_threads
     from fastnet.training import Trainer, build_net
     from fastnet.training.checkpoint import checkpoint_config, read_checkpoint, restore_checkpoint
 
@@ -187,7 +191,12 @@ def run(args):
     say(f"net: {config.net} ({sum(int(v.size) for v in net.params.values()):,} parameters), "
         f"{config.optimizer} lr {config.lr}, batch {config.batch_size}, {config.epochs} epochs, {config.dtype}")
 
-    history = trainer.fit()
+    threads = threads_for(net, x_train.shape[1:], config.batch_size, args.threads)
+    say(threads.describe())
+    if args.profile:
+        trainer.after_epoch = after_first_epoch(say)
+    with using_threads(threads):
+        history = trainer.fit()
     print_summary(say, backend, history, out_dir, trainer.curves_path)
     return 0
 

@@ -114,6 +114,7 @@ class Trainer:
         self.last_good_checkpoint = None
         self._last_good_where = ""
         self._stop_signal = None
+        self.after_epoch = None  # called with the trainer after each epoch (fastnet train --profile)
 
     # --- data ---------------------------------------------------------------------------------
     def _to_device(self, x, t, split):
@@ -268,6 +269,8 @@ class Trainer:
                               backend=self.backend.name)
         # Logged after saving: an epoch announced as done has its checkpoint on disk.
         self.log(line + f" ({seconds:.1f} s, {samples / max(seconds, 1e-9):,.0f} samples/s)")
+        if self.after_epoch is not None:
+            self.after_epoch(self)
 
     # --- when things go wrong -------------------------------------------------------------------------
     def _diverged(self, value, interval=1, where=None):

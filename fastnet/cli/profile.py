@@ -1,0 +1,69 @@
+"""fastnet profile: where a training step's time goes, layer by layer (the book's layer names)."""
+from fastnet.cli.backend_choice import add_backend_options, choose_backend
+from fastnet.cli.parser import positive_int
+from fastnet.training.config import NET_NAMES
+
+
+def register(sub):
+    p = sub.add_parser("profile", help="time each layer's forward and backward in a training step",
+                       description="Times one training step layer by layer on random inputs: forward "
+                                   "and backward per layer (median over --steps after warm-up; the GPU "
+                                   "is synchronised around each layer), its share of the step and the "
+                                   "bytes it allocates.")
+    p.add_argument("--net", choices=NET_NAMES, default="two-layer", help="architecture (default: %(default)s)")
+    add_backend_options(p)
+    p.add_argument("--batch-size", type=positive_int, default=100, help="default: %(default)s")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--steps", type=positive_int, default=20, help="timed steps (default: %(default)s)")
+    p.add_argument("--warmup", type=positive_int, default=3, help="untimed steps first (default: %(default)s)")
+    add_threads_option(p)
+    p.set_defaults(run=run)
+
+
+def add_threads_option(parser):
+    parser.add_argument("--threads", type=positive_int, default=None, metavar="N",
+                        help="BLAS and numba threads (default: 1 for small nets, the usable cores for "
+                             "large ones; OMP_NUM_THREADS and friends also override)")
+
+
+def run(args):
+    import numpy
+
+    from fastnet.cli.train import RECIPES
+    from fastnet.optim import make_optimizer
+    from fastnet.profiling.step import format_profile, profile_step
+    from fastnet.threads import threads_for, using_threads
+    from fastnet.training.config import RunConfig, build_net
+
+    backend = choose_backend(args).backend
+    config = RunConfig.from_dict({**RunConfig().to_dict(), **RECIPES[args.net],
+                                  "net": args.net, "dtype": args.dtype}).check()
+    sample_shape = (784,) if config.flatten else (1, 28, 28)
+    net = build_net(config, backend, sample_shape, output_size=10)
+    rng = numpy.random.default_rng(0)
+    x = backend.asarray(rng.random((args.batch_size, *sample_shape)).astype(args.dtype))
+    t = backend.asarray(rng.integers(0, 10, args.batch_size))
+    choice = threads_for(net, sample_shape, args.batch_size, args.threads)
+    print(choice.describe())
+    with using_threads(choice):
+        result = profile_step(net, make_optimizer(config.optimizer, config.lr), x, t,
+                              steps=args.steps, warmup=args.warmup)
+    print(f"random inputs, {config.optimizer} update")
+    print(format_profile(result))
+    return 0
+
+
+def after_first_epoch(say):
+    """A trainer hook (``trainer.after_epoch``) that prints the profile once, after the first
+    epoch this run finishes, on copies of the net and optimizer with one training batch."""
+    def hook(trainer):
+        from fastnet.profiling.step import format_profile, profile_copy
+
+        if getattr(hook, "done", False):
+            return
+        hook.done = True
+        rows = slice(0, trainer.batch_size)
+        result = profile_copy(trainer.net, trainer.optimizer, trainer.x_train[rows], trainer.t_train[rows])
+        say(f"profile of a training step after epoch {trainer.epoch}:")
+        say(format_profile(result))
+    return hook

@@ -1,0 +1,187 @@
+"""How many BLAS and numba threads a net's step gets.
+
+Small matrix products run faster on one thread: waking a second BLAS thread costs more than it
+saves, and beside other work on the machine (a browser, a CI runner, other ranks) OpenBLAS's
+spinning threads make a TwoLayerNet step several times slower.  Large products use the cores
+this process may use: the affinity mask and the cgroup CPU quota, not ``os.cpu_count()``.
+
+Measured on a quiet 2-core Xeon (OpenBLAS 0.3.31, float32, best of 200): a 100x784 @ 784x50
+product (TwoLayerNet, batch 100, 3.9 M multiply-adds) gains little from a second thread and
+the whole step loses; from about 40 M multiply-adds (1000x784 @ 784x50, SimpleConvNet's
+products, the wide MLP) two threads take 0.5-0.7 of one thread's time.  Hence
+``LARGE_PRODUCT_MACS``: the largest matrix product of a forward pass decides.
+
+Overrides, strongest first: ``--threads N`` (the ``threads`` argument), then the environment
+(``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``, ``OMP_NUM_THREADS`` for the BLAS;
+``NUMBA_NUM_THREADS`` for numba, else the BLAS number).
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+LARGE_PRODUCT_MACS = 32 * 2**20
+BLAS_ENV = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
+NUMBA_ENV = "NUMBA_NUM_THREADS"
+
+
+# --- the cores this process may use ---------------------------------------------------------------
+def parse_cpu_max(path) -> float | None:
+    """cgroup v2 ``cpu.max`` ("max 100000" or "150000 100000"): CPUs allowed, None if unlimited."""
+    fields = Path(path).read_text().split()
+    if not fields or fields[0] == "max":
+        return None
+    period = int(fields[1]) if len(fields) > 1 else 100_000
+    return int(fields[0]) / period if period > 0 else None
+
+
+def parse_cfs_quota(quota_path, period_path) -> float | None:
+    """cgroup v1 ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``: CPUs allowed, None if unlimited (-1)."""
+    quota = int(Path(quota_path).read_text().strip())
+    period = int(Path(period_path).read_text().strip())
+    return quota / period if quota > 0 and period > 0 else None
+
+
+def _ancestors(root: Path, relative: str):
+    """The cgroup folder of this process and its parents up to the mount point (limits nest)."""
+    folder = root / relative.strip("/")
+    while True:
+        yield folder
+        if folder == root:
+            return
+        folder = folder.parent
+
+
+def cgroup_cpu_limit(proc_cgroup="/proc/self/cgroup", root="/sys/fs/cgroup") -> float | None:
+    """The tightest CPU quota on this process's cgroup and its ancestors (v2 and v1), or None."""
+    root = Path(root)
+    try:
+        lines = Path(proc_cgroup).read_text().splitlines()
+    except OSError:
+        return None
+    limits = []
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, relative = parts
+        if controllers == "":  # v2: one unified hierarchy, mounted at root (or root/unified on hybrids)
+            mount = root if (root / "cgroup.controllers").exists() else root / "unified"
+            limits += [_read(parse_cpu_max, d / "cpu.max") for d in _ancestors(mount, relative)]
+        elif "cpu" in controllers.split(","):
+            for mount in (root / "cpu", root / "cpu,cpuacct", root / "cpuacct,cpu"):
+                limits += [_read(parse_cfs_quota, d / "cpu.cfs_quota_us", d / "cpu.cfs_period_us")
+                           for d in _ancestors(mount, relative)]
+    found = [limit for limit in limits if limit is not None]
+    return min(found) if found else None
+
+
+def _read(parse, *paths):
+    try:
+        return parse(*paths)
+    except (OSError, ValueError, IndexError):  # absent or unreadable: no limit known there
+        return None
+
+
+def affinity_cpus() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def usable_cores() -> tuple[int, str]:
+    """(cores, how they were found): the affinity mask, lowered by a cgroup quota (rounded up)."""
+    cpus = affinity_cpus()
+    quota = cgroup_cpu_limit()
+    how = f"affinity {cpus}"
+    if quota is not None:
+        how += f", cgroup quota {quota:g}"
+        cpus = min(cpus, max(1, math.ceil(quota)))
+    return cpus, how
+
+
+# --- the choice --------------------------------------------------------------------------------------
+def env_threads(names, environ=None):
+    """(count, variable) from the first of ``names`` set to a positive integer, else None."""
+    environ = os.environ if environ is None else environ
+    for name in names:
+        value = environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value), name
+    return None
+
+
+@dataclass(frozen=True)
+class ThreadChoice:
+    blas: int
+    numba: int
+    why: str
+
+    def describe(self) -> str:
+        """For the run header and ``fastnet info``, e.g. 'threads: 1 BLAS, 1 numba (small ...)'."""
+        return f"threads: {self.blas} BLAS, {self.numba} numba ({self.why})"
+
+
+def choose_threads(largest_product_macs=None, threads=None, environ=None) -> ThreadChoice:
+    """The thread counts for a workload whose largest matrix product has that many multiply-adds.
+
+    ``threads`` (``--threads N``) wins, then the environment, then the policy.  Without a
+    workload (``fastnet info``) the policy is described for large products.
+    """
+    blas_env = env_threads(BLAS_ENV, environ)
+    numba_env = env_threads((NUMBA_ENV,), environ)
+    if threads is not None:
+        return ThreadChoice(threads, threads, "--threads")
+    if blas_env is not None:
+        count, name = blas_env
+        numba = numba_env[0] if numba_env else count
+        return ThreadChoice(count, numba, f"{name}={count}" + (f", {NUMBA_ENV}={numba}" if numba_env else ""))
+    cores, how = usable_cores()
+    if largest_product_macs is None:
+        why = f"policy: 1 for small matrix products, {cores} for large; {cores} usable cores: {how}"
+        return ThreadChoice(cores, numba_env[0] if numba_env else cores, why)
+    small = largest_product_macs < LARGE_PRODUCT_MACS
+    count = 1 if small else cores
+    size = f"largest product {largest_product_macs / 1e6:.1f} M multiply-adds"
+    why = (f"{'small' if small else 'large'} matrix products ({size}); {cores} usable cores: {how}")
+    if numba_env:
+        why += f"; {NUMBA_ENV}={numba_env[0]}"
+    return ThreadChoice(count, numba_env[0] if numba_env else count, why)
+
+
+def largest_product_macs(net, sample_shape, batch_size) -> int:
+    """Multiply-adds of the largest matrix product in the net's forward pass at this batch."""
+    from fastnet.profiling.shapes import forward_products
+
+    return max((m * k * n for m, k, n in forward_products(net, sample_shape, batch_size)), default=0)
+
+
+def threads_for(net, sample_shape, batch_size, threads=None) -> ThreadChoice:
+    """The choice for training or timing ``net`` on batches of ``batch_size`` samples."""
+    return choose_threads(largest_product_macs(net, sample_shape, batch_size), threads)
+
+
+# --- applying it -------------------------------------------------------------------------------------
+@contextmanager
+def using_threads(choice: ThreadChoice):
+    """Run the block with the chosen BLAS and numba thread counts; restores them afterwards."""
+    from threadpoolctl import threadpool_limits
+
+    numba = sys.modules.get("numba")  # only where the numba backend is already loaded
+    previous = None
+    if numba is not None:
+        try:
+            previous = numba.get_num_threads()
+            numba.set_num_threads(max(1, min(choice.numba, numba.config.NUMBA_NUM_THREADS)))
+        except Exception:  # a numba without a threading layer: its kernels are serial anyway
+            previous = None
+    try:
+        with threadpool_limits(limits=choice.blas, user_api="blas"):
+            yield choice
+    finally:
+        if previous is not None:
+            numba.set_num_threads(previous)

@@ -1,0 +1,107 @@
+"""fastnet bench and the one benchmark harness: what is timed, under which load, and what is said."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from fastnet.benchmarking import run_benchmarks
+from fastnet.benchmarking.load import busy_processes
+from fastnet.benchmarking.runner import _time
+from fastnet.benchmarking.workloads import (WORKLOADS, Contender, fastnet_contender, make_fastnet_net,
+                                            step_workload)
+from fastnet.errors import InputError
+from fastnet.profiling.shapes import forward_products
+from fastnet_cli import REPO, cli_env, command, run_cli, stderr_lines
+
+QUICK = dict(repeats=3, warmup=1, progress=False, sample_s=0.002)
+
+
+def test_an_unknown_backend_is_one_line_and_exit_2(tmp_path):
+    result = run_cli("bench", "--backends", "foo", tmp_path=tmp_path)
+    assert result.returncode == 2
+    lines = stderr_lines(result)
+    assert len(lines) == 1 and "'foo'" in lines[0] and "numba" in lines[0], lines
+    with pytest.raises(InputError, match="unknown backend 'foo'"):
+        run_benchmarks(["two_layer_step"], ["foo"], **QUICK)
+
+
+def test_the_fastnet_contenders_keep_the_api_defaults():
+    for name in ("two_layer_step", "two_layer_infer"):
+        contender = fastnet_contender(WORKLOADS[name], "numpy")
+        assert contender.net.validate_inputs is True
+        contender.step()
+
+
+def test_the_sync_hook_brackets_every_sample():
+    calls = []
+
+    def sync():
+        calls.append(time.perf_counter())
+        time.sleep(0.01)
+
+    per_step = _time(Contender(step=lambda: None, sync=sync), 2)
+    assert len(calls) == 2
+    assert per_step >= 0.01 / 2  # the closing sync is inside the clock: queued GPU work is counted
+
+
+def test_deep_convnet_products_are_the_books_shapes():
+    net = make_fastnet_net(WORKLOADS["deep_convnet_step"], "numpy")
+    assert forward_products(net, (1, 28, 28), 100) == [
+        (78400, 9, 16), (78400, 144, 16), (19600, 144, 32), (25600, 288, 32),
+        (6400, 288, 64), (6400, 576, 64), (100, 1024, 50), (100, 50, 10)]
+
+
+def _cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs /proc to read CPU time")
+def test_busy_processes_spin_during_the_block_and_are_gone_after():
+    with busy_processes(2) as pids:
+        time.sleep(0.5)
+        assert len(pids) == 2 and all(_cpu_seconds(pid) > 0.05 for pid in pids)
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_contention_case_times_fastnet_and_torch_under_the_same_load_and_against_quiet():
+    pytest.importorskip("torch")
+    result = run_benchmarks(["two_layer_step", "two_layer_contended"], ["numpy"], **QUICK)
+    loaded = result["workloads"]["two_layer_contended"]
+    assert loaded["busy_processes"] == 2
+    assert set(loaded["results"]) == {"numpy", "pytorch"}
+    assert set(loaded["ratios"]["vs_quiet"]) == {"numpy", "pytorch"}
+    assert set(loaded["ratios"]["vs_pytorch"]) == {"numpy"}
+    assert "1 BLAS" in loaded["results"]["numpy"]["threads"]
+
+
+def test_without_pytorch_the_blank_column_is_explained(tmp_path):
+    fake = tmp_path / "no_torch" / "torch"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError(\"No module named 'torch'\")\n")
+    env = cli_env(tmp_path, PYTHONPATH=os.pathsep.join([str(fake.parent), str(REPO)]))
+    result = subprocess.run(command("bench", "--workloads", "two_layer_step", "--backends", "numpy",
+                                    "--repeats", "2", "--warmup", "1", "--out", tmp_path / "bench"),
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "vs torch: blank, PyTorch is not installed (pip install torch)" in result.stdout.splitlines()
+    saved = json.loads((tmp_path / "bench" / "cpu.json").read_text())
+    assert saved["missing_contenders"] == {"pytorch": "PyTorch is not installed (pip install torch)"}
+
+
+def test_gpu_benchmark_runs_on_the_same_harness(tmp_path):
+    pytest.importorskip("torch")
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_gpu.py"), "--fastnet-backend", "numpy",
+                            "--torch-device", "cpu", "--quick", "--nets", "two-layer", "--batches", "8",
+                            "--out", str(tmp_path)], capture_output=True, text=True, timeout=120,
+                            cwd=tmp_path, env=cli_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    saved = json.loads((tmp_path / "bench_gpu.json").read_text())
+    entry = saved["workloads"][step_workload("two-layer", 8).name]
+    assert set(entry["results"]) == {"numpy", "pytorch"} and entry["batch"] == 8
+    assert "TwoLayerNet 784-50-10, SGD step, batch 8" in result.stdout

@@ -1,0 +1,98 @@
+"""The per-layer profiler: book names, fused passes attributed honestly, bytes, and no trace left."""
+import time
+
+import numpy
+
+from fastnet.layers import Affine, Relu
+from fastnet.nets import Sequential, SimpleConvNet, TwoLayerNet
+from fastnet.optim import SGD
+from fastnet.profiling.layer_timer import WRAPPED, timing_layers
+from fastnet.profiling.step import profile_copy, profile_step
+from fastnet_cli import run_cli
+
+
+def data(rng, n, shape):
+    return rng.random((n, *shape), dtype=numpy.float32), rng.integers(0, 10, n)
+
+
+class Slow:
+    """A user's own book-style layer that takes a known time."""
+
+    def forward(self, x):
+        time.sleep(0.03)
+        return x
+
+    def backward(self, dout):
+        return dout
+
+
+def test_rows_use_the_book_names_and_a_fused_pass_is_one_unit(rng):
+    x, t = data(rng, 8, (1, 28, 28))
+    result = profile_step(SimpleConvNet(seed=0, backend="numpy"), SGD(0.01), x, t, steps=2, warmup=1)
+    assert [r["unit"] for r in result["rows"]] == ["Conv1+Relu1", "Pool1", "Affine1+Relu2", "Affine2",
+                                                   "SoftmaxWithLoss", "update (SGD)", "other (checks, glue)"]
+    for row in result["rows"][:5]:
+        assert row["forward_s"] > 0 and row["backward_s"] > 0, row
+
+
+def test_a_slow_layer_gets_its_time_and_the_largest_share(rng):
+    net = Sequential(backend="numpy")
+    net.add("Affine1", Affine(0.01 * rng.standard_normal((784, 50)), numpy.zeros(50), dtype="float32"), suffix="1")
+    net.add("Relu1", Relu())
+    net.add("Slow", Slow())
+    net.add("Affine2", Affine(0.01 * rng.standard_normal((50, 10)), numpy.zeros(10), dtype="float32"), suffix="2")
+    x, t = data(rng, 10, (784,))
+    result = profile_step(net, SGD(0.01), x, t, steps=3, warmup=1)
+    slow = next(r for r in result["rows"] if r["unit"] == "Slow")
+    assert 0.03 <= slow["forward_s"] < 0.2
+    assert slow["forward_s"] >= 0.8 * result["step_s"] - 0.01
+    assert sum(r["forward_s"] + r["backward_s"] for r in result["rows"]) <= result["step_s"] * 1.05
+
+
+def test_bytes_count_outputs_caches_and_gradients_but_not_views_of_the_input(rng):
+    n = 100
+    x, t = data(rng, n, (784,))
+    result = profile_step(TwoLayerNet(784, 50, 10, seed=0, backend="numpy"), SGD(0.01), x, t, steps=1, warmup=1)
+    affine2 = next(r for r in result["rows"] if r["unit"] == "Affine2")
+    # forward: scores (n x 10); backward: dW (50 x 10), db (10), dx (n x 50); its cached x is a view.
+    assert affine2["bytes"] == 4 * (n * 10 + 50 * 10 + 10 + n * 50)
+
+
+def test_the_wrappers_leave_no_trace_and_change_no_result(rng):
+    x, t = data(rng, 16, (784,))
+    net, twin = (TwoLayerNet(784, 50, 10, seed=0, backend="numpy") for _ in range(2))
+    layers = list(net.layers.values()) + [net.lastLayer]
+    with timing_layers(net) as record:
+        record.new_step()
+        grads = net.gradient(x, t)
+    assert all(method not in vars(layer) for layer in layers for method in WRAPPED)
+    expected = twin.gradient(x, t)
+    assert all(numpy.array_equal(grads[k], expected[k]) for k in expected)
+
+
+def test_profiling_a_copy_leaves_the_run_untouched(rng):
+    x, t = data(rng, 16, (784,))
+    net = TwoLayerNet(784, 50, 10, seed=0, backend="numpy")
+    before = {k: v.copy() for k, v in net.params.items()}
+    profile_copy(net, SGD(0.5), x, t, steps=2, warmup=1)
+    assert all(numpy.array_equal(net.params[k], before[k]) for k in before)
+
+
+def test_profile_command_prints_the_table(tmp_path):
+    result = run_cli("profile", "--net", "two-layer", "--backend", "numpy", "--steps", "2", "--warmup", "1",
+                     tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    units = [line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ")]
+    assert units[1:5] == ["Affine1+Relu1", "Affine2", "SoftmaxWithLoss", "update"]
+    assert "threads: 1 BLAS" in result.stdout and "whole step" in result.stdout
+
+
+def test_train_profile_prints_the_table_once_after_the_first_epoch(tmp_path):
+    result = run_cli("train", "--dataset", "sample", "--limit", "200", "--epochs", "2", "--backend", "numpy",
+                     "--quiet", "--profile", "--threads", "1", "--out", tmp_path / "run", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "threads: 1 BLAS, 1 numba (--threads)" in lines
+    start = lines.index("profile of a training step after epoch 1:")
+    assert lines[start - 1].startswith("epoch 1/2") and lines[start + 3].split()[0] == "Affine1+Relu1"
+    assert sum(line.startswith("profile of") for line in lines) == 1

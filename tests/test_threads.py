@@ -1,0 +1,115 @@
+"""The thread policy: cores from affinity and cgroup files, overrides, and applying the choice."""
+import subprocess
+
+import numpy
+import pytest
+from threadpoolctl import threadpool_info
+
+from fastnet.nets import DeepConvNet, MultiLayerNet, SimpleConvNet, TwoLayerNet
+from fastnet.threads import (BLAS_ENV, LARGE_PRODUCT_MACS, NUMBA_ENV, affinity_cpus, cgroup_cpu_limit,
+                             choose_threads, parse_cfs_quota, parse_cpu_max, threads_for, usable_cores,
+                             using_threads)
+from fastnet_cli import cli_env, command
+
+QUIET = {}  # an environment that sets no thread variable
+
+
+@pytest.fixture
+def no_thread_env(monkeypatch):
+    for name in BLAS_ENV + (NUMBA_ENV,):
+        monkeypatch.delenv(name, raising=False)
+
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_cpu_max_parsing(tmp_path):
+    assert parse_cpu_max(write(tmp_path / "a", "max 100000\n")) is None
+    assert parse_cpu_max(write(tmp_path / "b", "150000 100000\n")) == 1.5
+    assert parse_cpu_max(write(tmp_path / "c", "50000 50000")) == 1.0
+
+
+def test_cfs_quota_parsing(tmp_path):
+    period = write(tmp_path / "period", "100000\n")
+    assert parse_cfs_quota(write(tmp_path / "q1", "-1\n"), period) is None
+    assert parse_cfs_quota(write(tmp_path / "q2", "300000\n"), period) == 3.0
+
+
+def test_cgroup_v2_limit_of_an_ancestor_applies(tmp_path):
+    root = tmp_path / "cg"
+    write(root / "cgroup.controllers", "cpu memory\n")
+    write(root / "a" / "cpu.max", "50000 100000\n")
+    write(root / "a" / "b" / "cpu.max", "max 100000\n")
+    proc = write(tmp_path / "proc_cgroup", "0::/a/b\n")
+    assert cgroup_cpu_limit(proc, root) == 0.5
+
+
+def test_cgroup_v2_on_a_hybrid_mount_and_v1_quota_the_tightest_wins(tmp_path):
+    root = tmp_path / "cg"
+    write(root / "unified" / "cpu.max", "400000 100000\n")
+    write(root / "cpu,cpuacct" / "job" / "cpu.cfs_quota_us", "250000\n")
+    write(root / "cpu,cpuacct" / "job" / "cpu.cfs_period_us", "100000\n")
+    proc = write(tmp_path / "proc_cgroup", "4:memory:/job\n2:cpu,cpuacct:/job\n0::/\n")
+    assert cgroup_cpu_limit(proc, root) == 2.5
+
+
+def test_no_cgroup_files_means_no_limit(tmp_path):
+    proc = write(tmp_path / "proc_cgroup", "0::/somewhere\n1:cpu:/else\n")
+    assert cgroup_cpu_limit(proc, tmp_path / "empty") is None
+    assert cgroup_cpu_limit(tmp_path / "missing", tmp_path) is None
+
+
+def test_usable_cores_never_exceed_the_affinity_mask():
+    cores, how = usable_cores()
+    assert 1 <= cores <= affinity_cpus()
+    assert how.startswith(f"affinity {affinity_cpus()}")
+
+
+def test_small_products_get_one_thread_and_large_ones_every_usable_core(no_thread_env):
+    cores, _ = usable_cores()
+    small = choose_threads(LARGE_PRODUCT_MACS - 1, environ=QUIET)
+    large = choose_threads(LARGE_PRODUCT_MACS, environ=QUIET)
+    assert (small.blas, small.numba) == (1, 1)
+    assert (large.blas, large.numba) == (cores, cores)
+    assert "small matrix products" in small.describe()
+
+
+def test_the_environment_overrides_the_policy_and_threads_overrides_both():
+    env = {"OMP_NUM_THREADS": "3"}
+    chosen = choose_threads(1, environ=env)
+    assert (chosen.blas, chosen.numba) == (3, 3) and "OMP_NUM_THREADS=3" in chosen.describe()
+    both = choose_threads(1, environ={"OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "3", NUMBA_ENV: "1"})
+    assert (both.blas, both.numba) == (2, 1)
+    assert choose_threads(1, threads=4, environ=env).blas == 4
+    assert choose_threads(LARGE_PRODUCT_MACS * 10, environ={"OMP_NUM_THREADS": "zero"}).blas == usable_cores()[0]
+
+
+def test_the_nets_are_sized_as_measured(no_thread_env):
+    cores, _ = usable_cores()
+    assert threads_for(TwoLayerNet(784, 50, 10, seed=0), (784,), 100).blas == 1
+    assert threads_for(MultiLayerNet(784, [1000, 1000], 10, seed=0), (784,), 256).blas == cores
+    assert threads_for(SimpleConvNet(seed=0), (1, 28, 28), 100).blas == cores
+    assert threads_for(DeepConvNet(seed=0), (1, 28, 28), 100).blas == cores
+
+
+def _blas_threads():
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+def test_using_threads_limits_the_blas_inside_and_restores_it_after():
+    numpy.ones((2, 2)) @ numpy.ones((2, 2))
+    before = _blas_threads()
+    with using_threads(choose_threads(1, environ=QUIET)):
+        assert set(_blas_threads()) == {1}
+    assert _blas_threads() == before
+
+
+def test_info_shows_the_thread_choice_and_the_environment_override(tmp_path):
+    result = subprocess.run(command("info"), capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                            env=cli_env(tmp_path, OMP_NUM_THREADS="1"))
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("threads: ")]
+    assert lines == ["threads: 1 BLAS, 1 numba (OMP_NUM_THREADS=1)"]
