@@ -116,3 +116,24 @@ def test_png_bytes_and_image_shapes():
     assert as_images(numpy.zeros((2, 3, 8, 8))).shape == (2, 8, 8, 3)
     with pytest.raises(ValueError, match="square"):
         as_images(numpy.zeros((2, 10)))
+
+
+def test_eval_pictures_of_a_run_folder(tmp_path):
+    from fastnet.plots import softmax, write_curves, write_eval_pictures, write_filters
+
+    rng = numpy.random.default_rng(1)
+    labels = rng.integers(0, 10, 200)
+    scores = rng.standard_normal((200, 10)) * 3
+    matrix = numpy.zeros((10, 10), int)
+    numpy.add.at(matrix, (labels, scores.argmax(axis=1)), 1)
+    written = write_eval_pictures(tmp_path / "run", matrix, rng.random((200, 1, 28, 28)), labels, scores)
+    assert [p.name for p in written] == ["confusion.png", "errors.png"]
+    for path in written:
+        read_png(path)
+    trained = numpy.eye(5)[None, None].repeat(4, axis=0)
+    written.append(write_filters(tmp_path / "run" / "filters.png", numpy.ones((4, 1, 5, 5)), trained))
+    written.append(write_curves(tmp_path / "run" / "curves.png", CLASSIC))
+    names = sorted(p.name for p in (tmp_path / "run").iterdir())
+    assert names == ["confusion.png", "curves.png", "errors.png", "filters.png"]
+    probabilities = softmax(numpy.array([[1000.0, 0.0], [0.0, 0.0]]))
+    numpy.testing.assert_allclose(probabilities, [[1.0, 0.0], [0.5, 0.5]])

@@ -9,6 +9,8 @@ from fastnet.plots.curves import curves_figure
 from fastnet.plots.errors import errors_figure, most_confident_errors
 from fastnet.plots.figure import png_bytes, save_png
 from fastnet.plots.filters import filters_figure
+from fastnet.plots.run_pictures import softmax, write_curves, write_eval_pictures, write_filters
 
 __all__ = ["confusion_figure", "curves_figure", "errors_figure", "filters_figure",
-           "most_confident_errors", "png_bytes", "save_png"]
+           "most_confident_errors", "png_bytes", "save_png", "softmax", "write_curves",
+           "write_eval_pictures", "write_filters"]
