@@ -33,6 +33,7 @@ class BackendReport:
     tolerance: float
     differences: list = field(default_factory=list)
     unavailable: str | None = None   # the reason the backend cannot run here
+    error: str | None = None         # the pass raised: a disagreement too
 
     @property
     def worst(self) -> float:
@@ -40,7 +41,9 @@ class BackendReport:
 
     @property
     def agrees(self) -> bool:
-        return self.unavailable is not None or self.worst <= self.tolerance
+        if self.unavailable is not None:
+            return True
+        return self.error is None and self.worst <= self.tolerance
 
 
 def relative_difference(a, ref) -> float:
@@ -69,14 +72,18 @@ def compare_backends(build, x, t, backends, reference="numpy", dtype="float32"):
         if reason is not None:
             reports.append(BackendReport(name, tolerance, unavailable=reason))
             continue
-        backend = get_backend(wanted)
-        net = build(backend)
-        net.set_state_arrays(state)
-        got = record_pass(net, x, t)
         report = BackendReport(name, tolerance)
-        for key, ref_value in expected.items():
-            report.differences.append(Difference(*key, relative_difference(got[key], ref_value)))
         reports.append(report)
+        try:
+            net = build(get_backend(wanted))
+            net.set_state_arrays(state)
+            got = record_pass(net, x, t)
+        except Exception as exc:  # a kernel that crashes disagrees; say how, and check the others
+            report.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            continue
+        for key, ref_value in expected.items():
+            value = relative_difference(got[key], ref_value) if key in got else float("inf")
+            report.differences.append(Difference(*key, value))
     return reports
 
 

@@ -107,3 +107,22 @@ def test_unavailable_backend_is_listed_with_its_reason(monkeypatch, capsys):
     assert code == 0
     assert "cupy: unavailable (no CUDA device (test))" in out
     assert "nothing to compare" in out
+
+
+def test_a_kernel_that_raises_is_reported_as_a_disagreement(capsys):
+    from fastnet.cli.check import print_report
+
+    class CrashingKernels(NumpyKernels):
+        def maxpool_forward(self, *args, **kwargs):
+            raise RuntimeError("device kernel launch failed\nsecond line")
+
+    crashing = Backend(numpy, CrashingKernels(numpy))
+    crashing.name = "crashing"
+    x, t = batch("simple-conv")
+    broken, fine = compare_backends(lambda b: build_named_net("simple-conv", b, "float32", 0), x, t,
+                                    [crashing, get_backend("numpy")])
+    assert not broken.agrees and broken.error == "RuntimeError: device kernel launch failed"
+    assert fine.agrees and fine.worst == 0.0
+    print_report(broken)
+    assert capsys.readouterr().out.strip() == ("crashing: FAILED to run the pass "
+                                               "(RuntimeError: device kernel launch failed)")

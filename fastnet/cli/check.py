@@ -65,6 +65,9 @@ def print_report(report):
     if report.unavailable is not None:
         print(f"\n{report.backend}: unavailable ({report.unavailable})")
         return
+    if report.error is not None:
+        print(f"\n{report.backend}: FAILED to run the pass ({report.error})")
+        return
     print(f"\n{report.backend}:")
     print(f"  {'':<12}{'layer / param':<18}{'difference':>12}")
     for d in report.differences:
