@@ -13,10 +13,10 @@ def register(sub):
                        description="Build the same net from the same weights on each backend, run one "
                                    "forward/backward on the same batch and compare every layer's output "
                                    "and gradients with the numpy reference. Exit 1 when a backend disagrees.")
-    p.add_argument("--net", choices=NET_NAMES, default="simple-conv")
+    p.add_argument("--net", choices=NET_NAMES, default="simple-conv", help="default: %(default)s")
     p.add_argument("--backends", nargs="+", choices=ALL_BACKENDS, default=list(ALL_BACKENDS), metavar="BACKEND",
-                   help="backends to compare with numpy (default: %(default)s)")
-    p.add_argument("--batch", type=positive_int, default=8)
+                   help=f"backends to compare with numpy, among {' '.join(ALL_BACKENDS)} (default: all)")
+    p.add_argument("--batch", type=positive_int, default=8, help="default: %(default)s")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.set_defaults(run=run)
