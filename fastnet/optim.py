@@ -2,21 +2,45 @@
 
 Slot state (velocities, moments) is created from the parameters themselves, so it lives on the
 same backend and in the same dtype; ``state_dict``/``load_state_dict`` carry it in checkpoints.
+
+``weight_decay`` (lambda) pulls weights towards zero.  SGD, Momentum, Nesterov, AdaGrad and
+RMSprop add the L2 gradient ``lambda * W`` to the loss gradient; Adam decays the weights
+directly, ``W -= lr * lambda * W``, decoupled from its moment estimates (AdamW), because an L2
+gradient would be rescaled by Adam's per-weight step sizes.  Only weights (arrays with two or
+more dimensions: affine and convolution W) are decayed, not biases or BatchNorm's gamma/beta.
+With ``weight_decay=0`` the arithmetic is exactly the classic one.
 """
 from __future__ import annotations
 
 import math
+import numbers
 
 from fastnet.errors import InputError
+
+
+def check_hyperparameter(name, value, low=0.0, high=math.inf, low_open=False, high_open=True):
+    """A real number in the interval; anything else (text, bool, NaN, inf) is an InputError naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputError(f"{name} must be a number; got {value!r} ({type(value).__name__})")
+    value = float(value)
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if math.isnan(value) or too_low or too_high:
+        left, right = "(" if low_open else "[", ")" if high_open else "]"
+        raise InputError(f"{name} must be in {left}{low:g}, {high:g}{right}; got {value!r}")
+    return value
+
+
+def _decays(param) -> bool:
+    return param.ndim >= 2
 
 
 class Optimizer:
     slots: tuple = ()
 
-    def __init__(self, lr):
-        if not lr > 0 or not math.isfinite(lr):
-            raise InputError(f"learning rate must be a positive number; got {lr}")
-        self.lr = lr
+    def __init__(self, lr, weight_decay=0.0):
+        self.lr = check_hyperparameter("learning rate (lr)", lr, low_open=True)
+        self.weight_decay = check_hyperparameter("weight_decay", weight_decay)
         self.iter = 0
         self.state: dict[str, dict] = {slot: {} for slot in self.slots}
 
@@ -30,7 +54,14 @@ class Optimizer:
     def update(self, params, grads):
         self.iter += 1
         for key in params.keys():
-            self._update_one(key, params[key], grads[key])
+            param, grad = params[key], grads[key]
+            if self.weight_decay and _decays(param):
+                grad = self._decay(param, grad)
+            self._update_one(key, param, grad)
+
+    def _decay(self, param, grad):
+        """Coupled L2: a new gradient array (the layer's dW is left as backprop made it)."""
+        return grad + self.weight_decay * param
 
     def _update_one(self, key, param, grad):
         raise NotImplementedError
@@ -55,8 +86,8 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    def __init__(self, lr=0.01):
-        super().__init__(lr)
+    def __init__(self, lr=0.01, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
 
     def _update_one(self, key, param, grad):
         param -= self.lr * grad
@@ -65,9 +96,9 @@ class SGD(Optimizer):
 class Momentum(Optimizer):
     slots = ("v",)
 
-    def __init__(self, lr=0.01, momentum=0.9):
-        super().__init__(lr)
-        self.momentum = momentum
+    def __init__(self, lr=0.01, momentum=0.9, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
+        self.momentum = check_hyperparameter("momentum", momentum, high=1.0)
 
     def _update_one(self, key, param, grad):
         v = self._slot("v", key, param)
@@ -81,9 +112,9 @@ class Nesterov(Optimizer):
 
     slots = ("v",)
 
-    def __init__(self, lr=0.01, momentum=0.9):
-        super().__init__(lr)
-        self.momentum = momentum
+    def __init__(self, lr=0.01, momentum=0.9, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
+        self.momentum = check_hyperparameter("momentum", momentum, high=1.0)
 
     def _update_one(self, key, param, grad):
         v = self._slot("v", key, param)
@@ -96,8 +127,8 @@ class Nesterov(Optimizer):
 class AdaGrad(Optimizer):
     slots = ("h",)
 
-    def __init__(self, lr=0.01):
-        super().__init__(lr)
+    def __init__(self, lr=0.01, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
 
     def _update_one(self, key, param, grad):
         h = self._slot("h", key, param)
@@ -108,9 +139,9 @@ class AdaGrad(Optimizer):
 class RMSprop(Optimizer):
     slots = ("h",)
 
-    def __init__(self, lr=0.01, decay_rate=0.99):
-        super().__init__(lr)
-        self.decay_rate = decay_rate
+    def __init__(self, lr=0.01, decay_rate=0.99, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
+        self.decay_rate = check_hyperparameter("decay_rate", decay_rate, high=1.0)
 
     def _update_one(self, key, param, grad):
         h = self._slot("h", key, param)
@@ -120,19 +151,24 @@ class RMSprop(Optimizer):
 
 
 class Adam(Optimizer):
+    """Adam; with ``weight_decay`` it is AdamW (decay decoupled from the moments)."""
+
     slots = ("m", "v")
 
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999):
-        super().__init__(lr)
-        self.beta1 = beta1
-        self.beta2 = beta2
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
+        self.beta1 = check_hyperparameter("beta1", beta1, high=1.0)
+        self.beta2 = check_hyperparameter("beta2", beta2, high=1.0)
 
     def update(self, params, grads):
-        self.iter += 1
         # Bias correction folded into the step size, as in the classic code.
-        self._lr_t = self.lr * math.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
-        for key in params.keys():
-            self._update_one(key, params[key], grads[key])
+        t = self.iter + 1
+        self._lr_t = self.lr * math.sqrt(1.0 - self.beta2 ** t) / (1.0 - self.beta1 ** t)
+        super().update(params, grads)
+
+    def _decay(self, param, grad):
+        param *= 1.0 - self.lr * self.weight_decay  # decoupled: the moments never see it
+        return grad
 
     def _update_one(self, key, param, grad):
         m = self._slot("m", key, param)
@@ -146,9 +182,8 @@ OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adagrad":
               "rmsprop": RMSprop, "adam": Adam}
 
 
-def make_optimizer(name: str, lr: float | None = None) -> Optimizer:
-    try:
-        cls = OPTIMIZERS[name.lower()]
-    except KeyError:
-        raise InputError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}") from None
-    return cls() if lr is None else cls(lr=lr)
+def make_optimizer(name: str, lr: float | None = None, weight_decay: float = 0.0) -> Optimizer:
+    if not isinstance(name, str) or name.lower() not in OPTIMIZERS:
+        raise InputError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}")
+    cls = OPTIMIZERS[name.lower()]
+    return cls(weight_decay=weight_decay) if lr is None else cls(lr=lr, weight_decay=weight_decay)

@@ -126,3 +126,112 @@ def test_make_optimizer_by_name():
         make_optimizer("adamw")
     with pytest.raises(InputError, match="learning rate"):
         make_optimizer("sgd", lr=-1.0)
+
+
+# --- weight decay -----------------------------------------------------------------------------------
+COUPLED = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop")
+
+
+@pytest.mark.parametrize("name", COUPLED)
+def test_coupled_weight_decay_adds_the_l2_gradient_to_weights_only(backend, name):
+    """With decay lambda, the step equals the plain optimizer fed grad + lambda * W (W: 2-D only)."""
+    problem, lam = Quadratic(backend), 0.3
+    decayed = OPTIMIZERS[name](lr=LEARNING_RATES[name], weight_decay=lam)
+    plain = OPTIMIZERS[name](lr=LEARNING_RATES[name])
+    params, reference = problem.start(), problem.start()
+    for _ in range(6):
+        grads = problem.grads(params)
+        before = {k: backend.to_numpy(g).copy() for k, g in grads.items()}
+        decayed.update(params, grads)
+        for key in grads:  # the caller's gradients (a layer's dW) are not modified
+            numpy.testing.assert_array_equal(backend.to_numpy(grads[key]), before[key])
+        ref_grads = problem.grads(reference)
+        ref_grads["v"] = ref_grads["v"] + lam * reference["v"]  # "w" is 1-D: a bias, not decayed
+        plain.update(reference, ref_grads)
+    for key in params:
+        numpy.testing.assert_array_equal(backend.to_numpy(params[key]), backend.to_numpy(reference[key]))
+
+
+def test_weight_decay_moves_the_minimum_towards_zero(backend):
+    """SGD on 0.5*a*(p-c)^2 + 0.5*lambda*p^2 settles at a*c/(a+lambda) for the weights."""
+    problem, lam = Quadratic(backend), 1.0
+    params = problem.start()
+    optimizer = OPTIMIZERS["sgd"](lr=0.1, weight_decay=lam)
+    _run(optimizer, problem, params, 2000)
+    expected = CURVATURE["v"] * MINIMUM["v"] / (CURVATURE["v"] + lam)
+    numpy.testing.assert_allclose(backend.to_numpy(params["v"]), expected, atol=1e-5)
+    numpy.testing.assert_allclose(backend.to_numpy(params["w"]), MINIMUM["w"], atol=1e-3)
+
+
+def test_adamw_decay_is_decoupled_from_the_moments(backend):
+    """With zero gradients Adam's step is zero, so AdamW only shrinks W by (1 - lr*lambda) per step."""
+    lr, lam, steps = 0.01, 0.5, 20
+    params = {"W": backend.asarray(numpy.full((3, 2), 2.0, numpy.float32)),
+              "b": backend.asarray(numpy.full(2, 2.0, numpy.float32))}
+    zeros = {k: v * 0 for k, v in params.items()}
+    optimizer = OPTIMIZERS["adam"](lr=lr, weight_decay=lam)
+    for _ in range(steps):
+        optimizer.update(params, zeros)
+    expected = 2.0 * numpy.float32(1 - lr * lam) ** steps
+    numpy.testing.assert_allclose(backend.to_numpy(params["W"]), expected, rtol=1e-6)
+    numpy.testing.assert_array_equal(backend.to_numpy(params["b"]), numpy.full(2, 2.0, numpy.float32))
+    numpy.testing.assert_array_equal(backend.to_numpy(optimizer.state["m"]["W"]), 0)
+
+
+def test_adamw_matches_torch():
+    torch = pytest.importorskip("torch")
+    rng = numpy.random.default_rng(3)
+    w0 = rng.standard_normal((4, 3))
+    grads = [rng.standard_normal((4, 3)) for _ in range(10)]
+    ours = {"W": w0.copy()}
+    optimizer = OPTIMIZERS["adam"](lr=0.01, weight_decay=0.1)
+    theirs = torch.tensor(w0.copy(), requires_grad=True)
+    torch_opt = torch.optim.AdamW([theirs], lr=0.01, betas=(0.9, 0.999), eps=1e-7, weight_decay=0.1)
+    for g in grads:
+        optimizer.update(ours, {"W": g})
+        theirs.grad = torch.tensor(g)
+        torch_opt.step()
+    # Only epsilon's placement differs (added to sqrt(v) before bias correction here): ~1e-6.
+    numpy.testing.assert_allclose(ours["W"], theirs.detach().numpy(), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["momentum", "adam"])
+def test_resume_with_weight_decay_is_exact(backend, name):
+    problem = Quadratic(backend)
+    first = OPTIMIZERS[name](lr=LEARNING_RATES[name], weight_decay=0.2)
+    params = problem.start()
+    _run(first, problem, params, 4)
+    resumed = OPTIMIZERS[name](lr=LEARNING_RATES[name], weight_decay=0.2)
+    resumed.load_state_dict(*first.state_dict(backend.to_numpy), backend.asarray)
+    resumed_params = _copy(backend, params)
+    _run(first, problem, params, 5)
+    _run(resumed, problem, resumed_params, 5)
+    for key in params:
+        numpy.testing.assert_array_equal(backend.to_numpy(resumed_params[key]), backend.to_numpy(params[key]))
+
+
+# --- hyper-parameters are checked at construction ---------------------------------------------------
+@pytest.mark.parametrize("make, named", [
+    (lambda: OPTIMIZERS["sgd"](lr="0.1"), "lr"),
+    (lambda: OPTIMIZERS["sgd"](lr=-0.1), "lr"),
+    (lambda: OPTIMIZERS["sgd"](lr=0.0), "lr"),
+    (lambda: OPTIMIZERS["adam"](lr=float("nan")), "lr"),
+    (lambda: OPTIMIZERS["adam"](lr=float("inf")), "lr"),
+    (lambda: OPTIMIZERS["sgd"](lr=True), "lr"),
+    (lambda: OPTIMIZERS["momentum"](momentum=1.5), "momentum"),
+    (lambda: OPTIMIZERS["nesterov"](momentum="0.9"), "momentum"),
+    (lambda: OPTIMIZERS["rmsprop"](decay_rate=-0.1), "decay_rate"),
+    (lambda: OPTIMIZERS["adam"](beta1=float("nan")), "beta1"),
+    (lambda: OPTIMIZERS["adam"](beta2=1.0), "beta2"),
+    (lambda: OPTIMIZERS["adagrad"](weight_decay=-1e-4), "weight_decay"),
+    (lambda: OPTIMIZERS["sgd"](weight_decay=None), "weight_decay"),
+    (lambda: make_optimizer(None), "optimizer"),
+])
+def test_invalid_hyperparameters_raise_input_error_naming_them(make, named):
+    with pytest.raises(InputError, match=named):
+        make()
+
+
+def test_numpy_scalars_are_accepted():
+    assert OPTIMIZERS["sgd"](lr=numpy.float32(0.5), weight_decay=numpy.float64(0.1)).lr == 0.5
+    assert make_optimizer("adam", 0.01, weight_decay=0.1).weight_decay == 0.1

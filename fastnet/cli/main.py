@@ -1,8 +1,8 @@
-"""The ``fastnet`` command: train, eval, info, gradcheck, bench, profile.
+"""The ``fastnet`` command: train, eval, info, gradcheck, bench, profile, check.
 
 Exit codes:
     0    success
-    1    gradcheck found a gradient beyond its tolerance (or an unexpected bug: a traceback)
+    1    gradcheck found a gradient beyond its tolerance, or check found a backend that disagrees (or an unexpected bug: a traceback)
     2    usage or input error: a bad option, missing or damaged files, a backend that cannot be
          used with --strict-backend, a batch that would not fit in memory, a full disk
     3    training diverged (the loss became non-finite); the last good checkpoint is kept
@@ -19,18 +19,18 @@ import sys
 from fastnet.cli.parser import OneLineParser
 from fastnet.errors import FastnetError
 
-COMMANDS = ("train", "eval", "info", "gradcheck", "bench", "profile")
+COMMANDS = ("train", "eval", "info", "gradcheck", "bench", "profile", "check")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def build_parser():
     from fastnet import __version__
-    from fastnet.cli import bench, evaluate, gradcheck, info, profile, train
+    from fastnet.cli import bench, check, evaluate, gradcheck, info, profile, train
 
     parser = OneLineParser(prog="fastnet", description="Layer-based neural networks on NumPy, Numba or CuPy.")
     parser.add_argument("--version", action="version", version=f"fastnet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}")
-    for module in (train, evaluate, info, gradcheck, bench, profile):
+    for module in (train, evaluate, info, gradcheck, bench, profile, check):
         module.register(sub)
     return parser
 
