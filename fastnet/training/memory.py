@@ -26,32 +26,13 @@ def cached_bytes(net) -> int:
 def bytes_per_sample(net, sample_shape, probe=2) -> float:
     """Activation memory one training sample costs, measured on a probe batch.
 
-    The probe leaves no trace: BatchNorm running statistics, dropout random state and
-    ``last_loss`` are put back, so probing never changes what training computes.
+    The probe leaves no trace (``net.probe()``): probing never changes what training computes.
     """
-    from fastnet.training.checkpoint import dropout_layers
-
     x = net.backend.asarray(numpy.zeros((probe, *sample_shape), dtype=net.dtype))
     t = net.backend.asarray(numpy.zeros(probe, dtype=numpy.int64))
-    state = {k: v.copy() for k, v in net.state_arrays().items() if k not in net.params}
-    generators = {name: layer.rng for name, layer in dropout_layers(net).items()}
-    rng_states = {name: rng.bit_generator.state for name, rng in generators.items()
-                  if hasattr(rng, "bit_generator")}
-    validate, last_loss = net.validate_inputs, net.last_loss
-    net.validate_inputs = False
-    try:
+    with net.probe():
         net.loss(x, t, train_flg=True)
         return cached_bytes(net) * BACKWARD_FACTOR / probe
-    finally:
-        net.validate_inputs, net.last_loss = validate, last_loss
-        for name, value in state.items():
-            layer_name, attr = name.rsplit(".", 1)
-            getattr(net.layers[layer_name], attr)[...] = value
-        for name, value in rng_states.items():
-            generators[name].bit_generator.state = value
-        for layer in net.layers.values():
-            if hasattr(layer, "_clear_cache"):
-                layer._clear_cache()
 
 
 def available_bytes(backend) -> int | None:
