@@ -34,11 +34,12 @@ def check_input_scale(net, x, name="x"):
         return x
     features = math.prod(x.shape[1:])
     limit = float(numpy.finfo(net.dtype).max)
-    if 2 * math.log10(largest) + math.log10(features) > math.log10(limit):
-        raise InputError(f"{name} holds values up to {largest:.3g}, too large to train in {net.dtype}: "
-                         f"with {features} features a gradient step moves the first layer's output by "
-                         f"about {largest:.3g}**2 x {features}, beyond {net.dtype}'s range ({limit:.3g}); "
-                         f"scale the input (e.g. divide by its largest value, or standardise it)")
+    exponent = 2 * math.log10(largest) + math.log10(features)
+    if exponent > math.log10(limit):
+        raise InputError(f"{name} holds values up to {largest:.3g}, too large to train in {net.dtype}: a "
+                         f"gradient step moves the first layer's output by about value**2 x {features} "
+                         f"features = 1e+{int(exponent)}, beyond {net.dtype}'s largest {limit:.3g}; scale "
+                         f"the input (e.g. divide by its largest value, or standardise it)")
     return x
 
 

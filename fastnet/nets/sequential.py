@@ -137,18 +137,21 @@ class Sequential(NetStateAndModes):
 
     # --- the classic API -------------------------------------------------------------------------
     def predict(self, x, train_flg=False):
-        return self._forward(x, train_flg, self._door(x))
+        return self._run(x, train_flg, self._door(x))
 
-    def _forward(self, x, train_flg, pending=None):
-        """``pending``: ``(input, name)`` whose values are checked on the first layer's output."""
+    def _run(self, x, train_flg, pending):
+        """The forward, checking ``pending`` (``(input, name)``) on the first layer's output."""
+        if pending is None:
+            return self._forward(x, train_flg)
+        name, first = next(iter(self.layers.items()))
+        x = first.forward(x, train_flg) if self._train_flag[name] else first.forward(x)
+        if not is_finite(self.backend, x):
+            check_finite(self.backend, *pending)  # says which input values are bad
+        return self._forward(x, train_flg, start=1)
+
+    def _forward(self, x, train_flg, start=0):
         layers = list(self.layers.items())
-        i = 0
-        if pending is not None:
-            name, first = layers[0]
-            x = first.forward(x, train_flg) if self._train_flag[name] else first.forward(x)
-            if not is_finite(self.backend, x):
-                check_finite(self.backend, *pending)  # says which input values are bad
-            i = 1
+        i = start
         while i < len(layers):
             name, layer = layers[i]
             following = layers[i + 1][1] if i + 1 < len(layers) else None
@@ -182,7 +185,7 @@ class Sequential(NetStateAndModes):
         ``x``'s structure is checked once, here; its values batch by batch as the batches run.
         """
         pending = self._door(x)
-        return ((rows, self._forward(x[rows], False, pending))
+        return ((rows, self._run(x[rows], False, pending))
                 for rows in (slice(start, start + batch_size) for start in range(0, x.shape[0], batch_size)))
 
     def accuracy(self, x, t, batch_size=1000):

@@ -87,25 +87,53 @@ def gib(n: float) -> str:
     return f"{n / 2**30:.1f} GiB"
 
 
-def check_batch_fits(net, sample_shape, batch_size, dataset_bytes=0, free=None, headroom=0.8):
-    """Raise ResourceError naming the estimate and a batch size that fits, before allocating.
+def net_bytes(net, optimizer_slots=0) -> tuple[int, int]:
+    """``(held, added)``: bytes the parameters hold now, and bytes training adds for them
+    (a gradient each, and ``optimizer_slots`` arrays each: 1 for Momentum, 2 for Adam)."""
+    held = sum(int(v.nbytes) for v in net.params.values())
+    return held, held * (1 + int(optimizer_slots))
 
-    ``free`` overrides the measured free bytes.  Returns ``(need, per_sample, budget)`` in
-    bytes, or None when free memory cannot be known.
+
+def describe_size(net) -> str:
+    """The net by its size: its class, parameter count and largest parameter."""
+    count = sum(int(numpy.prod(v.shape)) for v in net.params.values())
+    if not count:
+        return f"the {type(net).__name__}"
+    key, value = max(net.params.items(), key=lambda item: int(numpy.prod(item[1].shape)))
+    shape = "x".join(str(d) for d in value.shape)
+    return f"the {type(net).__name__} ({count:,} parameters; {key} is {shape})"
+
+
+def check_batch_fits(net, sample_shape, batch_size, dataset_bytes=0, free=None, headroom=0.8,
+                     optimizer_slots=0):
+    """Raise ResourceError before allocating when training would not fit: naming the net when
+    the net alone (parameters, gradients, optimizer state) does not, else a batch size that fits.
+
+    ``free`` overrides the measured free bytes (measured after the net was built, so its
+    parameters are already counted as used).  Returns ``(need, per_sample, budget)`` in bytes,
+    ``budget`` being what is left for activations, or None when free memory cannot be known.
     """
     free = available_bytes(net.backend) if free is None else free
     if free is None:
         return None
-    per_sample = bytes_per_sample(net, sample_shape)
-    need = per_sample * batch_size + dataset_bytes
     budget = free * headroom
+    held, added = net_bytes(net, optimizer_slots)
+    if added > budget:
+        state = f"gradients and {optimizer_slots} optimizer slot(s)" if optimizer_slots else "gradients"
+        raise ResourceError(f"{describe_size(net)} needs about {gib(held + added)} on {net.backend.name} "
+                            f"for the net alone (parameters, {state}) but only {gib(free + held)} is "
+                            f"available; use a smaller net (fewer or smaller layers)")
+    per_sample = bytes_per_sample(net, sample_shape)
+    need = added + per_sample * batch_size + dataset_bytes
     if need <= budget:
-        return need, per_sample, budget
-    fits = int((budget - dataset_bytes) // per_sample) if budget > dataset_bytes else 0
+        return need, per_sample, budget - added
+    room = budget - added - dataset_bytes
+    fits = int(room // per_sample) if room > 0 else 0
     if fits >= 1:
         hint = f"use --batch-size {2 ** int(numpy.log2(fits))} or smaller"
     else:
-        hint = "the data set alone does not fit; use a smaller data set or a machine with more memory"
+        hint = ("the data set and the net leave no room for a batch; use a smaller data set, a smaller "
+                "net or a machine with more memory")
     raise ResourceError(f"batch size {batch_size} needs about {gib(need)} on {net.backend.name} "
                         f"but only {gib(free)} is free; {hint}")
 

@@ -97,7 +97,8 @@ class Trainer:
             on_device = self.backend.device != "cpu"
             data_bytes = sum(getattr(a, "nbytes", 0) for a in (x_train, t_train, x_test, t_test)) if on_device else 0
             fit = check_batch_fits(net, tuple(x_train.shape[1:]), min(self.batch_size, x_train.shape[0]),
-                                   data_bytes, free=free_memory)
+                                   data_bytes, free=free_memory,
+                                   optimizer_slots=len(getattr(optimizer, "slots", ())))
             if fit is not None:
                 _need, per_sample, budget = fit
                 self.eval_batch_size = largest_eval_batch(per_sample, budget, data_bytes, self.eval_batch_size)
