@@ -53,6 +53,29 @@ def test_probing_memory_leaves_the_net_as_it_was():
     assert any(k.startswith("BatchNorm") for k in before)  # the running statistics were covered
 
 
+def test_a_net_too_big_for_memory_is_named_not_blamed_on_the_batch():
+    net = TwoLayerNet(784, 2000, 10, backend="numpy", seed=0)
+    params = sum(v.nbytes for v in net.params.values())
+    free = int(params * 2.2)  # room for the gradients (1x) but not for Adam's two slots too (3x)
+    check_batch_fits(net, (784,), 1, free=free, optimizer_slots=0)
+    with pytest.raises(ResourceError) as refused:
+        check_batch_fits(net, (784,), 1, free=free, optimizer_slots=2)
+    message = str(refused.value)
+    assert "the TwoLayerNet (1,590,010 parameters; W1 is 784x2000) needs about" in message
+    assert "for the net alone (parameters, gradients and 2 optimizer slot(s))" in message
+    assert "use a smaller net" in message and "--batch-size" not in message
+
+
+def test_the_net_counts_against_the_batch_budget():
+    net = TwoLayerNet(784, 2000, 10, backend="numpy", seed=0)
+    params = sum(v.nbytes for v in net.params.values())
+    per_sample = bytes_per_sample(net, (784,))
+    free = int((params * 3 + per_sample * 100) / 0.8)  # Adam's state and 100 samples, exactly
+    check_batch_fits(net, (784,), 100, free=free, optimizer_slots=2)
+    with pytest.raises(ResourceError, match="use --batch-size 64 or smaller"):
+        check_batch_fits(net, (784,), 200, free=free, optimizer_slots=2)
+
+
 def run_measured(args, tmp_path, preexec_fn):
     """Run the CLI; returns (exit code, stderr, peak resident memory in bytes)."""
     with open(tmp_path / "stdout", "w") as out, open(tmp_path / "stderr", "w") as err:
