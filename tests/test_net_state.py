@@ -211,3 +211,11 @@ def test_deep_conv_net_with_dropout_passes_the_gradient_check():
     report = check_net_gradients(net, x, t, max_entries=10)
     assert max(r.max_relative_error for r in report) < 1e-6
     assert net.state_dict()["Dropout1"] == before["Dropout1"]
+
+
+def test_batchnorm_state_of_the_wrong_shape_is_refused():
+    net = bn_dropout_net()
+    with pytest.raises(InputError, match=r"BatchNormalization state running_mean has shape \(10,\); got \(3,\)"):
+        net.load_state_dict({"BatchNorm1": {"running_mean": numpy.zeros(3, F32)}})
+    with pytest.raises(InputError, match="BatchNormalization has no state named rng"):
+        net.load_state_dict({"BatchNorm1": {"rng": {}}})
