@@ -13,7 +13,8 @@ def numerical_gradient(f, x, h=1e-4, indices=None):
     """d f() / d x by central differences; ``x`` is perturbed in place and restored.
 
     ``f`` takes no argument and reads ``x`` (as the classic code's ``lambda W: net.loss(x, t)``),
-    or takes ``x`` itself.  Works on any backend's arrays; use float64 for meaningful checks.
+    or takes ``x`` itself.  Works on any backend's arrays, in ``x``'s dtype: use float64 for
+    meaningful checks (``net.numerical_gradient`` does that for a whole net).
     ``indices`` (flat positions) limits the work to those entries; the others stay zero.
     """
     takes_x = len(inspect.signature(f).parameters) > 0
@@ -57,6 +58,9 @@ def relative_error(a, b, floor=1e-8):
 def check_net_gradients(net, x, t, h=1e-5, max_entries=None, seed=0, tolerance=1e-6):
     """Backprop vs numerical gradient for every parameter of ``net`` (float64 recommended).
 
+    The numerical side always computes in float64 (``net.numerical_gradient``) and from the
+    state the backprop pass started in (the same dropout masks); the net's state is put back.
+
     The step is smaller than the classic 1e-4: in float64 that keeps the truncation error tiny.
     An entry whose step crossed a ReLU or max-pooling kink looks wrong at that step only, so
     entries over ``tolerance`` are retried with steps 10 and 100 times smaller and keep their
@@ -66,7 +70,9 @@ def check_net_gradients(net, x, t, h=1e-5, max_entries=None, seed=0, tolerance=1
     Central differences cannot resolve gradients below the loss's rounding error divided by the
     step, so relative errors use that (over ``tolerance``) as the smallest denominator.
     """
+    start = net.state_dict()
     backprop = {k: net.backend.to_numpy(v).reshape(-1).copy() for k, v in net.gradient(x, t).items()}
+    net.load_state_dict(start)  # the numerical gradient sees the dropout masks backprop saw
     loss = abs(float(net.last_loss))
     resolvable = 4 * numpy.finfo(net.dtype).eps * max(loss, 1.0) / (2 * h)
     floor = max(resolvable / tolerance, 1e-8)
@@ -90,6 +96,7 @@ def check_net_gradients(net, x, t, h=1e-5, max_entries=None, seed=0, tolerance=1
             best_num[where[better]] = num[better]
         report.append(ParamCheck(key, float(errors.max()),
                                  float(numpy.mean(numpy.abs(grad[chosen] - best_num)))))
+    net.load_state_dict(start)
     return report
 
 

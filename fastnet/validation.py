@@ -39,7 +39,10 @@ def check_same_dtype(x, dtype, name, owner):
 
 
 def check_labels(backend, t, n, num_classes, name="t", read_values=True):
-    """Integer labels of shape (n,) in [0, num_classes), or one-hot rows of shape (n, num_classes)."""
+    """Integer labels of shape (n,) in [0, num_classes), or one-hot rows of shape (n, num_classes).
+
+    One-hot rows may also be probabilities (label smoothing): non-negative, summing to 1.
+    """
     backend.check_array(t, name)
     if t.ndim == 1:
         if t.dtype.kind not in "iu":
@@ -62,5 +65,18 @@ def check_labels(backend, t, n, num_classes, name="t", read_values=True):
                              f" - one row per sample, one column per class")
         if read_values:
             check_finite(backend, t, name)
+            _check_rows_are_distributions(backend, t, name)
         return t
     raise InputError(f"{name} has shape {tuple(t.shape)}; expected integer labels (N,) or one-hot (N, classes)")
+
+
+def _check_rows_are_distributions(backend, t, name):
+    """Rows of 5s or negative rows would make the loss and its gradient meaningless."""
+    xp = backend.xp
+    tolerance = float(numpy.sqrt(numpy.finfo(t.dtype).eps))
+    bad = (t < 0).any(axis=1) | (xp.abs(t.sum(axis=1) - 1) > tolerance)
+    if bool(bad.any()):
+        row = int(xp.flatnonzero(bad)[0])
+        values = numpy.array2string(backend.to_numpy(t[row]), precision=3, threshold=8, edgeitems=3)
+        raise InputError(f"one-hot {name} row {row} is {values}, not a one-hot row; each row needs a "
+                         f"single 1 and zeros (or non-negative probabilities summing to 1)")

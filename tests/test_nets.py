@@ -146,3 +146,35 @@ def test_accuracy_counts_correct_predictions_in_batches(backend):
     assert net.accuracy(x, t, batch_size=2) == pytest.approx(4 / 7)
     one_hot = backend.asarray(numpy.eye(3)[backend.to_numpy(t)])
     assert net.accuracy(x, one_hot) == pytest.approx(4 / 7)
+
+
+def test_book_gradient_check_on_a_float32_net_shows_small_differences():
+    """The book's gradient_check.py on the default (float32) TwoLayerNet: the numerical gradient
+    computes in float64, so the mean differences are float32 backprop rounding, not 1e-4."""
+    from fastnet.datasets import load_dataset
+
+    data = load_dataset("sample", flatten=True)
+    network = TwoLayerNet(input_size=784, hidden_size=50, output_size=10, seed=0)
+    x_batch, t_batch = data.x_train[:3], data.t_train[:3]
+    params_before = {k: v for k, v in network.params.items()}
+    grad_numerical = network.numerical_gradient(x_batch, t_batch)
+    grad_backprop = network.gradient(x_batch, t_batch)
+    for key in grad_numerical.keys():
+        diff = numpy.average(numpy.abs(grad_backprop[key] - grad_numerical[key]))
+        assert diff < 1e-6, f"{key}: {diff:.2e}"
+        assert grad_numerical[key].dtype == numpy.float64
+        assert network.params[key] is params_before[key] and network.params[key].dtype == numpy.float32
+
+
+def test_numerical_gradient_leaves_a_float32_net_untouched(backend):
+    net = MultiLayerNet(6, [5], 3, use_batchnorm=True, use_dropout=True, backend=backend, seed=4)
+    x = backend.asarray(numpy.random.default_rng(0).random((4, 6), dtype=numpy.float32))
+    t = backend.asarray(numpy.array([0, 1, 2, 1]))
+    net.gradient(x, t)
+    before = {k: backend.to_numpy(v).copy() for k, v in net.state_arrays().items()}
+    state = net.state_dict()
+    net.numerical_gradient(x, t, keys=["W1"], indices=[0, 7])
+    for key, value in net.state_arrays().items():
+        assert value.dtype == numpy.float32, key
+        numpy.testing.assert_array_equal(backend.to_numpy(value), before[key], err_msg=key)
+    assert net.state_dict()["Dropout1"] == state["Dropout1"]

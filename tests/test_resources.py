@@ -13,7 +13,7 @@ from fastnet.errors import ResourceError
 from fastnet.nets import DeepConvNet, MultiLayerNet, TwoLayerNet
 from fastnet.optim import SGD
 from fastnet.training import Trainer
-from fastnet.training.checkpoint import read_checkpoint, rng_states
+from fastnet.training.checkpoint import read_checkpoint
 from fastnet.training.memory import bytes_per_sample, check_batch_fits
 
 MiB = 2**20
@@ -44,12 +44,36 @@ def test_batch_that_does_not_fit_is_refused_with_a_batch_that_does(sample):
 def test_probing_memory_leaves_the_net_as_it_was():
     net = MultiLayerNet(20, [16, 16], 10, use_batchnorm=True, use_dropout=True, backend="numpy", seed=1)
     before = {k: v.copy() for k, v in net.state_arrays().items()}
-    rng_before = rng_states(net)
+    rng_before = {name: state["rng"] for name, state in net.state_dict().items() if "rng" in state}
     check_batch_fits(net, (20,), 100, free=10**12)
-    assert rng_states(net) == rng_before
+    assert {name: state["rng"] for name, state in net.state_dict().items() if "rng" in state} == rng_before
+    assert len(rng_before) == 2  # both dropout layers were covered
     for key, value in net.state_arrays().items():
         assert numpy.array_equal(value, before[key]), key
     assert any(k.startswith("BatchNorm") for k in before)  # the running statistics were covered
+
+
+def test_a_net_too_big_for_memory_is_named_not_blamed_on_the_batch():
+    net = TwoLayerNet(784, 2000, 10, backend="numpy", seed=0)
+    params = sum(v.nbytes for v in net.params.values())
+    free = int(params * 2.2)  # room for the gradients (1x) but not for Adam's two slots too (3x)
+    check_batch_fits(net, (784,), 1, free=free, optimizer_slots=0)
+    with pytest.raises(ResourceError) as refused:
+        check_batch_fits(net, (784,), 1, free=free, optimizer_slots=2)
+    message = str(refused.value)
+    assert "the TwoLayerNet (1,590,010 parameters; W1 is 784x2000) needs about" in message
+    assert "for the net alone (parameters, gradients and 2 optimizer slot(s))" in message
+    assert "use a smaller net" in message and "--batch-size" not in message
+
+
+def test_the_net_counts_against_the_batch_budget():
+    net = TwoLayerNet(784, 2000, 10, backend="numpy", seed=0)
+    params = sum(v.nbytes for v in net.params.values())
+    per_sample = bytes_per_sample(net, (784,))
+    free = int((params * 3 + per_sample * 100) / 0.8)  # Adam's state and 100 samples, exactly
+    check_batch_fits(net, (784,), 100, free=free, optimizer_slots=2)
+    with pytest.raises(ResourceError, match="use --batch-size 64 or smaller"):
+        check_batch_fits(net, (784,), 200, free=free, optimizer_slots=2)
 
 
 def run_measured(args, tmp_path, preexec_fn):

@@ -247,3 +247,89 @@ def test_bad_layer_construction():
         Dropout(1.0)
     with pytest.raises(InputError, match="dtype must be a floating-point type"):
         TwoLayerNet(4, 5, 3, dtype="int32")
+
+
+# --- misuse of the API: one line naming the problem, never a raw exception -------------------------
+@pytest.mark.parametrize("dout", [1, 2.5, None, [[1.0, 2.0, 3.0]]], ids=["int", "float", "none", "list"])
+def test_backward_with_something_that_is_not_an_array(backend, dout):
+    layer = Affine(host((6, 3)), numpy.zeros(3, F32), backend=backend)
+    layer.forward(backend.asarray(host((1, 6))))
+    with pytest.raises(InputError, match=r"Affine.backward needs dout as an array of the forward output's "
+                                         r"shape \(1, 3\)"):
+        layer.backward(dout)
+
+
+@pytest.mark.parametrize("sizes, message", [
+    ((784, -5, 10), "hidden_size must be a whole number of at least 1.*-5"),
+    ((784, 0, 10), "hidden_size must be a whole number of at least 1.*got 0"),
+    ((0, 5, 10), "input_size must be"),
+    ((784, 5.5, 10), "hidden_size must be"),
+    ((784, 5, True), "output_size must be"),
+])
+def test_two_layer_net_sizes(sizes, message):
+    with pytest.raises(InputError, match=message):
+        TwoLayerNet(*sizes)
+
+
+def test_multi_layer_net_sizes():
+    from fastnet.nets import MultiLayerNet
+
+    with pytest.raises(InputError, match=r"hidden_size_list must be .*\[10, 0\]"):
+        MultiLayerNet(784, [10, 0], 10)
+    with pytest.raises(InputError, match="hidden_size_list must be"):
+        MultiLayerNet(784, [10, -3], 10)
+
+
+NOT_ONE_HOT = [
+    (numpy.full((3, 3), 5, F32), r"one-hot t row 0 is \[5\. 5\. 5\.\], not a one-hot row"),
+    (numpy.array([[1, 0, 0], [0, -1, 0], [0, 0, 1]], F32), r"one-hot t row 1 is \[ 0\. -1\.  0\.\]"),
+    (numpy.array([[1, 0, 0], [0, 1, 0], [0.5, 0.5, 1]], F32), r"one-hot t row 2 "),
+    (numpy.array([[1, 0, 0], [0, 0, 0], [0, 0, 1]], F32), r"one-hot t row 1 "),
+    (numpy.array([[2, -1, 0], [0, 1, 0], [0, 0, 1]], F32), r"one-hot t row 0 "),
+]
+
+
+@pytest.mark.parametrize("t, message", NOT_ONE_HOT)
+@pytest.mark.parametrize("method", ["loss", "gradient", "accuracy"])
+def test_rows_that_are_not_one_hot_are_refused(backend, t, message, method):
+    net = TwoLayerNet(4, 5, 3, backend=backend, seed=0)
+    with pytest.raises(InputError, match=message + ".*single 1 and zeros"):
+        getattr(net, method)(backend.asarray(host((3, 4))), backend.asarray(t))
+    with pytest.raises(InputError, match=message):
+        SoftmaxWithLoss(backend=backend).forward(backend.asarray(host((3, 3))), backend.asarray(t))
+
+
+def test_probability_rows_are_accepted(backend):
+    """Label smoothing: non-negative rows summing to 1 are a meaningful cross-entropy target."""
+    net = TwoLayerNet(4, 5, 3, backend=backend, seed=0)
+    smooth = numpy.array([[0.9, 0.05, 0.05], [0.05, 0.9, 0.05], [0.1, 0.1, 0.8]], F32)
+    assert numpy.isfinite(float(net.loss(backend.asarray(host((3, 4))), backend.asarray(smooth))))
+
+
+@pytest.mark.parametrize("bad", [numpy.nan, numpy.inf])
+@pytest.mark.parametrize("net_kind", ["two-layer", "simple-conv"])
+def test_non_finite_input_in_a_later_batch_is_found(backend, bad, net_kind):
+    """The check reads the first layer's output (where that is equivalent) batch by batch; the
+    message still counts the bad values of the whole input."""
+    if net_kind == "two-layer":
+        net, shape = TwoLayerNet(4, 5, 3, backend=backend, seed=0), (7, 4)
+    else:
+        net = SimpleConvNet(input_dim=(1, 6, 6), conv_param={"filter_num": 2, "filter_size": 3}, hidden_size=4,
+                            output_size=3, backend=backend, seed=0)
+        shape = (7, 1, 6, 6)
+    x = host(shape)
+    x[5].flat[0] = bad
+    x[6].flat[1] = bad
+    t = backend.asarray(numpy.zeros(7, numpy.int64))
+    with pytest.raises(InputError, match="x contains 2 NaN or inf"):
+        net.accuracy(backend.asarray(x), t, batch_size=2)
+    with pytest.raises(InputError, match="x contains 2 NaN or inf"):
+        net.predict(backend.asarray(x))
+
+
+def test_a_net_with_non_finite_weights_predicts_as_before(backend):
+    """Only the input is the door's business: non-finite weights give non-finite scores, no error."""
+    net = TwoLayerNet(4, 5, 3, backend=backend, seed=0)
+    net.params["W1"][0, 0] = numpy.nan
+    scores = backend.to_numpy(net.predict(backend.asarray(host((3, 4)))))
+    assert not numpy.isfinite(scores).all()

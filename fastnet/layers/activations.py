@@ -1,19 +1,7 @@
 """Element-wise activations."""
-from fastnet.errors import InputError
-from fastnet.layers.base import Layer
+from fastnet.layers.base import Layer, check_dout, shape_of
 
-
-def check_dout(dout, expected_shape, layer):
-    """``expected_shape`` is the forward output's shape, or None when forward never ran."""
-    if expected_shape is None:
-        raise InputError(f"{layer}.backward called before forward")
-    if tuple(dout.shape) != tuple(expected_shape):
-        raise InputError(f"{layer}.backward got dout of shape {tuple(dout.shape)}; "
-                         f"expected the forward output's shape {tuple(expected_shape)}")
-
-
-def shape_of(array):
-    return None if array is None else array.shape
+__all__ = ["Relu", "Sigmoid", "check_dout", "shape_of"]  # check_dout, shape_of: kept importable from here
 
 
 class Relu(Layer):

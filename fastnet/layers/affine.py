@@ -1,7 +1,8 @@
 """Fully connected layer: out = x @ W + b."""
+from types import MappingProxyType
+
 from fastnet.errors import InputError
-from fastnet.layers.activations import check_dout
-from fastnet.layers.base import Layer
+from fastnet.layers.base import Layer, check_dout
 
 
 class Affine(Layer):
@@ -12,8 +13,9 @@ class Affine(Layer):
     """
 
     param_names = ("W", "b")
-    grad_names = {"W": "dW", "b": "db"}
+    grad_names = MappingProxyType({"W": "dW", "b": "db"})
     decay_names = ("W",)
+    propagates_nonfinite = True
 
     def __init__(self, W, b, backend=None, dtype=None):
         super().__init__(backend)

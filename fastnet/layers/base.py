@@ -1,25 +1,58 @@
-"""What every layer shares: its backend, its parameters and moving them between backends."""
+"""What every layer shares: its backend, its parameters, its state and moving them between backends."""
 from __future__ import annotations
+
+from types import MappingProxyType
 
 import numpy
 
 from fastnet.backends import get_backend
+from fastnet.errors import InputError
 from fastnet.validation import check_finite, check_float_input, check_same_dtype
+
+NO_GRADS = MappingProxyType({})
+
+
+def shape_of(array):
+    return None if array is None else array.shape
+
+
+def check_dout(dout, expected_shape, layer):
+    """``expected_shape`` is the forward output's shape, or None when forward never ran."""
+    if expected_shape is None:
+        raise InputError(f"{layer}.backward called before forward")
+    shape = getattr(dout, "shape", None)
+    if shape is None:
+        raise InputError(f"{layer}.backward needs dout as an array of the forward output's shape "
+                         f"{tuple(expected_shape)}; got {type(dout).__name__} {dout!r:.40}")
+    if tuple(shape) != tuple(expected_shape):
+        raise InputError(f"{layer}.backward got dout of shape {tuple(shape)}; "
+                         f"expected the forward output's shape {tuple(expected_shape)}")
+
+
+def after_test_mode_error(layer):
+    return InputError(f"{layer}.backward after a test-mode forward (train_flg=False): that forward "
+                      f"keeps nothing to backpropagate; run forward with train_flg=True first")
 
 
 class Layer:
     """A brick with ``forward`` and ``backward``.
 
-    ``param_names`` are trained (each has the gradient named in ``grad_names``), ``state_names``
-    persist without training (BatchNorm running statistics), ``decay_names`` get L2 weight decay.
-    ``validate`` turns on checks that read values (NaN/inf); a net turns it off for inner layers.
+    ``param_names`` are trained (each has the gradient named in ``grad_names``, a read-only
+    mapping), ``state_names`` are arrays that persist without training (BatchNorm running
+    statistics), ``decay_names`` get L2 weight decay.  Everything a layer keeps beyond its
+    parameters comes and goes through ``state_dict()`` / ``load_state_dict()``.
+    ``validate`` turns on checks that read values (NaN/inf); a net turns it off for its layers.
+    ``propagates_nonfinite`` says that a NaN or inf anywhere in a sample's input makes that
+    sample's whole output non-finite (a matrix product does), so a net may check the output
+    instead of the input.
     """
 
     param_names: tuple = ()
-    grad_names: dict = {}
+    grad_names = NO_GRADS
     state_names: tuple = ()
     decay_names: tuple = ()
     takes_train_flag = False
+    propagates_nonfinite = False
 
     def __init__(self, backend=None):
         self.backend = get_backend(backend)
@@ -54,8 +87,28 @@ class Layer:
             check_finite(self.backend, x, name)
         return x
 
+    # --- state beyond the parameters ----------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Host copies of the ``state_names`` arrays (layers with other state add it here)."""
+        return {name: self.backend.to_numpy(getattr(self, name)).copy() for name in self.state_names}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Put back what ``state_dict`` returned (host or backend arrays); keys left out stay as they are."""
+        unknown = set(state) - set(self.state_names)
+        if unknown:
+            raise InputError(f"{type(self).__name__} has no state named {', '.join(sorted(unknown))}")
+        for name, value in state.items():
+            current = getattr(self, name)
+            if tuple(value.shape) != tuple(current.shape):
+                raise InputError(f"{type(self).__name__} state {name} has shape {tuple(current.shape)}; "
+                                 f"got {tuple(value.shape)}")
+        for name, value in state.items():
+            current = getattr(self, name)
+            current[...] = self.backend.asarray(self.backend.to_numpy(value), dtype=current.dtype)
+
+    # --- where and in which precision the arrays live -------------------------------------------------
     def to(self, backend):
-        """Move parameters and persistent state to another backend; caches are dropped."""
+        """Move parameters and state to another backend; gradients and caches are dropped."""
         backend = get_backend(backend)
         for name in self.param_names + self.state_names:
             value = getattr(self, name)
@@ -64,6 +117,16 @@ class Layer:
         for grad in self.grad_names.values():
             setattr(self, grad, None)
         self.backend = backend
+        self._clear_cache()
+        return self
+
+    def astype(self, dtype):
+        """Convert parameters and state arrays to ``dtype`` in place (one copy each, none if equal)."""
+        dtype = numpy.dtype(dtype)
+        for name in self.param_names + self.state_names:
+            value = getattr(self, name)
+            if value is not None and value.dtype != dtype:
+                setattr(self, name, value.astype(dtype))
         self._clear_cache()
         return self
 

@@ -1,14 +1,19 @@
 """Batch normalisation: per feature for 2-D input, per channel for 4-D input."""
+from types import MappingProxyType
+
 from fastnet.errors import InputError
-from fastnet.layers.activations import check_dout, shape_of
-from fastnet.layers.base import Layer
+from fastnet.layers.base import Layer, after_test_mode_error, check_dout
 
 
 class BatchNormalization(Layer):
-    """Running mean and variance are persistent state: they move, save and load with the params."""
+    """Running mean and variance are persistent state: they move, save and load with the params.
+
+    A test-mode forward uses the running statistics and keeps no cache: a backward after it
+    is refused rather than silently reusing the last training forward's batch statistics.
+    """
 
     param_names = ("gamma", "beta")
-    grad_names = {"gamma": "dgamma", "beta": "dbeta"}
+    grad_names = MappingProxyType({"gamma": "dgamma", "beta": "dbeta"})
     state_names = ("running_mean", "running_var")
     takes_train_flag = True
     eps = 1e-6
@@ -30,6 +35,7 @@ class BatchNormalization(Layer):
         self.input_shape = None
         self.xn = self.std = None
         self.dgamma = self.dbeta = None
+        self.test_mode = False
 
     def _as_rows(self, x):
         """(N, D) stays; (N, C, H, W) becomes (N*H*W, C) so statistics are per channel."""
@@ -52,6 +58,7 @@ class BatchNormalization(Layer):
             raise InputError(f"BatchNormalization has {self.gamma.shape[0]} features/channels but the "
                              f"input of shape {tuple(x.shape)} has {rows.shape[1]}")
         self.input_shape = x.shape
+        self.test_mode = not train_flg
         if train_flg:
             mu = rows.mean(axis=0)
             xc = rows - mu
@@ -65,10 +72,13 @@ class BatchNormalization(Layer):
             self.running_var += (1 - self.momentum) * var
             xn = self.xn
         else:
+            self.xn = self.std = None
             xn = (rows - self.running_mean) / self.xp.sqrt(self.running_var + self.eps)
         return self._from_rows(self.gamma * xn + self.beta, x.shape)
 
     def backward(self, dout):
+        if self.test_mode:
+            raise after_test_mode_error("BatchNormalization")
         check_dout(dout, None if self.xn is None else self.input_shape, "BatchNormalization")
         rows = self._as_rows(dout)
         self.dbeta = rows.sum(axis=0)
@@ -79,3 +89,4 @@ class BatchNormalization(Layer):
 
     def _clear_cache(self):
         self.xn = self.std = None
+        self.test_mode = False

@@ -1,10 +1,19 @@
 """Dropout as in the classic design: drop at training time, scale by (1 - ratio) at test time."""
+import numpy
+
 from fastnet.errors import InputError
-from fastnet.layers.activations import check_dout, shape_of
-from fastnet.layers.base import Layer
+from fastnet.layers.base import Layer, after_test_mode_error, check_dout, shape_of
 
 
 class Dropout(Layer):
+    """Its random generator is state: ``state_dict()`` holds it, so a checkpoint, a move to
+    another backend or a measuring probe continues the same sequence of masks.
+
+    On the host the generator's exact state is kept; a device generator (CuPy) exposes none, so
+    its state is its seed and loading it restarts the sequence from that seed.  The mask is drawn
+    in float32 whatever the input's dtype: a float64 copy of a net draws the same masks.
+    """
+
     takes_train_flag = True
 
     def __init__(self, dropout_ratio=0.5, backend=None, seed=None):
@@ -15,23 +24,57 @@ class Dropout(Layer):
         self.seed = seed
         self.rng = self.backend.rng(seed)
         self.mask = None
+        self.test_mode = False
 
     def forward(self, x, train_flg=True):
         self._check_x(x, min_ndim=1)
+        self.test_mode = not train_flg
         if train_flg:
             # A boolean mask: multiplying keeps x's dtype (no float64 detour).
-            self.mask = self.rng.random(x.shape, dtype=x.dtype) > self.dropout_ratio
+            self.mask = self.rng.random(x.shape, dtype=numpy.float32) > self.dropout_ratio
             return x * self.mask
+        self.mask = None
         return x * (1.0 - self.dropout_ratio)
 
     def backward(self, dout):
+        if self.test_mode:
+            raise after_test_mode_error("Dropout")
         check_dout(dout, shape_of(self.mask), "Dropout")
         return dout * self.mask
 
+    # --- the random state -------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """``{"rng": state}``: a host generator's bit-generator state (JSON-able), else ``{"seed": seed}``."""
+        if isinstance(self.rng, numpy.random.Generator):
+            return {"rng": self.rng.bit_generator.state}
+        return {"rng": {"seed": self.seed}}
+
+    def load_state_dict(self, state: dict) -> None:
+        unknown = set(state) - {"rng"}
+        if unknown:
+            raise InputError(f"Dropout has no state named {', '.join(sorted(unknown))}")
+        if "rng" not in state:
+            return
+        saved = state["rng"]
+        if not isinstance(saved, dict):
+            raise InputError(f"Dropout random state must be a dict; got {type(saved).__name__}")
+        if not isinstance(self.rng, numpy.random.Generator) or "bit_generator" not in saved:
+            self.rng = self.backend.rng(self.seed)  # a device generator restarts from its seed
+            return
+        before = self.rng.bit_generator.state
+        try:
+            self.rng.bit_generator.state = saved
+        except (TypeError, ValueError, KeyError) as exc:
+            self.rng.bit_generator.state = before
+            raise InputError(f"Dropout random state is damaged ({exc})") from None
+
     def to(self, backend):
+        state = self.state_dict()
         super().to(backend)
         self.rng = self.backend.rng(self.seed)
+        self.load_state_dict(state)
         return self
 
     def _clear_cache(self):
         self.mask = None
+        self.test_mode = False

@@ -3,7 +3,7 @@ import numpy
 
 from fastnet.errors import InputError
 from fastnet.layers import Affine, BatchNormalization, Dropout, Relu, Sigmoid
-from fastnet.nets.init import init_scale, normal, zeros
+from fastnet.nets.init import check_layer_sizes, init_scale, normal, zeros
 from fastnet.nets.sequential import Sequential
 
 
@@ -12,6 +12,7 @@ class TwoLayerNet(Sequential):
 
     def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01,
                  backend=None, dtype="float32", seed=None):
+        check_layer_sizes(input_size=input_size, hidden_size=hidden_size, output_size=output_size)
         super().__init__(backend=backend, dtype=dtype)
         rng = numpy.random.default_rng(seed)
         be, dt = self.backend, self.dtype
@@ -34,6 +35,7 @@ class MultiLayerNet(Sequential):
     def __init__(self, input_size, hidden_size_list, output_size, activation="relu",
                  weight_init_std="relu", weight_decay_lambda=0, use_dropout=False,
                  dropout_ratio=0.5, use_batchnorm=False, backend=None, dtype="float32", seed=None):
+        check_layer_sizes(input_size=input_size, hidden_size_list=hidden_size_list, output_size=output_size)
         super().__init__(backend=backend, dtype=dtype, weight_decay_lambda=weight_decay_lambda)
         if activation not in ACTIVATIONS:
             raise InputError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")

@@ -8,9 +8,11 @@ import numpy
 
 from fastnet.backends import get_backend
 from fastnet.errors import InputError
-from fastnet.layers import Relu, SoftmaxWithLoss
+from fastnet.layers import Layer, Relu, SoftmaxWithLoss
+from fastnet.nets.inputs import check_input_scale, check_net_input, is_finite, label_name
 from fastnet.nets.params import ParamDict
-from fastnet.validation import check_finite, check_float_input, check_labels
+from fastnet.nets.state import NetStateAndModes
+from fastnet.validation import check_finite, check_labels
 
 
 def _takes_train_flag(layer) -> bool:
@@ -21,7 +23,7 @@ def _takes_train_flag(layer) -> bool:
     return "train_flg" in inspect.signature(layer.forward).parameters
 
 
-class Sequential:
+class Sequential(NetStateAndModes):
     """Layers assembled like Lego, with parameters addressed by name.
 
     >>> net = Sequential(backend="numpy")
@@ -30,8 +32,10 @@ class Sequential:
     >>> net.add("Affine2", Affine(W2, b2), suffix="2")
     >>> net.set_loss(SoftmaxWithLoss())
 
-    ``validate_inputs`` makes the public methods check their arrays (NaN/inf, label range);
-    a trainer that validated the whole dataset once turns it off.
+    The net owns its state and its modes.  ``state_dict()`` holds everything beyond the
+    parameters (BatchNorm statistics, dropout random state).  The public methods check their
+    arrays (NaN/inf, label range) unless inside ``with net.trusted_inputs():``, for data checked
+    once with ``net.check_inputs``; ``with net.probe():`` runs a forward that leaves no trace.
     """
 
     def __init__(self, backend=None, dtype="float32", weight_decay_lambda=0.0, fuse=True):
@@ -51,7 +55,11 @@ class Sequential:
 
     # --- assembling -------------------------------------------------------------------------------
     def add(self, name, layer, suffix=None):
-        """Append a layer; its parameters are registered as ``<param><suffix>`` (e.g. W1, b1)."""
+        """Append a layer; its parameters are registered as ``<param><suffix>`` (e.g. W1, b1).
+
+        The layer joins the net's backend and dtype: float64 NumPy weights in a float32 net are
+        converted here, once.
+        """
         if name in self.layers:
             raise InputError(f"the net already has a layer named {name!r}")
         for attr in getattr(layer, "param_names", ()):
@@ -59,6 +67,10 @@ class Sequential:
             if key in self._param_index:
                 raise InputError(f"parameter name {key!r} is already used; give {name} another suffix")
             self._param_index[key] = (layer, attr)
+        if isinstance(layer, Layer):  # a book-style layer of the user's own is taken as it is
+            if layer.backend is not self.backend:
+                layer.to(self.backend)
+            layer.astype(self.dtype)
         if hasattr(layer, "validate"):
             # Only the first layer sees user data; the net checks that once at its door.
             layer.validate = False
@@ -91,26 +103,55 @@ class Sequential:
         raise InputError("the net has no layer with weights")
 
     # --- checks at the door ---------------------------------------------------------------------
-    def _check_x(self, x, name="x"):
-        check_float_input(self.backend, x, name)
-        if x.dtype != self.dtype:
-            raise InputError(f"{name} has dtype {x.dtype} but the net computes in {self.dtype}; "
-                             f"convert it with {name}.astype('{self.dtype}')")
-        if self.validate_inputs:
-            check_finite(self.backend, x, name)
+    def check_inputs(self, x, t=None, name="x", t_name=None):
+        """Check data once, reading every value whatever the mode; then train or predict on it
+        inside ``with net.trusted_inputs():``.
+
+        ``x``: floating point in the net's dtype, finite, and not so large that a gradient step
+        overflows the dtype.  ``t`` (optional): labels or one-hot rows for ``x``, named
+        ``t_name`` (default: ``name`` with its x changed to t).
+        """
+        check_net_input(self, x, name)
+        check_finite(self.backend, x, name)
+        check_input_scale(self, x, name)
+        if t is not None:
+            check_labels(self.backend, t, x.shape[0], self.output_size, t_name or label_name(name))
         return x
+
+    def _door(self, x, name="x"):
+        """Structure always; values unless trusted.  Returns what the forward must still check.
+
+        When the first layer propagates NaN/inf (a matrix product does), the check reads its
+        small output instead of the whole input, and reads the input only to say what is wrong.
+        """
+        check_net_input(self, x, name)
+        if not self.validate_inputs:
+            return None
+        if self.layers and getattr(self.input_layer, "propagates_nonfinite", False):
+            return x, name
+        check_finite(self.backend, x, name)
+        return None
 
     def _check_t(self, t, n):
         return check_labels(self.backend, t, n, self.output_size, read_values=self.validate_inputs)
 
     # --- the classic API -------------------------------------------------------------------------
     def predict(self, x, train_flg=False):
-        self._check_x(x)
-        return self._forward(x, train_flg)
+        return self._run(x, train_flg, self._door(x))
 
-    def _forward(self, x, train_flg):
+    def _run(self, x, train_flg, pending):
+        """The forward, checking ``pending`` (``(input, name)``) on the first layer's output."""
+        if pending is None:
+            return self._forward(x, train_flg)
+        name, first = next(iter(self.layers.items()))
+        x = first.forward(x, train_flg) if self._train_flag[name] else first.forward(x)
+        if not is_finite(self.backend, x):
+            check_finite(self.backend, *pending)  # says which input values are bad
+        return self._forward(x, train_flg, start=1)
+
+    def _forward(self, x, train_flg, start=0):
         layers = list(self.layers.items())
-        i = 0
+        i = start
         while i < len(layers):
             name, layer = layers[i]
             following = layers[i + 1][1] if i + 1 < len(layers) else None
@@ -141,10 +182,10 @@ class Sequential:
     def predict_batches(self, x, batch_size=1000):
         """Test-mode scores batch by batch, to bound memory: yields ``(rows, scores)``.
 
-        ``x`` is checked once, here, not per batch.
+        ``x``'s structure is checked once, here; its values batch by batch as the batches run.
         """
-        self._check_x(x)
-        return ((rows, self._forward(x[rows], False))
+        pending = self._door(x)
+        return ((rows, self._run(x[rows], False, pending))
                 for rows in (slice(start, start + batch_size) for start in range(0, x.shape[0], batch_size)))
 
     def accuracy(self, x, t, batch_size=1000):
@@ -183,18 +224,28 @@ class Sequential:
     def numerical_gradient(self, x, t, h=1e-4, keys=None, indices=None):
         """Central-difference gradients of the training-mode ``loss`` (slow; checks ``gradient``).
 
-        Training mode matches what ``gradient`` differentiates (batch statistics in BatchNorm);
-        the running statistics it would disturb are restored afterwards.  ``keys`` and
-        ``indices`` (flat positions) restrict the work for big nets.
+        Computed in float64 whatever the net's dtype, on float64 copies of the parameters and
+        of ``x``: rounding in float32 would swamp the differences (the book's gradient check on
+        a float32 TwoLayerNet then shows mean differences below 1e-6, not about 1e-4).  Returns
+        float64 arrays.  Every loss evaluation starts from the state this call found (the same
+        dropout masks), in training mode like ``gradient``; afterwards the net is as it was.
+        ``keys`` and ``indices`` (flat positions) restrict the work for big nets.
         """
         from fastnet.gradcheck import numerical_gradient
 
-        saved = {k: v.copy() for k, v in self.state_arrays().items() if k not in self._param_index}
-        grads = {key: numerical_gradient(lambda: float(self.loss(x, t, train_flg=True)),
-                                         self.params[key], h, indices)
-                 for key in (self.params if keys is None else keys)}
-        self.set_state_arrays(saved)
-        return grads
+        if self.validate_inputs:
+            self.check_inputs(x, t)
+        x64 = x.astype(numpy.float64)
+        t64 = t.astype(numpy.float64) if t.ndim == 2 else t
+        with self.probe(), self.computing_in(numpy.float64):
+            start = self.state_dict()
+
+            def loss():
+                self.load_state_dict(start)
+                return float(self.loss(x64, t64, train_flg=True))
+
+            return {key: numerical_gradient(loss, self.params[key], h, indices)
+                    for key in (self.params if keys is None else keys)}
 
     # --- state: moving, saving, loading -------------------------------------------------------------
     def state_arrays(self):
@@ -228,9 +279,9 @@ class Sequential:
         return self
 
     def to(self, backend):
-        """Move every layer, parameter and state array to another backend (by name or object)."""
+        """Move every layer, parameter and state (dropout random state included) to another backend."""
         backend = get_backend(backend)
-        for layer in list(self.layers.values()) + [self.lastLayer]:
+        for layer in self._all_layers():
             if hasattr(layer, "to"):
                 layer.to(backend)
         self.backend = backend

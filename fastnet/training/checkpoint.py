@@ -15,16 +15,14 @@ KIND = "checkpoint"
 PROGRESS_KEYS = ("epoch", "step", "iteration")
 
 
-def dropout_layers(net):
-    return {name: layer for name, layer in net.layers.items() if hasattr(layer, "rng")}
-
-
-def rng_states(net) -> dict:
-    """Host-side generator states (numpy Generators); device generators restart from their seed."""
+def layer_states(net) -> dict:
+    """The net's state beyond arrays, for the metadata (dropout random state); arrays such as
+    BatchNorm statistics travel in the file with the parameters."""
     states = {}
-    for name, layer in dropout_layers(net).items():
-        if isinstance(layer.rng, numpy.random.Generator):
-            states[name] = layer.rng.bit_generator.state
+    for name, state in net.state_dict().items():
+        kept = {key: value for key, value in state.items() if not isinstance(value, numpy.ndarray)}
+        if kept:
+            states[name] = kept
     return states
 
 
@@ -33,7 +31,7 @@ def save_checkpoint(path, net, optimizer, progress: dict, config: dict, history:
     arrays = net_host_arrays(net)
     arrays.update({OPTIM_PREFIX + k: v for k, v in optim_arrays.items()})
     meta = {"kind": KIND, "net": type(net).__name__, "config": config, "progress": progress,
-            "optimizer": info, "rng": rng_states(net), "history": history,
+            "optimizer": info, "layer_state": layer_states(net), "history": history,
             "backend": net.backend.name}
     return save_arrays(path, arrays, meta)
 
@@ -51,8 +49,9 @@ def read_checkpoint(path):
     for key in ("config", "optimizer", "history"):
         if not isinstance(meta.get(key), dict):
             raise CheckpointError(f"{path}: checkpoint metadata is damaged ({key}); use an intact copy")
-    if not isinstance(meta.get("rng", {}), dict):
-        raise CheckpointError(f"{path}: checkpoint metadata is damaged (rng); use an intact copy")
+    for key in ("layer_state", "rng"):  # rng: dropout states of files written before layer_state
+        if not isinstance(meta.get(key, {}), dict):
+            raise CheckpointError(f"{path}: checkpoint metadata is damaged ({key}); use an intact copy")
     return arrays, meta
 
 
@@ -72,22 +71,29 @@ def restore_checkpoint(net, optimizer, arrays, meta, path):
     check_net_arrays(net, net_arrays, path)
     optim_arrays = {k[len(OPTIM_PREFIX):]: v for k, v in arrays.items() if k.startswith(OPTIM_PREFIX)}
     _check_optimizer_arrays(net, optimizer, optim_arrays, path)
-    states = meta.get("rng", {})
-    generators = {name: layer.rng for name, layer in dropout_layers(net).items()
-                  if isinstance(layer.rng, numpy.random.Generator) and name in states}
-    saved = {name: rng.bit_generator.state for name, rng in generators.items()}
-    try:
-        for name, rng in generators.items():
-            rng.bit_generator.state = states[name]
-    except (TypeError, ValueError, KeyError) as exc:
-        for name, rng in generators.items():
-            rng.bit_generator.state = saved[name]
-        raise CheckpointError(f"{path}: dropout random state is damaged ({exc})") from None
+    _restore_layer_states(net, _saved_layer_states(meta), path)
     try:
         optimizer.load_state_dict(meta["optimizer"], optim_arrays, net.backend.asarray)
     except (KeyError, ValueError, TypeError) as exc:
         raise CheckpointError(f"{path}: optimizer state does not fit ({exc})") from None
     net.set_state_arrays(net_arrays)
+
+
+def _saved_layer_states(meta) -> dict:
+    """``layer_state``, or the dropout generator states of a file written before it existed."""
+    if "layer_state" in meta:
+        return meta["layer_state"]
+    return {name: {"rng": state} for name, state in meta.get("rng", {}).items()}
+
+
+def _restore_layer_states(net, states, path):
+    """All or nothing: a damaged state leaves every layer as it was."""
+    before = net.state_dict()
+    try:
+        net.load_state_dict(states)
+    except (InputError, TypeError, AttributeError) as exc:
+        net.load_state_dict(before)
+        raise CheckpointError(f"{path}: layer state is damaged ({exc})") from None
 
 
 def restore_net(net, arrays, path):

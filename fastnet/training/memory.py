@@ -26,32 +26,13 @@ def cached_bytes(net) -> int:
 def bytes_per_sample(net, sample_shape, probe=2) -> float:
     """Activation memory one training sample costs, measured on a probe batch.
 
-    The probe leaves no trace: BatchNorm running statistics, dropout random state and
-    ``last_loss`` are put back, so probing never changes what training computes.
+    The probe leaves no trace (``net.probe()``): probing never changes what training computes.
     """
-    from fastnet.training.checkpoint import dropout_layers
-
     x = net.backend.asarray(numpy.zeros((probe, *sample_shape), dtype=net.dtype))
     t = net.backend.asarray(numpy.zeros(probe, dtype=numpy.int64))
-    state = {k: v.copy() for k, v in net.state_arrays().items() if k not in net.params}
-    generators = {name: layer.rng for name, layer in dropout_layers(net).items()}
-    rng_states = {name: rng.bit_generator.state for name, rng in generators.items()
-                  if hasattr(rng, "bit_generator")}
-    validate, last_loss = net.validate_inputs, net.last_loss
-    net.validate_inputs = False
-    try:
+    with net.probe():
         net.loss(x, t, train_flg=True)
         return cached_bytes(net) * BACKWARD_FACTOR / probe
-    finally:
-        net.validate_inputs, net.last_loss = validate, last_loss
-        for name, value in state.items():
-            layer_name, attr = name.rsplit(".", 1)
-            getattr(net.layers[layer_name], attr)[...] = value
-        for name, value in rng_states.items():
-            generators[name].bit_generator.state = value
-        for layer in net.layers.values():
-            if hasattr(layer, "_clear_cache"):
-                layer._clear_cache()
 
 
 def available_bytes(backend) -> int | None:
@@ -106,25 +87,53 @@ def gib(n: float) -> str:
     return f"{n / 2**30:.1f} GiB"
 
 
-def check_batch_fits(net, sample_shape, batch_size, dataset_bytes=0, free=None, headroom=0.8):
-    """Raise ResourceError naming the estimate and a batch size that fits, before allocating.
+def net_bytes(net, optimizer_slots=0) -> tuple[int, int]:
+    """``(held, added)``: bytes the parameters hold now, and bytes training adds for them
+    (a gradient each, and ``optimizer_slots`` arrays each: 1 for Momentum, 2 for Adam)."""
+    held = sum(int(v.nbytes) for v in net.params.values())
+    return held, held * (1 + int(optimizer_slots))
 
-    ``free`` overrides the measured free bytes.  Returns ``(need, per_sample, budget)`` in
-    bytes, or None when free memory cannot be known.
+
+def describe_size(net) -> str:
+    """The net by its size: its class, parameter count and largest parameter."""
+    count = sum(int(numpy.prod(v.shape)) for v in net.params.values())
+    if not count:
+        return f"the {type(net).__name__}"
+    key, value = max(net.params.items(), key=lambda item: int(numpy.prod(item[1].shape)))
+    shape = "x".join(str(d) for d in value.shape)
+    return f"the {type(net).__name__} ({count:,} parameters; {key} is {shape})"
+
+
+def check_batch_fits(net, sample_shape, batch_size, dataset_bytes=0, free=None, headroom=0.8,
+                     optimizer_slots=0):
+    """Raise ResourceError before allocating when training would not fit: naming the net when
+    the net alone (parameters, gradients, optimizer state) does not, else a batch size that fits.
+
+    ``free`` overrides the measured free bytes (measured after the net was built, so its
+    parameters are already counted as used).  Returns ``(need, per_sample, budget)`` in bytes,
+    ``budget`` being what is left for activations, or None when free memory cannot be known.
     """
     free = available_bytes(net.backend) if free is None else free
     if free is None:
         return None
-    per_sample = bytes_per_sample(net, sample_shape)
-    need = per_sample * batch_size + dataset_bytes
     budget = free * headroom
+    held, added = net_bytes(net, optimizer_slots)
+    if added > budget:
+        state = f"gradients and {optimizer_slots} optimizer slot(s)" if optimizer_slots else "gradients"
+        raise ResourceError(f"{describe_size(net)} needs about {gib(held + added)} on {net.backend.name} "
+                            f"for the net alone (parameters, {state}) but only {gib(free + held)} is "
+                            f"available; use a smaller net (fewer or smaller layers)")
+    per_sample = bytes_per_sample(net, sample_shape)
+    need = added + per_sample * batch_size + dataset_bytes
     if need <= budget:
-        return need, per_sample, budget
-    fits = int((budget - dataset_bytes) // per_sample) if budget > dataset_bytes else 0
+        return need, per_sample, budget - added
+    room = budget - added - dataset_bytes
+    fits = int(room // per_sample) if room > 0 else 0
     if fits >= 1:
         hint = f"use --batch-size {2 ** int(numpy.log2(fits))} or smaller"
     else:
-        hint = "the data set alone does not fit; use a smaller data set or a machine with more memory"
+        hint = ("the data set and the net leave no room for a batch; use a smaller data set, a smaller "
+                "net or a machine with more memory")
     raise ResourceError(f"batch size {batch_size} needs about {gib(need)} on {net.backend.name} "
                         f"but only {gib(free)} is free; {hint}")
 

@@ -29,7 +29,6 @@ from fastnet.errors import DivergenceError, FastnetError, InputError
 from fastnet.training.checkpoint import save_checkpoint
 from fastnet.training.history import History
 from fastnet.training.memory import check_batch_fits, largest_eval_batch
-from fastnet.validation import check_labels
 
 
 class TrainingInterrupted(FastnetError):
@@ -98,7 +97,8 @@ class Trainer:
             on_device = self.backend.device != "cpu"
             data_bytes = sum(getattr(a, "nbytes", 0) for a in (x_train, t_train, x_test, t_test)) if on_device else 0
             fit = check_batch_fits(net, tuple(x_train.shape[1:]), min(self.batch_size, x_train.shape[0]),
-                                   data_bytes, free=free_memory)
+                                   data_bytes, free=free_memory,
+                                   optimizer_slots=len(getattr(optimizer, "slots", ())))
             if fit is not None:
                 _need, per_sample, budget = fit
                 self.eval_batch_size = largest_eval_batch(per_sample, budget, data_bytes, self.eval_batch_size)
@@ -125,13 +125,7 @@ class Trainer:
         t = self.backend.asarray(t)
         if x.dtype.kind == "f" and x.dtype != self.net.dtype:
             x = x.astype(self.net.dtype)
-        validate = self.net.validate_inputs
-        self.net.validate_inputs = True
-        try:
-            self.net._check_x(x, f"x_{split}")
-            check_labels(self.backend, t, x.shape[0], self.net.output_size, f"t_{split}")
-        finally:
-            self.net.validate_inputs = validate
+        self.net.check_inputs(x, t, f"x_{split}", f"t_{split}")
         return x, t
 
     @property
@@ -189,17 +183,14 @@ class Trainer:
     # --- the loop ---------------------------------------------------------------------------------
     def fit(self) -> History:
         self._stop_signal = None
-        validate, self.net.validate_inputs = self.net.validate_inputs, False  # data checked on arrival
-        try:
-            # Overflow on the way to a non-finite loss is reported once, by _diverged, not as
-            # a stream of RuntimeWarnings.
-            with self._interrupts(), numpy.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                while self.epoch < self.epochs:
-                    self._check_stop()
-                    self._run_epoch()
+        # The data was checked on arrival.  Overflow on the way to a non-finite loss is reported
+        # once, by _diverged, not as a stream of RuntimeWarnings.
+        with self.net.trusted_inputs(), self._interrupts(), \
+                numpy.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            while self.epoch < self.epochs:
                 self._check_stop()
-        finally:
-            self.net.validate_inputs = validate
+                self._run_epoch()
+            self._check_stop()
         if self.out_dir is not None:
             from fastnet.training.plot import plot_history
 

@@ -1,0 +1,84 @@
+"""A net's state beyond its parameters, and the modes it runs in (context managers)."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import numpy
+
+from fastnet.errors import InputError
+from fastnet.layers import Layer
+
+
+class NetStateAndModes:
+    """Mixed into ``Sequential``: needs ``layers``, ``lastLayer``, ``dtype``, ``validate_inputs``
+    and ``last_loss``.  Callers use these instead of flipping flags and restoring them."""
+
+    def _all_layers(self):
+        return list(self.layers.values()) + [self.lastLayer]
+
+    # --- state ---------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything beyond the parameters, by layer name: BatchNorm statistics (host copies)
+        and dropout random state (JSON-able)."""
+        states = {}
+        for name, layer in self.layers.items():
+            state = layer.state_dict() if hasattr(layer, "state_dict") else {}
+            if state:
+                states[name] = state
+        return states
+
+    def load_state_dict(self, states: dict) -> None:
+        """Put back what ``state_dict`` returned (all of it, or some layers' part)."""
+        unknown = [name for name in states if name not in self.layers]
+        if unknown:
+            raise InputError(f"the net has no layer named {', '.join(unknown)}")
+        for name, state in states.items():
+            self.layers[name].load_state_dict(state)
+
+    def clear_caches(self):
+        """Forget what the last forward kept for backward."""
+        for layer in self._all_layers():
+            if hasattr(layer, "_clear_cache"):
+                layer._clear_cache()
+
+    # --- modes ---------------------------------------------------------------------------------------
+    @contextmanager
+    def trusted_inputs(self):
+        """Skip the checks that read values (NaN/inf, labels): for data checked with ``check_inputs``."""
+        before, self.validate_inputs = self.validate_inputs, False
+        try:
+            yield self
+        finally:
+            self.validate_inputs = before
+
+    @contextmanager
+    def probe(self):
+        """Forward passes for measuring only: on exit the state (BatchNorm statistics, dropout
+        random state), ``last_loss`` and the layers' caches are as if nothing had run."""
+        state, last_loss = self.state_dict(), self.last_loss
+        try:
+            with self.trusted_inputs():
+                yield self
+        finally:
+            self.load_state_dict(state)
+            self.last_loss = last_loss
+            self.clear_caches()
+
+    @contextmanager
+    def computing_in(self, dtype):
+        """Every layer on copies of its parameters and state in ``dtype`` (the numerical
+        gradient's float64); on exit the original arrays are back, untouched."""
+        layers = [layer for layer in self._all_layers() if isinstance(layer, Layer)]
+        originals = [(layer, name, getattr(layer, name)) for layer in layers
+                     for name in layer.param_names + layer.state_names]
+        before = self.dtype
+        try:
+            for layer in layers:
+                layer.astype(dtype)
+            self.dtype = numpy.dtype(dtype)
+            yield self
+        finally:
+            for layer, name, value in originals:
+                setattr(layer, name, value)
+            self.dtype = before
+            self.clear_caches()
