@@ -57,11 +57,15 @@ def test_eval_reports_the_accuracy_and_confusion_matrix_of_the_checkpoint(traine
 def test_info_lists_every_backend_and_why_one_is_unavailable(tmp_path):
     result = run_cli("info", tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    # The backend lines follow "backends:"; the version lines above them may also say
+    # "not available" (CuPy or PyTorch missing) and must not be mistaken for them.
+    backends = lines[lines.index("backends:") + 1:]
     for name in ("numpy", "numba", "cupy"):
         reason = unavailable_reason(name)
-        line = next(line for line in result.stdout.splitlines() if line.strip().startswith(name + " ")
-                    and ("available" in line))
-        assert ("unavailable: " + reason) in line if reason else line.strip().endswith("available")
+        line = next(line for line in backends if line.split()[0] == name)
+        assert line.split()[1] in ("available", "unavailable:")
+        assert ("unavailable: " + reason) in line if reason else line.strip() == f"{name:<6} available".strip()
     assert "BLAS:" in result.stdout and "GPU:" in result.stdout
 
 
