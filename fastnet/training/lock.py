@@ -53,7 +53,11 @@ def output_folder_lock(folder, say=None):
 def _acquire(folder: Path, say):
     import fcntl
 
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the output folder {folder} ({exc.strerror or exc}); "
+                         f"choose another --out") from None
     path = folder / LOCK_NAME
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
