@@ -115,3 +115,12 @@ def test_sample_is_what_the_default_train_falls_back_to_offline(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1 and "embedded sample" in result.stderr
     assert "data: mnist-sample from embedded sample" in result.stdout
     assert load_dataset("sample").x_train.shape == (10_000, 784)
+
+
+def test_gradcheck_help_states_its_own_backend_default(tmp_path):
+    result = run_cli("gradcheck", "--help", tmp_path=tmp_path)
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())  # argparse wraps lines
+    assert "(default: numpy)" in text and "numpy = cupy" not in text
+    train = " ".join(run_cli("train", "--help", tmp_path=tmp_path).stdout.split())
+    assert "the backend a resumed run recorded, else auto" in train
