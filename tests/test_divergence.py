@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from fastnet_cli import run_cli, stderr_lines
 
-from fastnet.training.trainer import EXPLODED
+from fastnet.training.explosion import EXPLODED
 
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "accuracy"
 

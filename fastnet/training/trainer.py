@@ -27,6 +27,8 @@ from fastnet import catalog
 from fastnet.errors import DivergenceError, InputError
 from fastnet.training.checkpoint import save_checkpoint
 from fastnet.training.config import TrainerConfig
+from fastnet.training.evaluation import epoch_seed, evaluate
+from fastnet.training.explosion import explosion_limit, loss_problem
 from fastnet.training.history import History
 from fastnet.training.lock import output_folder_lock
 from fastnet.training.memory import check_batch_fits, largest_eval_batch
@@ -34,28 +36,6 @@ from fastnet.training.stopping import StopNow, TrainingInterrupted, resume_comma
 from fastnet.validation import check_labels
 
 __all__ = ["StopNow", "Trainer", "TrainingInterrupted", "epoch_seed", "evaluate"]
-
-# A logged mean loss this many times the untrained net's means the run has blown up, even
-# while it is still finite (the classic recipes never log more than the untrained loss).
-EXPLODED = 10.0
-
-
-def epoch_seed(seed: int, epoch: int) -> int:
-    """Each epoch's permutation comes from (seed, epoch): resuming needs no generator state."""
-    return int(numpy.random.SeedSequence([seed, epoch]).generate_state(1)[0])
-
-
-def evaluate(net, x, t, batch_size=catalog.EVAL_BATCH):
-    """Mean cross-entropy and accuracy over a whole set, in batches (no weight decay term)."""
-    n = x.shape[0]
-    total_loss = 0.0
-    correct = 0
-    for rows, y in net.predict_batches(x, batch_size):
-        tb = t[rows]
-        total_loss = total_loss + net.lastLayer.forward(y, tb) * y.shape[0]
-        labels = tb if tb.ndim == 1 else tb.argmax(axis=1)
-        correct = correct + (y.argmax(axis=1) == labels).sum()
-    return float(total_loss) / n, float(correct) / n
 
 
 class Trainer:
@@ -278,17 +258,11 @@ class Trainer:
 
     # --- when things go wrong -------------------------------------------------------------------------
     def explosion_limit(self) -> float:
-        """A mean loss above this has exploded: EXPLODED times the untrained net's loss (at
-        least chance level, ln(classes)), so a finite blow-up stops the run like a NaN."""
-        chance = math.log(max(int(getattr(self.net, "output_size", catalog.CLASSES) or 2), 2))
-        start = self.start_loss if isinstance(self.start_loss, float) and math.isfinite(self.start_loss) else 0.0
-        return EXPLODED * max(start, chance)
+        """A mean loss above this has blown up (see fastnet.training.explosion)."""
+        return explosion_limit(self.start_loss, getattr(self.net, "output_size", catalog.CLASSES))
 
     def _loss_problem(self, loss):
-        if not math.isfinite(loss):
-            return loss
-        return (f"mean loss exploded to {loss:.4g} (over {EXPLODED:g}x the untrained net's "
-                f"{self.explosion_limit() / EXPLODED:.4g})")
+        return loss_problem(loss, self.explosion_limit())
 
     def _diverged(self, value, interval=1, where=None):
         if where is None and interval > 1:
