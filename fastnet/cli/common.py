@@ -49,7 +49,8 @@ def load_run_data(name, data_dir=None, recorded=None, flatten=True, progress=Tru
 
     if data_dir is not None:
         return load_dataset(name, data_dir=typed_data_dir(data_dir), flatten=flatten, progress=progress)
-    if name == catalog.SAMPLE or not recorded:
+    if name == catalog.SAMPLE or not recorded or "data_source" not in recorded:
+        # Nothing recorded (a checkpoint saved through the API): the usual search.
         return load_dataset(name, flatten=flatten, progress=progress)
     folder = _recorded_folder(name, recorded, checkpoint)
     cache = _cache_folder(name)
@@ -62,7 +63,7 @@ def _recorded_folder(name, recorded, checkpoint) -> Path:
     fix = (f"pass --data-dir FOLDER with the four {name} IDX files (or --dataset to score "
            f"another set)")
     if not isinstance(source, str) or not source:
-        raise CheckpointError(f"{checkpoint} does not record where its {name} data came from; {fix}")
+        raise CheckpointError(f"{checkpoint} records no usable data folder ({source!r}); {fix}")
     folder = Path(source)
     if _cache_folder(name) == folder:
         return folder

@@ -135,11 +135,10 @@ def run(args):
 
         net = build_net(config, backend, x_train.shape[1:])
         optimizer = catalog.make_optimizer(config.optimizer, config.lr)
-        record = {**config.to_dict(), "backend": backend.name, "data_source": source_of(data),
-                  "data_name": data.name, "train_samples": int(len(x_train))}
-        settings = TrainerConfig.for_run(config, out_dir=out_dir, progress=not args.quiet, log=say,
+        record = {"backend": backend.name, "data_source": source_of(data), "data_name": data.name,
+                  "train_samples": int(len(x_train))}
+        settings = TrainerConfig.for_run(config, record, out_dir=out_dir, progress=not args.quiet, log=say,
                                          title=f"{config.net} on {data.name} ({backend.name})")
-        settings.record = record
         trainer = Trainer(net, optimizer, x_train, t_train, data.x_test, data.t_test, settings)
         if args.resume:
             restore_checkpoint(net, optimizer, arrays, meta, args.resume)

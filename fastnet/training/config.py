@@ -103,10 +103,11 @@ class TrainerConfig:
     title: str = ""
 
     @classmethod
-    def for_run(cls, run: RunConfig, **options) -> "TrainerConfig":
-        """The loop settings of ``run`` (epochs, batch size, seed), recorded with its checkpoints."""
+    def for_run(cls, run: RunConfig, record=None, **options) -> "TrainerConfig":
+        """The loop settings of ``run`` (epochs, batch size, seed); ``run`` and the ``record``
+        entries (the backend, where the data came from) are saved with its checkpoints."""
         return cls(epochs=run.epochs, batch_size=run.batch_size, seed=run.seed,
-                   record=run.to_dict(), **options).check()
+                   record={**run.to_dict(), **(record or {})}, **options).check()
 
     def with_options(self, **options) -> "TrainerConfig":
         known = {f.name for f in fields(self)}
