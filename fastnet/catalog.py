@@ -1,9 +1,10 @@
 """Everything a run is chosen from, by name, defined once: nets (builder and classic recipe),
 optimizers, datasets, dtypes and the defaults.
 
-The command, the run configuration, the trainer and the gradient check read these tables;
-adding a net or an optimizer is an entry here (and its class in ``fastnet.nets`` or
-``fastnet.optim``).  Builders import the nets when called, so reading the names stays cheap.
+The command, the run configuration, the trainer and the gradient check read these tables.
+Adding a net is an entry in ``NETS`` here (its class lives in ``fastnet.nets``); adding an
+optimizer is its class and its entry in ``fastnet.optim.OPTIMIZERS``, which this module
+re-exports.  Builders import the nets when called, so reading the names stays cheap.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Callable
 
 from fastnet.datasets.catalog import DATASET_NAMES, SAMPLE_NAME
 from fastnet.errors import InputError
-from fastnet.optim import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
+from fastnet.optim import OPTIMIZERS, make_optimizer
 
 # --- defaults, stated once ------------------------------------------------------------------------
 TRAIN_BATCH = 100        # minibatch of a training step
@@ -25,17 +26,8 @@ DTYPES = ("float32", "float64")
 DEFAULT_DTYPE = "float32"
 CLASSES = 10             # every data set here has ten classes
 
-# --- optimizers -----------------------------------------------------------------------------------
-OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adagrad": AdaGrad,
-              "rmsprop": RMSprop, "adam": Adam}
+# --- optimizers: the registry beside their classes (name -> class), and make_optimizer(name, lr)
 OPTIMIZER_NAMES = tuple(OPTIMIZERS)
-
-
-def make_optimizer(name: str, lr: float):
-    """The optimizer called ``name`` with learning rate ``lr``."""
-    if name not in OPTIMIZERS:
-        raise InputError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZER_NAMES)}")
-    return OPTIMIZERS[name](lr=lr)
 
 
 # --- datasets -------------------------------------------------------------------------------------
@@ -132,3 +124,8 @@ def net_entry(name: str) -> NetEntry:
     if name not in NETS:
         raise InputError(f"unknown net {name!r}; choose one of: {', '.join(NET_NAMES)}")
     return NETS[name]
+
+
+__all__ = ["CLASSES", "DATASETS", "DEFAULT_DATASET", "DEFAULT_DTYPE", "DEFAULT_NET", "DEFAULT_SEED", "DTYPES",
+           "EVAL_BATCH", "LOG_EVERY", "NETS", "NET_NAMES", "NetEntry", "OPTIMIZERS", "OPTIMIZER_NAMES", "Recipe",
+           "SAMPLE", "TRAIN_BATCH", "make_optimizer", "net_entry"]
