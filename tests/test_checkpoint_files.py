@@ -105,7 +105,7 @@ def test_checkpoint_of_another_shape_is_refused_naming_the_mismatch(tmp_path):
     path = tmp_path / "lying.npz"
     net = TwoLayerNet(784, 100, 10, backend="numpy")
     config = {"net": "two-layer", "dataset": "sample", "epochs": 3, "hidden": [50], "limit": 300}
-    save_checkpoint(path, net, SGD(0.1), {"epoch": 1, "step": 0, "iteration": 3}, config, {})
+    save_checkpoint(path, net, SGD(0.1), {"epoch": 0, "step": 0, "iteration": 0}, config, {})
     for line in refused(tmp_path, path):
         assert "W1" in line and "(784, 100)" in line and "(784, 50)" in line
 

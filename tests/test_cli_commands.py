@@ -57,11 +57,15 @@ def test_eval_reports_the_accuracy_and_confusion_matrix_of_the_checkpoint(traine
 def test_info_lists_every_backend_and_why_one_is_unavailable(tmp_path):
     result = run_cli("info", tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    # The backend lines follow "backends:"; the version lines above them may also say
+    # "not available" (CuPy or PyTorch missing) and must not be mistaken for them.
+    backends = lines[lines.index("backends:") + 1:]
     for name in ("numpy", "numba", "cupy"):
         reason = unavailable_reason(name)
-        line = next(line for line in result.stdout.splitlines() if line.strip().startswith(name + " ")
-                    and ("available" in line))
-        assert ("unavailable: " + reason) in line if reason else line.strip().endswith("available")
+        line = next(line for line in backends if line.split()[0] == name)
+        assert line.split()[1] in ("available", "unavailable:")
+        assert ("unavailable: " + reason) in line if reason else line.strip() == f"{name:<6} available".strip()
     assert "BLAS:" in result.stdout and "GPU:" in result.stdout
 
 
@@ -111,3 +115,12 @@ def test_sample_is_what_the_default_train_falls_back_to_offline(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1 and "embedded sample" in result.stderr
     assert "data: mnist-sample from embedded sample" in result.stdout
     assert load_dataset("sample").x_train.shape == (10_000, 784)
+
+
+def test_gradcheck_help_states_its_own_backend_default(tmp_path):
+    result = run_cli("gradcheck", "--help", tmp_path=tmp_path)
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())  # argparse wraps lines
+    assert "(default: numpy)" in text and "numpy = cupy" not in text
+    train = " ".join(run_cli("train", "--help", tmp_path=tmp_path).stdout.split())
+    assert "the backend a resumed run recorded, else auto" in train

@@ -33,6 +33,10 @@ MISTAKES = {
     "dtype": ["train", "--dtype", "float16"],
     "eval without checkpoint": ["eval"],
     "eval batch size zero": ["eval", "x.npz", "--batch-size", "0"],
+    "gradcheck batch negative": ["gradcheck", "--batch", "-1"],
+    "gradcheck max entries negative": ["gradcheck", "--max-entries", "-1"],
+    "gradcheck seed negative": ["gradcheck", "--seed", "-1"],
+    "gradcheck tolerance nan": ["gradcheck", "--tolerance", "nan"],
 }
 
 
@@ -62,7 +66,7 @@ def test_missing_data_dir(tmp_path):
     assert "--data-dir" in line and "nowhere" in line and "no such folder" in line
     checkpoint = tmp_path / "checkpoint.npz"
     save_checkpoint(checkpoint, TwoLayerNet(784, 50, 10, backend="numpy"), SGD(0.1),
-                    {"epoch": 1, "step": 0, "iteration": 100}, {"net": "two-layer", "hidden": [50]}, {})
+                    {"epoch": 0, "step": 0, "iteration": 0}, {"net": "two-layer", "hidden": [50]}, {})
     line = one_line_error(run_cli("eval", checkpoint, "--data-dir", tmp_path / "nowhere", tmp_path=tmp_path))
     assert "--data-dir" in line and "no such folder" in line
 
@@ -153,3 +157,19 @@ def test_no_runtime_warnings_escape_a_diverging_trainer():
         warnings.simplefilter("error")  # any RuntimeWarning would fail the test
         with pytest.raises(DivergenceError, match=r"epoch 1, step \d+"):
             trainer.fit()
+
+
+@pytest.mark.xfail(reason="needs the IDX reader's own zero-image check (fastnet/datasets/idx.py); "
+                          "the command's side refuses empty sets", strict=False)
+def test_an_idx_set_with_zero_images_is_one_line_not_a_traceback(tmp_path):
+    import numpy
+    from idx_factory import write_idx
+
+    data = tmp_path / "empty-set"
+    data.mkdir()
+    for prefix in ("train", "t10k"):
+        write_idx(data / f"{prefix}-images-idx3-ubyte.gz", numpy.zeros((0, 28, 28), numpy.uint8))
+        write_idx(data / f"{prefix}-labels-idx1-ubyte.gz", numpy.zeros((0,), numpy.uint8))
+    line = one_line_error(run_cli("train", "--data-dir", data, "--backend", "numpy", "--quiet",
+                                  "--out", tmp_path / "out", tmp_path=tmp_path))
+    assert str(data) in line

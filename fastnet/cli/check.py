@@ -3,7 +3,7 @@ import numpy
 
 from fastnet.backends import BACKEND_NAMES
 from fastnet.cli.parser import non_negative_int, positive_int
-from fastnet.training.config import CONV_NETS, NET_NAMES
+from fastnet.catalog import DTYPES, NET_NAMES, net_entry
 
 ALL_BACKENDS = BACKEND_NAMES[::-1]  # numpy (the reference) first
 
@@ -17,22 +17,21 @@ def register(sub):
     p.add_argument("--backends", nargs="+", choices=ALL_BACKENDS, default=list(ALL_BACKENDS), metavar="BACKEND",
                    help=f"backends to compare with numpy, among {' '.join(ALL_BACKENDS)} (default: all)")
     p.add_argument("--batch", type=positive_int, default=8, help="default: %(default)s")
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--dtype", choices=DTYPES, default="float32")
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.set_defaults(run=run)
 
 
 def build_named_net(name, backend, dtype, seed):
     """The net ``fastnet train --net NAME`` trains (its recipe's sizes), for an MNIST-shaped input."""
-    from fastnet.cli.train import RECIPES
     from fastnet.training.config import RunConfig, build_net
 
-    config = RunConfig(net=name, dtype=dtype, seed=seed, hidden=list(RECIPES[name]["hidden"])).check()
+    config = RunConfig.for_net(name, dtype=dtype, seed=seed)
     return build_net(config, backend, input_shape(name))
 
 
 def input_shape(name):
-    return (1, 28, 28) if name in CONV_NETS else (784,)
+    return (1, 28, 28) if net_entry(name).images else (784,)
 
 
 def run(args):

@@ -1,17 +1,21 @@
 """fastnet eval: a checkpoint's accuracy and confusion matrix on a test set."""
 import numpy
 
+from fastnet import catalog
 from fastnet.cli.backend_choice import add_backend_options, choose_backend
+from fastnet.cli.common import load_run_data, read_run
 from fastnet.cli.parser import positive_int
 
 
 def register(sub):
     p = sub.add_parser("eval", help="accuracy and confusion matrix of a checkpoint on a test set")
     p.add_argument("checkpoint")
-    p.add_argument("--dataset", choices=("mnist", "fashion-mnist", "sample"), default=None,
-                   help="default: the data set the checkpoint was trained on")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--batch-size", type=positive_int, default=1000)
+    p.add_argument("--dataset", choices=catalog.DATASETS, default=None,
+                   help="default: the data set the checkpoint was trained on, from the folder it recorded")
+    p.add_argument("--data-dir", default=None,
+                   help="folder holding the four IDX files (missing ones are downloaded there)")
+    p.add_argument("--batch-size", type=positive_int, default=catalog.EVAL_BATCH,
+                   help="images per forward pass (default: %(default)s)")
     add_backend_options(p)
     p.set_defaults(run=run)
 
@@ -30,18 +34,20 @@ def format_matrix(matrix):
 
 
 def run(args):
-    from fastnet.cli.train import data_folder
-    from fastnet.datasets import load_dataset
+    from fastnet.errors import DataError
     from fastnet.training import build_net
-    from fastnet.training.checkpoint import checkpoint_config, read_checkpoint, restore_net
+    from fastnet.training.checkpoint import restore_net
     from fastnet.training.memory import check_batch_fits
 
-    arrays, meta = read_checkpoint(args.checkpoint)
-    config = checkpoint_config(meta, args.checkpoint)
-    data_dir = data_folder(args.data_dir, meta["config"] if args.dataset is None else {})
+    arrays, meta, config = read_run(args.checkpoint)
+    name = args.dataset or config.dataset
+    # The recorded folder is where the run's own data set lives; another set is looked up as usual.
+    recorded = meta["config"] if name == config.dataset else None
     backend = choose_backend(args, quiet=True).backend
-    data = load_dataset(args.dataset or config.dataset, data_dir=data_dir, flatten=config.flatten,
-                        progress=False)
+    data = load_run_data(name, args.data_dir, recorded, config.flatten, progress=False,
+                         checkpoint=args.checkpoint)
+    if data.x_test.shape[0] == 0:
+        raise DataError(f"the {data.name} test set from {data.source} holds no images; nothing to score")
     net = build_net(config, backend, data.x_test.shape[1:])
     restore_net(net, arrays, args.checkpoint)
     batch = min(args.batch_size, data.x_test.shape[0])

@@ -1,32 +1,21 @@
 """fastnet gradcheck: a net's backprop gradients against numerical ones, per parameter."""
 import numpy
 
+from fastnet import catalog
 from fastnet.cli.backend_choice import add_backend_options, choose_backend
-from fastnet.training.config import NET_NAMES
-
-# Small float64 versions of each net: a numerical gradient costs two forward passes per parameter.
-def make_small_net(name, backend, seed):
-    from fastnet.nets import DeepConvNet, MultiLayerNet, SimpleConvNet, TwoLayerNet
-
-    common = dict(backend=backend, dtype="float64", seed=seed)
-    if name == "two-layer":
-        return TwoLayerNet(16, 10, 10, weight_init_std=0.3, **common), (16,)
-    if name == "mlp":
-        return MultiLayerNet(16, [10, 8], 10, use_batchnorm=True, weight_decay_lambda=0.01, **common), (16,)
-    if name == "simple-conv":
-        conv = {"filter_num": 4, "filter_size": 3, "pad": 1, "stride": 1}
-        return SimpleConvNet((1, 8, 8), conv, hidden_size=10, weight_init_std=0.3, **common), (1, 8, 8)
-    return DeepConvNet((1, 8, 8), hidden_size=6, dropout_ratio=0.0, **common), (1, 8, 8)
+from fastnet.cli.parser import non_negative_int, positive_float, positive_int
 
 
 def register(sub):
     p = sub.add_parser("gradcheck", help="compare backprop with numerical gradients (float64)")
-    p.add_argument("--net", choices=NET_NAMES, default="two-layer")
-    p.add_argument("--batch", type=int, default=3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-entries", type=int, default=200,
+    p.add_argument("--net", choices=catalog.NET_NAMES, default=catalog.DEFAULT_NET,
+                   help="a small float64 version of this net (default: %(default)s)")
+    p.add_argument("--batch", type=positive_int, default=3, help="samples (default: %(default)s)")
+    p.add_argument("--seed", type=non_negative_int, default=catalog.DEFAULT_SEED)
+    p.add_argument("--max-entries", type=non_negative_int, default=200,
                    help="check this many random entries per parameter (default: %(default)s; 0 = all)")
-    p.add_argument("--tolerance", type=float, default=1e-6, help="largest relative error that passes")
+    p.add_argument("--tolerance", type=positive_float, default=1e-6,
+                   help="largest relative error that passes (default: %(default)s)")
     add_backend_options(p, default="numpy")
     p.set_defaults(run=run)
 
@@ -35,7 +24,7 @@ def run(args):
     from fastnet.gradcheck import check_net_gradients
 
     backend = choose_backend(args).backend
-    net, shape = make_small_net(args.net, backend, args.seed)
+    net, shape = catalog.net_entry(args.net).small(backend, args.seed)
     rng = numpy.random.default_rng(args.seed)
     x = backend.asarray(rng.standard_normal((args.batch, *shape)))
     t = backend.asarray(rng.integers(0, 10, args.batch))

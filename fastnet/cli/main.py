@@ -37,7 +37,7 @@ def build_parser():
 
 def _stop(signum, frame):
     """Outside the training loop a stop signal ends the command at once (the loop saves first)."""
-    from fastnet.training.trainer import StopNow
+    from fastnet.training.stopping import StopNow
 
     raise StopNow(signum)
 
@@ -57,7 +57,7 @@ def main(argv=None) -> int:
 
 
 def _run(args) -> int:
-    from fastnet.training.trainer import TrainingInterrupted
+    from fastnet.training.stopping import TrainingInterrupted
 
     try:
         try:

@@ -1,7 +1,7 @@
 """fastnet profile: where a training step's time goes, layer by layer (the book's layer names)."""
 from fastnet.cli.backend_choice import add_backend_options, choose_backend
 from fastnet.cli.parser import positive_int
-from fastnet.training.config import NET_NAMES
+from fastnet.catalog import DTYPES, NET_NAMES, TRAIN_BATCH
 
 
 def register(sub):
@@ -12,8 +12,8 @@ def register(sub):
                                    "bytes it allocates.")
     p.add_argument("--net", choices=NET_NAMES, default="two-layer", help="architecture (default: %(default)s)")
     add_backend_options(p)
-    p.add_argument("--batch-size", type=positive_int, default=100, help="default: %(default)s")
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--batch-size", type=positive_int, default=TRAIN_BATCH, help="default: %(default)s")
+    p.add_argument("--dtype", choices=DTYPES, default="float32")
     p.add_argument("--steps", type=positive_int, default=20, help="timed steps (default: %(default)s)")
     p.add_argument("--warmup", type=positive_int, default=3, help="untimed steps first (default: %(default)s)")
     add_threads_option(p)
@@ -29,17 +29,15 @@ def add_threads_option(parser):
 def run(args):
     import numpy
 
-    from fastnet.cli.train import RECIPES
     from fastnet.optim import make_optimizer
     from fastnet.profiling.step import format_profile, profile_step
     from fastnet.threads import threads_for, using_threads
     from fastnet.training.config import RunConfig, build_net
 
     backend = choose_backend(args).backend
-    config = RunConfig.from_dict({**RunConfig().to_dict(), **RECIPES[args.net],
-                                  "net": args.net, "dtype": args.dtype}).check()
+    config = RunConfig.for_net(args.net, dtype=args.dtype)
     sample_shape = (784,) if config.flatten else (1, 28, 28)
-    net = build_net(config, backend, sample_shape, output_size=10)
+    net = build_net(config, backend, sample_shape)
     rng = numpy.random.default_rng(0)
     x = backend.asarray(rng.random((args.batch_size, *sample_shape)).astype(args.dtype))
     t = backend.asarray(rng.integers(0, 10, args.batch_size))

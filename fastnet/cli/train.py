@@ -5,45 +5,40 @@ import os
 import time
 from pathlib import Path
 
+from fastnet import catalog
 from fastnet.cli.backend_choice import add_backend_options, choose_backend
+from fastnet.cli.common import check_same_data, load_run_data, option, read_run, show, source_of
 from fastnet.cli.profile import add_threads_option, after_first_epoch
 from fastnet.cli.parser import fraction, non_negative_float, non_negative_int, positive_float, positive_int
-from fastnet.errors import CheckpointError, InputError
-from fastnet.training.config import ADJUSTABLE_ON_RESUME, NET_NAMES, RunConfig
-
-# The classic recipe of each net; explicit options override it.
-RECIPES = {
-    "two-layer": dict(optimizer="sgd", lr=0.1, epochs=17, hidden=[50]),
-    "mlp": dict(optimizer="sgd", lr=0.1, epochs=20, hidden=[100, 100, 100, 100, 100]),
-    "simple-conv": dict(optimizer="adam", lr=0.001, epochs=20, hidden=[100]),
-    "deep-conv": dict(optimizer="adam", lr=0.001, epochs=20, hidden=[50]),
-}
-OPTIMIZER_NAMES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
-SAMPLE_SOURCE = "embedded sample"
+from fastnet.errors import InputError
+from fastnet.training.config import ADJUSTABLE_ON_RESUME, RunConfig
 
 
 def register(sub):
     p = sub.add_parser("train", help="train a net and save history, curves and a checkpoint",
                        description="Train a classic net. Defaults reproduce the classic TwoLayerNet run "
-                                   "(784-50-10, batch 100, SGD lr 0.1, 17 epochs).")
-    p.add_argument("--net", choices=NET_NAMES, default=None, help="architecture (default: two-layer)")
-    add_backend_options(p)
-    p.add_argument("--dataset", choices=("mnist", "fashion-mnist", "sample"), default=None,
-                   help="data set (default: mnist; the embedded sample where it cannot be had)")
-    p.add_argument("--data-dir", default=None, help="folder holding the four IDX files")
+                                   f"(784-50-10, batch {catalog.TRAIN_BATCH}, SGD lr 0.1, 17 epochs).")
+    p.add_argument("--net", choices=catalog.NET_NAMES, default=None,
+                   help=f"architecture (default: {catalog.DEFAULT_NET})")
+    add_backend_options(p, default=None)
+    p.add_argument("--dataset", choices=catalog.DATASETS, default=None,
+                   help=f"data set (default: {catalog.DEFAULT_DATASET}; the embedded sample where it cannot be had)")
+    p.add_argument("--data-dir", default=None,
+                   help="folder holding the four IDX files (missing ones are downloaded there)")
     p.add_argument("--epochs", type=positive_int, default=None)
-    p.add_argument("--batch-size", type=positive_int, default=None, help="default: 100")
+    p.add_argument("--batch-size", type=positive_int, default=None, help=f"default: {catalog.TRAIN_BATCH}")
     p.add_argument("--lr", type=positive_float, default=None, help="learning rate (default: the net's recipe)")
-    p.add_argument("--optimizer", choices=OPTIMIZER_NAMES, default=None)
+    p.add_argument("--optimizer", choices=catalog.OPTIMIZER_NAMES, default=None)
     p.add_argument("--hidden", type=positive_int, nargs="+", default=None, help="hidden layer sizes")
     p.add_argument("--weight-decay", type=non_negative_float, default=None, help="L2 lambda (mlp)")
     p.add_argument("--dropout", type=fraction, default=None, help="dropout ratio (mlp; 0 = off)")
     p.add_argument("--batchnorm", action="store_true", default=None, help="batch normalisation (mlp)")
-    p.add_argument("--dtype", choices=("float32", "float64"), default=None)
+    p.add_argument("--dtype", choices=catalog.DTYPES, default=None)
     p.add_argument("--seed", type=non_negative_int, default=None)
     p.add_argument("--out", default=None, help="output folder (default: runs/<net>-<dataset>-<time>)")
     p.add_argument("--resume", default=None, metavar="CHECKPOINT",
-                   help="continue a run from its checkpoint; only --epochs (to extend) and --lr may change")
+                   help="continue a run from its checkpoint, with the settings, backend and data it "
+                        "recorded; --epochs (to extend), --lr and --backend may change")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the run already in --out instead of refusing")
     p.add_argument("--limit", type=positive_int, default=None, help="use only the first N training samples")
@@ -68,10 +63,10 @@ def config_from_args(args, base: RunConfig | None = None, finished_epochs=0, sou
     that differs from the checkpoint is refused rather than silently ignored or applied."""
     given = given_options(args)
     if base is None:
-        net = args.net or "two-layer"
-        return RunConfig.from_dict({**RunConfig().to_dict(), **RECIPES[net], **given}).check()
+        given.pop("net", None)
+        return RunConfig.for_net(args.net or catalog.DEFAULT_NET, **given)
     values = base.to_dict()
-    conflicts = [f"--{k.replace('_', '-')} {_show(v)} (checkpoint: {_show(values[k])})"
+    conflicts = [f"{option(k)} {show(v)} (checkpoint: {show(values[k])})"
                  for k, v in given.items() if k not in ADJUSTABLE_ON_RESUME and v != values[k]]
     if conflicts:
         raise InputError(f"{source} was trained with other settings: {'; '.join(conflicts)}; a resumed "
@@ -83,12 +78,6 @@ def config_from_args(args, base: RunConfig | None = None, finished_epochs=0, sou
         raise InputError(f"{source} has finished {finished_epochs} epochs, as many as --epochs "
                          f"{config.epochs} asks for; give a larger --epochs to train further")
     return config
-
-
-def _show(value):
-    if isinstance(value, (list, tuple)):
-        return " ".join(str(v) for v in value)
-    return str(value)
 
 
 def output_folder(args, config) -> Path:
@@ -117,86 +106,59 @@ def output_folder(args, config) -> Path:
     return out_dir
 
 
-def data_folder(data_dir, recorded: dict):
-    """--data-dir, else the folder a checkpoint's run was trained from, where it still exists."""
-    if data_dir is not None:
-        folder = Path(data_dir).expanduser()
-        if not folder.is_dir():
-            raise InputError(f"--data-dir {data_dir}: no such folder; create it or name the "
-                             f"folder that holds the IDX files")
-        return str(folder)
-    source = recorded.get("data_source")
-    if isinstance(source, str) and source != SAMPLE_SOURCE and Path(source).is_dir():
-        return source
-    return None
-
-
-def check_same_data(recorded: dict, data_name: str, train_samples: int, source):
-    """A resumed run must see the data it was trained on (same set, same size)."""
-    name, count = recorded.get("data_name"), recorded.get("train_samples")
-    if name is None or count is None:
-        return
-    if name != data_name or count != train_samples:
-        raise CheckpointError(f"{source} was trained on {count:,} {name} images, but this run has "
-                              f"{train_samples:,} {data_name} images; pass the --data-dir it was "
-                              f"trained with")
-
-
 def run(args):
-    from fastnet.datasets import load_dataset
-    from fastnet.optim import make_optimizer
     from fastnet.threads import threads_for, using_threads
-    from fastnet.training import Trainer, build_net
-    from fastnet.training.checkpoint import checkpoint_config, read_checkpoint, restore_checkpoint
+    from fastnet.training import Trainer, TrainerConfig, build_net
+    from fastnet.training.checkpoint import restore_checkpoint
+    from fastnet.training.lock import output_folder_lock
 
     say = print
-    arrays = meta = None
+    arrays = meta = base = None
     recorded = {}
     if args.resume:
-        arrays, meta = read_checkpoint(args.resume)
+        arrays, meta, base = read_run(args.resume)
         recorded = meta["config"]
-        base = checkpoint_config(meta, args.resume)
         config = config_from_args(args, base, meta["progress"]["epoch"], args.resume)
     else:
         config = config_from_args(args)
-    data_dir = data_folder(args.data_dir, recorded)
     out_dir = output_folder(args, config)
-    backend = choose_backend(args).backend
+    backend = choose_backend(args, recorded=meta["backend"] if meta else None).backend
 
-    data = load_dataset(config.dataset, data_dir=data_dir, flatten=config.flatten, progress=not args.quiet)
-    if data.is_sample and config.dataset != "sample":
-        config.dataset = "sample"  # it fell back: a resumed run must train on the sample too
-    say(f"data: {data.name} from {data.source} ({data.x_train.shape[0]:,} train, "
-        f"{data.x_test.shape[0]:,} test)")
-    x_train, t_train = data.x_train, data.t_train
-    if config.limit:
-        x_train, t_train = x_train[:config.limit], t_train[:config.limit]
-    if args.resume:
-        check_same_data(recorded, data.name, len(x_train), args.resume)
+    with output_folder_lock(out_dir, say=say):
+        data = load_run_data(config.dataset, args.data_dir, recorded, config.flatten,
+                             progress=not args.quiet, checkpoint=args.resume)
+        if data.is_sample and config.dataset != catalog.SAMPLE:
+            config.dataset = catalog.SAMPLE  # it fell back: a resumed run must train on the sample too
+        say(f"data: {data.name} from {data.source} ({data.x_train.shape[0]:,} train, "
+            f"{data.x_test.shape[0]:,} test)")
+        x_train, t_train = data.x_train, data.t_train
+        if config.limit:
+            x_train, t_train = x_train[:config.limit], t_train[:config.limit]
+        if args.resume:
+            check_same_data(recorded, data.name, len(x_train), args.resume)
 
-    net = build_net(config, backend, x_train.shape[1:], output_size=10)
-    optimizer = make_optimizer(config.optimizer, config.lr)
-    run_info = {**config.to_dict(), "backend": backend.name, "data_source": str(data.source),
-                "data_name": data.name, "train_samples": int(len(x_train))}
-    trainer = Trainer(net, optimizer, x_train, t_train, data.x_test, data.t_test, epochs=config.epochs,
-                      batch_size=config.batch_size, seed=config.seed, out_dir=out_dir,
-                      progress=not args.quiet, log=say, config=run_info,
-                      title=f"{config.net} on {data.name} ({backend.name})")
-    if args.resume:
-        restore_checkpoint(net, optimizer, arrays, meta, args.resume)
-        trainer.restore_progress(meta["progress"], meta["history"], source=args.resume)
-        if config.lr != base.lr:
-            say(f"learning rate changed from {base.lr} to {config.lr} for the rest of the run")
-        say(f"resuming {args.resume} at {trainer.position()}")
-    say(f"net: {config.net} ({sum(int(v.size) for v in net.params.values()):,} parameters), "
-        f"{config.optimizer} lr {config.lr}, batch {config.batch_size}, {config.epochs} epochs, {config.dtype}")
+        net = build_net(config, backend, x_train.shape[1:])
+        optimizer = catalog.make_optimizer(config.optimizer, config.lr)
+        record = {"backend": backend.name, "data_source": source_of(data), "data_name": data.name,
+                  "train_samples": int(len(x_train))}
+        settings = TrainerConfig.for_run(config, record, out_dir=out_dir, progress=not args.quiet, log=say,
+                                         title=f"{config.net} on {data.name} ({backend.name})")
+        trainer = Trainer(net, optimizer, x_train, t_train, data.x_test, data.t_test, settings)
+        if args.resume:
+            restore_checkpoint(net, optimizer, arrays, meta, args.resume)
+            trainer.restore_progress(meta["progress"], meta["history"], source=args.resume)
+            if config.lr != base.lr:
+                say(f"learning rate changed from {base.lr} to {config.lr} for the rest of the run")
+            say(f"resuming {args.resume} at {trainer.position()}")
+        say(f"net: {config.net} ({sum(int(v.size) for v in net.params.values()):,} parameters), "
+            f"{config.optimizer} lr {config.lr}, batch {config.batch_size}, {config.epochs} epochs, {config.dtype}")
 
-    threads = threads_for(net, x_train.shape[1:], config.batch_size, args.threads)
-    say(threads.describe())
-    if args.profile:
-        trainer.after_epoch = after_first_epoch(say)
-    with using_threads(threads):
-        history = trainer.fit()
+        threads = threads_for(net, x_train.shape[1:], config.batch_size, args.threads)
+        say(threads.describe())
+        if args.profile:
+            trainer.after_epoch = after_first_epoch(say)
+        with using_threads(threads):
+            history = trainer.fit()
     print_summary(say, backend, history, out_dir, trainer.curves_path)
     return 0
 

@@ -82,3 +82,5 @@ FASHION_MNIST = DatasetSpec(
 )
 
 SPECS = {spec.name: spec for spec in (MNIST, FASHION_MNIST)}
+SAMPLE_NAME = "sample"  # the embedded MNIST sample (fastnet.datasets.sample)
+DATASET_NAMES = (*SPECS, SAMPLE_NAME)

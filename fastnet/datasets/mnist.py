@@ -14,11 +14,9 @@ from dataclasses import dataclass
 import numpy
 
 from fastnet.datasets import locate, sample
-from fastnet.datasets.catalog import MNIST, SPECS
+from fastnet.datasets.catalog import DATASET_NAMES, MNIST, SPECS
 from fastnet.datasets.download import DEFAULT_TIMEOUT
 from fastnet.errors import InputError
-
-DATASET_NAMES = ("mnist", "fashion-mnist", "sample")
 
 
 @dataclass(frozen=True)

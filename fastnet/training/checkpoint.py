@@ -9,10 +9,10 @@ import numpy
 
 from fastnet.errors import CheckpointError, InputError
 from fastnet.serialization import check_net_arrays, load_arrays, net_host_arrays, save_arrays
+from fastnet.training.checkpoint_schema import check_meta
 
 OPTIM_PREFIX = "optim."
 KIND = "checkpoint"
-PROGRESS_KEYS = ("epoch", "step", "iteration")
 
 
 def layer_states(net) -> dict:
@@ -42,16 +42,7 @@ def read_checkpoint(path):
     if meta.get("kind") != KIND:
         raise CheckpointError(f"{path} holds parameters only, not a training checkpoint "
                               f"(load it with net.load_params)")
-    progress = meta.get("progress")
-    if (not isinstance(progress, dict)
-            or not all(isinstance(progress.get(k), int) and progress[k] >= 0 for k in PROGRESS_KEYS)):
-        raise CheckpointError(f"{path}: checkpoint metadata is damaged (progress); use an intact copy")
-    for key in ("config", "optimizer", "history"):
-        if not isinstance(meta.get(key), dict):
-            raise CheckpointError(f"{path}: checkpoint metadata is damaged ({key}); use an intact copy")
-    for key in ("layer_state", "rng"):  # rng: dropout states of files written before layer_state
-        if not isinstance(meta.get(key, {}), dict):
-            raise CheckpointError(f"{path}: checkpoint metadata is damaged ({key}); use an intact copy")
+    check_meta(meta, path)
     return arrays, meta
 
 

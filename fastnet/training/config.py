@@ -1,32 +1,45 @@
-"""A run's configuration: everything needed to rebuild its net, optimizer and batches."""
+"""A run's configuration: everything needed to rebuild its net, optimizer and batches
+(``RunConfig``, recorded in every checkpoint), and how the training loop runs
+(``TrainerConfig``).  Names and defaults come from ``fastnet.catalog``."""
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Callable
 
+from fastnet import catalog
 from fastnet.errors import InputError
 
-NET_NAMES = ("two-layer", "mlp", "simple-conv", "deep-conv")
-CONV_NETS = ("simple-conv", "deep-conv")
 # What a resumed run may change: anything else alters the net, the data or the batches.
 ADJUSTABLE_ON_RESUME = ("epochs", "lr")
+_DEFAULT = catalog.NETS[catalog.DEFAULT_NET].recipe
 
 
 @dataclass
 class RunConfig:
-    net: str = "two-layer"
-    dataset: str = "mnist"
-    epochs: int = 17
-    batch_size: int = 100
-    lr: float = 0.1
-    optimizer: str = "sgd"
-    hidden: list = field(default_factory=lambda: [50])
+    """What a run learns; ``RunConfig()`` is the classic recipe of the default net."""
+
+    net: str = catalog.DEFAULT_NET
+    dataset: str = catalog.DEFAULT_DATASET
+    epochs: int = _DEFAULT.epochs
+    batch_size: int = catalog.TRAIN_BATCH
+    lr: float = _DEFAULT.lr
+    optimizer: str = _DEFAULT.optimizer
+    hidden: list = field(default_factory=lambda: list(_DEFAULT.hidden))
     weight_decay: float = 0.0
     dropout: float = 0.0
     batchnorm: bool = False
-    dtype: str = "float32"
-    seed: int = 0
+    dtype: str = catalog.DEFAULT_DTYPE
+    seed: int = catalog.DEFAULT_SEED
     limit: int | None = None  # train on the first ``limit`` training samples only
+
+    @classmethod
+    def for_net(cls, net: str = catalog.DEFAULT_NET, **given) -> "RunConfig":
+        """``net``'s classic recipe, overridden by ``given`` settings; checked."""
+        recipe = catalog.net_entry(net).recipe
+        return cls.from_dict({**cls().to_dict(), "optimizer": recipe.optimizer, "lr": recipe.lr,
+                              "epochs": recipe.epochs, "hidden": list(recipe.hidden),
+                              **given, "net": net}).check()
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -39,16 +52,15 @@ class RunConfig:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def check(self) -> "RunConfig":
-        if self.net not in NET_NAMES:
-            raise InputError(f"unknown net '{self.net}'; choose one of: {', '.join(NET_NAMES)}")
+        _choice("net", self.net, catalog.NET_NAMES)
+        _choice("dataset", self.dataset, catalog.DATASETS)
+        _choice("optimizer", self.optimizer, catalog.OPTIMIZER_NAMES)
+        _choice("dtype", self.dtype, catalog.DTYPES)
         for name in ("epochs", "batch_size", "seed", "limit"):
             value = getattr(self, name)
             if name == "limit" and value is None:
                 continue
-            least = 0 if name == "seed" else 1
-            if not _is_int(value) or value < least:
-                kind = "an integer >= 0" if least == 0 else "a positive integer"
-                raise InputError(f"--{name.replace('_', '-')} must be {kind}; got {value!r}")
+            check_count(f"--{name.replace('_', '-')}", value, least=0 if name == "seed" else 1)
         if not _is_number(self.lr) or not self.lr > 0:
             raise InputError(f"--lr must be a positive number; got {self.lr!r}")
         if (not isinstance(self.hidden, (list, tuple)) or not self.hidden
@@ -60,38 +72,82 @@ class RunConfig:
             raise InputError(f"--weight-decay must be >= 0; got {self.weight_decay!r}")
         if not isinstance(self.batchnorm, bool):
             raise InputError(f"batchnorm must be true or false; got {self.batchnorm!r}")
-        if self.dtype not in ("float32", "float64"):
-            raise InputError(f"--dtype must be float32 or float64; got {self.dtype!r}")
-        if not isinstance(self.optimizer, str) or not isinstance(self.dataset, str):
-            raise InputError("optimizer and dataset must be names")
         self.hidden = list(self.hidden)
         return self
 
     @property
     def flatten(self) -> bool:
-        return self.net not in CONV_NETS
+        return not catalog.net_entry(self.net).images
+
+
+@dataclass
+class TrainerConfig:
+    """How the training loop runs and reports.
+
+    ``record`` is the description of the run saved with every checkpoint and history (a
+    ``RunConfig``'s dict and where the data came from); ``free_memory`` overrides the measured
+    free bytes of the memory check.
+    """
+
+    epochs: int = 10
+    batch_size: int = catalog.TRAIN_BATCH
+    seed: int = catalog.DEFAULT_SEED
+    eval_batch_size: int = catalog.EVAL_BATCH
+    out_dir: object = None
+    progress: bool = True
+    log: Callable | None = print
+    log_every: int = catalog.LOG_EVERY
+    record: dict = field(default_factory=dict)
+    check_memory: bool = True
+    free_memory: int | None = None
+    title: str = ""
+
+    @classmethod
+    def for_run(cls, run: RunConfig, record=None, **options) -> "TrainerConfig":
+        """The loop settings of ``run`` (epochs, batch size, seed); ``run`` and the ``record``
+        entries (the backend, where the data came from) are saved with its checkpoints."""
+        return cls(epochs=run.epochs, batch_size=run.batch_size, seed=run.seed,
+                   record={**run.to_dict(), **(record or {})}, **options).check()
+
+    def with_options(self, **options) -> "TrainerConfig":
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise InputError(f"Trainer got unknown option(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(sorted(known))}")
+        return replace(self, **options).check()
+
+    def check(self) -> "TrainerConfig":
+        check_count("epochs", self.epochs)
+        check_count("batch_size", self.batch_size)
+        check_count("eval_batch_size", self.eval_batch_size)
+        check_count("log_every", self.log_every)
+        check_count("seed", self.seed, least=0)
+        return self
+
+
+def check_count(name, value, least=1):
+    """``value`` must be a whole number >= ``least`` (1.7 epochs is a mistake, not 1)."""
+    if not _is_int(value) or value < least:
+        kind = "an integer >= 0" if least == 0 else "a positive integer"
+        raise InputError(f"{name} must be {kind}; got {value!r}")
+
+
+def _choice(name, value, choices):
+    if value not in choices:
+        raise InputError(f"unknown {name} {value!r}; choose one of: {', '.join(choices)}")
 
 
 def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    import numpy
+
+    return isinstance(value, (int, numpy.integer)) and not isinstance(value, (bool, numpy.bool_))
 
 
 def _is_number(value) -> bool:
     return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
 
 
-def build_net(config: RunConfig, backend, input_shape, output_size=10):
+def build_net(config: RunConfig, backend, input_shape, output_size=catalog.CLASSES):
     """The net a config describes, initialised from its seed."""
-    from fastnet.nets import DeepConvNet, MultiLayerNet, SimpleConvNet, TwoLayerNet
-
-    common = dict(backend=backend, dtype=config.dtype, seed=config.seed)
-    if config.net == "two-layer":
-        return TwoLayerNet(input_shape[0], config.hidden[0], output_size, **common)
-    if config.net == "mlp":
-        return MultiLayerNet(input_shape[0], list(config.hidden), output_size,
-                             weight_decay_lambda=config.weight_decay, use_dropout=config.dropout > 0,
-                             dropout_ratio=config.dropout or 0.5, use_batchnorm=config.batchnorm, **common)
-    if config.net == "simple-conv":
-        return SimpleConvNet(tuple(input_shape), hidden_size=config.hidden[0], output_size=output_size,
-                             **common)
-    return DeepConvNet(tuple(input_shape), output_size=output_size, **common)
+    return catalog.net_entry(config.net).build(config, backend, tuple(input_shape), output_size)

@@ -18,86 +18,63 @@ from __future__ import annotations
 
 import math
 import signal
-import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy
 
-from fastnet.errors import DivergenceError, FastnetError, InputError
+from fastnet import catalog
+from fastnet.errors import DivergenceError, InputError
 from fastnet.training.checkpoint import save_checkpoint
+from fastnet.training.config import TrainerConfig
+from fastnet.training.evaluation import epoch_seed, evaluate
+from fastnet.training.explosion import explosion_limit, loss_problem
 from fastnet.training.history import History
+from fastnet.training.lock import output_folder_lock
 from fastnet.training.memory import check_batch_fits, largest_eval_batch
+from fastnet.training.stopping import StopNow, TrainingInterrupted, resume_command, stop_signals
 
-
-class TrainingInterrupted(FastnetError):
-    """SIGINT or SIGTERM arrived; a checkpoint of the last finished step was saved."""
-
-    def __init__(self, message, exit_code):
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-class StopNow(KeyboardInterrupt):
-    """A second SIGINT/SIGTERM while the first was being handled: stop without saving."""
-
-    def __init__(self, signum):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = int(signum)
-
-
-def epoch_seed(seed: int, epoch: int) -> int:
-    """Each epoch's permutation comes from (seed, epoch): resuming needs no generator state."""
-    return int(numpy.random.SeedSequence([seed, epoch]).generate_state(1)[0])
-
-
-def evaluate(net, x, t, batch_size=1000):
-    """Mean cross-entropy and accuracy over a whole set, in batches (no weight decay term)."""
-    n = x.shape[0]
-    total_loss = 0.0
-    correct = 0
-    for rows, y in net.predict_batches(x, batch_size):
-        tb = t[rows]
-        total_loss = total_loss + net.lastLayer.forward(y, tb) * y.shape[0]
-        labels = tb if tb.ndim == 1 else tb.argmax(axis=1)
-        correct = correct + (y.argmax(axis=1) == labels).sum()
-    return float(total_loss) / n, float(correct) / n
+__all__ = ["StopNow", "Trainer", "TrainingInterrupted", "epoch_seed", "evaluate"]
 
 
 class Trainer:
     """Trains ``net`` with ``optimizer`` on (x_train, t_train), evaluating every epoch.
 
-    ``out_dir`` receives ``history.json`` and ``checkpoint.npz`` after every epoch (written
-    atomically) and ``curves.png`` (titled ``title``) when the run completes.  ``progress``
-    shows a tqdm bar; ``log`` (print by default) gets one line per epoch.  Before anything
-    big is allocated, the batch is checked to fit in memory (``free_memory`` overrides the
-    measured free bytes).
+    How it runs is a ``TrainerConfig`` (``settings``), or its fields as keywords for the common
+    case: ``Trainer(net, opt, x, t, epochs=2, batch_size=100, out_dir="runs/a")``; keywords
+    override fields of ``settings``.  ``out_dir`` receives ``history.json`` and
+    ``checkpoint.npz`` after every epoch (written atomically) and ``curves.png`` (titled
+    ``title``) when the run completes; it is locked against a second run while ``fit`` runs.
+    ``progress`` shows a tqdm bar; ``log`` (print by default) gets one line per epoch.  Before
+    anything big is allocated, the batch is checked to fit in memory.
     """
 
-    def __init__(self, net, optimizer, x_train, t_train, x_test=None, t_test=None, *, epochs=10,
-                 batch_size=100, seed=0, eval_batch_size=1000, out_dir=None, progress=True,
-                 log=print, log_every=50, config=None, check_memory=True, free_memory=None, title=""):
-        if epochs < 1 or batch_size < 1:
-            raise InputError(f"epochs and batch_size must be at least 1; got {epochs} and {batch_size}")
+    def __init__(self, net, optimizer, x_train, t_train, x_test=None, t_test=None,
+                 settings: TrainerConfig | None = None, **options):
+        settings = (settings or TrainerConfig()).with_options(**options)
+        if x_train is None or getattr(x_train, "ndim", 0) < 1 or x_train.shape[0] == 0:
+            raise InputError("x_train holds no samples; give at least one training sample")
+        if x_test is not None and getattr(x_test, "ndim", 0) >= 1 and x_test.shape[0] == 0:
+            raise InputError("x_test holds no samples; give test samples or none (x_test=None)")
+        self.settings = settings
         self.net = net
         self.optimizer = optimizer
         self.backend = net.backend
-        self.epochs = int(epochs)
-        self.batch_size = int(batch_size)
-        self.seed = int(seed)
-        self.eval_batch_size = int(eval_batch_size)
-        self.out_dir = Path(out_dir) if out_dir is not None else None
-        self.progress = progress
-        self.log = log or (lambda *_: None)
-        self.log_every = int(log_every)
-        self.config = dict(config or {})
-        self.title = title
-        if check_memory:
+        self.epochs = settings.epochs
+        self.batch_size = settings.batch_size
+        self.seed = settings.seed
+        self.eval_batch_size = settings.eval_batch_size
+        self.out_dir = Path(settings.out_dir) if settings.out_dir is not None else None
+        self.progress = settings.progress
+        self.log = settings.log or (lambda *_: None)
+        self.log_every = settings.log_every
+        self.config = dict(settings.record)
+        self.title = settings.title
+        if settings.check_memory:
             on_device = self.backend.device != "cpu"
             data_bytes = sum(getattr(a, "nbytes", 0) for a in (x_train, t_train, x_test, t_test)) if on_device else 0
             fit = check_batch_fits(net, tuple(x_train.shape[1:]), min(self.batch_size, x_train.shape[0]),
-                                   data_bytes, free=free_memory,
+                                   data_bytes, free=settings.free_memory,
                                    optimizer_slots=len(getattr(optimizer, "slots", ())))
             if fit is not None:
                 _need, per_sample, budget = fit
@@ -115,6 +92,7 @@ class Trainer:
         self._last_good_where = ""
         self._stop_signal = None
         self.after_epoch = None  # called with the trainer after each epoch (fastnet train --profile)
+        self.start_loss = None      # the untrained net's first minibatch loss: what "exploded" means
 
     # --- data ---------------------------------------------------------------------------------
     def _to_device(self, x, t, split):
@@ -143,6 +121,7 @@ class Trainer:
                              f"only {self.steps_per_epoch} steps per epoch (different data or batch size)")
         self._interval_loss = float(progress.get("interval_loss", 0.0))
         self._interval_steps = int(progress.get("interval_steps", 0))
+        self.start_loss = progress.get("start_loss")
         self.history = History(history)
         if source is not None:
             self.last_good_checkpoint = Path(source)
@@ -150,7 +129,8 @@ class Trainer:
 
     def _progress(self) -> dict:
         return {"epoch": self.epoch, "step": self.step, "iteration": self.iteration,
-                "interval_loss": float(self._interval_loss), "interval_steps": self._interval_steps}
+                "interval_loss": float(self._interval_loss), "interval_steps": self._interval_steps,
+                "start_loss": self.start_loss}
 
     def position(self) -> str:
         """Where the run stands, in words ("epoch 2, step 30/100", "end of epoch 3")."""
@@ -182,6 +162,11 @@ class Trainer:
 
     # --- the loop ---------------------------------------------------------------------------------
     def fit(self) -> History:
+        """Train to the last epoch; the output folder is held against other runs meanwhile."""
+        with output_folder_lock(self.out_dir, say=self.log):
+            return self._fit()
+
+    def _fit(self) -> History:
         self._stop_signal = None
         # The data was checked on arrival.  Overflow on the way to a non-finite loss is reported
         # once, by _diverged, not as a stream of RuntimeWarnings.
@@ -218,6 +203,8 @@ class Trainer:
                 grads = net.gradient(self.x_train[idx], self.t_train[idx])
                 if check_every_step and not math.isfinite(float(net.last_loss)):
                     self._diverged(float(net.last_loss))
+                if self.start_loss is None:
+                    self.start_loss = float(net.last_loss)  # once per run: one sync on a GPU
                 opt.update(net.params, grads)
                 self._interval_loss = self._interval_loss + net.last_loss
                 self._interval_steps += 1
@@ -226,8 +213,8 @@ class Trainer:
                 bar.update(1)
                 if self._interval_steps == self.log_every or self.step == self.steps_per_epoch:
                     mean = float(self._interval_loss) / self._interval_steps
-                    if not math.isfinite(mean):
-                        self._diverged(mean, self._interval_steps)
+                    if not math.isfinite(mean) or mean > self.explosion_limit():
+                        self._diverged(self._loss_problem(mean), self._interval_steps)
                     self.history.add_step_loss(self.iteration, mean)
                     rate = (self.step - first_step) * bs / max(time.perf_counter() - started, 1e-9)
                     bar.set_postfix(loss=f"{mean:.4f}", samples_s=f"{rate:,.0f}")
@@ -244,8 +231,8 @@ class Trainer:
         train_loss, train_acc = evaluate(self.net, self.x_train, self.t_train, self.eval_batch_size)
         test_loss, test_acc = (evaluate(self.net, self.x_test, self.t_test, self.eval_batch_size)
                                if self.x_test is not None else (None, None))
-        if not math.isfinite(train_loss):
-            self._diverged(train_loss, where=f"the evaluation after epoch {self.epoch + 1}")
+        if not math.isfinite(train_loss) or train_loss > self.explosion_limit():
+            self._diverged(self._loss_problem(train_loss), where=f"the evaluation after epoch {self.epoch + 1}")
         self.epoch += 1
         self.step = 0
         self.history.add_epoch(epoch=self.epoch, train_loss=train_loss, train_acc=train_acc,
@@ -264,6 +251,13 @@ class Trainer:
             self.after_epoch(self)
 
     # --- when things go wrong -------------------------------------------------------------------------
+    def explosion_limit(self) -> float:
+        """A mean loss above this has blown up (see fastnet.training.explosion)."""
+        return explosion_limit(self.start_loss, getattr(self.net, "output_size", catalog.CLASSES))
+
+    def _loss_problem(self, loss):
+        return loss_problem(loss, self.explosion_limit())
+
     def _diverged(self, value, interval=1, where=None):
         if where is None and interval > 1:
             where = f"epoch {self.epoch + 1}, within steps {self.step - interval + 1}-{self.step}"
@@ -290,26 +284,14 @@ class Trainer:
         self.history.save(self.out_dir / "history.json", config=self.config, backend=self.backend.name)
         if self.epoch >= self.epochs:
             raise TrainingInterrupted(f"interrupted by {name} after the last epoch; the run is complete "
-                                      f"and its checkpoint saved: {path} (resume with --resume {path} "
-                                      f"--epochs N to train further)", code)
+                                      f"and its checkpoint saved: {path} (to train further: "
+                                      f"{resume_command(path, '--epochs', 'N')})", code)
         raise TrainingInterrupted(f"interrupted by {name} at {where}; checkpoint saved; "
-                                  f"resume with: fastnet train --resume {path}", code)
+                                  f"resume with: {resume_command(path)}", code)
 
-    @contextmanager
     def _interrupts(self):
         """SIGINT/SIGTERM finish the current step, then save and stop; a second one stops at once."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
+        return stop_signals(self._on_signal)
 
-        def handler(signum, frame):
-            if self._stop_signal is not None:
-                raise StopNow(signum)
-            self._stop_signal = signum
-
-        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for s, h in previous.items():
-                signal.signal(s, h)
+    def _on_signal(self, signum):
+        self._stop_signal = signum
