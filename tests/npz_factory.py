@@ -37,12 +37,13 @@ def deflated_zeros(prefix, zero_bytes):
     After a full flush the compressor starts afresh, so every further MiB of zeros compresses
     to the same bytes: the stream repeats one segment.  About 1 KiB per MiB (deflate's ~1000:1).
     """
-    assert zero_bytes % MiB == 0 and zero_bytes >= 2 * MiB
+    assert zero_bytes >= 2 * MiB
     zeros = bytes(MiB)
     compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
     first = compressor.compress(prefix) + compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
     segment = compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
-    return first + segment * (zero_bytes // MiB - 1) + compressor.flush()
+    rest = compressor.compress(bytes(zero_bytes % MiB)) + compressor.flush()
+    return first + segment * (zero_bytes // MiB - 1) + rest
 
 
 def write_zip(path, members, aliases=None):

@@ -4,13 +4,12 @@ child process (the refusal must happen in the process that met the file)."""
 import json
 import os
 import subprocess
-import sys
-import textwrap
 
 import numpy
 import pytest
-from fastnet_cli import REPO, cli_env, command
-from npz_factory import MiB, fastnet_header, npy_header, stored, write_zip, zip_bomb
+from fastnet_cli import cli_env, command
+from npz_factory import fastnet_header, npy_header, stored, write_zip, zip_bomb
+from peak_memory import MiB, cli_peak, python_peak
 
 from fastnet.errors import CheckpointError
 from fastnet.nets import TwoLayerNet
@@ -37,38 +36,8 @@ def lying_bomb(tmp_path_factory):
                     zero_bytes=2200 * MiB)
 
 
-def api_peak(code, cwd):
-    """Run ``code`` in a fresh Python; it prints one line; returns (line, peak RSS in bytes)."""
-    script = textwrap.dedent("""
-        import resource, sys
-        sys.path.insert(0, {repo!r})
-        from fastnet.errors import CheckpointError
-        try:
-        {code}
-            print("loaded")
-        except CheckpointError as exc:
-            print(exc)
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-    """).format(repo=str(REPO), code=textwrap.indent(textwrap.dedent(code), "    "))
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=cwd,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr
-    line, peak = result.stdout.strip().splitlines()
-    return line, int(peak)
-
-
-def cli_peak(args, cwd):
-    """``fastnet *args`` in a child; returns (exit code, stderr lines, peak RSS in bytes)."""
-    with open(cwd / "stderr", "w") as err:
-        child = subprocess.Popen(command(*args), stdout=subprocess.DEVNULL, stderr=err, cwd=cwd,
-                                 env=cli_env(cwd))
-        _pid, status, usage = os.wait4(child.pid, 0)
-    lines = [line for line in (cwd / "stderr").read_text().splitlines() if line.strip()]
-    return os.waitstatus_to_exitcode(status), lines, usage.ru_maxrss * 1024
-
-
 def test_zip_bomb_is_refused_against_the_net_before_reading(bomb, tmp_path):
-    line, peak = api_peak(f"""
+    line, peak = python_peak(f"""
         from fastnet.nets import TwoLayerNet
         TwoLayerNet(784, 50, 10, backend="numpy").load_params({str(bomb)!r})
     """, tmp_path)
@@ -77,7 +46,7 @@ def test_zip_bomb_is_refused_against_the_net_before_reading(bomb, tmp_path):
 
 
 def test_zip_bomb_is_refused_by_load_arrays_given_the_expected_arrays(bomb, tmp_path):
-    line, peak = api_peak(f"""
+    line, peak = python_peak(f"""
         from fastnet.nets import TwoLayerNet
         from fastnet.serialization import load_arrays
         net = TwoLayerNet(784, 50, 10, backend="numpy")
