@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 
 from fastnet.datasets import idx
-from fastnet.datasets.download import DEFAULT_TIMEOUT, download_file
+from fastnet.datasets.download import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, download_file
 from fastnet.errors import DataError
 
 IMAGE_SHAPE = (28, 28)
@@ -54,12 +54,12 @@ def has_all(spec, directory):
 
 
 def load_arrays(spec, data_dir=None, download=True, progress=True, verify=True, mirrors=None,
-                timeout=DEFAULT_TIMEOUT):
+                timeout=DEFAULT_TIMEOUT, deadline=DEFAULT_DEADLINE):
     """``(x_train, t_train, x_test, t_test, source)``: uint8 arrays and the folder they came from.
 
     Raises DataError when the dataset is nowhere to be had; the message says what was tried.
     """
-    fetch = dict(mirrors=spec.mirror_list(mirrors), timeout=timeout, progress=progress)
+    fetch = dict(mirrors=spec.mirror_list(mirrors), timeout=timeout, deadline=deadline, progress=progress)
     if data_dir is not None:
         directory = Path(data_dir).expanduser()
         if download:
@@ -96,10 +96,11 @@ def _missing(spec, directory):
     return ", ".join(f.gz_name for f in spec.files if not find_file(directory, f))
 
 
-def _download_missing(spec, directory, mirrors, timeout, progress):
+def _download_missing(spec, directory, mirrors, timeout, deadline, progress):
     for f in spec.files:
         if find_file(directory, f) is None:
-            download_file(f.gz_name, directory, mirrors, f.gz_md5, timeout=timeout, progress=progress)
+            download_file(f.gz_name, directory, mirrors, f.gz_md5, timeout=timeout, progress=progress,
+                          deadline=deadline)
 
 
 def _read_all(spec, directory, verify, repair=None):
