@@ -3,7 +3,8 @@
 ``numpy.load`` believes what an archive declares: a 2 MB zip whose member claims 2.5 GB is
 allocated and inflated, a header claiming 10^12 elements ends in a MemoryError, and random
 bytes are tried as a pickle.  Here the file must be a regular file; the zip directory must fit
-in it (members inside the file, not overlapping, inflating at most as far as deflate can); each
+in it (members inside the file, not overlapping, inflating at most as far as deflate can, or
+as far as the caller allows); each
 member's ``.npy`` header must declare exactly the bytes its directory entry holds, with a plain
 numeric or string dtype (never objects: no pickle).  Only then is data read, in bounded chunks,
 into one preallocated array per member, and its CRC checked.
@@ -61,10 +62,14 @@ class Member:
 
 
 class NpzArchive:
-    """An open ``.npz`` whose directory and array headers passed every check; read arrays by name."""
+    """An open ``.npz`` whose directory and array headers passed every check; read arrays by name.
 
-    def __init__(self, path):
-        self.path = path
+    ``max_ratio`` caps how far a member may inflate (declared over stored size), below what its
+    compression method allows; ``beyond_ratio`` says why, for the message.
+    """
+
+    def __init__(self, path, max_ratio=MAX_DEFLATE_RATIO, beyond_ratio="more than its compression can give"):
+        self.path, self.max_ratio, self.beyond_ratio = path, max_ratio, beyond_ratio
         self._file, self.file_size = open_regular(path)
         try:
             _check_magic(self._file.read(4))
@@ -109,15 +114,17 @@ class NpzArchive:
             if info.flag_bits & 0x1:
                 raise ArchiveError(f"member {label!r} is encrypted")
             if info.compress_type == zipfile.ZIP_STORED:
-                inflates_ok = info.file_size == info.compress_size
+                possible = allowed = info.file_size == info.compress_size
             elif info.compress_type == zipfile.ZIP_DEFLATED:
-                inflates_ok = info.file_size <= MAX_DEFLATE_RATIO * info.compress_size + 1024
+                possible = info.file_size <= MAX_DEFLATE_RATIO * info.compress_size + 1024
+                allowed = info.file_size <= max(self.max_ratio * info.compress_size, info.compress_size + 1024)
             else:
                 raise ArchiveError(f"member {label!r} uses zip compression method {info.compress_type}, "
                                    f"which numpy never writes")
-            if not inflates_ok:
+            if not (possible and allowed):
                 raise ArchiveError(f"member {label!r} declares {info.file_size:,} bytes from "
-                                   f"{info.compress_size:,} stored, more than its compression can give")
+                                   f"{info.compress_size:,} stored, "
+                                   + ("more than its compression can give" if not possible else self.beyond_ratio))
             if info.header_offset + info.compress_size > self.file_size:
                 raise ArchiveError(f"member {label!r} extends past the end of the file (truncated?)")
             stored += info.compress_size

@@ -2,8 +2,9 @@
 
 Files are ``.npz`` archives written atomically.  A JSON header (stored as a plain string array)
 names the format, so a truncated, corrupt or foreign file is refused with a clear message.
-Reading checks every declared size first (``fastnet.npz``), and against the net the file must
-fit when the caller names it, so a hostile file is refused before it costs memory.
+Reading checks every declared size first (``fastnet.npz``): no member may inflate (fastnet
+stores arrays uncompressed), so no file costs more memory than its own size; and against the
+net the file must fit when the caller names it, so even a big file is refused before reading.
 """
 from __future__ import annotations
 
@@ -22,7 +23,10 @@ FORMAT = "fastnet-arrays"
 VERSION = 1
 HEADER_KEY = "__fastnet__"
 MAX_HEADER_BYTES = 16 << 20  # the JSON metadata: config, history; far below this
-NOT_NET_PREFIXES = ("optim.", "rng.")  # a checkpoint's other arrays, skipped by load_params
+NOT_NET_PREFIXES = ("optim.", "rng.")
+# numpy.savez stores arrays as they are, so a fastnet file never inflates: a member that does
+# is forged, and refusing it bounds what any file can cost by its own size.
+UNCOMPRESSED = "more than a fastnet file ever holds (it stores arrays uncompressed)"  # a checkpoint's other arrays, skipped by load_params
 
 
 def save_arrays(path, arrays: dict, meta: dict | None = None):
@@ -69,7 +73,7 @@ def read_meta(path) -> dict:
 
 def _open_archive(path):
     try:
-        return NpzArchive(path)
+        return NpzArchive(path, max_ratio=1, beyond_ratio=UNCOMPRESSED)
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no such file") from None
     except IsADirectoryError:

@@ -49,20 +49,29 @@ def deflated_zeros(prefix, zero_bytes):
 def write_zip(path, members, aliases=None):
     """``members``: (name, payload, method, declared_size, crc) each; the directory says what we say.
 
-    ``aliases`` maps extra names to the index of a member whose bytes their entries point at.
+    A payload given as ``(data, n)`` is ``data`` then ``n`` zero bytes left as a hole (a sparse
+    file: no disk used).  ``aliases`` maps extra names to the index of a member whose bytes their entries
+    point at.
     """
-    out, directory, entries = bytearray(), bytearray(), []
-    for name, payload, method, size, crc in members:
-        entries.append((name, payload, method, size, crc, len(out)))
-        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0x21, crc, len(payload), size,
-                           len(name), 0) + name.encode() + payload
-    for alias, index in (aliases or {}).items():
-        entries.append((alias,) + entries[index][1:])
-    for name, payload, method, size, crc, offset in entries:
-        directory += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, method, 0, 0x21, crc,
-                                 len(payload), size, len(name), 0, 0, 0, 0, 0, offset) + name.encode()
-    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(directory), len(out), 0)
-    Path(path).write_bytes(bytes(out + directory + end))
+    entries, position = [], 0
+    with open(path, "wb") as f:
+        for name, payload, method, size, crc in members:
+            data, hole = payload if isinstance(payload, tuple) else (payload, 0)
+            length = len(data) + hole
+            entries.append((name, length, method, size, crc, position))
+            f.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0x21, crc, length, size,
+                                len(name), 0) + name.encode())
+            f.write(data)
+            f.seek(hole, io.SEEK_CUR)
+            position = f.tell()
+        for alias, index in (aliases or {}).items():
+            entries.append((alias,) + entries[index][1:])
+        directory = bytearray()
+        for name, length, method, size, crc, offset in entries:
+            directory += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, method, 0, 0x21, crc,
+                                     length, size, len(name), 0, 0, 0, 0, 0, offset) + name.encode()
+        f.write(bytes(directory) + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries),
+                                               len(directory), position, 0))
     return Path(path)
 
 
@@ -80,6 +89,17 @@ def zip_bomb(path, name="W1", declared_bytes=2384 * MiB, zero_bytes=None, meta=N
     header = npy_header((declared_bytes // 4,))
     zero_bytes = declared_bytes if zero_bytes is None else zero_bytes
     stream = deflated_zeros(header, zero_bytes)
-    honest = [stored(f"{key}.npy", npy_bytes(value)) for key, value in (others or {}).items()]
-    return write_zip(path, [stored("__fastnet__.npy", fastnet_header(meta)), *honest,
+    return write_zip(path, [stored("__fastnet__.npy", fastnet_header(meta)), *_honest(others),
                             (f"{name}.npy", stream, DEFLATED, len(header) + declared_bytes, 0)])
+
+
+def sparse_giant(path, name="W1", declared_bytes=2384 * MiB, meta=None, others=None):
+    """A fastnet file whose uncompressed array ``name`` really is ``declared_bytes`` of zeros,
+    left as a hole: the file's size is honest, its disk use a few kB (CRC not computed)."""
+    header = npy_header((declared_bytes // 4,))
+    giant = (f"{name}.npy", (header, declared_bytes), STORED, len(header) + declared_bytes, 0)
+    return write_zip(path, [stored("__fastnet__.npy", fastnet_header(meta)), *_honest(others), giant])
+
+
+def _honest(others):
+    return [stored(f"{key}.npy", npy_bytes(value)) for key, value in (others or {}).items()]

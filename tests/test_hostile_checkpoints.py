@@ -8,7 +8,7 @@ import subprocess
 import numpy
 import pytest
 from fastnet_cli import cli_env, command
-from npz_factory import fastnet_header, npy_header, stored, write_zip, zip_bomb
+from npz_factory import fastnet_header, npy_header, sparse_giant, stored, write_zip, zip_bomb
 from peak_memory import MiB, cli_peak, python_peak
 
 from fastnet.errors import CheckpointError
@@ -20,11 +20,15 @@ SHAPE = f"({DECLARED // 4},)"
 PEAK_LIMIT = 300 * MiB
 
 
+def honest_arrays():
+    """A TwoLayerNet(784, 50, 10)'s arrays but W1, which the hostile files replace."""
+    return {k: v for k, v in TwoLayerNet(784, 50, 10, backend="numpy").state_arrays().items() if k != "W1"}
+
+
 @pytest.fixture(scope="module")
 def bomb(tmp_path_factory):
     """2.4 MB on disk, inflating honestly (deflate's ~1000:1) to 2.5 GB."""
-    honest = {k: v for k, v in TwoLayerNet(784, 50, 10, backend="numpy").state_arrays().items() if k != "W1"}
-    path = zip_bomb(tmp_path_factory.mktemp("bomb") / "bomb.npz", declared_bytes=DECLARED, others=honest)
+    path = zip_bomb(tmp_path_factory.mktemp("bomb") / "bomb.npz", declared_bytes=DECLARED, others=honest_arrays())
     assert path.stat().st_size < 2.6 * 10**6
     return path
 
@@ -36,28 +40,52 @@ def lying_bomb(tmp_path_factory):
                     zero_bytes=2200 * MiB)
 
 
-def test_zip_bomb_is_refused_against_the_net_before_reading(bomb, tmp_path):
+@pytest.fixture(scope="module")
+def giant(tmp_path_factory):
+    """A 2.5 GB uncompressed W1 (a sparse file: no disk used): honest sizes, the wrong net."""
+    return sparse_giant(tmp_path_factory.mktemp("giant") / "giant.npz", declared_bytes=DECLARED,
+                        others=honest_arrays())
+
+
+def test_zip_bomb_is_refused_from_the_directory_by_the_cli(bomb, tmp_path):
+    code, lines, peak = cli_peak(["eval", bomb, "--backend", "numpy"], tmp_path)
+    assert code == 2 and len(lines) == 1, lines
+    assert str(bomb) in lines[0] and "W1.npy" in lines[0] and "stores arrays uncompressed" in lines[0]
+    assert peak < PEAK_LIMIT, f"peak RSS {peak / MiB:.0f} MiB"
+
+
+def test_zip_bomb_is_refused_by_the_api(bomb, tmp_path):
     line, peak = python_peak(f"""
         from fastnet.nets import TwoLayerNet
         TwoLayerNet(784, 50, 10, backend="numpy").load_params({str(bomb)!r})
     """, tmp_path)
-    assert str(bomb) in line and "W1" in line and SHAPE in line and "(784, 50)" in line
+    assert str(bomb) in line and "stores arrays uncompressed" in line
     assert peak < PEAK_LIMIT, f"peak RSS {peak / MiB:.0f} MiB"
 
 
-def test_zip_bomb_is_refused_by_load_arrays_given_the_expected_arrays(bomb, tmp_path):
+def test_a_giant_array_is_refused_against_the_net_before_reading(giant, tmp_path):
+    assert giant.stat().st_size > DECLARED
+    line, peak = python_peak(f"""
+        from fastnet.nets import TwoLayerNet
+        TwoLayerNet(784, 50, 10, backend="numpy").load_params({str(giant)!r})
+    """, tmp_path)
+    assert str(giant) in line and "W1" in line and SHAPE in line and "(784, 50)" in line
+    assert peak < PEAK_LIMIT, f"peak RSS {peak / MiB:.0f} MiB"
+
+
+def test_a_giant_array_is_refused_by_load_arrays_given_the_expected_arrays(giant, tmp_path):
     line, peak = python_peak(f"""
         from fastnet.nets import TwoLayerNet
         from fastnet.serialization import load_arrays
         net = TwoLayerNet(784, 50, 10, backend="numpy")
-        load_arrays({str(bomb)!r}, expected=lambda meta: net.state_arrays())
+        load_arrays({str(giant)!r}, expected=lambda meta: net.state_arrays())
     """, tmp_path)
     assert "W1" in line and SHAPE in line
     assert peak < PEAK_LIMIT, f"peak RSS {peak / MiB:.0f} MiB"
 
 
-def test_metadata_reads_without_touching_the_arrays(bomb):
-    assert read_meta(bomb) == {"kind": "checkpoint"}
+def test_metadata_reads_without_touching_the_arrays(giant):
+    assert read_meta(giant) == {"kind": "checkpoint"}
 
 
 def test_directory_claiming_more_than_deflate_can_give_is_refused_by_the_cli(lying_bomb, tmp_path):
@@ -143,3 +171,33 @@ def test_oversized_metadata_is_refused(tmp_path):
     numpy.savez(tmp_path / "fat.npz", __fastnet__=numpy.array(huge))
     with pytest.raises(CheckpointError, match="unknown header"):
         load_arrays(tmp_path / "fat.npz")
+
+
+def checkpoint_arrays(net, optimizer):
+    """What a training checkpoint of ``net`` and ``optimizer`` may hold: the way to call load_arrays."""
+    expected = dict(net.state_arrays())
+    for slot in optimizer.slots:
+        expected.update({f"optim.{slot}.{key}": value for key, value in net.params.items()})
+    return expected
+
+
+def test_a_real_checkpoint_loads_against_its_net_and_optimizer(tmp_path):
+    from fastnet.optim import Adam
+    from fastnet.training.checkpoint import save_checkpoint
+
+    net, optimizer = TwoLayerNet(6, 5, 3, backend="numpy", seed=0), Adam()
+    x, t = numpy.random.default_rng(0).random((4, 6), dtype=numpy.float32), numpy.array([0, 1, 2, 1])
+    optimizer.update(net.params, net.gradient(x, t))
+    path = save_checkpoint(tmp_path / "checkpoint.npz", net, optimizer, {"epoch": 1, "step": 1, "iteration": 1},
+                           {}, {})
+    arrays, meta = load_arrays(path, expected=lambda meta: checkpoint_arrays(net, optimizer))
+    assert meta["kind"] == "checkpoint" and set(arrays) == set(checkpoint_arrays(net, optimizer))
+    for key, value in net.params.items():
+        numpy.testing.assert_array_equal(arrays[key], value)
+    arrays, _ = load_arrays(path, expected=net.state_arrays(), skip=("optim.",))  # evaluation
+    assert set(arrays) == set(net.state_arrays())
+    other = TwoLayerNet(6, 4, 3, backend="numpy")
+    with pytest.raises(CheckpointError, match=r"W1 has shape \(6, 5\) but the net it must fit needs \(6, 4\)"):
+        load_arrays(path, expected=checkpoint_arrays(other, Adam()))
+    with pytest.raises(CheckpointError, match="unexpected optim"):
+        load_arrays(path, expected=net.state_arrays())
