@@ -36,3 +36,18 @@ def random_split(rng, n, rows=28, cols=28, num_classes=10):
     images = rng.integers(0, 256, size=(n, rows, cols), dtype=numpy.uint8)
     labels = rng.integers(0, num_classes, size=n, dtype=numpy.uint8)
     return images, labels
+
+
+def gzip_of_zeros(prefix, zero_bytes):
+    """A valid gzip file of ``prefix`` and ``zero_bytes`` zeros, built in
+    about a second for a gigabyte: the deflate stream repeats one segment (see npz_factory)."""
+    import zlib
+
+    from npz_factory import MiB, deflated_zeros
+
+    crc, zeros = zlib.crc32(prefix), bytes(16 * MiB)
+    for start in range(0, zero_bytes, len(zeros)):
+        crc = zlib.crc32(zeros[:min(len(zeros), zero_bytes - start)], crc)
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+    size = (len(prefix) + zero_bytes) & 0xFFFFFFFF
+    return header + deflated_zeros(prefix, zero_bytes) + struct.pack("<II", crc, size)

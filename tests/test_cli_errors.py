@@ -159,8 +159,6 @@ def test_no_runtime_warnings_escape_a_diverging_trainer():
             trainer.fit()
 
 
-@pytest.mark.xfail(reason="needs the IDX reader's own zero-image check (fastnet/datasets/idx.py); "
-                          "the command's side refuses empty sets", strict=False)
 def test_an_idx_set_with_zero_images_is_one_line_not_a_traceback(tmp_path):
     import numpy
     from idx_factory import write_idx

@@ -19,6 +19,7 @@ from fastnet.datasets.download import download_file
 from fastnet.errors import DataError
 
 SLOW_SECONDS = 5.0
+TRICKLE_SECONDS = 1.5
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -29,9 +30,21 @@ class Handler(BaseHTTPRequestHandler):
         _, mode, name = self.path.split("/", 2)
         srv.requests.append(self.path)
         body = srv.files.get(name)
+        if mode == "loop":  # redirects to itself, forever
+            self.send_response(302)
+            self.send_header("Location", self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if body is None or mode == "missing":
             self.send_error(404)
             return
+        if mode == "trickle-headers":  # the status line itself, one byte per TRICKLE_SECONDS
+            for byte in b"HTTP/1.0 200 OK\r\n\r\n":
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                if srv.release.wait(TRICKLE_SECONDS):
+                    return
         if mode == "slow":  # silent for longer than the client waits
             srv.release.wait(SLOW_SECONDS)
         if mode == "corrupt":
@@ -40,6 +53,12 @@ class Handler(BaseHTTPRequestHandler):
         if not srv.no_length:
             self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        if mode == "trickle":  # never silent for long, never done
+            for byte in body:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                if srv.release.wait(TRICKLE_SECONDS):
+                    return
         half = len(body) // 2
         if mode == "truncated":  # promises the whole file, sends half, hangs up
             self.wfile.write(body[:half])
@@ -154,6 +173,30 @@ def test_silent_mirror_failure_says_timed_out(server, payload, tmp_path):
         download_file("labels.gz", tmp_path, [server.url("slow")], payload[1], timeout=0.3, progress=False)
 
 
+@pytest.mark.parametrize("mode", ["trickle", "trickle-headers"])
+def test_a_trickling_mirror_meets_the_deadline_for_the_whole_file(server, payload, tmp_path, mode):
+    data, md5 = payload
+    start = time.perf_counter()
+    with pytest.raises(DataError) as info:
+        download_file("labels.gz", tmp_path, [server.url(mode)], md5, timeout=5, deadline=2, progress=False)
+    elapsed = time.perf_counter() - start
+    message = str(info.value)
+    assert "\n" not in message and "did not deliver it within 2 s" in message
+    assert elapsed < 2 + TRICKLE_SECONDS + 1  # each read waits less than the 5 s silence timeout
+    assert leftovers(tmp_path) == []
+    path = download_file("labels.gz", tmp_path, [server.url(mode), server.url("good")], md5, timeout=5,
+                         deadline=2, progress=False)
+    assert path.read_bytes() == data
+
+
+def test_a_redirect_loop_is_one_line(server, payload, tmp_path):
+    with pytest.raises(DataError) as info:
+        download_file("labels.gz", tmp_path, [server.url("loop")], payload[1], timeout=5, progress=False)
+    message = str(info.value)
+    assert "\n" not in message and "redirects in a loop (HTTP 302)" in message
+    assert leftovers(tmp_path) == []
+
+
 def test_file_appears_only_when_complete(server, payload, tmp_path):
     data, md5 = payload
     result = {}
@@ -245,6 +288,15 @@ def test_download_into_cache_then_reuse_it(isolated, server, tiny):
     assert len(server.requests) == 4
     locate.load_arrays(spec, progress=False)
     assert len(server.requests) == 4  # second load: straight from the cache
+
+
+def test_the_deadline_reaches_dataset_downloads(isolated, server, tiny):
+    spec, _, _ = tiny
+    trickling = replace(spec, mirrors=(server.url("trickle"),))
+    start = time.perf_counter()
+    with pytest.raises(locate.Unavailable, match="did not deliver it within 1 s"):
+        locate.load_arrays(trickling, progress=False, timeout=5, deadline=1)
+    assert time.perf_counter() - start < 1 + TRICKLE_SECONDS + 1
 
 
 def test_corrupt_cached_file_is_downloaded_again(isolated, server, tiny):

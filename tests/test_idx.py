@@ -199,3 +199,45 @@ def test_count_mismatch_names_both_files(tmp_path, split):
 def test_empty_file(tmp_path):
     assert_data_error(write(tmp_path / "empty", b""), "too short")
     assert_data_error(write(tmp_path / "empty.gz", gzip.compress(b"")), "too short")
+
+
+def test_a_set_with_no_images_is_refused_naming_it(tmp_path):
+    ipath = write_idx(tmp_path / "images", numpy.zeros((0, 28, 28), numpy.uint8))
+    lpath = write_idx(tmp_path / "labels", numpy.zeros(0, numpy.uint8))
+    with pytest.raises(DataError) as info:
+        idx.read_pair(ipath, lpath)
+    message = str(info.value)
+    assert str(ipath) in message and "holds no images" in message and "\n" not in message
+
+
+def test_load_dataset_refuses_an_empty_training_set(tmp_path, rng):
+    from fastnet.datasets import load_dataset
+    from fastnet.datasets.catalog import MNIST
+
+    arrays = [numpy.zeros((0, 28, 28), numpy.uint8), numpy.zeros(0, numpy.uint8), *random_split(rng, 5)]
+    for spec_file, array in zip(MNIST.files, arrays):
+        write_idx(tmp_path / spec_file.gz_name, array)
+    with pytest.raises(DataError) as info:
+        load_dataset("mnist", data_dir=tmp_path, download=False, verify=False)
+    message = str(info.value)
+    assert MNIST.train_images.gz_name in message and "holds no images" in message and "\n" not in message
+
+
+def test_images_are_not_read_when_their_count_disagrees_with_the_labels(tmp_path, split):
+    images, labels = split
+    ipath = write(tmp_path / "images", idx_bytes(images)[:20])  # header, then only 4 of 140 pixels
+    lpath = write_idx(tmp_path / "labels", labels[:3])
+    with pytest.raises(DataError, match="7 images.*3 labels"):  # not "truncated": never read
+        idx.read_pair(ipath, lpath)
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+def test_devices_and_fifos_are_refused_without_blocking(tmp_path, kind):
+    import os
+
+    if kind == "device":
+        path, what = "/dev/zero", "character device"
+    else:
+        path, what = tmp_path / "pipe", "FIFO"
+        os.mkfifo(path)
+    assert_data_error(path, what, "not an IDX file")

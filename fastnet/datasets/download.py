@@ -10,9 +10,11 @@ import hashlib
 from pathlib import Path
 
 from fastnet.atomic import atomic_write
+from fastnet.datasets.deadline import Deadline
 from fastnet.errors import DataError
 
 DEFAULT_TIMEOUT = 30.0  # seconds a connection may stay silent before the next mirror is tried
+DEFAULT_DEADLINE = 900.0  # seconds one mirror may take for one whole file, however it trickles
 CHUNK = 1 << 16
 MAX_BYTES = 256 << 20  # far above any dataset file here; stops a mirror that streams forever
 
@@ -22,18 +24,26 @@ class _MirrorFailed(Exception):
 
 
 def download_file(filename, directory, mirrors, md5, timeout=DEFAULT_TIMEOUT, progress=True,
-                  max_bytes=MAX_BYTES) -> Path:
+                  max_bytes=MAX_BYTES, deadline=DEFAULT_DEADLINE) -> Path:
     """Fetch ``filename`` from the first of ``mirrors`` (base URLs) that delivers it with ``md5``.
 
-    The file lands at ``directory/filename``, replacing any file there.  Raises DataError
-    listing each mirror's failure when none succeeds.
+    Each mirror gets ``timeout`` seconds of silence at most, and ``deadline`` seconds for the
+    whole file (connection, redirects and data).  The file lands at ``directory/filename``,
+    replacing any file there.  Raises DataError listing each mirror's failure, in one line,
+    when none succeeds.
     """
     dest = Path(directory) / filename
     failures = []
     for base in mirrors:
         base = base if base.endswith("/") else base + "/"
         try:
-            _fetch(base + filename, dest, md5, timeout, progress, max_bytes)
+            with Deadline(deadline) as limit:
+                try:
+                    _fetch(base + filename, dest, md5, timeout, progress, max_bytes, limit)
+                except _MirrorFailed:
+                    if limit.expired:  # what a cut connection looked like is beside the point
+                        raise _MirrorFailed(f"did not deliver it within {deadline:g} s") from None
+                    raise
             return dest
         except _MirrorFailed as exc:
             failures.append(f"{base}: {exc}")
@@ -42,8 +52,8 @@ def download_file(filename, directory, mirrors, md5, timeout=DEFAULT_TIMEOUT, pr
                     f"or copy the file into {Path(directory)} yourself")
 
 
-def _fetch(url, dest, md5, timeout, progress, max_bytes):
-    response = _open(url, timeout)
+def _fetch(url, dest, md5, timeout, progress, max_bytes, limit):
+    response = _open(url, timeout, limit)
     with response:
         declared = response.headers.get("Content-Length")
         total = int(declared) if declared and declared.isdigit() else None
@@ -74,15 +84,17 @@ def _fetch(url, dest, md5, timeout, progress, max_bytes):
         atomic_write(dest, write)
 
 
-def _open(url, timeout):
+def _open(url, timeout, limit):
     import urllib.error
     import urllib.request
 
     try:
-        return urllib.request.urlopen(url, timeout=timeout)
+        return limit.opener().open(url, timeout=timeout)
     except urllib.error.HTTPError as exc:
         exc.close()
-        raise _MirrorFailed(f"HTTP {exc.code} {exc.reason}") from None
+        if urllib.request.HTTPRedirectHandler.inf_msg in str(exc.reason):
+            raise _MirrorFailed(f"redirects in a loop (HTTP {exc.code})") from None
+        raise _MirrorFailed(f"HTTP {exc.code} {_first_line(exc.reason)}") from None
     except Exception as exc:  # noqa: BLE001 - URLError, timeouts, bad URLs: all mean next mirror
         raise _MirrorFailed(_why(exc, timeout)) from None
 
@@ -92,8 +104,12 @@ def _why(exc, timeout):
     cause = reason if isinstance(reason, BaseException) else exc
     if isinstance(cause, TimeoutError):
         return f"timed out after {timeout:g} s"
-    text = str(reason if reason is not None else exc) or type(exc).__name__
-    return text.splitlines()[0]
+    return _first_line(reason if reason is not None else exc) or type(exc).__name__
+
+
+def _first_line(text):
+    lines = str(text).strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def _progress_bar(name, total, enabled):

@@ -3,20 +3,23 @@
 An IDX file is a 4-byte magic ``00 00 <type> <ndim>``, ``ndim`` big-endian uint32 sizes, then
 the values.  Everything the header claims is checked against the file before any array is
 allocated, so a truncated download, a lying header or a gzip bomb ends in a one-line
-``DataError`` naming the file, never in a MemoryError or a reshape traceback.
+``DataError`` naming the file, never in a MemoryError or a reshape traceback.  Values are read
+in chunks into one preallocated array, so memory grows only with data that is really there
+and never holds it twice; ``read_pair`` reads the small labels file first and refuses images
+whose count disagrees before reading them.
 """
 from __future__ import annotations
 
 import gzip
 import hashlib
 import math
-import os
 import struct
 import zlib
 
 import numpy
 
 from fastnet.errors import DataError
+from fastnet.files import NotRegularFile, open_regular
 
 IMAGES_MAGIC = 2051  # 00 00 08 03: unsigned bytes, 3 dimensions (count, rows, cols)
 LABELS_MAGIC = 2049  # 00 00 08 01: unsigned bytes, 1 dimension (count)
@@ -37,26 +40,30 @@ def _fail(path, problem, fix=FIX):
     return DataError(f"{path}: {problem}; {fix}")
 
 
-def read_idx(path, magic=None, item_shape=None, max_bytes=DEFAULT_MAX_BYTES) -> numpy.ndarray:
+def read_idx(path, magic=None, item_shape=None, max_bytes=DEFAULT_MAX_BYTES, check_shape=None) -> numpy.ndarray:
     """The uint8 array stored in the IDX file at ``path``.
 
     ``magic`` (e.g. ``IMAGES_MAGIC``) and ``item_shape`` (the sizes after the count, e.g.
-    ``(28, 28)``) are checked against the header when given.  Raises DataError for any file
-    that is not exactly what its header declares.
+    ``(28, 28)``) are checked against the header when given; ``check_shape(shape)`` is called
+    with the declared shape before any value is read and may raise DataError to refuse it.
+    Raises DataError for any file that is not exactly what its header declares.
     """
     try:
-        with open(path, "rb") as raw:
+        raw, stored_size = open_regular(path)
+        with raw:
             is_gzip = raw.read(2) == GZIP_MAGIC
             raw.seek(0)
-            stored_size = os.fstat(raw.fileno()).st_size
+            header = dict(magic=magic, item_shape=item_shape, max_bytes=max_bytes, check_shape=check_shape)
             if is_gzip:
                 with gzip.GzipFile(fileobj=raw, mode="rb") as f:
-                    return _read(f, path, stored_size, True, magic, item_shape, max_bytes)
-            return _read(raw, path, stored_size, False, magic, item_shape, max_bytes)
+                    return _read(f, path, stored_size, True, **header)
+            return _read(raw, path, stored_size, False, **header)
     except FileNotFoundError:
         raise DataError(f"{path}: no such file; check the path or let fastnet download the data") from None
     except IsADirectoryError:
         raise DataError(f"{path} is a directory, not an IDX file; pass the file itself") from None
+    except NotRegularFile as exc:
+        raise DataError(f"{path} is {exc.kind}, not an IDX file; pass the file itself") from None
     except PermissionError:
         raise DataError(f"{path}: permission denied; make the file readable") from None
     except (zlib.error, EOFError, gzip.BadGzipFile) as exc:
@@ -65,8 +72,32 @@ def read_idx(path, magic=None, item_shape=None, max_bytes=DEFAULT_MAX_BYTES) -> 
         raise DataError(f"{path}: cannot be read ({exc.strerror or exc}); check the disk and the path") from None
 
 
-def _read(f, path, stored_size, is_gzip, magic, item_shape, max_bytes):
-    head = _read_exactly(f, 4)
+def _read(f, path, stored_size, is_gzip, magic, item_shape, max_bytes, check_shape):
+    shape = _read_header(f, path, magic, item_shape)
+    if check_shape is not None:
+        check_shape(shape)
+    header_size = 4 + 4 * len(shape)
+    expected = math.prod(shape)  # Python int: no overflow however large the header claims
+    if expected > max_bytes:
+        raise _fail(path, f"header declares shape {shape} ({expected:,} bytes), over the "
+                          f"{max_bytes:,}-byte limit (a corrupt header?)")
+    if is_gzip and expected > MAX_GZIP_RATIO * stored_size:
+        raise _fail(path, f"header declares shape {shape} ({expected:,} bytes), more than a "
+                          f"{stored_size:,}-byte gzip file can hold (truncated or corrupt)")
+    if not is_gzip and stored_size - header_size != expected:
+        raise _fail(path, _size_problem(shape, expected, stored_size - header_size))
+    # One array, filled in place: memory grows only with data that is really there, once.
+    array = numpy.empty(shape, dtype=numpy.uint8)
+    filled = _read_into(f, memoryview(array.reshape(-1)))
+    if filled < expected:
+        raise _fail(path, _size_problem(shape, expected, filled))
+    if is_gzip and f.read(1):  # also reaches the end of the stream, where gzip checks the CRC
+        raise _fail(path, _size_problem(shape, expected, expected + 1, at_least=True))
+    return array
+
+
+def _read_header(f, path, magic, item_shape):
+    head = f.read(4)
     if len(head) < 4:
         raise _fail(path, f"too short to be an IDX file ({len(head)} bytes)")
     zero, zero2, kind, ndim = head
@@ -81,43 +112,25 @@ def _read(f, path, stored_size, is_gzip, magic, item_shape, max_bytes):
                           f"({_describe_magic(magic)})", WRONG_FILE)
     if not 1 <= ndim <= MAX_NDIM:
         raise _fail(path, f"declares {ndim} dimensions (1 to {MAX_NDIM} supported)")
-    dims_bytes = _read_exactly(f, 4 * ndim)
+    dims_bytes = f.read(4 * ndim)
     if len(dims_bytes) < 4 * ndim:
         raise _fail(path, "is truncated inside its header")
     shape = struct.unpack(f">{ndim}I", dims_bytes)
     if item_shape is not None and tuple(shape[1:]) != tuple(item_shape):
         raise _fail(path, f"holds items of shape {shape[1:]} but {tuple(item_shape)} was expected",
                     WRONG_FILE)
-    header_size = 4 + 4 * ndim
-    expected = math.prod(shape)  # Python int: no overflow however large the header claims
-    if expected > max_bytes:
-        raise _fail(path, f"header declares shape {shape} ({expected:,} bytes), over the "
-                          f"{max_bytes:,}-byte limit (a corrupt header?)")
-    if is_gzip:
-        if expected > MAX_GZIP_RATIO * stored_size:
-            raise _fail(path, f"header declares shape {shape} ({expected:,} bytes), more than a "
-                              f"{stored_size:,}-byte gzip file can hold (truncated or corrupt)")
-        data = _read_exactly(f, expected + 1)  # one byte more: detects trailing data, checks the CRC
-    else:
-        actual = stored_size - header_size
-        if actual != expected:
-            raise _fail(path, _size_problem(shape, expected, actual))
-        data = _read_exactly(f, expected)
-    if len(data) != expected:
-        raise _fail(path, _size_problem(shape, expected, len(data), at_least=len(data) > expected))
-    return numpy.frombuffer(data, dtype=numpy.uint8).reshape(shape)
+    return shape
 
 
-def _read_exactly(f, n):
-    """Up to ``n`` bytes, read in chunks so memory grows only with data that is really there."""
-    parts, left = [], n
-    while left:
-        part = f.read(min(left, CHUNK))
-        if not part:
+def _read_into(f, view):
+    """Fill ``view`` in chunks (never a second copy of the data); returns how many bytes came."""
+    filled = 0
+    while filled < len(view):
+        got = f.readinto(view[filled:filled + CHUNK])
+        if not got:
             break
-        parts.append(part)
-        left -= len(part)
-    return bytearray().join(parts)  # a bytearray, so the array built on it is writable
+        filled += got
+    return filled
 
 
 def _size_problem(shape, expected, actual, at_least=False):
@@ -131,8 +144,8 @@ def _describe_magic(magic):
     return {IMAGES_MAGIC: "an images file", LABELS_MAGIC: "a labels file"}.get(magic, "IDX")
 
 
-def read_images(path, item_shape=None, max_bytes=DEFAULT_MAX_BYTES):
-    return read_idx(path, IMAGES_MAGIC, item_shape, max_bytes)
+def read_images(path, item_shape=None, max_bytes=DEFAULT_MAX_BYTES, check_shape=None):
+    return read_idx(path, IMAGES_MAGIC, item_shape, max_bytes, check_shape)
 
 
 def read_labels(path, max_bytes=DEFAULT_MAX_BYTES):
@@ -140,21 +153,38 @@ def read_labels(path, max_bytes=DEFAULT_MAX_BYTES):
 
 
 def read_pair(images_path, labels_path, num_classes=10, item_shape=None):
-    """Images and labels that belong together: same count, every label below ``num_classes``."""
-    images = read_images(images_path, item_shape)
+    """Images and labels that belong together: same count (at least one), every label below
+    ``num_classes``.  The labels (small) are read first, so images whose header disagrees with
+    them are refused before a single image is read."""
     labels = read_labels(labels_path)
-    check_pair(images, labels, images_path, labels_path, num_classes)
+    check_labels(labels, labels_path, num_classes)
+    images = read_images(images_path, item_shape, check_shape=same_count(labels, images_path, labels_path))
     return images, labels
 
 
-def check_pair(images, labels, images_path, labels_path, num_classes):
-    if images.shape[0] != labels.shape[0]:
-        raise DataError(f"{images_path} holds {images.shape[0]:,} images but {labels_path} holds "
-                        f"{labels.shape[0]:,} labels; the files do not belong together - "
-                        f"download both again")
+def same_count(labels, images_path, labels_path):
+    """A ``check_shape`` for ``read_images``: as many images as ``labels``, and not none."""
+    def check(shape):
+        if shape[0] != len(labels):
+            raise DataError(f"{images_path} holds {shape[0]:,} images but {labels_path} holds "
+                            f"{len(labels):,} labels; the files do not belong together - "
+                            f"download both again")
+        if shape[0] == 0:
+            raise DataError(f"{images_path} holds no images (and {labels_path} no labels); "
+                            f"a data set needs at least one image - use another data set")
+    return check
+
+
+def check_labels(labels, labels_path, num_classes):
     if labels.size and int(labels.max()) >= num_classes:
         bad = int(numpy.argmax(labels >= num_classes))
         raise _fail(labels_path, f"label {int(labels[bad])} at index {bad} is outside 0..{num_classes - 1}")
+
+
+def check_pair(images, labels, images_path, labels_path, num_classes):
+    """The checks of ``read_pair`` on arrays already read."""
+    same_count(labels, images_path, labels_path)(images.shape)
+    check_labels(labels, labels_path, num_classes)
 
 
 def content_md5(array: numpy.ndarray, magic: int) -> str:

@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 
 from fastnet.datasets import idx
-from fastnet.datasets.download import DEFAULT_TIMEOUT, download_file
+from fastnet.datasets.download import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, download_file
 from fastnet.errors import DataError
 
 IMAGE_SHAPE = (28, 28)
@@ -54,12 +54,12 @@ def has_all(spec, directory):
 
 
 def load_arrays(spec, data_dir=None, download=True, progress=True, verify=True, mirrors=None,
-                timeout=DEFAULT_TIMEOUT):
+                timeout=DEFAULT_TIMEOUT, deadline=DEFAULT_DEADLINE):
     """``(x_train, t_train, x_test, t_test, source)``: uint8 arrays and the folder they came from.
 
     Raises DataError when the dataset is nowhere to be had; the message says what was tried.
     """
-    fetch = dict(mirrors=spec.mirror_list(mirrors), timeout=timeout, progress=progress)
+    fetch = dict(mirrors=spec.mirror_list(mirrors), timeout=timeout, deadline=deadline, progress=progress)
     if data_dir is not None:
         directory = Path(data_dir).expanduser()
         if download:
@@ -96,39 +96,62 @@ def _missing(spec, directory):
     return ", ".join(f.gz_name for f in spec.files if not find_file(directory, f))
 
 
-def _download_missing(spec, directory, mirrors, timeout, progress):
+def _download_missing(spec, directory, mirrors, timeout, deadline, progress):
     for f in spec.files:
         if find_file(directory, f) is None:
-            download_file(f.gz_name, directory, mirrors, f.gz_md5, timeout=timeout, progress=progress)
+            download_file(f.gz_name, directory, mirrors, f.gz_md5, timeout=timeout, progress=progress,
+                          deadline=deadline)
 
 
 def _read_all(spec, directory, verify, repair=None):
-    x_train = _read(spec, directory, spec.train_images, idx.IMAGES_MAGIC, verify, repair)
-    t_train = _read(spec, directory, spec.train_labels, idx.LABELS_MAGIC, verify, repair)
-    x_test = _read(spec, directory, spec.test_images, idx.IMAGES_MAGIC, verify, repair)
-    t_test = _read(spec, directory, spec.test_labels, idx.LABELS_MAGIC, verify, repair)
-    names = [find_file(directory, f) for f in spec.files]
-    idx.check_pair(x_train, t_train, names[0], names[1], len(spec.classes))
-    idx.check_pair(x_test, t_test, names[2], names[3], len(spec.classes))
-    return x_train, t_train, x_test, t_test
+    """Labels first (small): images whose count disagrees are refused before they are read."""
+    n_classes = len(spec.classes)
+    split = {}
+    for name, images_file, labels_file in (("train", spec.train_images, spec.train_labels),
+                                           ("test", spec.test_images, spec.test_labels)):
+        labels = _read(spec, directory, labels_file, idx.LABELS_MAGIC, verify, repair)
+        labels_path, images_path = (_where(directory, f) for f in (labels_file, images_file))
+        idx.check_labels(labels, labels_path, n_classes)
+        count = _count_check(spec, images_file, labels, images_path, labels_path, verify)
+        split[name] = _read(spec, directory, images_file, idx.IMAGES_MAGIC, verify, repair, count), labels
+    return (*split["train"], *split["test"])
 
 
-def _read(spec, directory, idx_file, magic, verify, repair):
+def _count_check(spec, images_file, labels, images_path, labels_path, verify):
+    """Images must match the labels in number; verified labels are official, so then it is the images."""
+    same = idx.same_count(labels, images_path, labels_path)
+    if not verify:
+        return same
+
+    def check(shape):
+        if shape[0] != len(labels):
+            raise DataError(f"{images_path} is not the official {spec.title} {images_file.name} (it holds "
+                            f"{shape[0]:,} images, the official file {len(labels):,}); delete it and "
+                            f"download again, or pass verify=False for your own data")
+        same(shape)
+    return check
+
+
+def _where(directory, idx_file):
+    return find_file(directory, idx_file) or Path(directory) / idx_file.gz_name
+
+
+def _read(spec, directory, idx_file, magic, verify, repair, check_shape=None):
     try:
-        return _read_checked(spec, directory, idx_file, magic, verify)
+        return _read_checked(spec, directory, idx_file, magic, verify, check_shape)
     except DataError:
         if repair is None:
             raise
     repair(idx_file)  # a cached file we wrote went bad: replace it atomically, then read again
-    return _read_checked(spec, directory, idx_file, magic, verify)
+    return _read_checked(spec, directory, idx_file, magic, verify, check_shape)
 
 
-def _read_checked(spec, directory, idx_file, magic, verify):
+def _read_checked(spec, directory, idx_file, magic, verify, check_shape):
     path = find_file(directory, idx_file)
     if path is None:
         raise DataError(f"{Path(directory) / idx_file.gz_name}: no such file; copy it there or allow downloading")
     item_shape = IMAGE_SHAPE if magic == idx.IMAGES_MAGIC else None
-    array = idx.read_idx(path, magic, item_shape)
+    array = idx.read_idx(path, magic, item_shape, check_shape=check_shape)
     if verify and idx.content_md5(array, magic) != idx_file.content_md5:
         raise DataError(f"{path} is not the official {spec.title} {idx_file.name} (content MD5 differs); "
                         f"delete it and download again, or pass verify=False for your own data")

@@ -15,7 +15,7 @@ import numpy
 
 from fastnet.datasets import locate, sample
 from fastnet.datasets.catalog import DATASET_NAMES, MNIST, SPECS
-from fastnet.datasets.download import DEFAULT_TIMEOUT
+from fastnet.datasets.download import DEFAULT_DEADLINE, DEFAULT_TIMEOUT
 from fastnet.errors import InputError
 
 
@@ -44,14 +44,16 @@ class Dataset:
 
 
 def load_dataset(name="mnist", normalize=True, flatten=True, one_hot_label=False, data_dir=None,
-                 download=True, progress=True, verify=True, mirrors=None, timeout=DEFAULT_TIMEOUT) -> Dataset:
+                 download=True, progress=True, verify=True, mirrors=None, timeout=DEFAULT_TIMEOUT,
+                 deadline=DEFAULT_DEADLINE) -> Dataset:
     """Load ``name`` ("mnist", "fashion-mnist" or "sample", the embedded MNIST sample).
 
     Images come as float32 in [0, 1] with ``normalize`` (uint8 0..255 without), shaped
     (N, 784) with ``flatten`` or (N, 1, 28, 28) without; labels as int64 class indices, or
     float32 one-hot rows with ``one_hot_label``.  ``verify`` checks each file's content MD5
-    against the official one (turn it off for your own IDX files); ``mirrors`` (base URLs)
-    and ``timeout`` (seconds of network silence per mirror) control downloads.
+    against the official one (turn it off for your own IDX files); ``mirrors`` (base URLs),
+    ``timeout`` (seconds of network silence per mirror) and ``deadline`` (seconds one mirror
+    may take for one whole file) control downloads.
     """
     if name not in DATASET_NAMES:
         raise InputError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}")
@@ -60,7 +62,8 @@ def load_dataset(name="mnist", normalize=True, flatten=True, one_hot_label=False
         return _sample_dataset(prepare)
     spec = SPECS[name]
     try:
-        *arrays, source = locate.load_arrays(spec, data_dir, download, progress, verify, mirrors, timeout)
+        *arrays, source = locate.load_arrays(spec, data_dir, download, progress, verify, mirrors, timeout,
+                                             deadline)
     except locate.Unavailable as exc:
         if spec is not MNIST:
             raise
