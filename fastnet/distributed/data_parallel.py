@@ -157,9 +157,9 @@ class DataParallel:
             optimizer.iter = int(self.comm.allgather_object(optimizer.iter)[0])
 
     def _dropout_layers(self):
-        from fastnet.training.checkpoint import dropout_layers  # not at import: the trainer may import us
+        from fastnet.layers import Dropout
 
-        return dropout_layers(self.net)
+        return {name: layer for name, layer in self.net.layers.items() if isinstance(layer, Dropout)}
 
     def _seed_dropout(self, seed):
         for index, layer in enumerate(self._dropout_layers().values()):
@@ -173,9 +173,8 @@ class DataParallel:
 
     def rng_states(self) -> list:
         """Every rank's dropout generator states, in rank order (for rank 0's checkpoint)."""
-        from fastnet.training.checkpoint import rng_states
-
-        return self.comm.allgather_object(rng_states(self.net))
+        mine = {name: layer.state_dict() for name, layer in self._dropout_layers().items()}
+        return self.comm.allgather_object(mine)
 
     def restore_rng_states(self, states_by_rank: list) -> bool:
         """Resume each rank's dropout stream from ``rng_states()`` of a run with as many ranks.
@@ -188,5 +187,5 @@ class DataParallel:
         mine = states_by_rank[self.comm.rank]
         for name, layer in self._dropout_layers().items():
             if name in mine:
-                layer.rng.bit_generator.state = mine[name]
+                layer.load_state_dict(mine[name])
         return True
