@@ -98,3 +98,24 @@ def test_out_of_range_label_is_a_clear_error():
     kernels = get_backend("numba").kernels
     with pytest.raises(InputError, match="label 7"):
         kernels.softmax_cross_entropy(numpy.zeros((2, 3), numpy.float32), numpy.array([0, 7]))
+
+
+@pytest.mark.parametrize("x_dtype,dout_dtype", [(numpy.float16, numpy.float32),
+                                                (numpy.float32, numpy.float16)])
+def test_pooling_backward_follows_its_forward_path_not_the_dtype_of_dout(x_dtype, dout_dtype):
+    """A float16 x takes the reference forward, a float32 dout could take the fast backward (and
+    the other way round): the gradient must still be the reference's."""
+    from fastnet.backends.numpy_kernels import NumpyKernels
+
+    rng = numpy.random.default_rng(4)
+    x = (rng.permutation(2 * 3 * 6 * 6).reshape(2, 3, 6, 6) / 216 - 0.5).astype(x_dtype)
+    dout = rng.standard_normal((2, 3, 3, 3)).astype(dout_dtype)
+    reference = NumpyKernels(numpy)
+    want_out, want_cache = reference.maxpool_forward(x, 2, 2, 2, 0)
+    want = reference.maxpool_backward(dout, want_cache, x.shape, 2, 2, 2, 0)
+    kernels = get_backend("numba").kernels
+    out, cache = kernels.maxpool_forward(x, 2, 2, 2, 0)
+    got = kernels.maxpool_backward(dout, cache, x.shape, 2, 2, 2, 0)
+    numpy.testing.assert_array_equal(out, want_out)
+    assert got.dtype == want.dtype
+    numpy.testing.assert_allclose(got, want, rtol=1e-3)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy
 
+from fastnet.backends.dispatch import fast_path
 from fastnet.backends.numpy_kernels import NumpyKernels, conv_output_size
 
 SOURCE = r"""
@@ -256,6 +257,8 @@ class CupyKernels(NumpyKernels):
     scalars whose dtype matches the C++ parameter exactly.
     """
 
+    fast_dtypes = "fd"  # float32, float64
+
     def __init__(self, xp, launch=None):
         super().__init__(xp)
         self.launch = launch if launch is not None else CudaLauncher(xp)
@@ -332,11 +335,10 @@ class CupyKernels(NumpyKernels):
         return x
 
     # --- max pooling -------------------------------------------------------------------------------
+    @fast_path(("x",), makes_cache=True)
     def maxpool_forward(self, x, ph, pw, stride=1, pad=0):
         """Returns ``(out, argmax)`` with an int32 argmax (the window position, row-major)."""
-        ctype = self._ctype(x)
-        if ctype is None:
-            return super().maxpool_forward(x, ph, pw, stride, pad)
+        ctype = FLOAT_TYPES[x.dtype]
         n, c, h, w = x.shape
         oh, ow = conv_output_size(h, ph, stride, pad), conv_output_size(w, pw, stride, pad)
         x = self.xp.ascontiguousarray(x)
@@ -347,17 +349,19 @@ class CupyKernels(NumpyKernels):
         self.launch(kernel_name("maxpool_forward", ctype), out.size, args)
         return out, arg
 
+    @fast_path(cache="argmax")
     def maxpool_backward(self, dout, argmax, x_shape, ph, pw, stride=1, pad=0):
-        ctype = self._ctype(dout)
-        if ctype is None or argmax.shape != dout.shape:
-            return super().maxpool_backward(dout, argmax, x_shape, ph, pw, stride, pad)
+        """Any float ``dout``: one the kernels are not built for is summed in float32."""
+        wanted = dout.dtype
+        work = wanted if wanted in FLOAT_TYPES else numpy.dtype(numpy.float32)
         n, c, h, w = x_shape
         oh, ow = dout.shape[2], dout.shape[3]
-        dout, argmax = self.xp.ascontiguousarray(dout), self._index_array(argmax)
-        dx = self.xp.empty((n, c, h, w), dtype=dout.dtype)
+        dout, argmax = self.xp.ascontiguousarray(dout, dtype=work), self._index_array(argmax)
+        dx = self.xp.empty((n, c, h, w), dtype=work)
         args = (dout, argmax, dx, _i64(dx.size), *(_i64(v) for v in (h, w, ph, pw, oh, ow, stride, pad)))
-        self.launch(kernel_name("maxpool_backward", ctype, INDEX_TYPES[argmax.dtype]), dx.size, args)
-        return dx
+        self.launch(kernel_name("maxpool_backward", FLOAT_TYPES[work], INDEX_TYPES[argmax.dtype]),
+                    dx.size, args)
+        return dx.astype(wanted, copy=False)
 
     # --- Softmax + cross-entropy -------------------------------------------------------------------
     def softmax_cross_entropy(self, x, t):

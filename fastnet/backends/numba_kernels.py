@@ -17,6 +17,7 @@ import os
 import numba
 import numpy as np
 
+from fastnet.backends.dispatch import fast_path
 from fastnet.backends.numpy_kernels import NumpyKernels, conv_output_size
 from fastnet.errors import InputError
 
@@ -289,6 +290,8 @@ def _fast(*arrays) -> bool:
 class NumbaKernels(NumpyKernels):
     """Overrides the NumPy kernels it makes faster; the rest are inherited."""
 
+    fast_dtypes = "fd"  # float32, float64
+
     def __init__(self):
         super().__init__(np)
 
@@ -395,10 +398,9 @@ class NumbaKernels(NumpyKernels):
         return rows
 
     # --- max pooling -------------------------------------------------------------------------------
+    @fast_path(("x",), makes_cache=True)
     def maxpool_forward(self, x, ph, pw, stride=1, pad=0):
         """Returns ``(out, argmax)``; argmax (int32) is each maximum's flat position in its plane."""
-        if not _fast(x):
-            return super().maxpool_forward(x, ph, pw, stride, pad)
         n, c, h, w = x.shape
         oh = conv_output_size(h, ph, stride, pad)
         ow = conv_output_size(w, pw, stride, pad)
@@ -411,9 +413,10 @@ class NumbaKernels(NumpyKernels):
             _maxpool_forward(x, ph, pw, stride, pad, out, argmax)
         return out, argmax
 
+    @fast_path(cache="argmax")
     def maxpool_backward(self, dout, argmax, x_shape, ph, pw, stride=1, pad=0):
-        if not _fast(dout):  # the forward fell through to the reference too, for the same dtype
-            return super().maxpool_backward(dout, argmax, x_shape, ph, pw, stride, pad)
-        dx = np.zeros(x_shape, dtype=dout.dtype)
-        _maxpool_backward(np.ascontiguousarray(dout), argmax, dx)
-        return dx
+        """Any float ``dout``: one this kernel does not compile for is summed in float64."""
+        work = dout.dtype if dout.dtype.char in self.fast_dtypes else np.float64
+        dx = np.zeros(x_shape, dtype=work)
+        _maxpool_backward(np.ascontiguousarray(dout, dtype=work), argmax, dx)
+        return dx.astype(dout.dtype, copy=False)
