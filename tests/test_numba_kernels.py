@@ -92,12 +92,25 @@ def test_simple_conv_net_trains_like_numpy():
         numpy.testing.assert_allclose(params["numba"][key], params["numpy"][key], rtol=1e-4, atol=1e-6)
 
 
-def test_out_of_range_label_is_a_clear_error():
+def test_out_of_range_label_is_a_clear_error_at_the_layer():
+    """Labels are checked before the kernel (its contract): the user sees one InputError."""
     from fastnet.errors import InputError
+    from fastnet.layers import SoftmaxWithLoss
 
-    kernels = get_backend("numba").kernels
+    layer = SoftmaxWithLoss(backend="numba")
     with pytest.raises(InputError, match="label 7"):
-        kernels.softmax_cross_entropy(numpy.zeros((2, 3), numpy.float32), numpy.array([0, 7]))
+        layer.forward(numpy.zeros((2, 3), numpy.float32), numpy.array([0, 7]))
+
+
+def test_cross_entropy_kernel_never_reads_past_a_row():
+    """Unchecked labels (trusted inputs) break the contract; the kernel still stays in bounds."""
+    kernels = get_backend("numba").kernels
+    x = numpy.zeros((2, 3), numpy.float32)
+    with pytest.raises(IndexError):
+        kernels.softmax_cross_entropy(x, numpy.array([0, 7]))
+    _, y = kernels.softmax_cross_entropy(x, numpy.array([0, 1]))
+    with pytest.raises(IndexError):
+        kernels.softmax_cross_entropy_backward(y, numpy.array([0, 7]))
 
 
 @pytest.mark.parametrize("x_dtype,dout_dtype", [(numpy.float16, numpy.float32),
