@@ -2,7 +2,8 @@
 import numpy
 import pytest
 
-from fastnet.backends.numpy_kernels import NumpyKernels, conv_output_size
+from fastnet.backends.numpy_kernels import NumpyKernels
+from fastnet.shapes import conv_output_size
 
 REFERENCE = NumpyKernels(numpy)
 DTYPES = [numpy.float32, numpy.float64]

@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy
 
 from fastnet.backends.dispatch import fast_path
-from fastnet.backends.numpy_kernels import NumpyKernels, conv_output_size
+from fastnet.backends.numpy_kernels import NumpyKernels
+from fastnet.shapes import window_output_hw
 
 SOURCE = r"""
 #define FASTNET_LOOP(i, n)                                                        \
@@ -302,7 +303,7 @@ class CupyKernels(NumpyKernels):
     # --- im2col / col2im ---------------------------------------------------------------------------
     def _conv_geometry(self, shape, fh, fw, stride, pad):
         n, c, h, w = shape
-        oh, ow = conv_output_size(h, fh, stride, pad), conv_output_size(w, fw, stride, pad)
+        oh, ow = window_output_hw(h, w, fh, fw, stride, pad)
         return n, c, h, w, oh, ow, tuple(_i64(v) for v in (c, h, w, fh, fw, oh, ow, stride, pad))
 
     @fast_path(("x",))
@@ -329,7 +330,7 @@ class CupyKernels(NumpyKernels):
         """Returns ``(out, argmax)`` with an int32 argmax (the window position, row-major)."""
         ctype = FLOAT_TYPES[x.dtype]
         n, c, h, w = x.shape
-        oh, ow = conv_output_size(h, ph, stride, pad), conv_output_size(w, pw, stride, pad)
+        oh, ow = window_output_hw(h, w, ph, pw, stride, pad)
         x = self.xp.ascontiguousarray(x)
         out = self.xp.empty((n, c, oh, ow), dtype=x.dtype)
         arg = self.xp.empty((n, c, oh, ow), dtype=numpy.int32)

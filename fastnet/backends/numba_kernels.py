@@ -18,7 +18,8 @@ import numba
 import numpy as np
 
 from fastnet.backends.dispatch import fast_path
-from fastnet.backends.numpy_kernels import NumpyKernels, conv_output_size
+from fastnet.backends.numpy_kernels import NumpyKernels
+from fastnet.shapes import window_output_hw
 
 CACHE = os.environ.get("FASTNET_NUMBA_CACHE", "1").strip() != "0"
 
@@ -342,8 +343,7 @@ class NumbaKernels(NumpyKernels):
     @fast_path(("x",))
     def im2col(self, x, fh, fw, stride=1, pad=0):
         n, c, h, w = x.shape
-        oh = conv_output_size(h, fh, stride, pad)
-        ow = conv_output_size(w, fw, stride, pad)
+        oh, ow = window_output_hw(h, w, fh, fw, stride, pad)
         col = np.empty((n * oh * ow, c * fh * fw), dtype=x.dtype)
         _im2col(np.ascontiguousarray(x), fh, fw, stride, pad, oh, ow, col)
         return col
@@ -351,8 +351,7 @@ class NumbaKernels(NumpyKernels):
     @fast_path(("col",))
     def col2im(self, col, x_shape, fh, fw, stride=1, pad=0):
         n, c, h, w = x_shape
-        oh = conv_output_size(h, fh, stride, pad)
-        ow = conv_output_size(w, fw, stride, pad)
+        oh, ow = window_output_hw(h, w, fh, fw, stride, pad)
         img = np.zeros((n, c, h, w), dtype=col.dtype)
         _col2im(np.ascontiguousarray(col).reshape(n * oh * ow, c * fh * fw), fh, fw, stride, pad,
                 oh, ow, img)
@@ -379,8 +378,7 @@ class NumbaKernels(NumpyKernels):
     def maxpool_forward(self, x, ph, pw, stride=1, pad=0):
         """Returns ``(out, argmax)``; argmax (int32) is each maximum's flat position in its plane."""
         n, c, h, w = x.shape
-        oh = conv_output_size(h, ph, stride, pad)
-        ow = conv_output_size(w, pw, stride, pad)
+        oh, ow = window_output_hw(h, w, ph, pw, stride, pad)
         out = np.empty((n, c, oh, ow), dtype=x.dtype)
         argmax = np.empty((n, c, oh, ow), dtype=np.int32)
         x = np.ascontiguousarray(x)

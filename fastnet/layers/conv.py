@@ -1,8 +1,8 @@
 """Convolution through im2col: the convolution becomes one matrix product."""
-from fastnet.backends.numpy_kernels import conv_output_size
 from fastnet.errors import InputError
 from fastnet.layers.activations import check_dout
 from fastnet.layers.base import Layer
+from fastnet.shapes import window_output_hw
 
 
 class Convolution(Layer):
@@ -32,8 +32,7 @@ class Convolution(Layer):
     def output_shape(self, x_shape):
         fn, _, fh, fw = self.W.shape
         n, _, h, w = x_shape
-        return (n, fn, conv_output_size(h, fh, self.stride, self.pad),
-                conv_output_size(w, fw, self.stride, self.pad))
+        return (n, fn, *window_output_hw(h, w, fh, fw, self.stride, self.pad))
 
     def _check(self, x):
         self._check_x(x, dtype=self.W.dtype)
