@@ -132,3 +132,79 @@ def test_pooling_backward_follows_its_forward_path_not_the_dtype_of_dout(x_dtype
     numpy.testing.assert_array_equal(out, want_out)
     assert got.dtype == want.dtype
     numpy.testing.assert_allclose(got, want, rtol=1e-3)
+
+
+def numba_kernels(**settings):
+    """A fresh numba kernel set with its convolution settings changed (the backend's stays as it is)."""
+    from fastnet.backends.numba_kernels import NumbaKernels
+
+    kernels = NumbaKernels()
+    for name, value in settings.items():
+        setattr(kernels, name, value)
+    return kernels
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize("threads,chunk_bytes", [(1, 1), (2, 1), (3, 5000), (2, 1 << 19)])
+@pytest.mark.parametrize("stride,pad", [(1, 1), (1, 0), (2, 1), (1, 3)])
+def test_convolution_in_chunks_and_threads_matches_the_reference(dtype, threads, chunk_bytes, stride, pad):
+    """Chunks of one image or several, shares of the batch that do not divide evenly: the same answer."""
+    from fastnet.backends.numpy_kernels import NumpyKernels
+
+    rng = numpy.random.default_rng(8)
+    x = rng.standard_normal((7, 3, 9, 8)).astype(dtype)
+    W, b = rng.standard_normal((5, 3, 3, 3)).astype(dtype), rng.standard_normal(5).astype(dtype)
+    reference, kernels = NumpyKernels(numpy), numba_kernels(conv_threads=threads, conv_chunk_bytes=chunk_bytes)
+    want, ref_cache = reference.conv_forward(x, W, b, stride, pad, True)
+    got, cache = kernels.conv_forward(x, W, b, stride, pad, True)
+    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == numpy.float32 else {"rtol": 1e-12, "atol": 1e-12}
+    numpy.testing.assert_allclose(got, want, **tol)
+    dout = rng.standard_normal(want.shape).astype(dtype)
+    for g, e in zip(kernels.conv_backward(dout, W, cache), reference.conv_backward(dout, W, ref_cache)):
+        assert g.dtype == e.dtype and g.shape == e.shape
+        numpy.testing.assert_allclose(g, e, **tol)
+    again = kernels.conv_backward(dout, W, kernels.conv_forward(x, W, b, stride, pad, True)[1])
+    for g, h in zip(again, kernels.conv_backward(dout, W, cache)):
+        numpy.testing.assert_array_equal(g, h)  # deterministic: the partial sums add in a fixed order
+
+
+@pytest.mark.parametrize("stride,pad,filt", [(1, 1, (3, 3)), (1, 0, (2, 4)), (1, 3, (3, 3)), (2, 1, (3, 2)),
+                                             (3, 2, (4, 3))])
+def test_column_builders_and_their_adjoints(stride, pad, filt):
+    """<columns(x), y> == <x, image_grad(y)> for the wide (stride 1) and the general layouts."""
+    from fastnet.shapes import window_output_hw
+
+    rng = numpy.random.default_rng(2)
+    kernels = numba_kernels()
+    g, c, h, w = 3, 2, 9, 7
+    W = numpy.zeros((4, c, *filt))
+    x = rng.standard_normal((g, c, h, w))
+    oh, ow, wp, run, _ = kernels._conv_plan(x.shape, W, stride, pad)
+    assert (oh, ow) == window_output_hw(h, w, *filt, stride, pad)
+    padded = kernels._padded_buffer(g, c, h, w, pad, x.dtype) if stride == 1 else None
+    cols = numpy.full((c * filt[0] * filt[1], g * run), numpy.nan)
+    kernels._columns(x, *filt, stride, pad, oh, ow, wp, padded, cols)
+    y = rng.standard_normal(cols.shape)
+    if stride == 1:  # the wide columns past OW are never read by the gradient: zero them, as dout is
+        y.reshape(len(y), g * oh, wp)[:, :, ow:] = 0
+    dx = numpy.full(x.shape, numpy.nan)
+    kernels._image_grad(y, *filt, stride, pad, oh, ow, wp, padded, dx)
+    lhs = numpy.vdot(cols.reshape(len(y), g * oh, wp)[:, :, :ow], y.reshape(len(y), g * oh, wp)[:, :, :ow])
+    numpy.testing.assert_allclose(lhs, numpy.vdot(x, dx), rtol=1e-12)
+
+
+def test_convolution_backward_follows_its_forward_path():
+    """A float16 x takes the reference forward; the backward follows it, whatever dout's dtype."""
+    from fastnet.backends.numpy_kernels import NumpyKernels
+
+    rng = numpy.random.default_rng(1)
+    x = rng.standard_normal((2, 3, 6, 6)).astype(numpy.float16)
+    W, b = rng.standard_normal((4, 3, 3, 3)).astype(numpy.float16), numpy.zeros(4, numpy.float16)
+    kernels, reference = get_backend("numba").kernels, NumpyKernels(numpy)
+    out, cache = kernels.conv_forward(x, W, b, 1, 1)
+    assert not cache.fast
+    dout = rng.standard_normal(out.shape).astype(numpy.float32)
+    want = reference.conv_backward(dout, W, reference.conv_forward(x, W, b, 1, 1)[1])
+    for g, e in zip(kernels.conv_backward(dout, W, cache), want):
+        assert g.dtype == e.dtype
+        numpy.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-5)  # its parts may sum in another order

@@ -28,14 +28,18 @@ Loss
         meets one out of range raises IndexError or returns nonsense, never a signal value.
     softmax_cross_entropy_backward(y (N, C), t, dout=1.0)    -> dx (N, C) = (y - onehot(t)) * dout / N
 
-Convolution (im2col layout: one row per output pixel, columns in (C, FH, FW) order)
+Convolution (W (FN, C, FH, FW), b (FN,), OH and OW from ``fastnet.shapes.window_output_hw``)
+    conv_forward(x (N, C, H, W), W, b, stride, pad, relu)  -> (out (N, FN, OH, OW), cache); ReLU
+        applied when ``relu``
+    conv_backward(dout (N, FN, OH, OW), W, cache, need_dx)  -> (dx (N, C, H, W) or None, dW, db)
+The reference builds those two from the im2col ops below (one row per output pixel, columns in
+(C, FH, FW) order); a fast kernel set may compute them any way it likes.
     im2col(x (N, C, H, W), fh, fw, stride, pad)              -> col (N*OH*OW, C*FH*FW)
     col2im(col (N*OH*OW, C*FH*FW), x_shape, fh, fw, stride, pad) -> dx (N, C, H, W); the adjoint
         of im2col: <im2col(x), col> == <x, col2im(col)>
     conv_bias_act(rows (N*OH*OW, FN), b (FN,), n, oh, ow, relu) -> (N, FN, OH, OW), bias added,
         ReLU when ``relu``; may reuse ``rows``' memory (the caller hands it over)
     nchw_to_rows(dout (N, FN, OH, OW))                       -> rows (N*OH*OW, FN)
-    OH, OW come from ``fastnet.shapes.conv_output_size``.
 
 Max pooling (padding counts as -inf; the first maximum of a window wins, a NaN wins over all)
     maxpool_forward(x (N, C, H, W), ph, pw, stride, pad)     -> (out (N, C, OH, OW), cache)
@@ -45,4 +49,4 @@ Max pooling (padding counts as -inf; the first maximum of a window wins, a NaN w
 
 OPS = ("affine_forward", "affine_relu_forward", "affine_backward", "bias_grad", "relu_forward",
        "relu_backward", "softmax_cross_entropy", "softmax_cross_entropy_backward", "im2col", "col2im",
-       "conv_bias_act", "nchw_to_rows", "maxpool_forward", "maxpool_backward")
+       "conv_bias_act", "nchw_to_rows", "conv_forward", "conv_backward", "maxpool_forward", "maxpool_backward")

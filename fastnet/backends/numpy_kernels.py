@@ -41,6 +41,27 @@ class NumpyKernels:
         """Gradient through ReLU from its saved output (positive where the input was)."""
         return self.xp.where(out > 0, dout, 0)
 
+    # --- Convolution -----------------------------------------------------------------------------------
+    def conv_forward(self, x, W, b, stride=1, pad=0, relu=False):
+        """``(out (N, FN, OH, OW), cache)``: im2col, one matrix product, bias (and ReLU) added."""
+        fn, _, fh, fw = W.shape
+        n, _, h, w = x.shape
+        oh, ow = window_output_hw(h, w, fh, fw, stride, pad)
+        col = self.im2col(x, fh, fw, stride, pad)
+        out = self.conv_bias_act(col @ W.reshape(fn, -1).T, b, n, oh, ow, relu)
+        return out, (col, x.shape, stride, pad)
+
+    def conv_backward(self, dout, W, cache, need_dx=True):
+        """``(dx or None, dW, db)`` from the forward's cache."""
+        col, x_shape, stride, pad = cache
+        fn, _, fh, fw = W.shape
+        rows = self.nchw_to_rows(dout)
+        db = self.bias_grad(rows)
+        dW = (rows.T @ col).reshape(W.shape)
+        if not need_dx:
+            return None, dW, db
+        return self.col2im(rows @ W.reshape(fn, -1), x_shape, fh, fw, stride, pad), dW, db
+
     # --- Convolution output layout ---------------------------------------------------------------------
     def conv_bias_act(self, out, b, n, oh, ow, relu=False):
         """Rows (N*OH*OW, FN) from the im2col product -> (N, FN, OH, OW), bias added, ReLU optional."""
