@@ -208,3 +208,16 @@ def test_convolution_backward_follows_its_forward_path():
     for g, e in zip(kernels.conv_backward(dout, W, cache), want):
         assert g.dtype == e.dtype
         numpy.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-5)  # its parts may sum in another order
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_convolution_threads_work_in_a_forked_child():
+    """A child forked after the worker threads started still convolves (e.g. a forked data worker)."""
+    code = ("import os, numpy; from fastnet.backends.numba_kernels import NumbaKernels; k = NumbaKernels();"
+            "k.conv_threads = 2; x = numpy.ones((4, 2, 6, 6), numpy.float32); W = numpy.ones((3, 2, 3, 3), numpy.float32);"
+            "b = numpy.zeros(3, numpy.float32); k.conv_forward(x, W, b, 1, 1);"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    out, _ = k.conv_forward(x, W, b, 1, 1); os._exit(0 if out[0, 0, 2, 2] == 18 else 3)\n"
+            "_, status = os.waitpid(pid, 0); print(os.waitstatus_to_exitcode(status))")
+    assert run_python(code) == "0"

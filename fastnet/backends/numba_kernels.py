@@ -5,8 +5,10 @@ NumPy would do as several full passes with temporaries: bias + ReLU, the ReLU ma
 cross-entropy, im2col/col2im, the convolution's output layout, and max pooling (computed on the
 windows directly, with no im2col).
 
-The kernels are serial: with ``parallel=True`` numba's threads fight OpenBLAS's threads between
-the matrix products, which made a whole training step slower, not faster.  Compiled code is
+The compiled kernels are serial: with ``parallel=True`` numba's threads fight OpenBLAS's threads
+between the matrix products, which made a whole training step slower, not faster.  The
+convolutions instead split the batch into one share per usable core, each share on its own thread
+with a single-threaded BLAS (``conv_threads``).  Compiled code is
 cached on disk unless ``FASTNET_NUMBA_CACHE=0``.  Each override declares the inputs its fast path
 takes (``fast_path``, see ``dispatch.py``); anything else is served by the NumPy reference.
 """
@@ -660,10 +662,11 @@ class NumbaKernels(NumpyKernels):
             return [first] + [p.result() for p in pending]
 
     def _pool(self, size):
-        pool = getattr(self, "_threads", None)
-        if pool is None or pool._max_workers < size:
+        workers, pool = getattr(self, "_threads", (0, None))
+        if workers < size:
             from concurrent.futures import ThreadPoolExecutor
-            pool = self._threads = ThreadPoolExecutor(size, thread_name_prefix="fastnet-conv")
+            pool = ThreadPoolExecutor(size, thread_name_prefix="fastnet-conv")
+            self._threads = (size, pool)
         return pool
 
     @staticmethod
