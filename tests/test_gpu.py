@@ -18,6 +18,7 @@ import pytest
 from fastnet.backends import get_backend, unavailable_reason
 from fastnet.backends.base import Backend
 from fastnet.backends.cupy_kernels import SOURCE, CupyKernels, name_expressions
+from fastnet.backends.dispatch import Cache
 from fastnet.backends.numpy_kernels import NumpyKernels
 from fastnet.errors import InputError
 from fastnet.gradcheck import check_net_gradients
@@ -224,15 +225,31 @@ def test_maxpool(engine, rng, dtype, shape, window, stride, pad, ties):
     out, arg = engine.kernels.maxpool_forward(engine.put(x), *window, stride, pad)
     want_out, want_arg = REF.maxpool_forward(x, *window, stride, pad)
     numpy.testing.assert_array_equal(engine.get(out), want_out)
-    numpy.testing.assert_array_equal(engine.get(arg), want_arg)
+    assert arg.fast  # the cache records the path that made it
+    numpy.testing.assert_array_equal(engine.get(arg.value), want_arg)
     dout = _normal(rng, want_out.shape, dtype)
     want_dx = REF.maxpool_backward(dout, want_arg, shape, *window, stride, pad)
     dx = engine.get(engine.kernels.maxpool_backward(engine.put(dout), arg, shape, *window, stride, pad))
     assert dx.dtype == dtype
     numpy.testing.assert_allclose(dx, want_dx, **_tol(dtype))
-    # an int64 argmax from the reference is accepted too
-    dx64 = engine.kernels.maxpool_backward(engine.put(dout), engine.put(want_arg), shape, *window, stride, pad)
+    # an int64 argmax is accepted too
+    dx64 = engine.kernels.maxpool_backward(engine.put(dout), Cache(True, engine.put(want_arg)), shape,
+                                           *window, stride, pad)
     numpy.testing.assert_allclose(engine.get(dx64), want_dx, **_tol(dtype))
+
+
+@pytest.mark.parametrize("x_dtype,dout_dtype", [(numpy.float16, numpy.float32), (numpy.float32, numpy.float16)])
+def test_maxpool_backward_follows_its_forward_path(engine, rng, x_dtype, dout_dtype):
+    """A float16 x takes the reference forward; the backward follows it, whatever dout's dtype."""
+    x = _normal(rng, (2, 3, 7, 7), x_dtype)
+    out, cache = engine.kernels.maxpool_forward(engine.put(x), 3, 3, 2, 1)
+    assert cache.fast == (x_dtype != numpy.float16)
+    want_out, want_arg = REF.maxpool_forward(x, 3, 3, 2, 1)
+    dout = _normal(rng, want_out.shape, dout_dtype)
+    dx = engine.get(engine.kernels.maxpool_backward(engine.put(dout), cache, x.shape, 3, 3, 2, 1))
+    want = REF.maxpool_backward(dout, want_arg, x.shape, 3, 3, 2, 1)
+    assert dx.dtype == want.dtype
+    numpy.testing.assert_allclose(dx, want, rtol=1e-3, atol=1e-3)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -2,7 +2,8 @@
 import numpy
 import pytest
 
-from fastnet.backends.numpy_kernels import NumpyKernels, conv_output_size
+from fastnet.backends.numpy_kernels import NumpyKernels
+from fastnet.shapes import conv_output_size
 
 REFERENCE = NumpyKernels(numpy)
 DTYPES = [numpy.float32, numpy.float64]
@@ -29,11 +30,13 @@ def to_host(backend, value):
     return numpy.asarray(backend.to_numpy(value))
 
 
-def same(backend, got, expected, dtype):
+def same(backend, got, expected, dtype, terms=1):
+    """``terms``: how many products each value sums (float32 rounding grows with it)."""
     got = to_host(backend, got)
     assert got.dtype == numpy.dtype(dtype), f"dtype {got.dtype}, expected {numpy.dtype(dtype)}"
     assert got.shape == expected.shape
-    numpy.testing.assert_allclose(got, expected, **tol(dtype))
+    bounds = tol(dtype)
+    numpy.testing.assert_allclose(got, expected, rtol=bounds["rtol"], atol=bounds["atol"] * terms)
 
 
 def normal(rng, shape, dtype):
@@ -174,3 +177,29 @@ def test_conv_layout_is_contiguous_nchw(fast, rng):
     rows = fast.asarray(normal(rng, (2 * 3 * 4, 5), numpy.float32))
     out = fast.kernels.conv_bias_act(rows, fast.asarray(numpy.zeros(5, numpy.float32)), 2, 3, 4)
     assert out.shape == (2, 5, 3, 4) and out.flags.c_contiguous
+
+
+# (N, C, H, W, FN, FH, FW, stride, pad): the book's 3x3 layers, wide filters, strides, pads wider than the filter
+CONV_LAYER_CASES = [(3, 1, 28, 28, 4, 3, 3, 1, 1), (2, 3, 7, 6, 4, 3, 2, 2, 1), (2, 3, 9, 9, 5, 5, 5, 1, 2),
+                    (5, 4, 8, 8, 6, 3, 3, 1, 2), (2, 4, 8, 7, 3, 1, 1, 3, 0), (2, 2, 5, 5, 3, 3, 3, 1, 3),
+                    (3, 2, 6, 9, 4, 2, 4, 1, 0), (1, 2, 10, 7, 3, 4, 3, 3, 2)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CONV_LAYER_CASES)
+def test_conv_forward_and_backward(fast, rng, dtype, case):
+    n, c, h, w, fn, fh, fw, stride, pad = case
+    x, W, b = normal(rng, (n, c, h, w), dtype), normal(rng, (fn, c, fh, fw), dtype), normal(rng, (fn,), dtype)
+    k, put = fast.kernels, fast.asarray
+    for relu in (False, True):
+        want, ref_cache = REFERENCE.conv_forward(x, W, b, stride, pad, relu)
+        got, cache = k.conv_forward(put(x), put(W), put(b), stride, pad, relu)
+        same(fast, got, want, dtype, terms=c * fh * fw)
+    dout = normal(rng, want.shape, dtype)
+    for need_dx in (True, False):
+        expected = REFERENCE.conv_backward(dout, W, ref_cache, need_dx)
+        result = k.conv_backward(put(dout), put(W), cache, need_dx)
+        assert (result[0] is None) == (not need_dx)
+        for g, e in zip(result, expected):
+            if e is not None:
+                same(fast, g, e, dtype, terms=n * h * w * fn)

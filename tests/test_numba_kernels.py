@@ -92,9 +92,132 @@ def test_simple_conv_net_trains_like_numpy():
         numpy.testing.assert_allclose(params["numba"][key], params["numpy"][key], rtol=1e-4, atol=1e-6)
 
 
-def test_out_of_range_label_is_a_clear_error():
+def test_out_of_range_label_is_a_clear_error_at_the_layer():
+    """Labels are checked before the kernel (its contract): the user sees one InputError."""
     from fastnet.errors import InputError
+    from fastnet.layers import SoftmaxWithLoss
 
-    kernels = get_backend("numba").kernels
+    layer = SoftmaxWithLoss(backend="numba")
     with pytest.raises(InputError, match="label 7"):
-        kernels.softmax_cross_entropy(numpy.zeros((2, 3), numpy.float32), numpy.array([0, 7]))
+        layer.forward(numpy.zeros((2, 3), numpy.float32), numpy.array([0, 7]))
+
+
+def test_cross_entropy_kernel_never_reads_past_a_row():
+    """Unchecked labels (trusted inputs) break the contract; the kernel still stays in bounds."""
+    kernels = get_backend("numba").kernels
+    x = numpy.zeros((2, 3), numpy.float32)
+    with pytest.raises(IndexError):
+        kernels.softmax_cross_entropy(x, numpy.array([0, 7]))
+    _, y = kernels.softmax_cross_entropy(x, numpy.array([0, 1]))
+    with pytest.raises(IndexError):
+        kernels.softmax_cross_entropy_backward(y, numpy.array([0, 7]))
+
+
+@pytest.mark.parametrize("x_dtype,dout_dtype", [(numpy.float16, numpy.float32),
+                                                (numpy.float32, numpy.float16)])
+def test_pooling_backward_follows_its_forward_path_not_the_dtype_of_dout(x_dtype, dout_dtype):
+    """A float16 x takes the reference forward, a float32 dout could take the fast backward (and
+    the other way round): the gradient must still be the reference's."""
+    from fastnet.backends.numpy_kernels import NumpyKernels
+
+    rng = numpy.random.default_rng(4)
+    x = (rng.permutation(2 * 3 * 6 * 6).reshape(2, 3, 6, 6) / 216 - 0.5).astype(x_dtype)
+    dout = rng.standard_normal((2, 3, 3, 3)).astype(dout_dtype)
+    reference = NumpyKernels(numpy)
+    want_out, want_cache = reference.maxpool_forward(x, 2, 2, 2, 0)
+    want = reference.maxpool_backward(dout, want_cache, x.shape, 2, 2, 2, 0)
+    kernels = get_backend("numba").kernels
+    out, cache = kernels.maxpool_forward(x, 2, 2, 2, 0)
+    got = kernels.maxpool_backward(dout, cache, x.shape, 2, 2, 2, 0)
+    numpy.testing.assert_array_equal(out, want_out)
+    assert got.dtype == want.dtype
+    numpy.testing.assert_allclose(got, want, rtol=1e-3)
+
+
+def numba_kernels(**settings):
+    """A fresh numba kernel set with its convolution settings changed (the backend's stays as it is)."""
+    from fastnet.backends.numba_kernels import NumbaKernels
+
+    kernels = NumbaKernels()
+    for name, value in settings.items():
+        setattr(kernels, name, value)
+    return kernels
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize("threads,chunk_bytes", [(1, 1), (2, 1), (3, 5000), (2, 1 << 19)])
+@pytest.mark.parametrize("stride,pad", [(1, 1), (1, 0), (2, 1), (1, 3)])
+def test_convolution_in_chunks_and_threads_matches_the_reference(dtype, threads, chunk_bytes, stride, pad):
+    """Chunks of one image or several, shares of the batch that do not divide evenly: the same answer."""
+    from fastnet.backends.numpy_kernels import NumpyKernels
+
+    rng = numpy.random.default_rng(8)
+    x = rng.standard_normal((7, 3, 9, 8)).astype(dtype)
+    W, b = rng.standard_normal((5, 3, 3, 3)).astype(dtype), rng.standard_normal(5).astype(dtype)
+    reference, kernels = NumpyKernels(numpy), numba_kernels(conv_threads=threads, conv_chunk_bytes=chunk_bytes)
+    want, ref_cache = reference.conv_forward(x, W, b, stride, pad, True)
+    got, cache = kernels.conv_forward(x, W, b, stride, pad, True)
+    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == numpy.float32 else {"rtol": 1e-12, "atol": 1e-12}
+    numpy.testing.assert_allclose(got, want, **tol)
+    dout = rng.standard_normal(want.shape).astype(dtype)
+    for g, e in zip(kernels.conv_backward(dout, W, cache), reference.conv_backward(dout, W, ref_cache)):
+        assert g.dtype == e.dtype and g.shape == e.shape
+        numpy.testing.assert_allclose(g, e, **tol)
+    again = kernels.conv_backward(dout, W, kernels.conv_forward(x, W, b, stride, pad, True)[1])
+    for g, h in zip(again, kernels.conv_backward(dout, W, cache)):
+        numpy.testing.assert_array_equal(g, h)  # deterministic: the partial sums add in a fixed order
+
+
+@pytest.mark.parametrize("stride,pad,filt", [(1, 1, (3, 3)), (1, 0, (2, 4)), (1, 3, (3, 3)), (2, 1, (3, 2)),
+                                             (3, 2, (4, 3))])
+def test_column_builders_and_their_adjoints(stride, pad, filt):
+    """<columns(x), y> == <x, image_grad(y)> for the wide (stride 1) and the general layouts."""
+    from fastnet.shapes import window_output_hw
+
+    rng = numpy.random.default_rng(2)
+    kernels = numba_kernels()
+    g, c, h, w = 3, 2, 9, 7
+    W = numpy.zeros((4, c, *filt))
+    x = rng.standard_normal((g, c, h, w))
+    oh, ow, wp, run, _ = kernels._conv_plan(x.shape, W, stride, pad)
+    assert (oh, ow) == window_output_hw(h, w, *filt, stride, pad)
+    padded = kernels._padded_buffer(g, c, h, w, pad, x.dtype) if stride == 1 else None
+    cols = numpy.full((c * filt[0] * filt[1], g * run), numpy.nan)
+    kernels._columns(x, *filt, stride, pad, oh, ow, wp, padded, cols)
+    y = rng.standard_normal(cols.shape)
+    if stride == 1:  # the wide columns past OW are never read by the gradient: zero them, as dout is
+        y.reshape(len(y), g * oh, wp)[:, :, ow:] = 0
+    dx = numpy.full(x.shape, numpy.nan)
+    kernels._image_grad(y, *filt, stride, pad, oh, ow, wp, padded, dx)
+    lhs = numpy.vdot(cols.reshape(len(y), g * oh, wp)[:, :, :ow], y.reshape(len(y), g * oh, wp)[:, :, :ow])
+    numpy.testing.assert_allclose(lhs, numpy.vdot(x, dx), rtol=1e-12)
+
+
+def test_convolution_backward_follows_its_forward_path():
+    """A float16 x takes the reference forward; the backward follows it, whatever dout's dtype."""
+    from fastnet.backends.numpy_kernels import NumpyKernels
+
+    rng = numpy.random.default_rng(1)
+    x = rng.standard_normal((2, 3, 6, 6)).astype(numpy.float16)
+    W, b = rng.standard_normal((4, 3, 3, 3)).astype(numpy.float16), numpy.zeros(4, numpy.float16)
+    kernels, reference = get_backend("numba").kernels, NumpyKernels(numpy)
+    out, cache = kernels.conv_forward(x, W, b, 1, 1)
+    assert not cache.fast
+    dout = rng.standard_normal(out.shape).astype(numpy.float32)
+    want = reference.conv_backward(dout, W, reference.conv_forward(x, W, b, 1, 1)[1])
+    for g, e in zip(kernels.conv_backward(dout, W, cache), want):
+        assert g.dtype == e.dtype
+        numpy.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-5)  # its parts may sum in another order
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_convolution_threads_work_in_a_forked_child():
+    """A child forked after the worker threads started still convolves (e.g. a forked data worker)."""
+    code = ("import os, numpy; from fastnet.backends.numba_kernels import NumbaKernels; k = NumbaKernels();"
+            "k.conv_threads = 2; x = numpy.ones((4, 2, 6, 6), numpy.float32); W = numpy.ones((3, 2, 3, 3), numpy.float32);"
+            "b = numpy.zeros(3, numpy.float32); k.conv_forward(x, W, b, 1, 1);"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    out, _ = k.conv_forward(x, W, b, 1, 1); os._exit(0 if out[0, 0, 2, 2] == 18 else 3)\n"
+            "_, status = os.waitpid(pid, 0); print(os.waitstatus_to_exitcode(status))")
+    assert run_python(code) == "0"

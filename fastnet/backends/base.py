@@ -12,16 +12,17 @@ from fastnet.errors import InputError
 
 
 class Backend:
-    """Reference CPU backend: NumPy arrays and the NumPy kernels."""
+    """What every backend shares; a subclass names itself and picks its array module and kernels.
 
-    name = "numpy"
+    The reference is :class:`fastnet.backends.numpy_backend.NumpyBackend`.
+    """
+
+    name = "backend"  # each subclass says its own
     device = "cpu"
 
-    def __init__(self, xp=numpy, kernels=None):
-        from fastnet.backends.numpy_kernels import NumpyKernels
-
+    def __init__(self, xp, kernels):
         self.xp = xp
-        self.kernels = kernels if kernels is not None else NumpyKernels(xp)
+        self.kernels = kernels
 
     # --- host <-> device -------------------------------------------------------------------
     def asarray(self, a, dtype=None):

@@ -103,7 +103,7 @@ class CupyBackend(Backend):
     def __init__(self, cupy, kernels=None):
         from fastnet.backends.cupy_kernels import CupyKernels
 
-        super().__init__(xp=cupy, kernels=kernels if kernels is not None else CupyKernels(cupy))
+        super().__init__(cupy, kernels if kernels is not None else CupyKernels(cupy))
 
     def to_numpy(self, a):
         return self.xp.asnumpy(a)

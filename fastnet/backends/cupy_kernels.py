@@ -2,8 +2,9 @@
 
 Every kernel is a gather: each thread computes its own outputs from a grid-stride loop and
 writes nothing else, so there are no atomics, results are deterministic, and the order in
-which threads run cannot change them.  Anything these kernels do not cover (other dtypes,
-a device-array ``dout``) falls through to the generic ``NumpyKernels`` code, which CuPy runs.
+which threads run cannot change them.  Each override declares the inputs its kernel takes
+(``fast_path``, see ``dispatch.py``); anything else (other dtypes, a device-array ``dout``) is
+served by the generic ``NumpyKernels`` code, which CuPy runs.
 
 The CUDA source is plain C++ with no headers, so it compiles with NVRTC on the device and,
 behind a small host shim, with a C++ compiler for tests on machines without a GPU.
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import numpy
 
-from fastnet.backends.numpy_kernels import NumpyKernels, conv_output_size
+from fastnet.backends.dispatch import fast_path
+from fastnet.backends.numpy_kernels import NumpyKernels
+from fastnet.shapes import window_output_hw
 
 SOURCE = r"""
 #define FASTNET_LOOP(i, n)                                                        \
@@ -256,16 +259,11 @@ class CupyKernels(NumpyKernels):
     scalars whose dtype matches the C++ parameter exactly.
     """
 
+    fast_dtypes = "fd"  # float32, float64
+
     def __init__(self, xp, launch=None):
         super().__init__(xp)
         self.launch = launch if launch is not None else CudaLauncher(xp)
-
-    def _ctype(self, *arrays):
-        """The C++ float type when every array shares a supported float dtype, else None."""
-        dtype = arrays[0].dtype
-        if dtype not in FLOAT_TYPES or any(a.dtype != dtype for a in arrays[1:]):
-            return None
-        return FLOAT_TYPES[dtype]
 
     def _index_array(self, a):
         """Labels or argmax as int32/int64 (other integer dtypes are converted once)."""
@@ -274,30 +272,27 @@ class CupyKernels(NumpyKernels):
         return self.xp.ascontiguousarray(a, dtype=numpy.int64)
 
     # --- Affine / ReLU -------------------------------------------------------------------------
+    @fast_path(("x", "W", "b"))
     def affine_relu_forward(self, x, W, b):
-        ctype = self._ctype(x, W, b)
-        if ctype is None:
-            return super().affine_relu_forward(x, W, b)
+        ctype = FLOAT_TYPES[x.dtype]
         out = self.xp.ascontiguousarray(x @ W)
         b = self.xp.ascontiguousarray(b)
         self.launch(kernel_name("bias_relu", ctype), out.size,
                     (out, b, _i64(out.size), _i64(out.shape[1])))
         return out
 
+    @fast_path(("dout", "out"), same_shape=("dout", "out"))
     def relu_backward(self, dout, out):
-        ctype = self._ctype(dout, out)
-        if ctype is None or dout.shape != out.shape:
-            return super().relu_backward(dout, out)
+        ctype = FLOAT_TYPES[dout.dtype]
         dout, out = self.xp.ascontiguousarray(dout), self.xp.ascontiguousarray(out)
         dx = self.xp.empty_like(dout)
         self.launch(kernel_name("relu_backward", ctype), dx.size, (dout, out, dx, _i64(dx.size)))
         return dx
 
     # --- Convolution output layout ---------------------------------------------------------------
+    @fast_path(("out", "b"))
     def conv_bias_act(self, out, b, n, oh, ow, relu=False):
-        ctype = self._ctype(out, b)
-        if ctype is None:
-            return super().conv_bias_act(out, b, n, oh, ow, relu)
+        ctype = FLOAT_TYPES[out.dtype]
         rows, b = self.xp.ascontiguousarray(out), self.xp.ascontiguousarray(b)
         f = rows.shape[1]
         y = self.xp.empty((n, f, oh, ow), dtype=rows.dtype)
@@ -308,23 +303,21 @@ class CupyKernels(NumpyKernels):
     # --- im2col / col2im ---------------------------------------------------------------------------
     def _conv_geometry(self, shape, fh, fw, stride, pad):
         n, c, h, w = shape
-        oh, ow = conv_output_size(h, fh, stride, pad), conv_output_size(w, fw, stride, pad)
+        oh, ow = window_output_hw(h, w, fh, fw, stride, pad)
         return n, c, h, w, oh, ow, tuple(_i64(v) for v in (c, h, w, fh, fw, oh, ow, stride, pad))
 
+    @fast_path(("x",))
     def im2col(self, x, fh, fw, stride=1, pad=0):
-        ctype = self._ctype(x)
-        if ctype is None:
-            return super().im2col(x, fh, fw, stride, pad)
+        ctype = FLOAT_TYPES[x.dtype]
         n, c, _, _, oh, ow, geometry = self._conv_geometry(x.shape, fh, fw, stride, pad)
         x = self.xp.ascontiguousarray(x)
         col = self.xp.empty((n * oh * ow, c * fh * fw), dtype=x.dtype)
         self.launch(kernel_name("im2col", ctype), col.size, (x, col, _i64(col.size)) + geometry)
         return col
 
+    @fast_path(("col",))
     def col2im(self, col, x_shape, fh, fw, stride=1, pad=0):
-        ctype = self._ctype(col)
-        if ctype is None:
-            return super().col2im(col, x_shape, fh, fw, stride, pad)
+        ctype = FLOAT_TYPES[col.dtype]
         n, c, h, w, _, _, geometry = self._conv_geometry(x_shape, fh, fw, stride, pad)
         col = self.xp.ascontiguousarray(col)
         x = self.xp.empty((n, c, h, w), dtype=col.dtype)
@@ -332,13 +325,12 @@ class CupyKernels(NumpyKernels):
         return x
 
     # --- max pooling -------------------------------------------------------------------------------
+    @fast_path(("x",), makes_cache=True)
     def maxpool_forward(self, x, ph, pw, stride=1, pad=0):
         """Returns ``(out, argmax)`` with an int32 argmax (the window position, row-major)."""
-        ctype = self._ctype(x)
-        if ctype is None:
-            return super().maxpool_forward(x, ph, pw, stride, pad)
+        ctype = FLOAT_TYPES[x.dtype]
         n, c, h, w = x.shape
-        oh, ow = conv_output_size(h, ph, stride, pad), conv_output_size(w, pw, stride, pad)
+        oh, ow = window_output_hw(h, w, ph, pw, stride, pad)
         x = self.xp.ascontiguousarray(x)
         out = self.xp.empty((n, c, oh, ow), dtype=x.dtype)
         arg = self.xp.empty((n, c, oh, ow), dtype=numpy.int32)
@@ -347,25 +339,26 @@ class CupyKernels(NumpyKernels):
         self.launch(kernel_name("maxpool_forward", ctype), out.size, args)
         return out, arg
 
+    @fast_path(cache="argmax")
     def maxpool_backward(self, dout, argmax, x_shape, ph, pw, stride=1, pad=0):
-        ctype = self._ctype(dout)
-        if ctype is None or argmax.shape != dout.shape:
-            return super().maxpool_backward(dout, argmax, x_shape, ph, pw, stride, pad)
+        """Any float ``dout``: one the kernels are not built for is summed in float32."""
+        wanted = dout.dtype
+        work = wanted if wanted in FLOAT_TYPES else numpy.dtype(numpy.float32)
         n, c, h, w = x_shape
         oh, ow = dout.shape[2], dout.shape[3]
-        dout, argmax = self.xp.ascontiguousarray(dout), self._index_array(argmax)
-        dx = self.xp.empty((n, c, h, w), dtype=dout.dtype)
+        dout, argmax = self.xp.ascontiguousarray(dout, dtype=work), self._index_array(argmax)
+        dx = self.xp.empty((n, c, h, w), dtype=work)
         args = (dout, argmax, dx, _i64(dx.size), *(_i64(v) for v in (h, w, ph, pw, oh, ow, stride, pad)))
-        self.launch(kernel_name("maxpool_backward", ctype, INDEX_TYPES[argmax.dtype]), dx.size, args)
-        return dx
+        self.launch(kernel_name("maxpool_backward", FLOAT_TYPES[work], INDEX_TYPES[argmax.dtype]),
+                    dx.size, args)
+        return dx.astype(wanted, copy=False)
 
     # --- Softmax + cross-entropy -------------------------------------------------------------------
+    @fast_path(("x",), ndim={"x": 2}, targets=("t", "x"))
     def softmax_cross_entropy(self, x, t):
         """``(loss, y)``: the mean loss stays a 0-d device array (no host sync here)."""
         labels = t.ndim == 1
-        ctype = self._ctype(x) if labels else self._ctype(x, t)
-        if ctype is None or x.ndim != 2:
-            return super().softmax_cross_entropy(x, t)
+        ctype = FLOAT_TYPES[x.dtype]
         n, c = x.shape
         x = self.xp.ascontiguousarray(x)
         y = self.xp.empty_like(x)
@@ -379,11 +372,10 @@ class CupyKernels(NumpyKernels):
         self.launch(name, n, (x, t, y, row_loss, _i64(n), _i64(c)))
         return row_loss.mean(), y
 
+    @fast_path(("y",), ndim={"y": 2}, numbers=("dout",), targets=("t", "y"))
     def softmax_cross_entropy_backward(self, y, t, dout=1.0):
         labels = t.ndim == 1
-        ctype = self._ctype(y) if labels else self._ctype(y, t)
-        if ctype is None or not isinstance(dout, (int, float)):
-            return super().softmax_cross_entropy_backward(y, t, dout)
+        ctype = FLOAT_TYPES[y.dtype]
         y = self.xp.ascontiguousarray(y)
         dx = self.xp.empty_like(y)
         scale = y.dtype.type(dout / y.shape[0])

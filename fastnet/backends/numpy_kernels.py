@@ -5,12 +5,12 @@ still avoid needless copies and never promote float32 to float64.
 """
 from __future__ import annotations
 
-
-def conv_output_size(size: int, filter_size: int, stride: int, pad: int) -> int:
-    return (size + 2 * pad - filter_size) // stride + 1
+from fastnet.shapes import window_output_hw
 
 
 class NumpyKernels:
+    """The reference kernel set; ``fastnet.backends.contract`` says what each op takes and returns."""
+
     def __init__(self, xp):
         self.xp = xp
 
@@ -40,6 +40,27 @@ class NumpyKernels:
     def relu_backward(self, dout, out):
         """Gradient through ReLU from its saved output (positive where the input was)."""
         return self.xp.where(out > 0, dout, 0)
+
+    # --- Convolution -----------------------------------------------------------------------------------
+    def conv_forward(self, x, W, b, stride=1, pad=0, relu=False):
+        """``(out (N, FN, OH, OW), cache)``: im2col, one matrix product, bias (and ReLU) added."""
+        fn, _, fh, fw = W.shape
+        n, _, h, w = x.shape
+        oh, ow = window_output_hw(h, w, fh, fw, stride, pad)
+        col = self.im2col(x, fh, fw, stride, pad)
+        out = self.conv_bias_act(col @ W.reshape(fn, -1).T, b, n, oh, ow, relu)
+        return out, (col, x.shape, stride, pad)
+
+    def conv_backward(self, dout, W, cache, need_dx=True):
+        """``(dx or None, dW, db)`` from the forward's cache."""
+        col, x_shape, stride, pad = cache
+        fn, _, fh, fw = W.shape
+        rows = self.nchw_to_rows(dout)
+        db = self.bias_grad(rows)
+        dW = (rows.T @ col).reshape(W.shape)
+        if not need_dx:
+            return None, dW, db
+        return self.col2im(rows @ W.reshape(fn, -1), x_shape, fh, fw, stride, pad), dW, db
 
     # --- Convolution output layout ---------------------------------------------------------------------
     def conv_bias_act(self, out, b, n, oh, ow, relu=False):
@@ -89,8 +110,7 @@ class NumpyKernels:
         """(N, C, H, W) -> (N*OH*OW, C*FH*FW), one row per output pixel."""
         xp = self.xp
         n, c, h, w = x.shape
-        oh = conv_output_size(h, fh, stride, pad)
-        ow = conv_output_size(w, fw, stride, pad)
+        oh, ow = window_output_hw(h, w, fh, fw, stride, pad)
         img = xp.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad))) if pad else x
         # Filled directly in row layout so the final reshape is free.
         col = xp.empty((n, oh, ow, c, fh, fw), dtype=x.dtype)
@@ -104,8 +124,7 @@ class NumpyKernels:
         """Adjoint of im2col: scatter-add every row back onto the image."""
         xp = self.xp
         n, c, h, w = x_shape
-        oh = conv_output_size(h, fh, stride, pad)
-        ow = conv_output_size(w, fw, stride, pad)
+        oh, ow = window_output_hw(h, w, fh, fw, stride, pad)
         col = col.reshape(n, oh, ow, c, fh, fw)
         img = xp.zeros((n, c, h + 2 * pad + stride - 1, w + 2 * pad + stride - 1), dtype=col.dtype)
         for i in range(fh):
@@ -118,8 +137,7 @@ class NumpyKernels:
     def _pool_windows(self, x, ph, pw, stride, pad):
         xp = self.xp
         n, c, h, w = x.shape
-        oh = conv_output_size(h, ph, stride, pad)
-        ow = conv_output_size(w, pw, stride, pad)
+        oh, ow = window_output_hw(h, w, ph, pw, stride, pad)
         img = x
         if pad:
             img = xp.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=-xp.inf)

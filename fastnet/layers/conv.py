@@ -1,8 +1,8 @@
-"""Convolution through im2col: the convolution becomes one matrix product."""
-from fastnet.backends.numpy_kernels import conv_output_size
+"""Convolution: the kernels compute it (the reference through im2col and one matrix product)."""
 from fastnet.errors import InputError
 from fastnet.layers.activations import check_dout
 from fastnet.layers.base import Layer
+from fastnet.shapes import window_output_hw
 
 
 class Convolution(Layer):
@@ -25,15 +25,14 @@ class Convolution(Layer):
         self.pad = pad
         self.need_input_grad = True
         self.x_shape = None
-        self.col = None
+        self.cache = None  # the kernels' own record of the forward, handed back to them
         self.dW = None
         self.db = None
 
     def output_shape(self, x_shape):
         fn, _, fh, fw = self.W.shape
         n, _, h, w = x_shape
-        return (n, fn, conv_output_size(h, fh, self.stride, self.pad),
-                conv_output_size(w, fw, self.stride, self.pad))
+        return (n, fn, *window_output_hw(h, w, fh, fw, self.stride, self.pad))
 
     def _check(self, x):
         self._check_x(x, dtype=self.W.dtype)
@@ -47,12 +46,9 @@ class Convolution(Layer):
 
     def forward(self, x, relu=None):
         self._check(x)
-        fn, _, fh, fw = self.W.shape
-        n, _, oh, ow = self.output_shape(x.shape)
         self.x_shape = x.shape
-        self.col = self.kernels.im2col(x, fh, fw, self.stride, self.pad)
-        out = self.col @ self.W.reshape(fn, -1).T
-        out = self.kernels.conv_bias_act(out, self.b, n, oh, ow, relu=relu is not None)
+        out, self.cache = self.kernels.conv_forward(x, self.W, self.b, self.stride, self.pad,
+                                                    relu=relu is not None)
         if relu is not None:
             relu.out = out
         return out
@@ -64,14 +60,8 @@ class Convolution(Layer):
     def backward(self, dout):
         expected = None if self.x_shape is None else self.output_shape(self.x_shape)
         check_dout(dout, expected, "Convolution")
-        fn, c, fh, fw = self.W.shape
-        rows = self.kernels.nchw_to_rows(dout)
-        self.db = self.kernels.bias_grad(rows)
-        self.dW = (rows.T @ self.col).reshape(fn, c, fh, fw)
-        if not self.need_input_grad:
-            return None
-        dcol = rows @ self.W.reshape(fn, -1)
-        return self.kernels.col2im(dcol, self.x_shape, fh, fw, self.stride, self.pad)
+        dx, self.dW, self.db = self.kernels.conv_backward(dout, self.W, self.cache, self.need_input_grad)
+        return dx
 
     def _clear_cache(self):
-        self.col = self.x_shape = None  # x_shape too: backward then says forward is needed
+        self.cache = self.x_shape = None  # x_shape too: backward then says forward is needed

@@ -1,8 +1,8 @@
 """Max pooling."""
-from fastnet.backends.numpy_kernels import conv_output_size
 from fastnet.errors import InputError
 from fastnet.layers.activations import check_dout
 from fastnet.layers.base import Layer
+from fastnet.shapes import window_output_hw
 
 
 class Pooling(Layer):
@@ -20,8 +20,7 @@ class Pooling(Layer):
 
     def output_shape(self, x_shape):
         n, c, h, w = x_shape
-        return (n, c, conv_output_size(h, self.pool_h, self.stride, self.pad),
-                conv_output_size(w, self.pool_w, self.stride, self.pad))
+        return (n, c, *window_output_hw(h, w, self.pool_h, self.pool_w, self.stride, self.pad))
 
     def forward(self, x):
         self._check_x(x)

@@ -3,6 +3,7 @@ import math
 
 import numpy
 
+from fastnet.errors import InputError
 from fastnet.layers import Affine, Convolution, Dropout, Pooling, Relu
 from fastnet.nets.init import normal, zeros
 from fastnet.nets.sequential import Sequential
@@ -18,16 +19,21 @@ class SimpleConvNet(Sequential):
         super().__init__(backend=backend, dtype=dtype)
         conv = {**DEFAULT_CONV, **(conv_param or {})}
         fn, fs, pad, stride = conv["filter_num"], conv["filter_size"], conv["pad"], conv["stride"]
-        channels, size = input_dim[0], input_dim[1]
-        conv_out = (size - fs + 2 * pad) // stride + 1
-        pool_out = fn * (conv_out // 2) * (conv_out // 2)
+        channels = input_dim[0]
         rng = numpy.random.default_rng(seed)
         be, dt, std = self.backend, self.dtype, weight_init_std
-        self.add("Conv1", Convolution(normal(rng, (fn, channels, fs, fs), std, dt), zeros(fn, dt),
-                                      stride, pad, backend=be), suffix="1")
+        conv1 = Convolution(normal(rng, (fn, channels, fs, fs), std, dt), zeros(fn, dt), stride, pad, backend=be)
+        pool1 = Pooling(2, 2, stride=2, backend=be)
+        pooled = pool1.output_shape(conv1.output_shape((1, *input_dim)))
+        if min(pooled[2:]) < 1:
+            raise InputError(f"SimpleConvNet input {input_dim[1]}x{input_dim[2]} is too small for its "
+                             f"{fs}x{fs} filter (pad {pad}, stride {stride}) and 2x2 pooling; use a larger "
+                             f"input or a smaller filter_size")
+        self.add("Conv1", conv1, suffix="1")
         self.add("Relu1", Relu(backend=be))
-        self.add("Pool1", Pooling(2, 2, stride=2, backend=be))
-        self.add("Affine1", Affine(normal(rng, (pool_out, hidden_size), std, dt), zeros(hidden_size, dt),
+        self.add("Pool1", pool1)
+        flat = math.prod(pooled[1:])
+        self.add("Affine1", Affine(normal(rng, (flat, hidden_size), std, dt), zeros(hidden_size, dt),
                                    backend=be), suffix="2")
         self.add("Relu2", Relu(backend=be))
         self.add("Affine2", Affine(normal(rng, (hidden_size, output_size), std, dt), zeros(output_size, dt),
@@ -39,24 +45,31 @@ class DeepConvNet(Sequential):
     affine 50 - relu - dropout - affine - dropout; He initialisation.  Params W1..W8, b1..b8.
     """
 
-    CONVS = ((16, 1), (16, 1), (32, 1), (32, 2), (64, 1), (64, 1))  # (filters, pad) as in the book
+    # (filters, filter size, pad) as in the book; a 2x2 pooling follows every second convolution
+    CONVS = ((16, 3, 1), (16, 3, 1), (32, 3, 1), (32, 3, 2), (64, 3, 1), (64, 3, 1))
 
     def __init__(self, input_dim=(1, 28, 28), output_size=10, hidden_size=50, dropout_ratio=0.5,
                  backend=None, dtype="float32", seed=None):
         super().__init__(backend=backend, dtype=dtype)
         rng = numpy.random.default_rng(seed)
         be, dt = self.backend, self.dtype
-        channels, size = input_dim[0], input_dim[1]
-        for i, (filters, pad) in enumerate(self.CONVS, start=1):
-            scale = math.sqrt(2.0 / (channels * 9))
-            self.add(f"Conv{i}", Convolution(normal(rng, (filters, channels, 3, 3), scale, dt),
-                                             zeros(filters, dt), 1, pad, backend=be), suffix=i)
+        shape = (1, *input_dim)  # what flows between the layers, for one sample
+        for i, (filters, size, pad) in enumerate(self.CONVS, start=1):
+            channels = shape[1]
+            scale = math.sqrt(2.0 / (channels * size * size))
+            conv = Convolution(normal(rng, (filters, channels, size, size), scale, dt), zeros(filters, dt),
+                               1, pad, backend=be)
+            shape = conv.output_shape(shape)
+            self.add(f"Conv{i}", conv, suffix=i)
             self.add(f"Relu{i}", Relu(backend=be))
-            channels, size = filters, size + 2 * pad - 2
             if i % 2 == 0:
-                self.add(f"Pool{i // 2}", Pooling(2, 2, stride=2, backend=be))
-                size //= 2
-        flat = channels * size * size
+                pool = Pooling(2, 2, stride=2, backend=be)
+                shape = pool.output_shape(shape)
+                self.add(f"Pool{i // 2}", pool)
+        if min(shape[2:]) < 1:
+            raise InputError(f"DeepConvNet input {input_dim[1]}x{input_dim[2]} is too small for its six "
+                             f"convolutions and three 2x2 poolings; use larger images")
+        flat = math.prod(shape[1:])
         self.add("Affine1", Affine(normal(rng, (flat, hidden_size), math.sqrt(2.0 / flat), dt),
                                    zeros(hidden_size, dt), backend=be), suffix="7")
         self.add("Relu7", Relu(backend=be))
