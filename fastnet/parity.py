@@ -144,4 +144,4 @@ class HostRandom:
         self._backend = backend
 
     def random(self, shape, dtype=numpy.float64):
-        return self._backend.asarray(self._rng.random(shape, dtype=numpy.dtype(str(dtype))))
+        return self._backend.asarray(self._rng.random(shape, dtype=numpy.dtype(dtype)))

@@ -87,7 +87,10 @@ def _read(f, path, stored_size, is_gzip, magic, item_shape, max_bytes, check_sha
     if not is_gzip and stored_size - header_size != expected:
         raise _fail(path, _size_problem(shape, expected, stored_size - header_size))
     # One array, filled in place: memory grows only with data that is really there, once.
-    array = numpy.empty(shape, dtype=numpy.uint8)
+    try:
+        array = numpy.empty(shape, dtype=numpy.uint8)
+    except ValueError:  # e.g. a zero beside dimensions whose product no array can index
+        raise _fail(path, f"header declares shape {shape}, which no array can have (a corrupt header?)") from None
     filled = _read_into(f, memoryview(array.reshape(-1)))
     if filled < expected:
         raise _fail(path, _size_problem(shape, expected, filled))
