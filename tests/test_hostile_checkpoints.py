@@ -201,3 +201,22 @@ def test_a_real_checkpoint_loads_against_its_net_and_optimizer(tmp_path):
         load_arrays(path, expected=checkpoint_arrays(other, Adam()))
     with pytest.raises(CheckpointError, match="unexpected optim"):
         load_arrays(path, expected=net.state_arrays())
+
+
+def test_eval_and_resume_read_nothing_before_the_net_is_built(giant, tmp_path):
+    """A real checkpoint's metadata over a 2.5 GB W1: both commands refuse it against the net."""
+    from fastnet.optim import SGD
+    from fastnet.training.config import RunConfig
+    from fastnet.training.checkpoint import save_checkpoint
+
+    config = RunConfig.for_net("two-layer", dataset="sample")
+    real = save_checkpoint(tmp_path / "real.npz", TwoLayerNet(784, 50, 10, backend="numpy"), SGD(0.1),
+                           {"epoch": 0, "step": 0, "iteration": 0}, config.to_dict(), {})
+    (tmp_path / "run").mkdir()
+    path = sparse_giant(tmp_path / "run" / "checkpoint.npz", declared_bytes=DECLARED,
+                        meta=read_meta(real), others=honest_arrays())
+    for args in (["eval", path], ["train", "--resume", path, "--epochs", "2"]):
+        code, lines, peak = cli_peak([*args, "--backend", "numpy"], tmp_path)
+        assert code == 2 and len(lines) == 1, lines
+        assert "W1" in lines[0] and SHAPE in lines[0] and "(784, 50)" in lines[0]
+        assert peak < PEAK_LIMIT, f"{args[0]}: peak RSS {peak / MiB:.0f} MiB"

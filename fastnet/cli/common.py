@@ -101,8 +101,9 @@ def check_same_data(recorded: dict, data_name: str, train_samples: int, source):
 
 
 def read_run(path):
-    """``(arrays, meta, config)`` of a training checkpoint, everything checked."""
-    from fastnet.training.checkpoint import checkpoint_config, read_checkpoint
+    """``(meta, config)`` of a training checkpoint, checked; its arrays are read once the net
+    they must fit is built (``fastnet.training.checkpoint.load_checkpoint_arrays``)."""
+    from fastnet.training.checkpoint import checkpoint_config, read_checkpoint_meta
 
-    arrays, meta = read_checkpoint(path)
-    return arrays, meta, checkpoint_config(meta, path)
+    meta = read_checkpoint_meta(path)
+    return meta, checkpoint_config(meta, path)

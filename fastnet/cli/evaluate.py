@@ -36,10 +36,10 @@ def format_matrix(matrix):
 def run(args):
     from fastnet.errors import DataError
     from fastnet.training import build_net
-    from fastnet.training.checkpoint import restore_net
+    from fastnet.training.checkpoint import load_checkpoint_arrays, restore_net
     from fastnet.training.memory import check_batch_fits
 
-    arrays, meta, config = read_run(args.checkpoint)
+    meta, config = read_run(args.checkpoint)
     name = args.dataset or config.dataset
     # The recorded folder is where the run's own data set lives; another set is looked up as usual.
     recorded = meta["config"] if name == config.dataset else None
@@ -49,7 +49,7 @@ def run(args):
     if data.x_test.shape[0] == 0:
         raise DataError(f"the {data.name} test set from {data.source} holds no images; nothing to score")
     net = build_net(config, backend, data.x_test.shape[1:])
-    restore_net(net, arrays, args.checkpoint)
+    restore_net(net, load_checkpoint_arrays(args.checkpoint, net), args.checkpoint)
     batch = min(args.batch_size, data.x_test.shape[0])
     check_batch_fits(net, data.x_test.shape[1:], batch)  # before the big forward passes
     x = backend.asarray(data.x_test, dtype=net.dtype)

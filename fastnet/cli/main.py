@@ -74,7 +74,8 @@ def _run(args) -> int:
         signum = getattr(exc, "signum", signal.SIGINT)
         return _say(f"fastnet: stopped by {signal.Signals(signum).name}", 128 + signum)
     except MemoryError:
-        return _say("fastnet: error: out of memory; use a smaller --batch-size", 2)
+        return _say("fastnet: error: out of memory: the net, the data or a batch did not fit; "
+                    "use a smaller --batch-size or a smaller net", 2)
     except BrokenPipeError:
         return 0  # the reader went away (e.g. piped into head): nothing left to say
     except OSError as exc:  # the file system said no: name what and why, not a traceback

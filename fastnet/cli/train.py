@@ -109,14 +109,14 @@ def output_folder(args, config) -> Path:
 def run(args):
     from fastnet.threads import threads_for, using_threads
     from fastnet.training import Trainer, TrainerConfig, build_net
-    from fastnet.training.checkpoint import restore_checkpoint
+    from fastnet.training.checkpoint import load_checkpoint_arrays, restore_checkpoint
     from fastnet.training.lock import output_folder_lock
 
     say = print
-    arrays = meta = base = None
+    meta = base = None
     recorded = {}
     if args.resume:
-        arrays, meta, base = read_run(args.resume)
+        meta, base = read_run(args.resume)
         recorded = meta["config"]
         config = config_from_args(args, base, meta["progress"]["epoch"], args.resume)
     else:
@@ -145,6 +145,7 @@ def run(args):
                                          title=f"{config.net} on {data.name} ({backend.name})")
         trainer = Trainer(net, optimizer, x_train, t_train, data.x_test, data.t_test, settings)
         if args.resume:
+            arrays = load_checkpoint_arrays(args.resume, net, optimizer)
             restore_checkpoint(net, optimizer, arrays, meta, args.resume)
             trainer.restore_progress(meta["progress"], meta["history"], source=args.resume)
             if config.lr != base.lr:

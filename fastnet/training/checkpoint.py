@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy
 
 from fastnet.errors import CheckpointError, InputError
-from fastnet.serialization import check_net_arrays, load_arrays, net_host_arrays, save_arrays
+from fastnet.serialization import check_net_arrays, load_arrays, net_host_arrays, read_meta, save_arrays
 from fastnet.training.checkpoint_schema import check_meta
 
 OPTIM_PREFIX = "optim."
@@ -37,13 +37,41 @@ def save_checkpoint(path, net, optimizer, progress: dict, config: dict, history:
 
 
 def read_checkpoint(path):
-    """``(arrays, meta)`` of a training checkpoint whose metadata has the expected form."""
+    """``(arrays, meta)`` of a training checkpoint whose metadata has the expected form.
+
+    Reads every array the file holds (bounded by the file's own size); a command that builds
+    the net first reads less with :func:`read_checkpoint_meta` and :func:`load_checkpoint_arrays`.
+    """
     arrays, meta = load_arrays(path)
+    _check_kind_and_meta(meta, path)
+    return arrays, meta
+
+
+def read_checkpoint_meta(path) -> dict:
+    """Only the metadata, checked: enough to build the net and optimizer the arrays must fit."""
+    meta = read_meta(path)
+    _check_kind_and_meta(meta, path)
+    return meta
+
+
+def load_checkpoint_arrays(path, net, optimizer=None) -> dict:
+    """The arrays of ``path``, each checked against ``net`` (and ``optimizer``'s slots) before any
+    is read: a file can never make this allocate more than that net and optimizer hold.
+    Without ``optimizer`` (evaluation) the optimizer state is not read at all."""
+    expected = dict(net.state_arrays())
+    if optimizer is not None:
+        expected.update({f"{OPTIM_PREFIX}{slot}.{key}": value for slot in getattr(optimizer, "slots", ())
+                         for key, value in net.params.items()})
+    skip = () if optimizer is not None else (OPTIM_PREFIX,)
+    arrays, _ = load_arrays(path, expected=expected, skip=skip, owner=f"this {type(net).__name__}")
+    return arrays
+
+
+def _check_kind_and_meta(meta, path):
     if meta.get("kind") != KIND:
         raise CheckpointError(f"{path} holds parameters only, not a training checkpoint "
                               f"(load it with net.load_params)")
     check_meta(meta, path)
-    return arrays, meta
 
 
 def checkpoint_config(meta, path):
