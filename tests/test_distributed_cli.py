@@ -1,0 +1,181 @@
+"""``mpiexec -n N fastnet train --distributed mpi``, as a user runs it: real jobs with a timeout.
+
+Compared with the same run in one process (float64 on the embedded sample: equal to 1e-10).
+Skipped with the reason where mpi4py or mpiexec is missing.
+"""
+import importlib.util
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy
+import pytest
+
+from fastnet_cli import cli_env, command
+
+MPIEXEC = shutil.which("mpiexec")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("mpi4py") is None or MPIEXEC is None,
+    reason="mpi4py or mpiexec is missing (pip install 'fastnet[mpi]')")
+
+# Batch 201 over 2 ranks: slices of 101 and 100 rows.
+RUN = ("--dataset", "sample", "--dtype", "float64", "--limit", "1000", "--batch-size", "201", "--quiet")
+TIMEOUT = 180
+
+
+def mpi_command(n, *args):
+    return [MPIEXEC, "-n", str(n), *command(*args)]
+
+
+def run(cmd, tmp_path):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, cwd=tmp_path, env=cli_env(tmp_path))
+
+
+def arrays(path):
+    with numpy.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files if data[k].dtype.kind == "f"}
+
+
+def assert_same_checkpoint(path, expected_path):
+    got, expected = arrays(path), arrays(expected_path)
+    assert got.keys() == expected.keys() and got
+    for key in expected:
+        numpy.testing.assert_allclose(got[key], expected[key], rtol=0, atol=1e-10, err_msg=key)
+
+
+def pasted(line, tmp_path):
+    """The resume command printed on ``line``, run as the user would paste it."""
+    words = shlex.split(line.split("resume with: ", 1)[1])
+    start = words.index("fastnet")
+    launcher = [MPIEXEC, *words[1:start]] if start else []
+    return run([*launcher, *command(*words[start + 1:])], tmp_path)
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+    """The oracle: two epochs in one process, without --distributed."""
+    folder = tmp_path_factory.mktemp("single")
+    proc = run(command("train", *RUN, "--epochs", "2", "--out", "one"), folder)
+    assert proc.returncode == 0, proc.stderr
+    return folder / "one" / "checkpoint.npz"
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ranks")
+    proc = run(mpi_command(2, "train", *RUN, "--epochs", "2", "--out", "two", "--distributed", "mpi"), folder)
+    assert proc.returncode == 0, proc.stderr
+    return proc, folder / "two"
+
+
+def test_two_ranks_write_the_checkpoint_of_one_process(single, two_ranks):
+    _proc, out = two_ranks
+    assert_same_checkpoint(out / "checkpoint.npz", single)
+
+
+def test_outputs_are_written_once_with_one_report(two_ranks):
+    proc, out = two_ranks
+    assert sorted(p.name for p in out.iterdir() if p.name != ".fastnet.lock") == \
+        ["checkpoint.npz", "curves.png", "history.json"]
+    for once in ("final accuracy:", "epoch 1/2:", "epoch 2/2:", "outputs:", "data:", "net:"):
+        assert sum(line.startswith(once) for line in proc.stdout.splitlines()) == 1, (once, proc.stdout)
+    assert "rank 0 of 2" in proc.stdout
+    assert [line for line in proc.stderr.splitlines() if line.strip()] == []
+    history = json.loads((out / "history.json").read_text())
+    assert history["history"]["epoch"] == [1, 2]
+    assert history["config"]["ranks"] == 2 and history["config"]["distributed"] == "mpi"
+
+
+def test_a_two_rank_checkpoint_resumes_in_one_process(single, tmp_path):
+    proc = run(mpi_command(2, "train", *RUN, "--epochs", "1", "--out", "half", "--distributed", "mpi"), tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    proc = run(command("train", "--resume", "half/checkpoint.npz", "--epochs", "2", "--quiet"), tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert_same_checkpoint(tmp_path / "half" / "checkpoint.npz", single)
+
+
+def test_sigint_to_mpiexec_saves_once_and_the_printed_resume_command_finishes_the_run(single, tmp_path):
+    # Small batches make the epoch long enough to be interrupted in its middle.
+    args = ("--dataset", "sample", "--dtype", "float64", "--limit", "1000", "--batch-size", "5", "--quiet")
+    proc = subprocess.Popen(mpi_command(2, "train", *args, "--epochs", "2", "--out", "stop", "--distributed", "mpi"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            env=cli_env(tmp_path))
+    try:
+        for line in proc.stdout:
+            if line.startswith("threads:"):
+                break
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    said = [line for line in stderr.splitlines() if "interrupted by SIGINT" in line]
+    assert len(said) == 1 and "checkpoint saved" in said[0], stderr
+    assert "resume with: mpiexec -n 2 fastnet train --resume stop/checkpoint.npz --distributed mpi" in said[0]
+    assert "epoch 2/2" not in stdout  # stopped inside the run, not after it
+    resumed = pasted(said[0], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    oracle = run(command("train", *args, "--epochs", "2", "--out", "straight"), tmp_path)
+    assert oracle.returncode == 0, oracle.stderr
+    assert_same_checkpoint(tmp_path / "stop" / "checkpoint.npz", tmp_path / "straight" / "checkpoint.npz")
+
+
+def descendants(pid):
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*/children"):
+            kids = [int(k) for k in task.read_text().split()]
+            found += kids
+            todo += kids
+    return found
+
+
+def rank_of(pid):
+    try:
+        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    for entry in env:
+        if entry.startswith(b"PMI_RANK="):
+            return int(entry.split(b"=", 1)[1])
+    return None
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc to find the ranks")
+def test_a_rank_killed_during_training_ends_the_job_nonzero(tmp_path):
+    args = ("--dataset", "sample", "--limit", "1000", "--batch-size", "5", "--epochs", "50", "--quiet")
+    proc = subprocess.Popen(mpi_command(2, "train", *args, "--out", "killed", "--distributed", "mpi"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            env=cli_env(tmp_path))
+    try:
+        for line in proc.stdout:
+            if line.startswith("threads:"):
+                break
+        victims = [pid for pid in descendants(proc.pid) if rank_of(pid) == 1]
+        assert victims, "rank 1 not found"
+        started = time.monotonic()
+        os.kill(victims[-1], signal.SIGKILL)
+        proc.communicate(timeout=60)
+        assert proc.returncode != 0 and time.monotonic() - started < 60
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_a_job_without_mpi_is_one_line(tmp_path):
+    env = cli_env(tmp_path, MPI4PY_LIBMPI="/nonexistent/libmpi.so")
+    proc = subprocess.run(command("train", *RUN, "--epochs", "1", "--out", "x", "--distributed", "mpi"),
+                          capture_output=True, text=True, timeout=TIMEOUT, cwd=tmp_path, env=env)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("fastnet: error: communicator 'mpi' is unavailable: cannot load MPI library")
+    assert not (tmp_path / "x").exists()
