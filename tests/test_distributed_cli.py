@@ -179,3 +179,27 @@ def test_a_job_without_mpi_is_one_line(tmp_path):
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert lines[0].startswith("fastnet: error: communicator 'mpi' is unavailable: cannot load MPI library")
     assert not (tmp_path / "x").exists()
+
+
+def test_bench_distributed_writes_both_sides_to_json(tmp_path):
+    from fastnet.distributed.threads import available_cores, threads_per_rank
+
+    proc = run(command("bench", "--distributed", "2", "--workloads", "mlp_step", "--repeats", "1",
+                       "--warmup", "1", "--out", "bench"), tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "bench" / "distributed.json").read_text())
+    assert result["kind"] == "distributed" and result["ranks"] == 2 and "machine" in result
+    entry = result["workloads"]["mlp_step"]
+    one, two = entry["one_process"], entry["2_ranks"]
+    assert (one["ranks"], two["ranks"]) == (1, 2)
+    assert one["threads"] == available_cores() and two["threads"] == threads_per_rank(2)
+    assert one["samples_per_s"] > 0 and two["samples_per_s"] > 0
+    assert entry["speedup"] == pytest.approx(two["samples_per_s"] / one["samples_per_s"])
+    assert 0 < two["comm_share"] < 1 and one["comm_share"] < 0.01  # one process sends nothing
+    assert "MLP 784-1000-1000-10" in proc.stdout and "comm share" in proc.stdout
+
+
+def test_bench_distributed_refuses_an_inference_workload_in_one_line(tmp_path):
+    proc = run(command("bench", "--distributed", "--workloads", "two_layer_infer", "--out", "b"), tmp_path)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and "--distributed times training steps" in lines[0]
