@@ -103,14 +103,13 @@ def test_a_two_rank_checkpoint_resumes_in_one_process(single, tmp_path):
 def test_sigint_to_mpiexec_saves_once_and_the_printed_resume_command_finishes_the_run(single, tmp_path):
     # Small batches make the epoch long enough to be interrupted in its middle.
     args = ("--dataset", "sample", "--dtype", "float64", "--limit", "1000", "--batch-size", "5", "--quiet")
-    proc = subprocess.Popen(mpi_command(2, "train", *args, "--epochs", "2", "--out", "stop", "--distributed", "mpi"),
+    proc = subprocess.Popen(mpi_command(2, "train", *args, "--epochs", "4", "--out", "stop", "--distributed", "mpi"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
                             env=cli_env(tmp_path))
     try:
         for line in proc.stdout:
-            if line.startswith("threads:"):
+            if line.startswith("epoch 1/"):
                 break
-        time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=60)
     finally:
@@ -120,10 +119,10 @@ def test_sigint_to_mpiexec_saves_once_and_the_printed_resume_command_finishes_th
     said = [line for line in stderr.splitlines() if "interrupted by SIGINT" in line]
     assert len(said) == 1 and "checkpoint saved" in said[0], stderr
     assert "resume with: mpiexec -n 2 fastnet train --resume stop/checkpoint.npz --distributed mpi" in said[0]
-    assert "epoch 2/2" not in stdout  # stopped inside the run, not after it
+    assert "epoch 4/4" not in stdout  # stopped inside the run, not after it
     resumed = pasted(said[0], tmp_path)
     assert resumed.returncode == 0, resumed.stderr
-    oracle = run(command("train", *args, "--epochs", "2", "--out", "straight"), tmp_path)
+    oracle = run(command("train", *args, "--epochs", "4", "--out", "straight"), tmp_path)
     assert oracle.returncode == 0, oracle.stderr
     assert_same_checkpoint(tmp_path / "stop" / "checkpoint.npz", tmp_path / "straight" / "checkpoint.npz")
 
@@ -203,3 +202,52 @@ def test_bench_distributed_refuses_an_inference_workload_in_one_line(tmp_path):
     proc = run(command("bench", "--distributed", "--workloads", "two_layer_infer", "--out", "b"), tmp_path)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2 and len(lines) == 1 and "--distributed times training steps" in lines[0]
+
+
+def test_a_mistake_every_rank_finds_is_one_line_from_rank_0(two_ranks, tmp_path):
+    _proc, out = two_ranks  # a folder that already holds a run
+    proc = run(mpi_command(2, "train", *RUN, "--epochs", "1", "--out", str(out), "--distributed", "mpi"), tmp_path)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("fastnet: error: rank 0 (and 1 other rank(s)): ") and "already holds a run" in lines[0]
+
+
+def test_sigterm_to_mpiexec_stops_every_rank_at_one_step_and_lr_scale_is_announced(tmp_path):
+    args = ("--dataset", "sample", "--limit", "1000", "--batch-size", "5", "--epochs", "20", "--quiet")
+    proc = subprocess.Popen(mpi_command(2, "train", *args, "--out", "term", "--distributed", "mpi",
+                                        "--lr-scale", "linear"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            env=cli_env(tmp_path))
+    try:
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if line.startswith("epoch 1/"):
+                break
+        proc.send_signal(signal.SIGTERM)
+        _stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "learning rate scaled linearly with the ranks: 0.1 x 2 = 0.2\n" in seen
+    said = [line for line in stderr.splitlines() if line.strip()]
+    assert proc.returncode == 143 and len(said) == 1 and "interrupted by SIGTERM" in said[0], stderr
+    assert json.loads((tmp_path / "term" / "history.json").read_text())["config"]["lr_scale"] == "linear"
+
+
+def test_dropout_streams_resume_exactly_on_as_many_ranks_and_one_process_says_it_differs(tmp_path):
+    args = ("--net", "mlp", "--dropout", "0.3", "--dataset", "sample", "--dtype", "float64",
+            "--limit", "600", "--batch-size", "100", "--quiet", "--distributed", "mpi")
+    straight = run(mpi_command(2, "train", *args, "--epochs", "2", "--out", "straight"), tmp_path)
+    half = run(mpi_command(2, "train", *args, "--epochs", "1", "--out", "half"), tmp_path)
+    assert straight.returncode == 0 and half.returncode == 0, straight.stderr + half.stderr
+    shutil.copytree(tmp_path / "half", tmp_path / "alone")
+    resumed = run(mpi_command(2, "train", "--resume", "half/checkpoint.npz", "--epochs", "2", "--quiet",
+                              "--distributed", "mpi"), tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "not bitwise" not in resumed.stdout
+    got, expected = arrays(tmp_path / "half" / "checkpoint.npz"), arrays(tmp_path / "straight" / "checkpoint.npz")
+    assert all(numpy.array_equal(got[k], expected[k]) for k in expected)
+    alone = run(command("train", "--resume", "alone/checkpoint.npz", "--epochs", "2", "--quiet"), tmp_path)
+    assert alone.returncode == 0, alone.stderr
+    assert "note: the checkpoint was written by 2 ranks" in alone.stdout

@@ -160,7 +160,7 @@ def train(args, job):
                 say(f"learning rate changed from {base.lr} to {config.lr} for the rest of the run")
             say(f"resuming {args.resume} at {trainer.position()}")
         job.start(trainer, meta, say)
-        print_rank_line(job, say)
+        print_rank_line(job, config.lr, say)
         say(f"net: {config.net} ({sum(int(v.size) for v in net.params.values()):,} parameters), "
             f"{config.optimizer} lr {config.lr}, batch {config.batch_size}, {config.epochs} epochs, {config.dtype}")
 

@@ -109,6 +109,8 @@ def on_every_rank(comm, action):
 def report_and_abort(comm, exc: BaseException) -> None:
     """Say what failed on this rank (a traceback for bugs), then end every rank."""
     code = getattr(exc, "exit_code", None)
+    if isinstance(getattr(exc, "signum", None), int):  # StopNow: stopped by a signal, 128 + its number
+        code = 128 + exc.signum
     if isinstance(exc, SystemExit):
         code = exc.code if isinstance(exc.code, int) else 1
     elif not isinstance(exc, (FastnetError, KeyboardInterrupt)):

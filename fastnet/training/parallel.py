@@ -18,7 +18,7 @@ import os
 import sys
 
 from fastnet.distributed.base import SingleProcess
-from fastnet.errors import DivergenceError, InputError
+from fastnet.errors import DivergenceError, FastnetError, InputError
 from fastnet.training.stopping import TrainingInterrupted
 from fastnet.training.trainer import Trainer
 
@@ -53,12 +53,25 @@ def launch(args, body):
     job = Job(comm, communicator_name(args), getattr(args, "lr_scale", "none"))
     agreed = (TrainingInterrupted, DivergenceError, RankFailure)
     try:
-        with abort_on_error(comm, agreed), _silenced(not comm.is_root):
-            return body(args, job)
+        with abort_on_error(comm, agreed):
+            try:
+                with _silenced(not comm.is_root):
+                    return body(args, job)
+            except FastnetError as exc:
+                if isinstance(exc, agreed) or job.agreed_once:
+                    raise
+                # A mistake found before the ranks first met (an option, the output folder, the
+                # checkpoint): every rank meets the others there and stops with rank 0's line.
+                job.on_every_rank(lambda: _raise(exc))
+                raise
     except agreed as exc:
         if comm.is_root:
             raise
         return exc.exit_code  # rank 0 reports it
+
+
+def _raise(exc):
+    raise exc
 
 
 @contextlib.contextmanager
@@ -77,6 +90,7 @@ class Job:
         self.comm = comm if comm is not None else SingleProcess()
         self.name = name            # None: not started with --distributed
         self.lr_scale = lr_scale
+        self.agreed_once = False    # the ranks have met once (set up alike so far)
 
     @property
     def distributed(self) -> bool:
@@ -88,7 +102,10 @@ class Job:
             return action()
         from fastnet.distributed.faults import on_every_rank
 
-        return on_every_rank(self.comm, action)
+        try:
+            return on_every_rank(self.comm, action)
+        finally:
+            self.agreed_once = True
 
     def root_only(self, value):
         """``value`` on rank 0 (the output folder, its lock), None on the other ranks."""
@@ -191,6 +208,8 @@ class RankTrainer(Trainer):
         return {**super()._progress(), "ranks": self.comm.size, "rank_layer_states": self._rank_states}
 
 
-def print_rank_line(job, say=print):
+def print_rank_line(job, lr, say=print):
     if job.distributed:
         say(f"processes: {job.comm.describe()}; each computes its rows of every global batch")
+    if job.lr_scale == "linear":
+        say(f"learning rate scaled linearly with the ranks: {lr:g} x {job.comm.size} = {job.lr(lr):g}")
