@@ -251,3 +251,15 @@ def test_dropout_streams_resume_exactly_on_as_many_ranks_and_one_process_says_it
     alone = run(command("train", "--resume", "alone/checkpoint.npz", "--epochs", "2", "--quiet"), tmp_path)
     assert alone.returncode == 0, alone.stderr
     assert "note: the checkpoint was written by 2 ranks" in alone.stdout
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cupy") is not None, reason="needs a machine where CuPy is missing")
+def test_nccl_failing_on_every_rank_is_one_line_from_rank_0(tmp_path):
+    started = time.monotonic()
+    proc = run(mpi_command(2, "train", *RUN, "--epochs", "1", "--out", "x", "--distributed", "nccl"), tmp_path)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and time.monotonic() - started < 60, proc.stderr
+    assert lines == ["fastnet: error: communicator 'nccl' is unavailable: rank 0 (and 1 other rank(s)): "
+                     "CuPy is not installed; pip install 'fastnet[cuda12]' or 'fastnet[cuda13]' "
+                     "(CuPy and the nvidia-nccl wheel)"], lines
+    assert not (tmp_path / "x").exists()

@@ -46,9 +46,15 @@ def launch(args, body):
     """``body(args, job)`` in this process, as one rank of a job when ``--distributed`` is given."""
     if getattr(args, "distributed", None) is None:
         return body(args, Job())
-    from fastnet.distributed.faults import RankFailure, abort_on_error, install_excepthook, join_job
+    from fastnet.distributed.faults import (RankFailure, abort_on_error, install_excepthook, join_job,
+                                            launcher_rank)
 
-    comm = join_job(communicator_name(args))
+    try:
+        comm = join_job(communicator_name(args))
+    except RankFailure as exc:  # every rank failed alike; rank 0 says it
+        if launcher_rank():
+            return exc.exit_code
+        raise
     install_excepthook(comm)
     job = Job(comm, communicator_name(args), getattr(args, "lr_scale", "none"))
     agreed = (TrainingInterrupted, DivergenceError, RankFailure)

@@ -49,6 +49,8 @@ class Trainer:
     anything big is allocated, the batch is checked to fit in memory.
     """
 
+    launcher, resume_options = (), ()  # what a resume command adds (mpiexec -n N, --distributed)
+
     def __init__(self, net, optimizer, x_train, t_train, x_test=None, t_test=None,
                  settings: TrainerConfig | None = None, **options):
         settings = (settings or TrainerConfig()).with_options(**options)
@@ -93,8 +95,6 @@ class Trainer:
         self._stop_signal = None
         self.after_epoch = None  # called with the trainer after each epoch (fastnet train --profile)
         self.start_loss = None      # the untrained net's first minibatch loss: what "exploded" means
-
-    launcher, resume_options = (), ()  # what a resume command adds (mpiexec -n N, --distributed)
 
     # --- data ---------------------------------------------------------------------------------
     def _to_device(self, x, t, split):
@@ -294,9 +294,12 @@ class Trainer:
         if self.epoch >= self.epochs:
             raise TrainingInterrupted(f"interrupted by {name} after the last epoch; the run is complete "
                                       f"and its checkpoint saved: {path} (to train further: "
-                                      f"{resume_command(path, '--epochs', 'N', *self.resume_options, launcher=self.launcher)})", code)
+                                      f"{self._resume_command(path, '--epochs', 'N')})", code)
         raise TrainingInterrupted(f"interrupted by {name} at {where}; checkpoint saved; "
-                                  f"resume with: {resume_command(path, *self.resume_options, launcher=self.launcher)}", code)
+                                  f"resume with: {self._resume_command(path)}", code)
+
+    def _resume_command(self, path, *extra):
+        return resume_command(path, *extra, *self.resume_options, launcher=self.launcher)
 
     def _interrupts(self):
         """SIGINT/SIGTERM finish the current step, then save and stop; a second one stops at once."""
