@@ -263,3 +263,10 @@ def test_nccl_failing_on_every_rank_is_one_line_from_rank_0(tmp_path):
                      "CuPy is not installed; pip install 'fastnet[cuda12]' or 'fastnet[cuda13]' "
                      "(CuPy and the nvidia-nccl wheel)"], lines
     assert not (tmp_path / "x").exists()
+
+
+def test_lr_scale_without_distributed_is_one_line(tmp_path):
+    proc = run(command("train", *RUN, "--epochs", "1", "--out", "x", "--lr-scale", "linear"), tmp_path)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and lines == [
+        "fastnet: error: --lr-scale scales by the number of ranks: it needs --distributed (under mpiexec)"]

@@ -45,6 +45,8 @@ def communicator_name(args) -> str:
 def launch(args, body):
     """``body(args, job)`` in this process, as one rank of a job when ``--distributed`` is given."""
     if getattr(args, "distributed", None) is None:
+        if getattr(args, "lr_scale", "none") != "none":
+            raise InputError("--lr-scale scales by the number of ranks: it needs --distributed (under mpiexec)")
         return body(args, Job())
     from fastnet.distributed.faults import (RankFailure, abort_on_error, install_excepthook, join_job,
                                             launcher_rank)
