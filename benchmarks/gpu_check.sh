@@ -4,6 +4,17 @@
 #   (b) install the project from this tree (no network needed)
 #   (c) the GPU tests, then the rest of the suite
 #   (d) the GPU benchmark against PyTorch
+#   (e) a 1-rank NCCL smoke run (run before (d): it is quick) of `fastnet train --distributed nccl` (needs the [mpi] extra)
+#
+# Several GPUs: one machine can only smoke-test NCCL with one rank (NCCL cannot put two ranks
+# on one GPU).  On a machine with G >= 2 GPUs, after `pip install 'fastnet[mpi,cuda12]'`
+# (or cuda13), run from this folder:
+#   mpiexec -n G python -m fastnet train --backend cupy --strict-backend --distributed nccl \
+#       --dataset sample --limit 10000 --epochs 2 --quiet --out runs/nccl-G --overwrite
+#   python -m pytest -q -p no:cacheprovider tests/test_distributed.py tests/test_distributed_cli.py
+# The run must print one report naming "nccl: rank 0 of G", and its checkpoint must match
+#   python -m fastnet train --backend cupy --dataset sample --limit 10000 --epochs 2 --out runs/one
+# to float32 round-off.  Several nodes: add the launcher's host options (mpiexec -hosts a,b -ppn G).
 # Logs and bench_gpu.json go to $OUT when set, else benchmarks/results/gpu_check.
 # Every step runs under `timeout`; the step limits (seconds) can be lowered through
 # GPU_CHECK_T_SMI, _INSTALL, _GPU_TESTS, _SUITE, _BENCH and the total through GPU_CHECK_DEADLINE.
@@ -92,6 +103,17 @@ if [ -f "$OUT_DIR/gpu_tests.log" ]; then
 fi
 read -r -a suite_paths <<< "${GPU_CHECK_SUITE:-tests/}"
 run_step suite "${GPU_CHECK_T_SUITE:-120}" "$PY" -m pytest "${suite_paths[@]}" -m "not gpu" -q -p no:cacheprovider
+
+# (e) NCCL with one rank: CuPy's NCCL binding, the MPI rendezvous, the trainer's rank-0 outputs
+if command -v mpiexec >/dev/null 2>&1 && "$PY" -c "import mpi4py" >/dev/null 2>&1; then
+  run_step nccl_smoke "${GPU_CHECK_T_NCCL:-90}" mpiexec -n 1 "$PY" -m fastnet train --backend cupy \
+    --strict-backend --distributed nccl --dataset sample --limit 2000 --epochs 1 --quiet \
+    --out "$OUT_DIR/nccl_smoke" --overwrite
+else
+  echo "=== nccl_smoke: not run (mpiexec or mpi4py missing: pip install 'fastnet[mpi]')"
+  SUMMARY+=("nccl_smoke: not run (no mpiexec/mpi4py)")
+fi
+
 
 # (d) the benchmark
 run_step bench "${GPU_CHECK_T_BENCH:-110}" "$PY" benchmarks/bench_gpu.py --out "$OUT_DIR"

@@ -117,3 +117,22 @@ def test_with_one_rank_errors_pass_through_unchanged():
     with pytest.raises(ZeroDivisionError):
         with abort_on_error(SingleProcess()):
             1 / 0
+
+
+def test_a_rank_stopped_by_a_signal_aborts_with_128_plus_the_signal():
+    import signal
+
+    from fastnet.distributed.faults import report_and_abort
+    from fastnet.training.stopping import StopNow
+
+    with pytest.raises(SystemExit) as stopped:
+        report_and_abort(SingleProcess(), StopNow(signal.SIGTERM))
+    assert stopped.value.code == 143
+
+
+def test_the_resume_command_of_a_job_starts_with_its_launcher():
+    from fastnet.training.stopping import resume_command
+
+    assert resume_command("a b/c.npz", "--distributed", "mpi", launcher=("mpiexec", "-n", 2)) == \
+        "mpiexec -n 2 fastnet train --resume 'a b/c.npz' --distributed mpi"
+    assert resume_command("c.npz") == "fastnet train --resume c.npz"

@@ -19,6 +19,9 @@ def register(sub):
     p.add_argument("--warmup", type=positive_int, default=5)
     p.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     add_threads_option(p)
+    p.add_argument("--distributed", type=positive_int, nargs="?", const=2, default=None, metavar="N",
+                   help="instead: training samples/s of 1 process (all cores) vs N MPI ranks (default N: 2), "
+                        "SimpleConvNet and the wide MLP unless --workloads; writes distributed.json")
     p.add_argument("--out", default="runs/bench", help="folder for cpu.json and cpu.png (default: %(default)s)")
     p.set_defaults(run=run)
 
@@ -29,6 +32,10 @@ def run(args):
     from fastnet.benchmarking import format_table, run_benchmarks
     from fastnet.blas import describe_blas
 
+    if args.distributed:
+        from fastnet.benchmarking.distributed import bench_command
+
+        return bench_command(args)
     result = run_benchmarks(args.workloads, args.backends, repeats=args.repeats, warmup=args.warmup,
                             include_torch=not args.no_torch, out_dir=args.out, threads=args.threads)
     print()

@@ -35,5 +35,8 @@ def run(args):
         print(f"GPU: {get_backend('cupy').describe()}")
     else:
         print("GPU: none usable (see the cupy line above)")
+    from fastnet.distributed.report import communicator_lines
+
+    print("\n".join(communicator_lines()))
     sys.stdout.flush()
     return 0

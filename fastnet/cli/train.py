@@ -12,6 +12,7 @@ from fastnet.cli.profile import add_threads_option, after_first_epoch
 from fastnet.cli.parser import fraction, non_negative_float, non_negative_int, positive_float, positive_int
 from fastnet.errors import InputError
 from fastnet.training.config import ADJUSTABLE_ON_RESUME, RunConfig
+from fastnet.training.parallel import add_distributed_options, launch, print_rank_line
 
 
 def register(sub):
@@ -45,6 +46,7 @@ def register(sub):
     p.add_argument("--quiet", action="store_true", help="no progress bar; one log line per epoch")
     add_threads_option(p)
     p.add_argument("--profile", action="store_true", help="print a per-layer profile after the first epoch")
+    add_distributed_options(p)
     p.set_defaults(run=run)
 
 
@@ -107,8 +109,13 @@ def output_folder(args, config) -> Path:
 
 
 def run(args):
+    """One process, or (``--distributed``) every rank of an mpiexec job; see training/parallel.py."""
+    return launch(args, train)
+
+
+def train(args, job):
     from fastnet.threads import threads_for, using_threads
-    from fastnet.training import Trainer, TrainerConfig, build_net
+    from fastnet.training import TrainerConfig, build_net
     from fastnet.training.checkpoint import load_checkpoint_arrays, restore_checkpoint
     from fastnet.training.lock import output_folder_lock
 
@@ -122,9 +129,10 @@ def run(args):
     else:
         config = config_from_args(args)
     out_dir = output_folder(args, config)
-    backend = choose_backend(args, recorded=meta["backend"] if meta else None).backend
+    backend = job.on_every_rank(lambda: choose_backend(args, recorded=meta["backend"] if meta else None)).backend
+    rank_threads = job.limit_threads(args.threads)
 
-    with output_folder_lock(out_dir, say=say):
+    with output_folder_lock(job.root_only(out_dir), say=say):
         data = load_run_data(config.dataset, args.data_dir, recorded, config.flatten,
                              progress=not args.quiet, checkpoint=args.resume)
         if data.is_sample and config.dataset != catalog.SAMPLE:
@@ -138,12 +146,12 @@ def run(args):
             check_same_data(recorded, data.name, len(x_train), args.resume)
 
         net = build_net(config, backend, x_train.shape[1:])
-        optimizer = catalog.make_optimizer(config.optimizer, config.lr)
+        optimizer = catalog.make_optimizer(config.optimizer, job.lr(config.lr))
         record = {"backend": backend.name, "data_source": source_of(data), "data_name": data.name,
-                  "train_samples": int(len(x_train))}
+                  "train_samples": int(len(x_train)), **job.record()}
         settings = TrainerConfig.for_run(config, record, out_dir=out_dir, progress=not args.quiet, log=say,
                                          title=f"{config.net} on {data.name} ({backend.name})")
-        trainer = Trainer(net, optimizer, x_train, t_train, data.x_test, data.t_test, settings)
+        trainer = job.trainer(net, optimizer, x_train, t_train, data.x_test, data.t_test, settings=settings)
         if args.resume:
             arrays = load_checkpoint_arrays(args.resume, net, optimizer)
             restore_checkpoint(net, optimizer, arrays, meta, args.resume)
@@ -151,10 +159,12 @@ def run(args):
             if config.lr != base.lr:
                 say(f"learning rate changed from {base.lr} to {config.lr} for the rest of the run")
             say(f"resuming {args.resume} at {trainer.position()}")
+        job.start(trainer, meta, say)
+        print_rank_line(job, config.lr, say)
         say(f"net: {config.net} ({sum(int(v.size) for v in net.params.values()):,} parameters), "
             f"{config.optimizer} lr {config.lr}, batch {config.batch_size}, {config.epochs} epochs, {config.dtype}")
 
-        threads = threads_for(net, x_train.shape[1:], config.batch_size, args.threads)
+        threads = rank_threads or threads_for(net, x_train.shape[1:], config.batch_size, args.threads)
         say(threads.describe())
         if args.profile:
             trainer.after_epoch = after_first_epoch(say)

@@ -24,6 +24,7 @@ _MODULES = {"none": "fastnet.distributed.base", "mpi": "fastnet.distributed.mpi"
 
 _loaded: dict[str, Communicator] = {}
 _failures: dict[str, str] = {}
+_causes: dict[str, BaseException] = {}   # what went wrong, for join_job (a failure all ranks share)
 
 
 def _load(name: str) -> Communicator:
@@ -38,7 +39,8 @@ def _load(name: str) -> Communicator:
             if not isinstance(exc, FastnetError):
                 reason = f"{type(exc).__name__}: {reason}"
             _failures[name] = reason
-    raise BackendUnavailable(f"communicator '{name}' is unavailable: {_failures[name]}")
+            _causes[name] = exc
+    raise BackendUnavailable(f"communicator '{name}' is unavailable: {_failures[name]}") from _causes.get(name)
 
 
 def _check_name(name) -> None:

@@ -171,10 +171,13 @@ class DataParallel:
                 continue  # unseeded: fresh entropy on every rank already
             layer.rng = self.net.backend.rng(layer.seed)
 
+    def rng_states_here(self) -> dict:
+        """This rank's dropout generator states, by layer name."""
+        return {name: layer.state_dict() for name, layer in self._dropout_layers().items()}
+
     def rng_states(self) -> list:
         """Every rank's dropout generator states, in rank order (for rank 0's checkpoint)."""
-        mine = {name: layer.state_dict() for name, layer in self._dropout_layers().items()}
-        return self.comm.allgather_object(mine)
+        return self.comm.allgather_object(self.rng_states_here())
 
     def restore_rng_states(self, states_by_rank: list) -> bool:
         """Resume each rank's dropout stream from ``rng_states()`` of a run with as many ranks.

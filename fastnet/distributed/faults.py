@@ -62,7 +62,9 @@ def one_line(exc: BaseException) -> str:
 def join_job(name: str, device: str = "cpu"):
     """The communicator ``name`` (see ``get_communicator``), or an end to the whole job.
 
-    A one-process run gets ``BackendUnavailable`` as usual.  A rank of a bigger job prints
+    A one-process run gets ``BackendUnavailable`` as usual.  Where the ranks could agree on the
+    failure (NCCL's start, shared over MPI) every rank raises the same ``RankFailure``.
+    Otherwise a rank of a bigger job prints
     ``rank R: communicator ... is unavailable: <reason>`` and terminates itself by SIGTERM,
     since without MPI it cannot tell the others.
     """
@@ -73,6 +75,8 @@ def join_job(name: str, device: str = "cpu"):
     except BackendUnavailable as exc:
         if launcher_size() <= 1:
             raise
+        if isinstance(exc.__cause__, RankFailure):  # NCCL's start failed alike on every rank
+            raise RankFailure(str(exc), exc.__cause__.rank) from None
         _end_this_rank(f"rank {launcher_rank()}: {exc}")
 
 
@@ -109,6 +113,8 @@ def on_every_rank(comm, action):
 def report_and_abort(comm, exc: BaseException) -> None:
     """Say what failed on this rank (a traceback for bugs), then end every rank."""
     code = getattr(exc, "exit_code", None)
+    if isinstance(getattr(exc, "signum", None), int):  # StopNow: stopped by a signal, 128 + its number
+        code = 128 + exc.signum
     if isinstance(exc, SystemExit):
         code = exc.code if isinstance(exc.code, int) else 1
     elif not isinstance(exc, (FastnetError, KeyboardInterrupt)):

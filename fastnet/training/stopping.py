@@ -25,13 +25,13 @@ class StopNow(KeyboardInterrupt):
         self.signum = int(signum)
 
 
-def resume_command(checkpoint, *extra) -> str:
+def resume_command(checkpoint, *extra, launcher=()) -> str:
     """The command that continues a run, quoted so it can be pasted into a shell as it is.
 
     The checkpoint records the backend, dtype, data folder and every other setting, so the
-    path is all a resume needs.
+    path is all a resume needs; ``launcher`` starts it on several ranks (``mpiexec -n 4``).
     """
-    return shlex.join(["fastnet", "train", "--resume", str(checkpoint), *map(str, extra)])
+    return shlex.join([*map(str, launcher), "fastnet", "train", "--resume", str(checkpoint), *map(str, extra)])
 
 
 @contextmanager

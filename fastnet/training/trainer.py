@@ -49,6 +49,8 @@ class Trainer:
     anything big is allocated, the batch is checked to fit in memory.
     """
 
+    launcher, resume_options = (), ()  # what a resume command adds (mpiexec -n N, --distributed)
+
     def __init__(self, net, optimizer, x_train, t_train, x_test=None, t_test=None,
                  settings: TrainerConfig | None = None, **options):
         settings = (settings or TrainerConfig()).with_options(**options)
@@ -200,7 +202,7 @@ class Trainer:
         try:
             while self.step < self.steps_per_epoch:
                 idx = perm[self.step * bs:(self.step + 1) * bs]
-                grads = net.gradient(self.x_train[idx], self.t_train[idx])
+                grads = self.step_gradient(idx)
                 if check_every_step and not math.isfinite(float(net.last_loss)):
                     self._diverged(float(net.last_loss))
                 if self.start_loss is None:
@@ -226,10 +228,17 @@ class Trainer:
         seconds = time.perf_counter() - started
         self._end_epoch(seconds, (self.step - first_step) * bs)
 
+    def step_gradient(self, idx):
+        """The gradient of the training rows ``idx`` (a RankTrainer computes only its share)."""
+        return self.net.gradient(self.x_train[idx], self.t_train[idx])
+
+    def evaluate_set(self, x, t):
+        return evaluate(self.net, x, t, self.eval_batch_size)
+
     def _end_epoch(self, seconds, samples):
         samples = min(samples, self.x_train.shape[0])
-        train_loss, train_acc = evaluate(self.net, self.x_train, self.t_train, self.eval_batch_size)
-        test_loss, test_acc = (evaluate(self.net, self.x_test, self.t_test, self.eval_batch_size)
+        train_loss, train_acc = self.evaluate_set(self.x_train, self.t_train)
+        test_loss, test_acc = (self.evaluate_set(self.x_test, self.t_test)
                                if self.x_test is not None else (None, None))
         if not math.isfinite(train_loss) or train_loss > self.explosion_limit():
             self._diverged(self._loss_problem(train_loss), where=f"the evaluation after epoch {self.epoch + 1}")
@@ -285,9 +294,12 @@ class Trainer:
         if self.epoch >= self.epochs:
             raise TrainingInterrupted(f"interrupted by {name} after the last epoch; the run is complete "
                                       f"and its checkpoint saved: {path} (to train further: "
-                                      f"{resume_command(path, '--epochs', 'N')})", code)
+                                      f"{self._resume_command(path, '--epochs', 'N')})", code)
         raise TrainingInterrupted(f"interrupted by {name} at {where}; checkpoint saved; "
-                                  f"resume with: {resume_command(path)}", code)
+                                  f"resume with: {self._resume_command(path)}", code)
+
+    def _resume_command(self, path, *extra):
+        return resume_command(path, *extra, *self.resume_options, launcher=self.launcher)
 
     def _interrupts(self):
         """SIGINT/SIGTERM finish the current step, then save and stop; a second one stops at once."""
