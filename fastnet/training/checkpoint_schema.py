@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from fastnet.errors import CheckpointError
-from fastnet.training.history import COLUMNS
+from fastnet.training.history import COLUMNS, OPTIONAL_COLUMNS
 
 MAX_COUNT = 2 ** 53  # beyond this a JSON number no longer counts steps exactly
 PROGRESS_KEYS = ("epoch", "step", "iteration")
@@ -61,7 +61,7 @@ def check_meta(meta: dict, path) -> None:
 
 
 def _check_history(history, epochs, bad):
-    for column in COLUMNS:
+    for column in COLUMNS + tuple(c for c in OPTIONAL_COLUMNS if c in history):
         values = history.get(column, [])
         if not isinstance(values, list) or len(values) != epochs:
             bad(f"history.{column}", f"does not hold one value for each of the {epochs} epochs run")
