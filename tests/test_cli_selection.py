@@ -149,9 +149,9 @@ def test_cosine_run_resumed_with_more_epochs_keeps_its_schedule(tmp_path):
 @pytest.mark.parametrize("args, problem", [
     (["--keep-best"], "add --val-split"),
     (["--early-stop", "2"], "add --val-split"),
-    (["--val-split", "1.5"], "--val-split"),
+    (["--val-split", "1.5"], "a fraction in (0, 1), got"),
     (["--val-split", "5000"], "leaves no training data"),
-    (["--lr-schedule", "step", "--lr-gamma", "2"], "--lr-gamma"),
+    (["--lr-schedule", "step", "--lr-gamma", "2"], "--lr-gamma must be in (0, 1]"),
 ])
 def test_selection_mistakes_are_one_line(args, problem, tmp_path):
     result = run_cli("train", *SMALL, "--limit", "300", "--epochs", "1", *args, "--out", tmp_path / "run",
