@@ -33,7 +33,7 @@ def resumed_schedule(recorded, current, base_lr, epochs, steps_per_epoch, source
     try:
         schedule = Schedule.from_dict({**recorded, "base_lr": base_lr})
     except (InputError, TypeError) as exc:
-        raise CheckpointError(f"{source}: the recorded learning-rate schedule is not usable ({exc})") from None
+        raise CheckpointError(f"{source or 'the checkpoint'}: the recorded learning-rate schedule is not usable ({exc})") from None
     if schedule.name != "constant" and epochs * steps_per_epoch > schedule.total:
         say(f"the {schedule.name} learning-rate schedule keeps its recorded length of "
                 f"{schedule.total / steps_per_epoch:g} epochs ({schedule.total} updates); the epochs "

@@ -124,7 +124,7 @@ def summary_lines(history: dict, out_dir, keep_best: bool) -> list:
 
 
 def _damaged(source, why):
-    raise CheckpointError(f"{source}: checkpoint metadata is damaged (progress.selection {why}); "
+    raise CheckpointError(f"{source or 'the checkpoint'}: checkpoint metadata is damaged (progress.selection {why}); "
                           f"use an intact copy")
 
 
