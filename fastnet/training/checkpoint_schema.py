@@ -69,10 +69,11 @@ def _check_history(history, epochs, bad):
             bad(f"history.{column}", "holds values that are not finite numbers")
     if history.get("epoch", []) != list(range(1, epochs + 1)):
         bad("history.epoch", "does not count the epochs 1, 2, ...")
-    steps = history.get("step_loss", [])
-    if not isinstance(steps, list) or not all(
-            isinstance(p, list) and len(p) == 2 and _count(p[0]) and _number(p[1]) for p in steps):
-        bad("history.step_loss", "is not a list of [iteration, loss] pairs")
+    for column, what in (("step_loss", "loss"), ("step_lr", "learning rate")):
+        steps = history.get(column, [])
+        if not isinstance(steps, list) or not all(
+                isinstance(p, list) and len(p) == 2 and _count(p[0]) and _number(p[1]) for p in steps):
+            bad(f"history.{column}", f"is not a list of [iteration, {what}] pairs")
 
 
 def _count(value) -> bool:
