@@ -80,7 +80,7 @@ def test_readme_picture_commands_write_valid_pngs_and_tensorboard_events(tmp_pat
     for name in ("curves.png", "filters.png"):
         assert_png(run / name)
     assert re.search(r"best validation epoch \d, \S*best\.npz: val acc", trained.stdout)
-    assert "final accuracy (last epoch 2" in trained.stdout
+    assert re.search(r"final accuracy: train \S+, test \S+ \(last epoch 2, \S*checkpoint\.npz\)", trained.stdout)
 
     scored = run_cli(*evaluate[1:], "--backend", "numpy", tmp_path=tmp_path)
     assert scored.returncode == 0, scored.stderr

@@ -70,7 +70,7 @@ def run(args):
     print(format_matrix(matrix))
     folder = Path(args.out) if args.out else Path(args.checkpoint).parent
     title = f"{config.net} on {data.name}"
-    for path in write_eval_pictures(folder, matrix, data.x_test, labels, scores, title=title):
+    for path in write_eval_pictures(folder, matrix, data.x_test, labels, scores, data.classes, title=title):
         print(f"picture: {path}")
     return 0
 

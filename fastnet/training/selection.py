@@ -111,8 +111,8 @@ def summary_lines(history: dict, out_dir, keep_best: bool) -> list:
         return []
     last = history["epoch"][-1]
     test = history["test_acc"][-1]
-    lines = [f"final accuracy (last epoch {last}, {out_dir / 'checkpoint.npz'}): train "
-             f"{history['train_acc'][-1]:.4f}" + (f", test {test:.4f}" if test is not None else "")]
+    lines = [f"final accuracy: train {history['train_acc'][-1]:.4f}" + (f", test {test:.4f}" if test is not None else "")
+             + f" (last epoch {last}, {out_dir / 'checkpoint.npz'})"]
     val = history.get("val_acc") or []
     if any(v is not None for v in val):
         best = max(range(len(val)), key=lambda i: (val[i], -history["val_loss"][i], -i))
