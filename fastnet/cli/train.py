@@ -9,10 +9,10 @@ from fastnet import catalog
 from fastnet.cli.backend_choice import add_backend_options, choose_backend
 from fastnet.cli.common import check_same_data, load_run_data, option, read_run, show, source_of
 from fastnet.cli.profile import add_threads_option, after_first_epoch
-from fastnet.cli.train_options import add_selection_options, given_selection_options
 from fastnet.cli.parser import fraction, non_negative_int, positive_float, positive_int
-from fastnet.errors import InputError
+from fastnet.cli.train_options import add_selection_options, given_selection_options
 from fastnet.cli.train_pictures import first_filters, refuse_stopped_run, write_train_pictures
+from fastnet.errors import InputError
 from fastnet.training.config import ADJUSTABLE_ON_RESUME, RunConfig
 from fastnet.training.selection import summary_lines
 

@@ -27,7 +27,7 @@ class RunConfig:
     lr: float = _DEFAULT.lr
     optimizer: str = _DEFAULT.optimizer
     hidden: list = field(default_factory=lambda: list(_DEFAULT.hidden))
-    weight_decay: float = 0.0
+    weight_decay: float = 0.0  # the optimizer's, for every net (AdamW for adam): fastnet.optim
     dropout: float = 0.0
     batchnorm: bool = False
     dtype: str = catalog.DEFAULT_DTYPE
