@@ -1,9 +1,16 @@
-"""Reproduce the README's accuracy table on the full MNIST.
+"""Reproduce the README's accuracy table on the full MNIST (and Fashion-MNIST).
 
     python benchmarks/accuracy.py --data-dir ../shared/data/mnist [--rows two-layer simple-conv deep-conv]
+    python benchmarks/accuracy.py --data-dir ../shared/data/mnist --rows selected          # the goals
+    python benchmarks/accuracy.py --data-dir ../shared/data/mnist --rows simple-conv-selected --dry-run
 
 Each row runs the exact ``fastnet train`` command shown in the table, in its own process, and
-records the final test accuracy, epochs and wall time in benchmarks/results/accuracy.json.
+records the test accuracy, epochs and wall time in benchmarks/results/accuracy.json.
+
+The classic rows report the final epoch.  The ``*-selected`` rows hold 5,000 training images
+out as a validation split, keep the checkpoint of the best validation epoch (``best.npz``) and
+report the test accuracy of that epoch: the epoch is chosen without looking at the test set.
+``--dry-run`` prints the commands without running them.
 """
 import argparse
 import json
@@ -18,39 +25,86 @@ ROWS = {
     "simple-conv": ["--net", "simple-conv", "--optimizer", "adam", "--lr", "0.001", "--epochs", "20"],
     "deep-conv": ["--net", "deep-conv", "--optimizer", "adam", "--lr", "0.001", "--epochs", "15"],
 }
-GOALS = {"two-layer": 0.97, "simple-conv": 0.989, "deep-conv": 0.993}
+SELECT = ["--val-split", "5000", "--keep-best"]
+SELECTED_ROWS = {
+    # Four times the hidden layer, momentum and a cosine decay: the noise of a constant
+    # rate is what keeps the classic 784-50-10 run at 0.970.
+    "two-layer-selected": ["--net", "two-layer", "--hidden", "200", "--optimizer", "momentum", "--lr", "0.05",
+                           "--lr-schedule", "cosine", "--epochs", "30", *SELECT],
+    # The classic recipe peaks at epoch 14 and then overfits with a constant rate; a cosine decay
+    # with a one-epoch warm-up and a little AdamW decay settles it instead.
+    "simple-conv-selected": ["--net", "simple-conv", "--optimizer", "adam", "--lr", "0.001",
+                             "--lr-schedule", "cosine", "--warmup-epochs", "1", "--weight-decay", "0.0001",
+                             "--epochs", "20", *SELECT],
+    "deep-conv-selected": ["--net", "deep-conv", "--optimizer", "adam", "--lr", "0.001",
+                           "--lr-schedule", "cosine", "--warmup-epochs", "1", "--epochs", "20", *SELECT],
+    "fashion-simple-conv-selected": ["--net", "simple-conv", "--dataset", "fashion-mnist", "--optimizer", "adam",
+                                     "--lr", "0.001", "--lr-schedule", "cosine", "--warmup-epochs", "1",
+                                     "--weight-decay", "0.0005", "--epochs", "25", *SELECT],
+}
+ROWS.update(SELECTED_ROWS)
+GOALS = {"two-layer": 0.97, "simple-conv": 0.989, "deep-conv": 0.993,
+         "two-layer-selected": 0.975, "simple-conv-selected": 0.990, "deep-conv-selected": 0.994,
+         "fashion-simple-conv-selected": 0.910}
+# Estimated wall time on 2 undisturbed cores (numba, float32): training plus the per-epoch
+# evaluation of the train, validation and test sets.  Shared cores take two to four times longer.
+ESTIMATED_MINUTES = {"two-layer": 0.2, "simple-conv": 4, "deep-conv": 34, "two-layer-selected": 1,
+                     "simple-conv-selected": 4, "deep-conv-selected": 45, "fashion-simple-conv-selected": 5}
+GROUPS = {"classic": ["two-layer", "simple-conv", "deep-conv"], "selected": list(SELECTED_ROWS)}
+
+
+def chosen_epoch(h: dict) -> int:
+    """The 0-based epoch a row reports: the best validation epoch when there is a split, else the last."""
+    val = h.get("val_acc") or []
+    if not any(v is not None for v in val):
+        return len(h["epoch"]) - 1
+    return max(range(len(val)), key=lambda i: (val[i], -h["val_loss"][i], -i))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--rows", nargs="+", choices=list(ROWS), default=list(ROWS))
+    parser.add_argument("--fashion-data-dir", default=None,
+                        help="folder of the Fashion-MNIST IDX files (default: fastnet's usual search)")
+    parser.add_argument("--rows", nargs="+", choices=[*ROWS, *GROUPS], default=GROUPS["classic"],
+                        help="rows, or the groups 'classic' (default) and 'selected'")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands and estimates only")
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args()
     out = Path(args.out)
     results_path = out / "accuracy.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
-    for row in args.rows:
+    rows = [r for name in args.rows for r in GROUPS.get(name, [name])]
+    for row in rows:
         run_dir = out / "accuracy" / row
-        command = ["fastnet", "train", *ROWS[row], "--data-dir", args.data_dir,
+        fashion = "fashion-mnist" in ROWS[row]
+        data_dir = ["--data-dir", args.fashion_data_dir] if fashion and args.fashion_data_dir else (
+            [] if fashion else ["--data-dir", args.data_dir])
+        command = ["fastnet", "train", *ROWS[row], *data_dir,
                    "--backend", args.backend, "--out", str(run_dir), "--overwrite", "--quiet"]
-        print("$ " + " ".join(command), flush=True)
+        print(f"$ {' '.join(command)}   # about {ESTIMATED_MINUTES[row]} min on 2 idle cores", flush=True)
+        if args.dry_run:
+            continue
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "fastnet", *command[1:]], check=True)
         wall = time.perf_counter() - started
         history = json.loads((run_dir / "history.json").read_text())
         h = history["history"]
+        chosen = chosen_epoch(h)
         results[row] = {"command": " ".join(command), "backend": history.get("backend"),
-                        "epochs": h["epoch"][-1], "test_acc": h["test_acc"][-1],
+                        "epochs": h["epoch"][-1], "test_acc": h["test_acc"][chosen],
+                        "chosen_epoch": h["epoch"][chosen],
+                        "chosen_by": "validation" if any(v is not None for v in h.get("val_acc") or []) else "last epoch",
+                        "final_test_acc": h["test_acc"][-1],
                         "best_test_acc": max(h["test_acc"]), "train_acc": h["train_acc"][-1],
                         "wall_seconds": round(wall, 1), "goal": GOALS[row],
-                        "met": h["test_acc"][-1] >= GOALS[row],
+                        "met": h["test_acc"][chosen] >= GOALS[row],
                         "when": time.strftime("%Y-%m-%d %H:%M")}
         out.mkdir(parents=True, exist_ok=True)
         results_path.write_text(json.dumps(results, indent=1))
         r = results[row]
-        print(f"{row}: test {r['test_acc']:.4f} after {r['epochs']} epochs, {wall / 60:.1f} min "
+        print(f"{row}: test {r['test_acc']:.4f} at epoch {r['chosen_epoch']} ({r['chosen_by']}) of {r['epochs']}, {wall / 60:.1f} min "
               f"(goal {r['goal']}: {'met' if r['met'] else 'NOT met'})", flush=True)
 
 

@@ -67,7 +67,7 @@ def _two_layer(run, backend, input_shape, output_size):
 def _mlp(run, backend, input_shape, output_size):
     from fastnet.nets import MultiLayerNet
     return MultiLayerNet(input_shape[0], list(run.hidden), output_size,
-                         weight_decay_lambda=run.weight_decay, use_dropout=run.dropout > 0,
+                         use_dropout=run.dropout > 0,
                          dropout_ratio=run.dropout or 0.5, use_batchnorm=run.batchnorm,
                          **_common(run, backend))
 

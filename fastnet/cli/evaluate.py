@@ -1,4 +1,7 @@
-"""fastnet eval: a checkpoint's accuracy and confusion matrix on a test set."""
+"""fastnet eval: a checkpoint's accuracy and confusion matrix on a test set, printed and drawn
+(confusion.png, errors.png: next to the checkpoint, or into --out)."""
+from pathlib import Path
+
 import numpy
 
 from fastnet import catalog
@@ -16,6 +19,8 @@ def register(sub):
                    help="folder holding the four IDX files (missing ones are downloaded there)")
     p.add_argument("--batch-size", type=positive_int, default=catalog.EVAL_BATCH,
                    help="images per forward pass (default: %(default)s)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="folder for confusion.png and errors.png (default: the checkpoint's folder)")
     add_backend_options(p)
     p.set_defaults(run=run)
 
@@ -35,6 +40,7 @@ def format_matrix(matrix):
 
 def run(args):
     from fastnet.errors import DataError
+    from fastnet.plots import write_eval_pictures
     from fastnet.training import build_net
     from fastnet.training.checkpoint import load_checkpoint_arrays, restore_net
     from fastnet.training.memory import check_batch_fits
@@ -53,13 +59,23 @@ def run(args):
     batch = min(args.batch_size, data.x_test.shape[0])
     check_batch_fits(net, data.x_test.shape[1:], batch)  # before the big forward passes
     x = backend.asarray(data.x_test, dtype=net.dtype)
-    predicted = numpy.concatenate([backend.to_numpy(y.argmax(axis=1))
-                                   for _, y in net.predict_batches(x, batch)])
+    scores = numpy.concatenate([backend.to_numpy(y) for _, y in net.predict_batches(x, batch)])
+    predicted = scores.argmax(axis=1)
     labels = numpy.asarray(data.t_test)
     matrix = confusion_matrix(labels, predicted)
-    print(f"checkpoint: {args.checkpoint} ({config.net}, epoch {meta['progress']['epoch']})")
+    print(f"checkpoint: {args.checkpoint} ({config.net}, {which_epoch(meta)})")
     print(f"data: {data.name} test set from {data.source} ({len(labels):,} images), backend {backend.name}")
     print(f"test accuracy: {float((predicted == labels).mean()):.4f}")
     print("confusion matrix (rows: true class, columns: predicted):")
     print(format_matrix(matrix))
+    folder = Path(args.out) if args.out else Path(args.checkpoint).parent
+    title = f"{config.net} on {data.name}"
+    for path in write_eval_pictures(folder, matrix, data.x_test, labels, scores, data.classes, title=title):
+        print(f"picture: {path}")
     return 0
+
+
+def which_epoch(meta) -> str:
+    """Which epoch a checkpoint holds, in words: the last one saved, or the best on validation."""
+    epoch = meta["progress"]["epoch"]
+    return f"best validation epoch {epoch}" if meta["progress"].get("kept_as") == "best" else f"epoch {epoch}"

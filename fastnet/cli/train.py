@@ -9,10 +9,13 @@ from fastnet import catalog
 from fastnet.cli.backend_choice import add_backend_options, choose_backend
 from fastnet.cli.common import check_same_data, load_run_data, option, read_run, show, source_of
 from fastnet.cli.profile import add_threads_option, after_first_epoch
-from fastnet.cli.parser import fraction, non_negative_float, non_negative_int, positive_float, positive_int
+from fastnet.cli.parser import fraction, non_negative_int, positive_float, positive_int
+from fastnet.cli.train_options import add_selection_options, given_selection_options
+from fastnet.cli.train_pictures import first_filters, refuse_stopped_run, write_train_pictures
 from fastnet.errors import InputError
 from fastnet.training.config import ADJUSTABLE_ON_RESUME, RunConfig
 from fastnet.training.parallel import add_distributed_options, launch, print_rank_line
+from fastnet.training.selection import summary_lines
 
 
 def register(sub):
@@ -31,7 +34,6 @@ def register(sub):
     p.add_argument("--lr", type=positive_float, default=None, help="learning rate (default: the net's recipe)")
     p.add_argument("--optimizer", choices=catalog.OPTIMIZER_NAMES, default=None)
     p.add_argument("--hidden", type=positive_int, nargs="+", default=None, help="hidden layer sizes")
-    p.add_argument("--weight-decay", type=non_negative_float, default=None, help="L2 lambda (mlp)")
     p.add_argument("--dropout", type=fraction, default=None, help="dropout ratio (mlp; 0 = off)")
     p.add_argument("--batchnorm", action="store_true", default=None, help="batch normalisation (mlp)")
     p.add_argument("--dtype", choices=catalog.DTYPES, default=None)
@@ -44,6 +46,7 @@ def register(sub):
                    help="replace the run already in --out instead of refusing")
     p.add_argument("--limit", type=positive_int, default=None, help="use only the first N training samples")
     p.add_argument("--quiet", action="store_true", help="no progress bar; one log line per epoch")
+    add_selection_options(p)
     add_threads_option(p)
     p.add_argument("--profile", action="store_true", help="print a per-layer profile after the first epoch")
     add_distributed_options(p)
@@ -54,9 +57,9 @@ def given_options(args) -> dict:
     """The run settings the user typed (None: not given)."""
     given = {"net": args.net, "dataset": args.dataset, "epochs": args.epochs,
              "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
-             "hidden": args.hidden, "weight_decay": args.weight_decay, "dropout": args.dropout,
+             "hidden": args.hidden, "dropout": args.dropout,
              "batchnorm": args.batchnorm, "dtype": args.dtype, "seed": args.seed, "limit": args.limit}
-    return {k: v for k, v in given.items() if v is not None}
+    return {**{k: v for k, v in given.items() if v is not None}, **given_selection_options(args)}
 
 
 def config_from_args(args, base: RunConfig | None = None, finished_epochs=0, source=None) -> RunConfig:
@@ -146,10 +149,12 @@ def train(args, job):
             check_same_data(recorded, data.name, len(x_train), args.resume)
 
         net = build_net(config, backend, x_train.shape[1:])
-        optimizer = catalog.make_optimizer(config.optimizer, job.lr(config.lr))
+        optimizer = catalog.make_optimizer(config.optimizer, job.lr(config.lr), config.weight_decay)
+        filters_before = first_filters(net)  # the seed's, also on a resume (for filters.png)
         record = {"backend": backend.name, "data_source": source_of(data), "data_name": data.name,
                   "train_samples": int(len(x_train)), **job.record()}
         settings = TrainerConfig.for_run(config, record, out_dir=out_dir, progress=not args.quiet, log=say,
+                                         tensorboard=args.tensorboard,
                                          title=f"{config.net} on {data.name} ({backend.name})")
         trainer = job.trainer(net, optimizer, x_train, t_train, data.x_test, data.t_test, settings=settings)
         if args.resume:
@@ -159,6 +164,7 @@ def train(args, job):
             if config.lr != base.lr:
                 say(f"learning rate changed from {base.lr} to {config.lr} for the rest of the run")
             say(f"resuming {args.resume} at {trainer.position()}")
+            refuse_stopped_run(trainer, args.resume)
         job.start(trainer, meta, say)
         print_rank_line(job, config.lr, say)
         say(f"net: {config.net} ({sum(int(v.size) for v in net.params.values()):,} parameters), "
@@ -170,18 +176,20 @@ def train(args, job):
             trainer.after_epoch = after_first_epoch(say)
         with using_threads(threads):
             history = trainer.fit()
-    print_summary(say, backend, history, out_dir, trainer.curves_path)
+    pictures = [trainer.curves_path, *write_train_pictures(trainer, filters_before, args.tensorboard)]
+    print_summary(say, backend, history, out_dir, pictures, config.keep_best)
     return 0
 
 
-def print_summary(say, backend, history, out_dir, plot_path):
+def print_summary(say, backend, history, out_dir, pictures, keep_best=False):
     data = history.to_dict()
     seconds = data["epoch_seconds"]
     rates = data["samples_per_second"]
     say(f"backend used: {backend.name}")
     if data["epoch"]:
-        test = data["test_acc"][-1]
-        say(f"final accuracy: train {data['train_acc'][-1]:.4f}, test {test:.4f}")
+        for line in summary_lines(data, out_dir, keep_best):
+            say(line)
         say(f"time: {sum(seconds) / len(seconds):.2f} s per epoch, "
             f"{sum(rates) / len(rates):,.0f} samples/s")
-    say(f"outputs: {out_dir / 'history.json'}, {plot_path}, {out_dir / 'checkpoint.npz'}")
+    say(f"outputs: {out_dir / 'history.json'}, {', '.join(map(str, pictures))}, {out_dir / 'checkpoint.npz'}"
+        + (f", {out_dir / 'best.npz'}" if keep_best else ""))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from fastnet.errors import CheckpointError
-from fastnet.training.history import COLUMNS
+from fastnet.training.history import COLUMNS, OPTIONAL_COLUMNS
 
 MAX_COUNT = 2 ** 53  # beyond this a JSON number no longer counts steps exactly
 PROGRESS_KEYS = ("epoch", "step", "iteration")
@@ -61,7 +61,7 @@ def check_meta(meta: dict, path) -> None:
 
 
 def _check_history(history, epochs, bad):
-    for column in COLUMNS:
+    for column in COLUMNS + tuple(c for c in OPTIONAL_COLUMNS if c in history):
         values = history.get(column, [])
         if not isinstance(values, list) or len(values) != epochs:
             bad(f"history.{column}", f"does not hold one value for each of the {epochs} epochs run")
@@ -69,10 +69,11 @@ def _check_history(history, epochs, bad):
             bad(f"history.{column}", "holds values that are not finite numbers")
     if history.get("epoch", []) != list(range(1, epochs + 1)):
         bad("history.epoch", "does not count the epochs 1, 2, ...")
-    steps = history.get("step_loss", [])
-    if not isinstance(steps, list) or not all(
-            isinstance(p, list) and len(p) == 2 and _count(p[0]) and _number(p[1]) for p in steps):
-        bad("history.step_loss", "is not a list of [iteration, loss] pairs")
+    for column, what in (("step_loss", "loss"), ("step_lr", "learning rate")):
+        steps = history.get(column, [])
+        if not isinstance(steps, list) or not all(
+                isinstance(p, list) and len(p) == 2 and _count(p[0]) and _number(p[1]) for p in steps):
+            bad(f"history.{column}", f"is not a list of [iteration, {what}] pairs")
 
 
 def _count(value) -> bool:

@@ -9,9 +9,10 @@ from typing import Callable
 
 from fastnet import catalog
 from fastnet.errors import InputError
+from fastnet.training.run_options import RUN_OPTIONS, check_run_options
 
 # What a resumed run may change: anything else alters the net, the data or the batches.
-ADJUSTABLE_ON_RESUME = ("epochs", "lr")
+ADJUSTABLE_ON_RESUME = ("epochs", "lr", "keep_best", "early_stop")
 _DEFAULT = catalog.NETS[catalog.DEFAULT_NET].recipe
 
 
@@ -26,12 +27,21 @@ class RunConfig:
     lr: float = _DEFAULT.lr
     optimizer: str = _DEFAULT.optimizer
     hidden: list = field(default_factory=lambda: list(_DEFAULT.hidden))
-    weight_decay: float = 0.0
+    weight_decay: float = 0.0  # the optimizer's, for every net (AdamW for adam): fastnet.optim
     dropout: float = 0.0
     batchnorm: bool = False
     dtype: str = catalog.DEFAULT_DTYPE
     seed: int = catalog.DEFAULT_SEED
     limit: int | None = None  # train on the first ``limit`` training samples only
+    # Model selection and the learning-rate schedule (fastnet.training.run_options).
+    val_split: float | None = None
+    keep_best: bool = False
+    early_stop: int | None = None
+    lr_schedule: str = "constant"
+    warmup_epochs: float = 0.0
+    step_epochs: int = 0
+    lr_gamma: float = 0.1
+    min_lr: float = 0.0
 
     @classmethod
     def for_net(cls, net: str = catalog.DEFAULT_NET, **given) -> "RunConfig":
@@ -73,6 +83,7 @@ class RunConfig:
         if not isinstance(self.batchnorm, bool):
             raise InputError(f"batchnorm must be true or false; got {self.batchnorm!r}")
         self.hidden = list(self.hidden)
+        check_run_options(self)
         return self
 
     @property
@@ -101,13 +112,24 @@ class TrainerConfig:
     check_memory: bool = True
     free_memory: int | None = None
     title: str = ""
+    # fastnet.training.run_options: validation split, best checkpoint, early stop, schedule
+    val_split: float | None = None
+    keep_best: bool = False
+    early_stop: int | None = None
+    lr_schedule: str = "constant"
+    warmup_epochs: float = 0.0
+    step_epochs: int = 0
+    lr_gamma: float = 0.1
+    min_lr: float = 0.0
+    tensorboard: object = None  # a folder for TensorBoard events
 
     @classmethod
     def for_run(cls, run: RunConfig, record=None, **options) -> "TrainerConfig":
         """The loop settings of ``run`` (epochs, batch size, seed); ``run`` and the ``record``
         entries (the backend, where the data came from) are saved with its checkpoints."""
         return cls(epochs=run.epochs, batch_size=run.batch_size, seed=run.seed,
-                   record={**run.to_dict(), **(record or {})}, **options).check()
+                   record={**run.to_dict(), **(record or {})},
+                   **{**{k: getattr(run, k) for k in RUN_OPTIONS}, **options}).check()
 
     def with_options(self, **options) -> "TrainerConfig":
         known = {f.name for f in fields(self)}
@@ -123,6 +145,7 @@ class TrainerConfig:
         check_count("eval_batch_size", self.eval_batch_size)
         check_count("log_every", self.log_every)
         check_count("seed", self.seed, least=0)
+        check_run_options(self)
         return self
 
 

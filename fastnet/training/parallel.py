@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 
 from fastnet.distributed.base import SingleProcess
 from fastnet.errors import DivergenceError, FastnetError, InputError

@@ -30,8 +30,11 @@ from fastnet.training.config import TrainerConfig
 from fastnet.training.evaluation import epoch_seed, evaluate
 from fastnet.training.explosion import explosion_limit, loss_problem
 from fastnet.training.history import History
+from fastnet.training.lr import resumed_schedule, run_schedule
 from fastnet.training.lock import output_folder_lock
 from fastnet.training.memory import check_batch_fits, largest_eval_batch
+from fastnet.training.selection import Selection, save_best, split_off_validation
+from fastnet.training.watch import TensorBoardWatch
 from fastnet.training.stopping import StopNow, TrainingInterrupted, resume_command, stop_signals
 
 __all__ = ["StopNow", "Trainer", "TrainingInterrupted", "epoch_seed", "evaluate"]
@@ -81,7 +84,13 @@ class Trainer:
             if fit is not None:
                 _need, per_sample, budget = fit
                 self.eval_batch_size = largest_eval_batch(per_sample, budget, data_bytes, self.eval_batch_size)
+        # Validation (--val-split) is held out of the training set; see fastnet.training.selection.
+        x_train, t_train, x_val, t_val = split_off_validation(x_train, t_train, settings.val_split, self.seed)
         self.x_train, self.t_train = self._to_device(x_train, t_train, "train")
+        self.x_val, self.t_val = self._to_device(x_val, t_val, "val") if x_val is not None else (None, None)
+        self.selection = Selection(settings.early_stop, settings.keep_best)
+        self.schedule = run_schedule(settings, optimizer.lr, self.steps_per_epoch)  # None: constant
+        self.watch = TensorBoardWatch.open(settings)  # None without --tensorboard
         self.x_test, self.t_test = (self._to_device(x_test, t_test, "test") if x_test is not None
                                     else (None, None))
         self.history = History()
@@ -125,6 +134,9 @@ class Trainer:
         self._interval_steps = int(progress.get("interval_steps", 0))
         self.start_loss = progress.get("start_loss")
         self.history = History(history)
+        self.selection.load(progress.get("selection"), self.epoch, source)
+        self.schedule = resumed_schedule(progress.get("schedule"), self.schedule, self.optimizer.lr,
+                                         self.epochs, self.steps_per_epoch, source, say=self.log)
         if source is not None:
             self.last_good_checkpoint = Path(source)
             self._last_good_where = self.position()
@@ -132,7 +144,8 @@ class Trainer:
     def _progress(self) -> dict:
         return {"epoch": self.epoch, "step": self.step, "iteration": self.iteration,
                 "interval_loss": float(self._interval_loss), "interval_steps": self._interval_steps,
-                "start_loss": self.start_loss}
+                "start_loss": self.start_loss, "selection": self.selection.state(),
+                **({"schedule": self.schedule.to_dict()} if self.schedule is not None else {})}
 
     def position(self) -> str:
         """Where the run stands, in words ("epoch 2, step 30/100", "end of epoch 3")."""
@@ -174,10 +187,12 @@ class Trainer:
         # once, by _diverged, not as a stream of RuntimeWarnings.
         with self.net.trusted_inputs(), self._interrupts(), \
                 numpy.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            while self.epoch < self.epochs:
+            while self.epoch < self.epochs and not self.selection.should_stop:
                 self._check_stop()
                 self._run_epoch()
             self._check_stop()
+        self.selection.report_stop(self.epoch < self.epochs, say=self.log)
+        TensorBoardWatch.close_if_open(self.watch)
         if self.out_dir is not None:
             from fastnet.training.plot import plot_history
 
@@ -207,6 +222,8 @@ class Trainer:
                     self._diverged(float(net.last_loss))
                 if self.start_loss is None:
                     self.start_loss = float(net.last_loss)  # once per run: one sync on a GPU
+                if self.schedule is not None:
+                    self.schedule.apply(opt)
                 opt.update(net.params, grads)
                 self._interval_loss = self._interval_loss + net.last_loss
                 self._interval_steps += 1
@@ -218,6 +235,7 @@ class Trainer:
                     if not math.isfinite(mean) or mean > self.explosion_limit():
                         self._diverged(self._loss_problem(mean), self._interval_steps)
                     self.history.add_step_loss(self.iteration, mean)
+                    self.history.add_step_lr(self.iteration, opt.lr)
                     rate = (self.step - first_step) * bs / max(time.perf_counter() - started, 1e-9)
                     bar.set_postfix(loss=f"{mean:.4f}", samples_s=f"{rate:,.0f}")
                     self._interval_loss, self._interval_steps = 0.0, 0
@@ -240,22 +258,31 @@ class Trainer:
         train_loss, train_acc = self.evaluate_set(self.x_train, self.t_train)
         test_loss, test_acc = (self.evaluate_set(self.x_test, self.t_test)
                                if self.x_test is not None else (None, None))
+        val_loss, val_acc = (evaluate(self.net, self.x_val, self.t_val, self.eval_batch_size)
+                             if self.x_val is not None else (None, None))
         if not math.isfinite(train_loss) or train_loss > self.explosion_limit():
             self._diverged(self._loss_problem(train_loss), where=f"the evaluation after epoch {self.epoch + 1}")
         self.epoch += 1
         self.step = 0
         self.history.add_epoch(epoch=self.epoch, train_loss=train_loss, train_acc=train_acc,
                                test_loss=test_loss, test_acc=test_acc, epoch_seconds=seconds,
-                               samples_per_second=samples / max(seconds, 1e-9))
+                               samples_per_second=samples / max(seconds, 1e-9), val_loss=val_loss,
+                               val_acc=val_acc, lr=self.optimizer.lr)
+        improved = val_acc is not None and self.selection.observe(self.epoch, val_loss, val_acc)
         line = (f"epoch {self.epoch}/{self.epochs}: train loss {train_loss:.4f} acc {train_acc:.4f}")
+        line += Selection.describe(val_loss, val_acc, improved)
         if test_acc is not None:
             line += f", test loss {test_loss:.4f} acc {test_acc:.4f}"
         if self.out_dir is not None:
             self.save_checkpoint()
+            if improved and self.selection.keep_best:
+                save_best(self)
             self.history.save(self.out_dir / "history.json", config=self.config,
                               backend=self.backend.name)
         # Logged after saving: an epoch announced as done has its checkpoint on disk.
         self.log(line + f" ({seconds:.1f} s, {samples / max(seconds, 1e-9):,.0f} samples/s)")
+        if self.watch is not None:
+            self.watch.epoch(self)
         if self.after_epoch is not None:
             self.after_epoch(self)
 

@@ -1,0 +1,37 @@
+"""What ``fastnet train`` adds to a run folder beyond curves.png: filters.png for the
+convolution nets, and a resume that early stopping has already ended is refused."""
+from __future__ import annotations
+
+from fastnet.errors import InputError
+
+
+def first_filters(net):
+    """A host copy of the first convolution's weights (FN, C, FH, FW), or None (no convolution)."""
+    weights = net.params.get("W1")
+    if weights is None or weights.ndim != 4:
+        return None
+    return net.backend.to_numpy(weights).copy()
+
+
+def write_train_pictures(trainer, filters_before, tensorboard=None) -> list:
+    """filters.png (before/after training) when the net convolves; also into TensorBoard."""
+    if filters_before is None or trainer.out_dir is None:
+        return []
+    from fastnet.plots import write_filters
+
+    path = write_filters(trainer.out_dir / "filters.png", filters_before, first_filters(trainer.net))
+    if tensorboard is not None:
+        from fastnet.tensorboard_log import TensorBoardLog
+
+        with TensorBoardLog(tensorboard) as log:
+            log.png("pictures/filters", str(path), trainer.epoch)
+    return [path]
+
+
+def refuse_stopped_run(trainer, checkpoint):
+    """A run that early stopping ended has nothing left to train at the same patience."""
+    selection = trainer.selection
+    if selection.should_stop:
+        raise InputError(f"{checkpoint} was stopped early ({selection.since_best} epochs without a better "
+                         f"validation accuracy after epoch {selection.best_epoch}); give a larger "
+                         f"--early-stop to train further")

@@ -1,0 +1,136 @@
+"""Model selection on a validation split: the best epoch, its checkpoint, and early stopping.
+
+The validation images are held out of the training set (``fastnet.datasets.split``: seeded and
+stratified); the net never trains on them, and the test set is only reported, never used to
+choose.  An epoch is better than another when its validation accuracy is higher (equal: when
+its validation loss is lower).  ``best.npz`` is a full checkpoint of the best epoch so far,
+written atomically beside ``checkpoint.npz`` and marked ``progress.kept_as = "best"``.  The
+selection's state travels in every checkpoint, so early stopping resumes exactly.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy
+
+from fastnet.datasets.split import validation_split
+from fastnet.errors import CheckpointError
+from fastnet.training.checkpoint import save_checkpoint
+
+BEST = "best.npz"
+
+
+def split_off_validation(x, t, size, seed):
+    """``(x_train, t_train, x_val, t_val)``: ``size`` images (count or fraction) held out of (x, t)."""
+    if size is None:
+        return x, t, None, None
+    labels = t if isinstance(t, numpy.ndarray) else t.get()  # a cupy array comes to the host
+    train, val = validation_split(labels, size, seed)
+    if not isinstance(x, numpy.ndarray):
+        import cupy
+
+        train, val = cupy.asarray(train), cupy.asarray(val)
+    return x[train], t[train], x[val], t[val]
+
+
+class Selection:
+    """Tracks the best validation epoch; ``should_stop`` after ``patience`` epochs without one."""
+
+    def __init__(self, patience=None, keep_best=False):
+        self.patience = patience
+        self.keep_best = keep_best
+        self.best_epoch = None
+        self.best_val_acc = None
+        self.best_val_loss = None
+        self.since_best = 0   # epochs finished since the best one
+
+    def observe(self, epoch, val_loss, val_acc) -> bool:
+        """Record an epoch's validation result; True when it is the best so far."""
+        better = self.best_epoch is None or (val_acc, -val_loss) > (self.best_val_acc, -self.best_val_loss)
+        if better:
+            self.best_epoch, self.best_val_acc, self.best_val_loss = int(epoch), float(val_acc), float(val_loss)
+            self.since_best = 0
+        else:
+            self.since_best += 1
+        return better
+
+    @staticmethod
+    def describe(val_loss, val_acc, improved) -> str:
+        """The validation part of an epoch's log line ("" without a validation split)."""
+        if val_acc is None:
+            return ""
+        return f", val loss {val_loss:.4f} acc {val_acc:.4f}" + (" (best)" if improved else "")
+
+    @property
+    def should_stop(self) -> bool:
+        return self.patience is not None and self.best_epoch is not None and self.since_best >= self.patience
+
+    def report_stop(self, before_last_epoch, say=print):
+        """Say why the run ended before its last epoch, when early stopping ended it."""
+        if self.should_stop and before_last_epoch:
+            say(self.stop_message())
+
+    def stop_message(self) -> str:
+        return (f"early stop: validation accuracy has not improved for {self.since_best} epochs "
+                f"(best: epoch {self.best_epoch}, val acc {self.best_val_acc:.4f})")
+
+    def state(self) -> dict:
+        return {"best_epoch": self.best_epoch, "best_val_acc": self.best_val_acc,
+                "best_val_loss": self.best_val_loss, "since_best": self.since_best}
+
+    def load(self, state, epochs_run, source):
+        """Restore from a checkpoint's ``progress.selection`` (absent: nothing was selected yet)."""
+        if state is None:
+            return
+        if not isinstance(state, dict):
+            _damaged(source, "is not a mapping")
+        best, since = state.get("best_epoch"), state.get("since_best", 0)
+        if best is None:
+            return
+        if not _count(best) or not 1 <= best <= epochs_run:
+            _damaged(source, f"names best epoch {best!r} of a run of {epochs_run} epochs")
+        if not _count(since) or best + since != epochs_run:
+            _damaged(source, f"counts {since!r} epochs since the best one")
+        acc, loss = state.get("best_val_acc"), state.get("best_val_loss")
+        if not all(_finite(v) for v in (acc, loss)):
+            _damaged(source, "holds a validation result that is not a finite number")
+        self.best_epoch, self.best_val_acc, self.best_val_loss, self.since_best = best, acc, loss, since
+
+
+def save_best(trainer):
+    """Write ``best.npz`` beside the run's checkpoint (the net was checked finite by that save)."""
+    path = trainer.out_dir / BEST
+    save_checkpoint(path, trainer.net, trainer.optimizer, {**trainer._progress(), "kept_as": "best"},
+                    trainer.config, trainer.history.to_dict())
+    return path
+
+
+def summary_lines(history: dict, out_dir, keep_best: bool) -> list:
+    """What the final report says about the checkpoints: which epoch each holds, its test accuracy."""
+    if not history.get("epoch"):
+        return []
+    last = history["epoch"][-1]
+    test = history["test_acc"][-1]
+    lines = [f"final accuracy: train {history['train_acc'][-1]:.4f}" + (f", test {test:.4f}" if test is not None else "")
+             + f" (last epoch {last}, {out_dir / 'checkpoint.npz'})"]
+    val = history.get("val_acc") or []
+    if any(v is not None for v in val):
+        best = max(range(len(val)), key=lambda i: (val[i], -history["val_loss"][i], -i))
+        where = f", {out_dir / BEST}" if keep_best else " (not kept: add --keep-best)"
+        best_test = history["test_acc"][best]
+        lines.append(f"best validation epoch {history['epoch'][best]}{where}: val acc {val[best]:.4f}"
+                     + (f", test {best_test:.4f}" if best_test is not None else ""))
+    return lines
+
+
+def _damaged(source, why):
+    raise CheckpointError(f"{source or 'the checkpoint'}: checkpoint metadata is damaged (progress.selection {why}); "
+                          f"use an intact copy")
+
+
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

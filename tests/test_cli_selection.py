@@ -1,0 +1,160 @@
+"""fastnet train/eval with model selection, schedules, weight decay, pictures and TensorBoard,
+run as a user runs them: real child processes, real files."""
+import hashlib
+import re
+import shlex
+from pathlib import Path
+
+import numpy
+import pytest
+from fastnet_cli import run_cli, stderr_lines
+
+from fastnet.training.checkpoint import read_checkpoint
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SMALL = ["--dataset", "sample", "--backend", "numpy", "--quiet"]
+
+
+def net_fingerprint(checkpoint):
+    arrays, _ = read_checkpoint(checkpoint)
+    digest = hashlib.sha256()
+    for key in sorted(k for k in arrays if not k.startswith("optim.")):
+        digest.update(key.encode())
+        digest.update(numpy.ascontiguousarray(arrays[key]).tobytes())
+    return digest.hexdigest()
+
+
+# Weights after 2 epochs, seed 1, numpy, as trained before validation, schedules and the
+# optimizer's weight decay existed.  "mlp --weight-decay" was then the mlp's own L2 term.
+CLASSIC = [
+    (["--net", "two-layer", "--limit", "500"], "d411efab5753a0529740a334b7fe063a860cf3edef4b56aee9a67a80a3b2b615"),
+    (["--net", "mlp", "--limit", "500", "--weight-decay", "0.01"],
+     "c51011c565999a3901c4ee5aee730c92ca033f51312cdc86ed998c56887ea36e"),
+    (["--net", "simple-conv", "--limit", "200"], "ef784ab5eb045486546d58e51a70abe7c7fcf3f899ea6e51ebb4d662818fe5fd"),
+    (["--net", "mlp", "--limit", "500", "--optimizer", "adam", "--lr", "0.001"],
+     "3876ecf9952b3624b2dc6067418162096357dd853b445c02d9b7a07781d94840"),
+]
+
+
+@pytest.mark.parametrize("options, fingerprint", CLASSIC, ids=["two-layer", "mlp-l2", "simple-conv", "mlp-adam"])
+def test_classic_recipes_train_the_same_weights_as_before(options, fingerprint, tmp_path):
+    result = run_cli("train", *SMALL, *options, "--epochs", "2", "--seed", "1", "--out", tmp_path / "run",
+                     tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert net_fingerprint(tmp_path / "run" / "checkpoint.npz") == fingerprint
+
+
+def test_weight_decay_reaches_every_optimizer(tmp_path):
+    norms = {}
+    for decay in ("0", "5"):
+        result = run_cli("train", *SMALL, "--limit", "300", "--epochs", "1", "--optimizer", "adam", "--lr", "0.01",
+                         "--weight-decay", decay, "--out", tmp_path / decay, tmp_path=tmp_path)
+        assert result.returncode == 0, result.stderr
+        norms[decay] = float(numpy.linalg.norm(read_checkpoint(tmp_path / decay / "checkpoint.npz")[0]["W1"]))
+    assert norms["5"] < 0.95 * norms["0"]
+
+
+def readme_commands():
+    text = README.read_text()
+    block = re.search(r"```bash\n(fastnet train --net simple-conv --val-split.*?)```", text, re.S).group(1)
+    return [shlex.split(line) for line in block.splitlines() if line.startswith("fastnet ")]
+
+
+def assert_png(path):
+    import matplotlib.image
+
+    assert path.read_bytes()[:8] == PNG_SIGNATURE, path
+    pixels = matplotlib.image.imread(path)
+    assert pixels.ndim == 3 and min(pixels.shape[:2]) > 100 and pixels.std() > 0, path
+
+
+def test_readme_picture_commands_write_valid_pngs_and_tensorboard_events(tmp_path):
+    train, evaluate = readme_commands()
+    assert train[:2] == ["fastnet", "train"] and evaluate[:2] == ["fastnet", "eval"]
+    # The README's commands, on the embedded sample and shortened (later options win).
+    trained = run_cli(*train[1:], *SMALL, "--limit", "300", "--epochs", "2", "--val-split", "100",
+                      tmp_path=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    run = tmp_path / "runs" / "simple-conv"
+    for name in ("curves.png", "filters.png"):
+        assert_png(run / name)
+    assert re.search(r"best validation epoch \d, \S*best\.npz: val acc", trained.stdout)
+    assert re.search(r"final accuracy: train \S+, test \S+ \(last epoch 2, \S*checkpoint\.npz\)", trained.stdout)
+
+    scored = run_cli(*evaluate[1:], "--backend", "numpy", tmp_path=tmp_path)
+    assert scored.returncode == 0, scored.stderr
+    best_epoch = read_checkpoint(run / "best.npz")[1]["progress"]["epoch"]
+    assert f"(simple-conv, best validation epoch {best_epoch})" in scored.stdout
+    for name in ("confusion.png", "errors.png"):
+        assert f"picture: {Path('runs/simple-conv') / name}" in scored.stdout
+        assert_png(run / name)
+
+    elsewhere = run_cli("eval", run / "checkpoint.npz", "--out", tmp_path / "pictures", "--backend", "numpy",
+                        tmp_path=tmp_path)
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    assert "(simple-conv, epoch 2)" in elsewhere.stdout
+    assert_png(tmp_path / "pictures" / "errors.png")
+
+    from test_tensorboard_log import read_events
+
+    events = read_events(tmp_path / "runs" / "tb")
+    scalars = {(v.tag, e.step) for e in events for v in e.summary.value if v.HasField("simple_value")}
+    images = {(v.tag, e.step) for e in events for v in e.summary.value if v.HasField("image")}
+    for tag in ("loss/train", "loss/val", "accuracy/val", "accuracy/test", "learning_rate"):
+        assert {(tag, 1), (tag, 2)} <= scalars, tag
+    assert {("pictures/curves", 1), ("pictures/curves", 2), ("pictures/filters", 2)} <= images
+
+
+def test_early_stop_resumed_after_a_shorter_run_ends_like_the_straight_run(tmp_path):
+    # Validation accuracy of this run: 0.18, 0.44, 0.25, 0.46, 0.40, 0.40, 0.55, ...: with patience 2
+    # it ends after epoch 6; the shorter run stops after epoch 5, one epoch into the patience.
+    common = [*SMALL, "--limit", "400", "--val-split", "100", "--hidden", "30", "--lr", "1.0", "--batch-size",
+              "50", "--seed", "3", "--early-stop", "2", "--keep-best"]
+    straight = run_cli("train", *common, "--epochs", "15", "--out", tmp_path / "straight", tmp_path=tmp_path)
+    assert straight.returncode == 0, straight.stderr
+    assert "early stop: validation accuracy has not improved for 2 epochs (best: epoch 4" in straight.stdout
+    short = run_cli("train", *common, "--epochs", "5", "--out", tmp_path / "run", tmp_path=tmp_path)
+    assert short.returncode == 0, short.stderr
+    checkpoint = tmp_path / "run" / "checkpoint.npz"
+    extended = run_cli("train", "--resume", checkpoint, "--epochs", "15", "--quiet", tmp_path=tmp_path)
+    assert extended.returncode == 0, extended.stderr
+
+    a, meta_a = read_checkpoint(checkpoint)
+    b, meta_b = read_checkpoint(tmp_path / "straight" / "checkpoint.npz")
+    assert meta_a["progress"]["epoch"] == meta_b["progress"]["epoch"] == 6
+    for key in a:
+        assert numpy.array_equal(a[key], b[key]), key
+    assert meta_a["history"]["val_acc"] == meta_b["history"]["val_acc"]
+    best_a = read_checkpoint(tmp_path / "run" / "best.npz")[0]
+    assert all(numpy.array_equal(best_a[k], v) for k, v in read_checkpoint(tmp_path / "straight" / "best.npz")[0].items())
+
+    again = run_cli("train", "--resume", checkpoint, "--epochs", "20", "--quiet", tmp_path=tmp_path)
+    assert again.returncode == 2 and "give a larger --early-stop" in again.stderr
+    assert len(stderr_lines(again)) == 1
+
+
+def test_cosine_run_resumed_with_more_epochs_keeps_its_schedule(tmp_path):
+    common = [*SMALL, "--limit", "300", "--lr-schedule", "cosine", "--warmup-epochs", "1", "--min-lr", "0.01"]
+    first = run_cli("train", *common, "--epochs", "2", "--out", tmp_path / "run", tmp_path=tmp_path)
+    assert first.returncode == 0, first.stderr
+    more = run_cli("train", "--resume", tmp_path / "run" / "checkpoint.npz", "--epochs", "3", "--quiet",
+                   tmp_path=tmp_path)
+    assert more.returncode == 0, more.stderr
+    assert "cosine learning-rate schedule keeps its recorded length of 2 epochs" in more.stdout
+    history = read_checkpoint(tmp_path / "run" / "checkpoint.npz")[1]["history"]
+    assert history["lr"][1] > history["lr"][2] == 0.01  # the last epoch runs at the final rate
+
+
+@pytest.mark.parametrize("args, problem", [
+    (["--keep-best"], "add --val-split"),
+    (["--early-stop", "2"], "add --val-split"),
+    (["--val-split", "1.5"], "a fraction in (0, 1), got"),
+    (["--val-split", "5000"], "leaves no training data"),
+    (["--lr-schedule", "step", "--lr-gamma", "2"], "--lr-gamma must be in (0, 1]"),
+])
+def test_selection_mistakes_are_one_line(args, problem, tmp_path):
+    result = run_cli("train", *SMALL, "--limit", "300", "--epochs", "1", *args, "--out", tmp_path / "run",
+                     tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert len(stderr_lines(result)) == 1 and problem in result.stderr, result.stderr
