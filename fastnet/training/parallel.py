@@ -69,7 +69,7 @@ def launch(args, body):
                     raise
                 # A mistake found before the ranks first met (an option, the output folder, the
                 # checkpoint): every rank meets the others there and stops with rank 0's line.
-                job.on_every_rank(lambda: _raise(exc))
+                job.on_every_rank(lambda error=exc: _raise(error))
                 raise
     except agreed as exc:
         if comm.is_root:

@@ -17,30 +17,28 @@ When things go wrong, no work is lost:
 from __future__ import annotations
 
 import math
-import signal
 import time
 from pathlib import Path
 
 import numpy
 
-from fastnet import catalog
-from fastnet.errors import DivergenceError, InputError
+from fastnet.errors import InputError
 from fastnet.training.checkpoint import save_checkpoint
 from fastnet.training.config import TrainerConfig
 from fastnet.training.evaluation import epoch_seed, evaluate
-from fastnet.training.explosion import explosion_limit, loss_problem
+from fastnet.training.failures import StopsAndFailures
 from fastnet.training.history import History
 from fastnet.training.lr import resumed_schedule, run_schedule
 from fastnet.training.lock import output_folder_lock
 from fastnet.training.memory import check_batch_fits, largest_eval_batch
 from fastnet.training.selection import Selection, save_best, split_off_validation
 from fastnet.training.watch import TensorBoardWatch
-from fastnet.training.stopping import StopNow, TrainingInterrupted, resume_command, stop_signals
+from fastnet.training.stopping import StopNow, TrainingInterrupted
 
 __all__ = ["StopNow", "Trainer", "TrainingInterrupted", "epoch_seed", "evaluate"]
 
 
-class Trainer:
+class Trainer(StopsAndFailures):
     """Trains ``net`` with ``optimizer`` on (x_train, t_train), evaluating every epoch.
 
     How it runs is a ``TrainerConfig`` (``settings``), or its fields as keywords for the common
@@ -51,8 +49,6 @@ class Trainer:
     ``progress`` shows a tqdm bar; ``log`` (print by default) gets one line per epoch.  Before
     anything big is allocated, the batch is checked to fit in memory.
     """
-
-    launcher, resume_options = (), ()  # what a resume command adds (mpiexec -n N, --distributed)
 
     def __init__(self, net, optimizer, x_train, t_train, x_test=None, t_test=None,
                  settings: TrainerConfig | None = None, **options):
@@ -258,7 +254,7 @@ class Trainer:
         train_loss, train_acc = self.evaluate_set(self.x_train, self.t_train)
         test_loss, test_acc = (self.evaluate_set(self.x_test, self.t_test)
                                if self.x_test is not None else (None, None))
-        val_loss, val_acc = (evaluate(self.net, self.x_val, self.t_val, self.eval_batch_size)
+        val_loss, val_acc = (self.evaluate_set(self.x_val, self.t_val)
                              if self.x_val is not None else (None, None))
         if not math.isfinite(train_loss) or train_loss > self.explosion_limit():
             self._diverged(self._loss_problem(train_loss), where=f"the evaluation after epoch {self.epoch + 1}")
@@ -285,52 +281,3 @@ class Trainer:
             self.watch.epoch(self)
         if self.after_epoch is not None:
             self.after_epoch(self)
-
-    # --- when things go wrong -------------------------------------------------------------------------
-    def explosion_limit(self) -> float:
-        """A mean loss above this has blown up (see fastnet.training.explosion)."""
-        return explosion_limit(self.start_loss, getattr(self.net, "output_size", catalog.CLASSES))
-
-    def _loss_problem(self, loss):
-        return loss_problem(loss, self.explosion_limit())
-
-    def _diverged(self, value, interval=1, where=None):
-        if where is None and interval > 1:
-            where = f"epoch {self.epoch + 1}, within steps {self.step - interval + 1}-{self.step}"
-        elif where is None:
-            where = f"epoch {self.epoch + 1}, step {self.step + 1}"
-        what = value if isinstance(value, str) else f"loss became {value}"
-        kept = (f"; the last good checkpoint ({self._last_good_where}) is kept: {self.last_good_checkpoint}"
-                if self.last_good_checkpoint else "; no checkpoint was saved")
-        lr = getattr(self.optimizer, "lr", None)
-        hint = f"lower the learning rate (now {lr:g}), e.g. --lr {lr / 10:g}" if lr else "lower the learning rate"
-        raise DivergenceError(f"training diverged: {what} at {where}; {hint}{kept}")
-
-    def _check_stop(self):
-        if self._stop_signal is not None:
-            self._interrupted()
-
-    def _interrupted(self):
-        name = signal.Signals(self._stop_signal).name
-        code = 128 + int(self._stop_signal)
-        where = self.position()
-        path = self.save_checkpoint()
-        if path is None:
-            raise TrainingInterrupted(f"interrupted by {name} at {where}; no checkpoint (no output folder)", code)
-        self.history.save(self.out_dir / "history.json", config=self.config, backend=self.backend.name)
-        if self.epoch >= self.epochs:
-            raise TrainingInterrupted(f"interrupted by {name} after the last epoch; the run is complete "
-                                      f"and its checkpoint saved: {path} (to train further: "
-                                      f"{self._resume_command(path, '--epochs', 'N')})", code)
-        raise TrainingInterrupted(f"interrupted by {name} at {where}; checkpoint saved; "
-                                  f"resume with: {self._resume_command(path)}", code)
-
-    def _resume_command(self, path, *extra):
-        return resume_command(path, *extra, *self.resume_options, launcher=self.launcher)
-
-    def _interrupts(self):
-        """SIGINT/SIGTERM finish the current step, then save and stop; a second one stops at once."""
-        return stop_signals(self._on_signal)
-
-    def _on_signal(self, signum):
-        self._stop_signal = signum
