@@ -11,12 +11,18 @@ the whole step loses; from about 40 M multiply-adds (1000x784 @ 784x50, SimpleCo
 products, the wide MLP) two threads take 0.5-0.7 of one thread's time.  Hence
 ``LARGE_PRODUCT_MACS``: the largest matrix product of a forward pass decides.
 
+The numba count is also the number of threads the numba backend's convolutions share a batch
+among (``NumbaKernels.conv_threads``; each share multiplies with a single-threaded BLAS).
+
 Overrides, strongest first: ``--threads N`` (the ``threads`` argument), then the environment
 (``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``, ``OMP_NUM_THREADS`` for the BLAS;
-``NUMBA_NUM_THREADS`` for numba, else the BLAS number).
+``NUMBA_NUM_THREADS`` for numba and the convolutions, else the BLAS number).  Outside
+``using_threads`` the convolutions use :func:`default_conv_threads`: the environment, else the
+usable cores.
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
@@ -27,6 +33,7 @@ from pathlib import Path
 LARGE_PRODUCT_MACS = 32 * 2**20
 BLAS_ENV = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
 NUMBA_ENV = "NUMBA_NUM_THREADS"
+_MISSING = object()
 
 
 # --- the cores this process may use ---------------------------------------------------------------
@@ -122,8 +129,8 @@ class ThreadChoice:
     why: str
 
     def describe(self) -> str:
-        """For the run header and ``fastnet info``, e.g. 'threads: 1 BLAS, 1 numba (small ...)'."""
-        return f"threads: {self.blas} BLAS, {self.numba} numba ({self.why})"
+        """For the run header and ``fastnet info``, e.g. 'threads: 1 BLAS, 1 numba/conv (small ...)'."""
+        return f"threads: {self.blas} BLAS, {self.numba} numba/conv ({self.why})"
 
 
 def choose_threads(largest_product_macs=None, threads=None, environ=None) -> ThreadChoice:
@@ -153,6 +160,13 @@ def choose_threads(largest_product_macs=None, threads=None, environ=None) -> Thr
     return ThreadChoice(count, numba_env[0] if numba_env else count, why)
 
 
+@functools.lru_cache(maxsize=None)
+def default_conv_threads() -> int:
+    """Convolution threads outside ``using_threads``: the environment's choice, else the usable cores
+    (found once per process: the cgroup files are read on every lookup)."""
+    return choose_threads().numba
+
+
 def largest_product_macs(net, sample_shape, batch_size) -> int:
     """Multiply-adds of the largest matrix product in the net's forward pass at this batch."""
     from fastnet.profiling.shapes import forward_products
@@ -168,20 +182,46 @@ def threads_for(net, sample_shape, batch_size, threads=None) -> ThreadChoice:
 # --- applying it -------------------------------------------------------------------------------------
 @contextmanager
 def using_threads(choice: ThreadChoice):
-    """Run the block with the chosen BLAS and numba thread counts; restores them afterwards."""
+    """Run the block with the chosen BLAS, numba and convolution thread counts; restores them after."""
     from threadpoolctl import threadpool_limits
 
+    with _conv_threads(choice.numba), _numba_threads(choice.numba), \
+            threadpool_limits(limits=choice.blas, user_api="blas"):
+        yield choice
+
+
+@contextmanager
+def _conv_threads(count):
+    """The numba backend's convolutions share each batch among ``count`` threads (where it is loaded:
+    a net is built before its threads are chosen)."""
+    module = sys.modules.get("fastnet.backends.numba_kernels")
+    if module is None:
+        yield
+        return
+    kernels = module.NumbaKernels
+    previous = kernels.__dict__.get("conv_threads", _MISSING)
+    kernels.conv_threads = count
+    try:
+        yield
+    finally:
+        if previous is _MISSING:
+            del kernels.conv_threads
+        else:
+            kernels.conv_threads = previous
+
+
+@contextmanager
+def _numba_threads(count):
     numba = sys.modules.get("numba")  # only where the numba backend is already loaded
     previous = None
     if numba is not None:
         try:
             previous = numba.get_num_threads()
-            numba.set_num_threads(max(1, min(choice.numba, numba.config.NUMBA_NUM_THREADS)))
+            numba.set_num_threads(max(1, min(count, numba.config.NUMBA_NUM_THREADS)))
         except Exception:  # a numba without a threading layer: its kernels are serial anyway
             previous = None
     try:
-        with threadpool_limits(limits=choice.blas, user_api="blas"):
-            yield choice
+        yield
     finally:
         if previous is not None:
             numba.set_num_threads(previous)

@@ -1,5 +1,6 @@
 """The thread policy: cores from affinity and cgroup files, overrides, and applying the choice."""
 import subprocess
+import sys
 
 import numpy
 import pytest
@@ -112,4 +113,42 @@ def test_info_shows_the_thread_choice_and_the_environment_override(tmp_path):
                             env=cli_env(tmp_path, OMP_NUM_THREADS="1"))
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if line.startswith("threads: ")]
-    assert lines == ["threads: 1 BLAS, 1 numba (OMP_NUM_THREADS=1)"]
+    assert lines == ["threads: 1 BLAS, 1 numba/conv (OMP_NUM_THREADS=1)"]
+
+
+def test_using_threads_sets_the_convolution_threads_and_restores_them():
+    from fastnet.backends.numba_kernels import NumbaKernels
+
+    assert NumbaKernels.conv_threads is None
+    with using_threads(choose_threads(1, threads=3, environ=QUIET)):
+        assert NumbaKernels.conv_threads == 3
+        with using_threads(choose_threads(1, environ={NUMBA_ENV: "2", "OMP_NUM_THREADS": "1"})):
+            assert NumbaKernels.conv_threads == 2
+        assert NumbaKernels.conv_threads == 3
+    assert NumbaKernels.conv_threads is None
+
+
+def test_the_convolution_shares_follow_the_chosen_threads():
+    """The batch is cut into one share per chosen thread (whole chunks, contiguous, covering it)."""
+    from fastnet.backends.numba_kernels import NumbaKernels
+
+    kernels = NumbaKernels()
+    for count in (1, 2, 3):
+        with using_threads(choose_threads(1, threads=count, environ=QUIET)):
+            shares = kernels._shares(9, 1)
+        assert len(shares) == count
+        assert shares[0][0] == 0 and shares[-1][1] == 9
+        assert all(a[1] == b[0] for a, b in zip(shares, shares[1:]))
+    with using_threads(choose_threads(1, threads=4, environ=QUIET)):
+        assert kernels._shares(9, 5) == [(0, 5), (5, 9)]  # no more shares than chunks
+
+
+def test_the_convolution_threads_outside_a_choice_follow_the_environment(tmp_path):
+    """A script that never chooses threads: NUMBA_NUM_THREADS (or the BLAS variables) still decide."""
+    code = ("from fastnet.threads import default_conv_threads; print(default_conv_threads())")
+    for env, want in (({NUMBA_ENV: "1"}, "1"), ({"OMP_NUM_THREADS": "3"}, "3")):
+        clean = {k: v for k, v in cli_env(tmp_path).items() if k not in BLAS_ENV + (NUMBA_ENV,)}
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                                env={**clean, **env})
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == want

@@ -14,41 +14,29 @@ takes (``fast_path``, see ``dispatch.py``); anything else is served by the NumPy
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 
 import numba
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from fastnet.backends.dispatch import fast_path
 from fastnet.backends.numpy_kernels import NumpyKernels
 from fastnet.shapes import window_output_hw
+from fastnet.threads import default_conv_threads
 
 CACHE = os.environ.get("FASTNET_NUMBA_CACHE", "1").strip() != "0"
-
-
-def _usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 @functools.lru_cache(maxsize=None)
 def _blas_controller():
     """numpy's BLAS under threadpoolctl (found once: a lookup scans every loaded library)."""
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:
-        return None
     return ThreadpoolController().select(user_api="blas")
 
 
 def _single_threaded_blas():
-    """BLAS on one thread for a while (with threadpoolctl, where installed; else unchanged)."""
-    blas = _blas_controller()
-    return contextlib.nullcontext() if blas is None else blas.limit(limits=1)
+    return _blas_controller().limit(limits=1)
 
 
 def _jit(fn):
@@ -569,7 +557,8 @@ class NumbaKernels(NumpyKernels):
     # The chunk of images whose column matrix is about this many bytes: it then stays in the
     # core's cache between being built and being multiplied.
     conv_chunk_bytes = 1 << 19
-    # Threads for the convolutions (None: the CPU cores this process may use).  Each takes its
+    # Threads for the convolutions; ``fastnet.threads.using_threads`` sets it (None: the
+    # environment's choice, else the CPU cores this process may use).  Each takes its
     # own share of the images with a single-threaded BLAS: small products on every core at once
     # instead of BLAS threads waking up and waiting for each other around every small product.
     conv_threads = None
@@ -649,10 +638,7 @@ class NumbaKernels(NumpyKernels):
 
     def _split_images(self, n, g, images):
         """Run ``images(lo, hi)`` over contiguous shares of the batch, one per thread; their results."""
-        chunks = -(-n // g)
-        threads = min(self.conv_threads or _usable_cpus(), chunks)
-        per = -(-chunks // threads)
-        shares = [(lo * g, min(n, (lo + per) * g)) for lo in range(0, chunks, per)]
+        shares = self._shares(n, g)
         with _single_threaded_blas():
             if len(shares) == 1:
                 return [images(0, n)]
@@ -660,6 +646,13 @@ class NumbaKernels(NumpyKernels):
             pending = [pool.submit(images, lo, hi) for lo, hi in shares[1:]]
             first = images(*shares[0])  # this thread takes a share too
             return [first] + [p.result() for p in pending]
+
+    def _shares(self, n, g):
+        """Contiguous (lo, hi) image ranges, whole chunks of ``g``, one per convolution thread."""
+        chunks = -(-n // g)
+        threads = min(self.conv_threads or default_conv_threads(), chunks)
+        per = -(-chunks // threads)
+        return [(lo * g, min(n, (lo + per) * g)) for lo in range(0, chunks, per)]
 
     def _pool(self, size):
         workers, pool = getattr(self, "_threads", (0, None))
