@@ -1,4 +1,6 @@
 """Convolution: the kernels compute it (the reference through im2col and one matrix product)."""
+from types import MappingProxyType
+
 from fastnet.errors import InputError
 from fastnet.layers.activations import check_dout
 from fastnet.layers.base import Layer
@@ -9,7 +11,7 @@ class Convolution(Layer):
     """W of shape (FN, C, FH, FW), b of shape (FN,); input (N, C, H, W)."""
 
     param_names = ("W", "b")
-    grad_names = {"W": "dW", "b": "db"}
+    grad_names = MappingProxyType({"W": "dW", "b": "db"})
     decay_names = ("W",)
 
     def __init__(self, W, b, stride=1, pad=0, backend=None, dtype=None):
@@ -28,6 +30,15 @@ class Convolution(Layer):
         self.cache = None  # the kernels' own record of the forward, handed back to them
         self.dW = None
         self.db = None
+
+    @property
+    def propagates_nonfinite(self):
+        """NaN/inf anywhere in a sample's input reaches some of its output when every input pixel
+        lies in a window: windows leave no gap (stride <= filter) and the last one reaches the
+        edge whatever the size (stride <= pad + 1).  A product turns NaN, and inf (times 0 too),
+        into NaN or inf, and a sum keeps it, so the net may check the smaller output instead."""
+        _, _, fh, fw = self.W.shape
+        return self.stride <= min(fh, fw) and self.stride <= self.pad + 1
 
     def output_shape(self, x_shape):
         fn, _, fh, fw = self.W.shape
