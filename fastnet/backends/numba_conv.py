@@ -1,0 +1,437 @@
+"""Numba convolutions: a few images at a time, on every usable core.
+
+The convolution splits the batch into one share per thread (``conv_threads``, set by the thread
+policy in ``fastnet.threads``), each share computed with a single-threaded BLAS: small products on
+every core at once instead of BLAS threads waking up and waiting for each other around every small
+product.  Within a share, chunks of images whose column matrix fits in the cache are built,
+multiplied and written to the output layout before the next chunk.  Also here: the contract's
+im2col/col2im and row-layout ops, for callers that use them directly.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from threadpoolctl import ThreadpoolController
+
+from fastnet.backends.dispatch import fast_path
+from fastnet.backends.numba_jit import jit as _jit
+from fastnet.shapes import window_output_hw
+from fastnet.threads import default_conv_threads
+
+@functools.lru_cache(maxsize=None)
+def _blas_controller():
+    """numpy's BLAS under threadpoolctl (found once: a lookup scans every loaded library)."""
+    return ThreadpoolController().select(user_api="blas")
+
+
+def _single_threaded_blas():
+    return _blas_controller().limit(limits=1)
+
+
+
+# --- convolution: im2col / col2im and the output layout -----------------------------------------
+@_jit
+def _im2col(x, fh, fw, stride, pad, oh, ow, col):
+    n, c, h, w = x.shape
+    for b in range(n):
+        for y in range(oh):
+            top = y * stride - pad
+            for xo in range(ow):
+                left = xo * stride - pad
+                row = (b * oh + y) * ow + xo
+                k = 0
+                if top >= 0 and left >= 0 and top + fh <= h and left + fw <= w:
+                    for ch in range(c):  # the window lies inside the image: no bounds checks
+                        for i in range(fh):
+                            for j in range(fw):
+                                col[row, k] = x[b, ch, top + i, left + j]
+                                k += 1
+                else:
+                    for ch in range(c):
+                        for i in range(fh):
+                            yy = top + i
+                            for j in range(fw):
+                                xx = left + j
+                                col[row, k] = x[b, ch, yy, xx] if 0 <= yy < h and 0 <= xx < w else 0
+                                k += 1
+
+
+@_jit
+def _col2im(col, fh, fw, stride, pad, oh, ow, img):
+    n, c, h, w = img.shape
+    for b in range(n):
+        for y in range(oh):
+            for xo in range(ow):
+                row = (b * oh + y) * ow + xo
+                k = 0
+                for ch in range(c):
+                    for i in range(fh):
+                        yy = y * stride + i - pad
+                        for j in range(fw):
+                            xx = xo * stride + j - pad
+                            if 0 <= yy < h and 0 <= xx < w:
+                                img[b, ch, yy, xx] += col[row, k]
+                            k += 1
+
+
+@_jit
+def _rows_to_nchw(rows, b, relu, out):
+    """rows (N*P, F) + bias -> out (N, F, P), ReLU optional, in one pass."""
+    n, f, p = out.shape
+    for bi in range(n):
+        base = bi * p
+        for q in range(p):
+            for k in range(f):
+                v = rows[base + q, k] + b[k]
+                if relu and v < 0:
+                    v = 0
+                out[bi, k, q] = v
+
+
+@_jit
+def _nchw_to_rows(x, rows):
+    n, f, p = x.shape
+    for bi in range(n):
+        base = bi * p
+        for k in range(f):
+            for q in range(p):
+                rows[base + q, k] = x[bi, k, q]
+
+
+# --- convolution, a few images at a time: planes in, planes out ------------------------------------
+# The fast convolution works on a chunk of G images whose column matrix fits in the cache: the
+# transposed column matrix colT (C*FH*FW, G*OH*OW) is built from the images by copying whole rows
+# (a gather), the filter matrix multiplies it from the left, and the result is already in the
+# images' channel-major order.  Nothing of size N*OH*OW x C*FH*FW is ever written to memory.
+@_jit
+def _im2col_t(x, fh, fw, stride, pad, oh, ow, colT):
+    """x (G, C, H, W) -> colT (C*FH*FW, G*OH*OW): row (c, i, j) holds x[:, c] shifted by (i, j)."""
+    g, c, h, w = x.shape
+    p = oh * ow
+    for ch in range(c):
+        for i in range(fh):
+            for j in range(fw):
+                r = (ch * fh + i) * fw + j
+                # the output columns [x0, x1) read input columns xo*stride + j - pad inside the image
+                x0 = min(ow, max(0, (pad - j + stride - 1) // stride))
+                x1 = max(x0, min(ow, (w - 1 + pad - j) // stride + 1))
+                off = j - pad
+                for b in range(g):
+                    for y in range(oh):
+                        base = b * p + y * ow
+                        yy = y * stride + i - pad
+                        if yy < 0 or yy >= h:
+                            colT[r, base:base + ow] = 0
+                            continue
+                        colT[r, base:base + x0] = 0
+                        if stride == 1:  # a contiguous run: a plain copy
+                            colT[r, base + x0:base + x1] = x[b, ch, yy, x0 + off:x1 + off]
+                        else:
+                            for xo in range(x0, x1):
+                                colT[r, base + xo] = x[b, ch, yy, xo * stride + off]
+                        colT[r, base + x1:base + ow] = 0
+
+
+@_jit
+def _col2im_t(dcolT, fh, fw, stride, pad, oh, ow, dx):
+    """Adjoint of _im2col_t as a gather: each image row sums the colT entries copied from it."""
+    g, c, h, w = dx.shape
+    p = oh * ow
+    for b in range(g):
+        for ch in range(c):
+            for yy in range(h):
+                for xx in range(w):
+                    dx[b, ch, yy, xx] = 0
+                for i in range(fh):
+                    t = yy + pad - i
+                    if t < 0 or t % stride != 0 or t // stride >= oh:
+                        continue
+                    base = b * p + (t // stride) * ow
+                    for j in range(fw):
+                        r = (ch * fh + i) * fw + j
+                        if stride == 1:
+                            # input column xx gets output column xx + pad - j where that exists
+                            x0 = max(0, j - pad)
+                            x1 = min(w, ow + j - pad)
+                            off = base + pad - j
+                            for xx in range(x0, x1):
+                                dx[b, ch, yy, xx] += dcolT[r, off + xx]
+                        else:
+                            for xx in range(w):
+                                u = xx + pad - j
+                                if u >= 0 and u % stride == 0 and u // stride < ow:
+                                    dx[b, ch, yy, xx] += dcolT[r, base + u // stride]
+
+
+@_jit
+def _channel_sums(dout, acc):
+    """dout (N, F, P) -> acc (F,): the bias gradient, summed in the dtype of dout."""
+    n, f, p = dout.shape
+    for k in range(f):
+        acc[k] = 0
+    for bi in range(n):
+        for k in range(f):
+            s = acc[k]
+            for q in range(p):
+                s += dout[bi, k, q]
+            acc[k] = s
+
+
+# --- stride 1: the "wide" column matrix ----------------------------------------------------------
+# With stride 1 the outputs are computed on the padded image's width Wp (the last Wp - OW of each
+# output row are thrown away).  Row (c, i, j) of the column matrix is then one contiguous run of
+# the padded plane, shifted by i*Wp + j: building it is a plain copy, and the data gradient adds
+# the same runs back, in order, with no scatter.
+@_jit
+def _pad_planes(x, pad, xpad):
+    """x (G, C, H, W) -> xpad (G, C, H + 2*pad, W + 2*pad), zero borders."""
+    g, c, h, w = x.shape
+    wp = w + 2 * pad
+    for b in range(g):
+        for ch in range(c):
+            xpad[b, ch, :pad, :] = 0
+            xpad[b, ch, pad + h:, :] = 0
+            for y in range(h):
+                xpad[b, ch, pad + y, :pad] = 0
+                xpad[b, ch, pad + y, pad:pad + w] = x[b, ch, y]
+                xpad[b, ch, pad + y, pad + w:wp] = 0
+
+
+@_jit
+def _wide_cols(flat, g, c, plane, fh, fw, wp, run, colT):
+    """colT (C*FH*FW, G*run): row (c, i, j), image b = flat[(b*C + c)*plane + i*wp + j:][:run]."""
+    for ch in range(c):
+        for i in range(fh):
+            for j in range(fw):
+                r = (ch * fh + i) * fw + j
+                for b in range(g):
+                    src = (b * c + ch) * plane + i * wp + j
+                    dst = b * run
+                    for q in range(run):
+                        colT[r, dst + q] = flat[src + q]
+
+
+@_jit
+def _add_wide_cols(dcolT, g, c, plane, fh, fw, wp, run, flat):
+    """Adjoint of _wide_cols: flat (zeroed by the caller) gets every run added back, in order."""
+    for b in range(g):
+        for ch in range(c):
+            for i in range(fh):
+                for j in range(fw):
+                    r = (ch * fh + i) * fw + j
+                    dst = (b * c + ch) * plane + i * wp + j
+                    src = b * run
+                    for q in range(run):
+                        flat[dst + q] += dcolT[r, src + q]
+
+
+@_jit
+def _wide_rows_to_nchw(rows, b, relu, wp, out):
+    """rows (F, G*OH*Wp) + bias -> out (G, F, OH, OW), dropping the wide columns; ReLU optional."""
+    g, f, oh, ow = out.shape
+    run = oh * wp
+    for bi in range(g):
+        for k in range(f):
+            bk = b[k]
+            for y in range(oh):
+                src = bi * run + y * wp
+                for xo in range(ow):
+                    v = rows[k, src + xo] + bk
+                    if relu and v < 0:
+                        v = 0
+                    out[bi, k, y, xo] = v
+
+
+@_jit
+def _nchw_to_wide_rows(dout, wp, rows):
+    """dout (G, F, OH, OW) -> rows (F, G*OH*Wp), zeros in the wide columns."""
+    g, f, oh, ow = dout.shape
+    run = oh * wp
+    for bi in range(g):
+        for k in range(f):
+            for y in range(oh):
+                dst = bi * run + y * wp
+                rows[k, dst:dst + ow] = dout[bi, k, y]
+                rows[k, dst + ow:dst + wp] = 0
+
+
+@_jit
+def _crop_planes(xpad, pad, dx):
+    g, c, h, w = dx.shape
+    for b in range(g):
+        for ch in range(c):
+            for y in range(h):
+                dx[b, ch, y] = xpad[b, ch, pad + y, pad:pad + w]
+
+
+class NumbaConvolution:
+    """The convolution ops of :class:`~fastnet.backends.numba_kernels.NumbaKernels` (a mixin)."""
+
+    @fast_path(("x",))
+    def im2col(self, x, fh, fw, stride=1, pad=0):
+        n, c, h, w = x.shape
+        oh, ow = window_output_hw(h, w, fh, fw, stride, pad)
+        col = np.empty((n * oh * ow, c * fh * fw), dtype=x.dtype)
+        _im2col(np.ascontiguousarray(x), fh, fw, stride, pad, oh, ow, col)
+        return col
+
+    @fast_path(("col",))
+    def col2im(self, col, x_shape, fh, fw, stride=1, pad=0):
+        n, c, h, w = x_shape
+        oh, ow = window_output_hw(h, w, fh, fw, stride, pad)
+        img = np.zeros((n, c, h, w), dtype=col.dtype)
+        _col2im(np.ascontiguousarray(col).reshape(n * oh * ow, c * fh * fw), fh, fw, stride, pad,
+                oh, ow, img)
+        return img
+
+    @fast_path(("out", "b"))
+    def conv_bias_act(self, out, b, n, oh, ow, relu=False):
+        """Rows (N*OH*OW, FN) -> a contiguous (N, FN, OH, OW) array, bias and ReLU in the same pass."""
+        fn = out.shape[1]
+        result = np.empty((n, fn, oh, ow), dtype=out.dtype)
+        _rows_to_nchw(np.ascontiguousarray(out), np.ascontiguousarray(b), bool(relu),
+                      result.reshape(n, fn, oh * ow))
+        return result
+
+    @fast_path(("dout",))
+    def nchw_to_rows(self, dout):
+        n, f, oh, ow = dout.shape
+        rows = np.empty((n * oh * ow, f), dtype=dout.dtype)
+        _nchw_to_rows(np.ascontiguousarray(dout).reshape(n, f, oh * ow), rows)
+        return rows
+
+    # The chunk of images whose column matrix is about this many bytes: it then stays in the
+    # core's cache between being built and being multiplied.
+    conv_chunk_bytes = 1 << 19
+    # Threads for the convolutions; ``fastnet.threads.using_threads`` sets it (None: the
+    # environment's choice, else the CPU cores this process may use).  Each takes its
+    # own share of the images with a single-threaded BLAS: small products on every core at once
+    # instead of BLAS threads waking up and waiting for each other around every small product.
+    conv_threads = None
+
+    def _conv_plan(self, x_shape, W, stride, pad):
+        """(OH, OW, Wp, run, G): Wp is the width outputs are computed on, run = OH * Wp per image."""
+        n, _, h, w = x_shape
+        _, _, fh, fw = W.shape
+        oh, ow = window_output_hw(h, w, fh, fw, stride, pad)
+        wp = w + 2 * pad if stride == 1 else ow
+        run = oh * wp
+        per_image = W[0].size * run * W.itemsize
+        return oh, ow, wp, run, max(1, min(n, self.conv_chunk_bytes // max(per_image, 1)))
+
+    @fast_path(("x", "W", "b"), ndim={"x": 4}, makes_cache=True)
+    def conv_forward(self, x, W, b, stride=1, pad=0, relu=False):
+        """Chunks of images: columns built in cache, one product each, written straight to NCHW."""
+        fn, c, fh, fw = W.shape
+        n, _, h, w = x.shape
+        oh, ow, wp, run, g = self._conv_plan(x.shape, W, stride, pad)
+        x = np.ascontiguousarray(x)
+        wmat = np.ascontiguousarray(W).reshape(fn, -1)
+        b = np.ascontiguousarray(b)
+        out = np.empty((n, fn, oh, ow), dtype=x.dtype)
+
+        def images(lo, hi):
+            colT = np.empty((wmat.shape[1], g * run), dtype=x.dtype)
+            rows = np.empty((fn, g * run), dtype=x.dtype)
+            padded = self._padded_buffer(g, c, h, w, pad, x.dtype) if stride == 1 else None
+            for start in range(lo, hi, g):
+                stop = min(hi, start + g)
+                width = (stop - start) * run
+                self._columns(x[start:stop], fh, fw, stride, pad, oh, ow, wp, padded, colT[:, :width])
+                np.matmul(wmat, colT[:, :width], out=rows[:, :width])
+                _wide_rows_to_nchw(rows[:, :width], b, bool(relu), wp, out[start:stop])
+
+        self._split_images(n, g, images)
+        return out, (x, stride, pad)
+
+    @fast_path(cache="cache")
+    def conv_backward(self, dout, W, cache, need_dx=True):
+        x, stride, pad = cache
+        fn, c, fh, fw = W.shape
+        n, _, h, w = x.shape
+        oh, ow, wp, run, g = self._conv_plan(x.shape, W, stride, pad)
+        dout = np.ascontiguousarray(dout, dtype=x.dtype)
+        wmat = np.ascontiguousarray(W, dtype=x.dtype).reshape(fn, -1)
+        db = np.empty(fn, dtype=x.dtype)
+        _channel_sums(dout.reshape(n, fn, oh * ow), db)
+        ck = wmat.shape[1]
+        dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
+
+        def images(lo, hi):
+            colT = np.empty((ck, g * run), dtype=x.dtype)
+            rows = np.empty((fn, g * run), dtype=x.dtype)
+            part = np.empty((fn, ck), dtype=x.dtype)
+            dW = np.zeros((fn, ck), dtype=x.dtype)
+            padded = self._padded_buffer(g, c, h, w, pad, x.dtype) if stride == 1 else None
+            for start in range(lo, hi, g):
+                stop = min(hi, start + g)
+                width = (stop - start) * run
+                _nchw_to_wide_rows(dout[start:stop], wp, rows[:, :width])
+                self._columns(x[start:stop], fh, fw, stride, pad, oh, ow, wp, padded, colT[:, :width])
+                np.matmul(rows[:, :width], colT[:, :width].T, out=part)
+                dW += part
+                if need_dx:
+                    np.matmul(wmat.T, rows[:, :width], out=colT[:, :width])  # colT is free again
+                    self._image_grad(colT[:, :width], fh, fw, stride, pad, oh, ow, wp, padded,
+                                     dx[start:stop])
+            return dW
+
+        parts = self._split_images(n, g, images)
+        dW = parts[0]
+        for part in parts[1:]:  # in a fixed order: the same threads give the same sum
+            dW += part
+        return dx, dW.reshape(W.shape), db
+
+    def _split_images(self, n, g, images):
+        """Run ``images(lo, hi)`` over contiguous shares of the batch, one per thread; their results."""
+        shares = self._shares(n, g)
+        with _single_threaded_blas():
+            if len(shares) == 1:
+                return [images(0, n)]
+            pool = self._pool(len(shares) - 1)
+            pending = [pool.submit(images, lo, hi) for lo, hi in shares[1:]]
+            first = images(*shares[0])  # this thread takes a share too
+            return [first] + [p.result() for p in pending]
+
+    def _shares(self, n, g):
+        """Contiguous (lo, hi) image ranges, whole chunks of ``g``, one per convolution thread."""
+        chunks = -(-n // g)
+        threads = min(self.conv_threads or default_conv_threads(), chunks)
+        per = -(-chunks // threads)
+        return [(lo * g, min(n, (lo + per) * g)) for lo in range(0, chunks, per)]
+
+    def _pool(self, size):
+        workers, pool = getattr(self, "_threads", (0, None))
+        if workers < size:
+            from concurrent.futures import ThreadPoolExecutor
+            pool = ThreadPoolExecutor(size, thread_name_prefix="fastnet-conv")
+            self._threads = (size, pool)
+        return pool
+
+    @staticmethod
+    def _padded_buffer(g, c, h, w, pad, dtype):
+        """Room for G padded images, plus one row: the last wide run reads past its plane's end."""
+        plane = (h + 2 * pad) * (w + 2 * pad)
+        return np.zeros(g * c * plane + w + 2 * pad, dtype=dtype)
+
+    @staticmethod
+    def _columns(x, fh, fw, stride, pad, oh, ow, wp, padded, colT):
+        g, c, h, w = x.shape
+        if padded is None:
+            _im2col_t(x, fh, fw, stride, pad, oh, ow, colT)
+            return
+        plane = (h + 2 * pad) * wp
+        _pad_planes(x, pad, padded[:g * c * plane].reshape(g, c, h + 2 * pad, wp))
+        _wide_cols(padded, g, c, plane, fh, fw, wp, oh * wp, colT)
+
+    @staticmethod
+    def _image_grad(dcolT, fh, fw, stride, pad, oh, ow, wp, padded, dx):
+        g, c, h, w = dx.shape
+        if padded is None:
+            _col2im_t(dcolT, fh, fw, stride, pad, oh, ow, dx)
+            return
+        plane = (h + 2 * pad) * wp
+        padded[:] = 0
+        _add_wide_cols(dcolT, g, c, plane, fh, fw, wp, oh * wp, padded)
+        _crop_planes(padded[:g * c * plane].reshape(g, c, h + 2 * pad, wp), pad, dx)
