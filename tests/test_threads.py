@@ -129,18 +129,19 @@ def test_using_threads_sets_the_convolution_threads_and_restores_them():
 
 
 def test_the_convolution_shares_follow_the_chosen_threads():
-    """The batch is cut into one share per chosen thread (whole chunks, contiguous, covering it)."""
+    """The batch is cut into one near-equal share per chosen thread (contiguous, covering it)."""
     from fastnet.backends.numba_kernels import NumbaKernels
 
     kernels = NumbaKernels()
     for count in (1, 2, 3):
         with using_threads(choose_threads(1, threads=count, environ=QUIET)):
-            shares = kernels._shares(9, 1)
+            shares = kernels._shares(9)
         assert len(shares) == count
+        assert max(hi - lo for lo, hi in shares) - min(hi - lo for lo, hi in shares) <= 1
         assert shares[0][0] == 0 and shares[-1][1] == 9
         assert all(a[1] == b[0] for a, b in zip(shares, shares[1:]))
     with using_threads(choose_threads(1, threads=4, environ=QUIET)):
-        assert kernels._shares(9, 5) == [(0, 5), (5, 9)]  # no more shares than chunks
+        assert kernels._shares(3) == [(0, 1), (1, 2), (2, 3)]  # no more shares than images
 
 
 def test_the_convolution_threads_outside_a_choice_follow_the_environment(tmp_path):

@@ -10,6 +10,7 @@ im2col/col2im and row-layout ops, for callers that use them directly.
 from __future__ import annotations
 
 import functools
+import os
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -337,7 +338,7 @@ class NumbaConvolution:
 
     # The chunk of images whose column matrix is about this many bytes: it then stays in the
     # core's cache between being built and being multiplied.
-    conv_chunk_bytes = 1 << 19
+    conv_chunk_bytes = 1 << 20
     # Threads for the convolutions; ``fastnet.threads.using_threads`` sets it (None: the
     # environment's choice, else the CPU cores this process may use).  Each takes its
     # own share of the images with a single-threaded BLAS: small products on every core at once
@@ -376,7 +377,7 @@ class NumbaConvolution:
                 np.matmul(wmat, colT, out=rows)
                 _rows_to_planes(rows, b, bool(relu), out[start:stop])
 
-        self._split_images(n, g, images)
+        self._split_images(n, images)
         return out, (x, stride, pad)
 
     @fast_path(cache="cache")
@@ -412,15 +413,15 @@ class NumbaConvolution:
                     self._image_grad(colT, fh, fw, stride, pad, oh, ow, summed, dx[start:stop])
             return dW
 
-        parts = self._split_images(n, g, images)
+        parts = self._split_images(n, images)
         dW = parts[0]
         for part in parts[1:]:  # in a fixed order: the same threads give the same sum
             dW += part
         return dx, dW.reshape(W.shape), db
 
-    def _split_images(self, n, g, images):
+    def _split_images(self, n, images):
         """Run ``images(lo, hi)`` over contiguous shares of the batch, one per thread; their results."""
-        shares = self._shares(n, g)
+        shares = self._shares(n)
         with _single_threaded_blas():
             if len(shares) == 1:
                 return [images(0, n)]
@@ -429,19 +430,20 @@ class NumbaConvolution:
             first = images(*shares[0])  # this thread takes a share too
             return [first] + [p.result() for p in pending]
 
-    def _shares(self, n, g):
-        """Contiguous (lo, hi) image ranges, whole chunks of ``g``, one per convolution thread."""
-        chunks = -(-n // g)
-        threads = min(self.conv_threads or default_conv_threads(), chunks)
-        per = -(-chunks // threads)
-        return [(lo * g, min(n, (lo + per) * g)) for lo in range(0, chunks, per)]
+    def _shares(self, n):
+        """Contiguous (lo, hi) image ranges of near-equal size, one per convolution thread (whole
+        chunks would leave a thread idle when a few big chunks cover the batch)."""
+        threads = max(1, min(self.conv_threads or default_conv_threads(), n))
+        return [(n * i // threads, n * (i + 1) // threads) for i in range(threads)]
 
     def _pool(self, size):
-        workers, pool = getattr(self, "_threads", (0, None))
-        if workers < size:
+        """Worker threads, kept between calls; a forked child (which has none of its parent's
+        threads) starts its own."""
+        workers, pool, pid = getattr(self, "_threads", (0, None, None))
+        if workers < size or pid != os.getpid():
             from concurrent.futures import ThreadPoolExecutor
             pool = ThreadPoolExecutor(size, thread_name_prefix="fastnet-conv")
-            self._threads = (size, pool)
+            self._threads = (size, pool, os.getpid())
         return pool
 
     @staticmethod
