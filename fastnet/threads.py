@@ -133,11 +133,13 @@ class ThreadChoice:
         return f"threads: {self.blas} BLAS, {self.numba} numba/conv ({self.why})"
 
 
-def choose_threads(largest_product_macs=None, threads=None, environ=None) -> ThreadChoice:
+def choose_threads(largest_product_macs=None, threads=None, environ=None, conv_product_macs=None) -> ThreadChoice:
     """The thread counts for a workload whose largest matrix product has that many multiply-adds.
 
     ``threads`` (``--threads N``) wins, then the environment, then the policy.  Without a
-    workload (``fastnet info``) the policy is described for large products.
+    workload (``fastnet info``) the policy is described for large products.  ``conv_product_macs``:
+    the largest product of convolutions that share their batch among their own threads (the
+    numba backend's); it decides the numba count, and ``largest_product_macs`` only the BLAS's.
     """
     blas_env = env_threads(BLAS_ENV, environ)
     numba_env = env_threads((NUMBA_ENV,), environ)
@@ -151,13 +153,26 @@ def choose_threads(largest_product_macs=None, threads=None, environ=None) -> Thr
     if largest_product_macs is None:
         why = f"policy: 1 for small matrix products, {cores} for large; {cores} usable cores: {how}"
         return ThreadChoice(cores, numba_env[0] if numba_env else cores, why)
-    small = largest_product_macs < LARGE_PRODUCT_MACS
-    count = 1 if small else cores
-    size = f"largest product {largest_product_macs / 1e6:.1f} M multiply-adds"
-    why = (f"{'small' if small else 'large'} matrix products ({size}); {cores} usable cores: {how}")
+    count = _sized(largest_product_macs, cores)
+    why = f"{_size_words(largest_product_macs)}"
+    numba = count
+    if conv_product_macs is not None:
+        numba = _sized(conv_product_macs, cores)
+        why = (f"{_size_words(largest_product_macs)} for BLAS; convolutions on their own threads: "
+               f"{_size_words(conv_product_macs)}")
+    why += f"; {cores} usable cores: {how}"
     if numba_env:
         why += f"; {NUMBA_ENV}={numba_env[0]}"
-    return ThreadChoice(count, numba_env[0] if numba_env else count, why)
+    return ThreadChoice(count, numba_env[0] if numba_env else numba, why)
+
+
+def _sized(macs, cores) -> int:
+    return 1 if macs < LARGE_PRODUCT_MACS else cores
+
+
+def _size_words(macs) -> str:
+    size = "small" if macs < LARGE_PRODUCT_MACS else "large"
+    return f"{size} matrix products (largest product {macs / 1e6:.1f} M multiply-adds)"
 
 
 @functools.lru_cache(maxsize=None)
@@ -167,15 +182,25 @@ def default_conv_threads() -> int:
     return choose_threads().numba
 
 
-def largest_product_macs(net, sample_shape, batch_size) -> int:
-    """Multiply-adds of the largest matrix product in the net's forward pass at this batch."""
+def largest_product_macs(net, sample_shape, batch_size, kind=None) -> int:
+    """Multiply-adds of the largest matrix product in the net's forward pass at this batch
+    (``kind``: only "affine" or only "conv" layers)."""
     from fastnet.profiling.shapes import forward_products
 
-    return max((m * k * n for m, k, n in forward_products(net, sample_shape, batch_size)), default=0)
+    return max((m * k * n for m, k, n in forward_products(net, sample_shape, batch_size, kind)), default=0)
 
 
 def threads_for(net, sample_shape, batch_size, threads=None) -> ThreadChoice:
-    """The choice for training or timing ``net`` on batches of ``batch_size`` samples."""
+    """The choice for training or timing ``net`` on batches of ``batch_size`` samples.
+
+    On the numba backend each convolution shares its batch among ``conv_threads`` threads with a
+    single-threaded BLAS, so the BLAS count is sized by the other products alone: DeepConvNet's
+    small Affine products then run on one BLAS thread while its convolutions use every core.
+    """
+    convs = largest_product_macs(net, sample_shape, batch_size, "conv")
+    if getattr(net.backend, "name", None) == "numba" and convs:
+        return choose_threads(largest_product_macs(net, sample_shape, batch_size, "affine"), threads,
+                              conv_product_macs=convs)
     return choose_threads(largest_product_macs(net, sample_shape, batch_size), threads)
 
 

@@ -92,8 +92,22 @@ def test_the_nets_are_sized_as_measured(no_thread_env):
     cores, _ = usable_cores()
     assert threads_for(TwoLayerNet(784, 50, 10, seed=0), (784,), 100).blas == 1
     assert threads_for(MultiLayerNet(784, [1000, 1000], 10, seed=0), (784,), 256).blas == cores
-    assert threads_for(SimpleConvNet(seed=0), (1, 28, 28), 100).blas == cores
-    assert threads_for(DeepConvNet(seed=0), (1, 28, 28), 100).blas == cores
+    assert threads_for(SimpleConvNet(seed=0, backend="numpy"), (1, 28, 28), 100).blas == cores
+    assert threads_for(DeepConvNet(seed=0, backend="numpy"), (1, 28, 28), 100).blas == cores
+
+
+def test_numba_convolutions_take_the_cores_and_leave_blas_to_the_dense_products(no_thread_env):
+    """DeepConvNet on numba: its convolutions use every core (their own threads, one BLAS thread
+    each); its Affine products are small, so the BLAS between them stays on one thread."""
+    cores, _ = usable_cores()
+    deep = threads_for(DeepConvNet(seed=0, backend="numba"), (1, 28, 28), 100)
+    assert (deep.blas, deep.numba) == (1, cores)
+    assert "convolutions on their own threads" in deep.why
+    simple = threads_for(SimpleConvNet(seed=0, backend="numba"), (1, 28, 28), 100)
+    assert (simple.blas, simple.numba) == (cores, cores)  # its Affine1 is a large product too
+    tiny = threads_for(SimpleConvNet(input_dim=(1, 8, 8), hidden_size=10, seed=0, backend="numba"), (1, 8, 8), 4)
+    assert (tiny.blas, tiny.numba) == (1, 1)
+    assert threads_for(DeepConvNet(seed=0, backend="numba"), (1, 28, 28), 100, threads=3).numba == 3
 
 
 def _blas_threads():
