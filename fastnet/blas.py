@@ -2,14 +2,10 @@
 
 
 def blas_info() -> list:
-    """threadpoolctl's view of the loaded BLAS libraries (incl. the OpenBLAS kernel), else numpy's."""
-    import numpy  # loads its BLAS, so threadpoolctl can see it
+    """threadpoolctl's view of the loaded BLAS libraries (incl. the OpenBLAS kernel)."""
+    import numpy  # noqa: F401  (loads its BLAS, so threadpoolctl can see it)
+    from threadpoolctl import threadpool_info
 
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        blas = numpy.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
-        return [{"internal_api": blas.get("name", "unknown"), "version": blas.get("version")}]
     return [{k: lib.get(k) for k in ("internal_api", "version", "architecture", "num_threads",
                                      "threading_layer", "filepath")}
             for lib in threadpool_info() if lib.get("user_api") == "blas"]

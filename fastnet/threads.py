@@ -11,12 +11,18 @@ the whole step loses; from about 40 M multiply-adds (1000x784 @ 784x50, SimpleCo
 products, the wide MLP) two threads take 0.5-0.7 of one thread's time.  Hence
 ``LARGE_PRODUCT_MACS``: the largest matrix product of a forward pass decides.
 
+The numba count is also the number of threads the numba backend's convolutions share a batch
+among (``NumbaKernels.conv_threads``; each share multiplies with a single-threaded BLAS).
+
 Overrides, strongest first: ``--threads N`` (the ``threads`` argument), then the environment
 (``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``, ``OMP_NUM_THREADS`` for the BLAS;
-``NUMBA_NUM_THREADS`` for numba, else the BLAS number).
+``NUMBA_NUM_THREADS`` for numba and the convolutions, else the BLAS number).  Outside
+``using_threads`` the convolutions use :func:`default_conv_threads`: the environment, else the
+usable cores.
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
@@ -27,6 +33,7 @@ from pathlib import Path
 LARGE_PRODUCT_MACS = 32 * 2**20
 BLAS_ENV = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
 NUMBA_ENV = "NUMBA_NUM_THREADS"
+_MISSING = object()
 
 
 # --- the cores this process may use ---------------------------------------------------------------
@@ -122,15 +129,17 @@ class ThreadChoice:
     why: str
 
     def describe(self) -> str:
-        """For the run header and ``fastnet info``, e.g. 'threads: 1 BLAS, 1 numba (small ...)'."""
-        return f"threads: {self.blas} BLAS, {self.numba} numba ({self.why})"
+        """For the run header and ``fastnet info``, e.g. 'threads: 1 BLAS, 1 numba/conv (small ...)'."""
+        return f"threads: {self.blas} BLAS, {self.numba} numba/conv ({self.why})"
 
 
-def choose_threads(largest_product_macs=None, threads=None, environ=None) -> ThreadChoice:
+def choose_threads(largest_product_macs=None, threads=None, environ=None, conv_product_macs=None) -> ThreadChoice:
     """The thread counts for a workload whose largest matrix product has that many multiply-adds.
 
     ``threads`` (``--threads N``) wins, then the environment, then the policy.  Without a
-    workload (``fastnet info``) the policy is described for large products.
+    workload (``fastnet info``) the policy is described for large products.  ``conv_product_macs``:
+    the largest product of convolutions that share their batch among their own threads (the
+    numba backend's); it decides the numba count, and ``largest_product_macs`` only the BLAS's.
     """
     blas_env = env_threads(BLAS_ENV, environ)
     numba_env = env_threads((NUMBA_ENV,), environ)
@@ -144,44 +153,100 @@ def choose_threads(largest_product_macs=None, threads=None, environ=None) -> Thr
     if largest_product_macs is None:
         why = f"policy: 1 for small matrix products, {cores} for large; {cores} usable cores: {how}"
         return ThreadChoice(cores, numba_env[0] if numba_env else cores, why)
-    small = largest_product_macs < LARGE_PRODUCT_MACS
-    count = 1 if small else cores
-    size = f"largest product {largest_product_macs / 1e6:.1f} M multiply-adds"
-    why = (f"{'small' if small else 'large'} matrix products ({size}); {cores} usable cores: {how}")
+    count = _sized(largest_product_macs, cores)
+    why = f"{_size_words(largest_product_macs)}"
+    numba = count
+    if conv_product_macs is not None:
+        numba = _sized(conv_product_macs, cores)
+        why = (f"{_size_words(largest_product_macs)} for BLAS; convolutions on their own threads: "
+               f"{_size_words(conv_product_macs)}")
+    why += f"; {cores} usable cores: {how}"
     if numba_env:
         why += f"; {NUMBA_ENV}={numba_env[0]}"
-    return ThreadChoice(count, numba_env[0] if numba_env else count, why)
+    return ThreadChoice(count, numba_env[0] if numba_env else numba, why)
 
 
-def largest_product_macs(net, sample_shape, batch_size) -> int:
-    """Multiply-adds of the largest matrix product in the net's forward pass at this batch."""
+def _sized(macs, cores) -> int:
+    return 1 if macs < LARGE_PRODUCT_MACS else cores
+
+
+def _size_words(macs) -> str:
+    size = "small" if macs < LARGE_PRODUCT_MACS else "large"
+    return f"{size} matrix products (largest product {macs / 1e6:.1f} M multiply-adds)"
+
+
+@functools.lru_cache(maxsize=None)
+def default_conv_threads() -> int:
+    """Convolution threads outside ``using_threads``: the environment's choice, else the usable cores
+    (found once per process: the cgroup files are read on every lookup)."""
+    return choose_threads().numba
+
+
+def largest_product_macs(net, sample_shape, batch_size, kind=None) -> int:
+    """Multiply-adds of the largest matrix product in the net's forward pass at this batch
+    (``kind``: only "affine" or only "conv" layers)."""
     from fastnet.profiling.shapes import forward_products
 
-    return max((m * k * n for m, k, n in forward_products(net, sample_shape, batch_size)), default=0)
+    return max((m * k * n for m, k, n in forward_products(net, sample_shape, batch_size, kind)), default=0)
 
 
 def threads_for(net, sample_shape, batch_size, threads=None) -> ThreadChoice:
-    """The choice for training or timing ``net`` on batches of ``batch_size`` samples."""
+    """The choice for training or timing ``net`` on batches of ``batch_size`` samples.
+
+    On the numba backend each convolution shares its batch among ``conv_threads`` threads with a
+    single-threaded BLAS, so the BLAS count is sized by the other products alone: DeepConvNet's
+    small Affine products then run on one BLAS thread while its convolutions use every core.
+    """
+    convs = largest_product_macs(net, sample_shape, batch_size, "conv")
+    if getattr(net.backend, "name", None) == "numba" and convs:
+        return choose_threads(largest_product_macs(net, sample_shape, batch_size, "affine"), threads,
+                              conv_product_macs=convs)
     return choose_threads(largest_product_macs(net, sample_shape, batch_size), threads)
 
 
 # --- applying it -------------------------------------------------------------------------------------
 @contextmanager
 def using_threads(choice: ThreadChoice):
-    """Run the block with the chosen BLAS and numba thread counts; restores them afterwards."""
+    """Run the block with the chosen BLAS, numba and convolution thread counts; restores them after."""
     from threadpoolctl import threadpool_limits
 
+    with _conv_threads(choice.numba), _numba_threads(choice.numba), \
+            threadpool_limits(limits=choice.blas, user_api="blas"):
+        yield choice
+
+
+@contextmanager
+def _conv_threads(count):
+    """The numba backend's convolutions share each batch among ``count`` threads (where it is loaded:
+    a net is built before its threads are chosen)."""
+    module = sys.modules.get("fastnet.backends.numba_kernels")
+    if module is None:
+        yield
+        return
+    kernels = module.NumbaKernels
+    previous = kernels.__dict__.get("conv_threads", _MISSING)
+    kernels.conv_threads = count
+    try:
+        yield
+    finally:
+        if previous is _MISSING:
+            del kernels.conv_threads
+        else:
+            kernels.conv_threads = previous
+
+
+@contextmanager
+def _numba_threads(count):
     numba = sys.modules.get("numba")  # only where the numba backend is already loaded
     previous = None
     if numba is not None:
         try:
             previous = numba.get_num_threads()
-            numba.set_num_threads(max(1, min(choice.numba, numba.config.NUMBA_NUM_THREADS)))
+            numba.set_num_threads(max(1, min(count, numba.config.NUMBA_NUM_THREADS)))
         except Exception:  # a numba without a threading layer: its kernels are serial anyway
             previous = None
     try:
-        with threadpool_limits(limits=choice.blas, user_api="blas"):
-            yield choice
+        yield
     finally:
         if previous is not None:
             numba.set_num_threads(previous)

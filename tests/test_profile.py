@@ -92,7 +92,7 @@ def test_train_profile_prints_the_table_once_after_the_first_epoch(tmp_path):
                      "--quiet", "--profile", "--threads", "1", "--out", tmp_path / "run", tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert "threads: 1 BLAS, 1 numba (--threads)" in lines
+    assert "threads: 1 BLAS, 1 numba/conv (--threads)" in lines
     start = lines.index("profile of a training step after epoch 1:")
     assert lines[start - 1].startswith("epoch 1/2") and lines[start + 3].split()[0] == "Affine1+Relu1"
     assert sum(line.startswith("profile of") for line in lines) == 1

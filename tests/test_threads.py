@@ -1,5 +1,6 @@
 """The thread policy: cores from affinity and cgroup files, overrides, and applying the choice."""
 import subprocess
+import sys
 
 import numpy
 import pytest
@@ -91,8 +92,22 @@ def test_the_nets_are_sized_as_measured(no_thread_env):
     cores, _ = usable_cores()
     assert threads_for(TwoLayerNet(784, 50, 10, seed=0), (784,), 100).blas == 1
     assert threads_for(MultiLayerNet(784, [1000, 1000], 10, seed=0), (784,), 256).blas == cores
-    assert threads_for(SimpleConvNet(seed=0), (1, 28, 28), 100).blas == cores
-    assert threads_for(DeepConvNet(seed=0), (1, 28, 28), 100).blas == cores
+    assert threads_for(SimpleConvNet(seed=0, backend="numpy"), (1, 28, 28), 100).blas == cores
+    assert threads_for(DeepConvNet(seed=0, backend="numpy"), (1, 28, 28), 100).blas == cores
+
+
+def test_numba_convolutions_take_the_cores_and_leave_blas_to_the_dense_products(no_thread_env):
+    """DeepConvNet on numba: its convolutions use every core (their own threads, one BLAS thread
+    each); its Affine products are small, so the BLAS between them stays on one thread."""
+    cores, _ = usable_cores()
+    deep = threads_for(DeepConvNet(seed=0, backend="numba"), (1, 28, 28), 100)
+    assert (deep.blas, deep.numba) == (1, cores)
+    assert "convolutions on their own threads" in deep.why
+    simple = threads_for(SimpleConvNet(seed=0, backend="numba"), (1, 28, 28), 100)
+    assert (simple.blas, simple.numba) == (cores, cores)  # its Affine1 is a large product too
+    tiny = threads_for(SimpleConvNet(input_dim=(1, 8, 8), hidden_size=10, seed=0, backend="numba"), (1, 8, 8), 4)
+    assert (tiny.blas, tiny.numba) == (1, 1)
+    assert threads_for(DeepConvNet(seed=0, backend="numba"), (1, 28, 28), 100, threads=3).numba == 3
 
 
 def _blas_threads():
@@ -112,4 +127,43 @@ def test_info_shows_the_thread_choice_and_the_environment_override(tmp_path):
                             env=cli_env(tmp_path, OMP_NUM_THREADS="1"))
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if line.startswith("threads: ")]
-    assert lines == ["threads: 1 BLAS, 1 numba (OMP_NUM_THREADS=1)"]
+    assert lines == ["threads: 1 BLAS, 1 numba/conv (OMP_NUM_THREADS=1)"]
+
+
+def test_using_threads_sets_the_convolution_threads_and_restores_them():
+    from fastnet.backends.numba_kernels import NumbaKernels
+
+    assert NumbaKernels.conv_threads is None
+    with using_threads(choose_threads(1, threads=3, environ=QUIET)):
+        assert NumbaKernels.conv_threads == 3
+        with using_threads(choose_threads(1, environ={NUMBA_ENV: "2", "OMP_NUM_THREADS": "1"})):
+            assert NumbaKernels.conv_threads == 2
+        assert NumbaKernels.conv_threads == 3
+    assert NumbaKernels.conv_threads is None
+
+
+def test_the_convolution_shares_follow_the_chosen_threads():
+    """The batch is cut into one near-equal share per chosen thread (contiguous, covering it)."""
+    from fastnet.backends.numba_kernels import NumbaKernels
+
+    kernels = NumbaKernels()
+    for count in (1, 2, 3):
+        with using_threads(choose_threads(1, threads=count, environ=QUIET)):
+            shares = kernels._shares(9)
+        assert len(shares) == count
+        assert max(hi - lo for lo, hi in shares) - min(hi - lo for lo, hi in shares) <= 1
+        assert shares[0][0] == 0 and shares[-1][1] == 9
+        assert all(a[1] == b[0] for a, b in zip(shares, shares[1:]))
+    with using_threads(choose_threads(1, threads=4, environ=QUIET)):
+        assert kernels._shares(3) == [(0, 1), (1, 2), (2, 3)]  # no more shares than images
+
+
+def test_the_convolution_threads_outside_a_choice_follow_the_environment(tmp_path):
+    """A script that never chooses threads: NUMBA_NUM_THREADS (or the BLAS variables) still decide."""
+    code = ("from fastnet.threads import default_conv_threads; print(default_conv_threads())")
+    for env, want in (({NUMBA_ENV: "1"}, "1"), ({"OMP_NUM_THREADS": "3"}, "3")):
+        clean = {k: v for k, v in cli_env(tmp_path).items() if k not in BLAS_ENV + (NUMBA_ENV,)}
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                                env={**clean, **env})
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == want

@@ -1,4 +1,6 @@
 """Convolution: the kernels compute it (the reference through im2col and one matrix product)."""
+from types import MappingProxyType
+
 from fastnet.errors import InputError
 from fastnet.layers.activations import check_dout
 from fastnet.layers.base import Layer
@@ -9,7 +11,7 @@ class Convolution(Layer):
     """W of shape (FN, C, FH, FW), b of shape (FN,); input (N, C, H, W)."""
 
     param_names = ("W", "b")
-    grad_names = {"W": "dW", "b": "db"}
+    grad_names = MappingProxyType({"W": "dW", "b": "db"})
     decay_names = ("W",)
 
     def __init__(self, W, b, stride=1, pad=0, backend=None, dtype=None):
@@ -28,6 +30,11 @@ class Convolution(Layer):
         self.cache = None  # the kernels' own record of the forward, handed back to them
         self.dW = None
         self.db = None
+
+    # NaN/inf in the input does reach the output (where every pixel lies in a window), but the
+    # net checks the input itself: a convolution's output is larger (DeepConvNet's first: 16x,
+    # SimpleConvNet's: 22x), and checking it would also split the first Conv+ReLU the net fuses.
+    propagates_nonfinite = False
 
     def output_shape(self, x_shape):
         fn, _, fh, fw = self.W.shape

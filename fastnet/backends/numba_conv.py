@@ -1,0 +1,474 @@
+"""Numba convolutions: a few images at a time, on every usable core.
+
+The convolution splits the batch into one share per thread (``conv_threads``, set by the thread
+policy in ``fastnet.threads``), each share computed with a single-threaded BLAS: small products on
+every core at once instead of BLAS threads waking up and waiting for each other around every small
+product.  Within a share, chunks of images whose column matrix fits in the cache are built,
+multiplied and written to the output layout before the next chunk.  Also here: the contract's
+im2col/col2im and row-layout ops, for callers that use them directly.
+"""
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+from threadpoolctl import ThreadpoolController
+
+from fastnet.backends.dispatch import fast_path
+from fastnet.backends.numba_jit import jit as _jit
+from fastnet.shapes import window_output_hw
+from fastnet.threads import default_conv_threads
+
+@functools.lru_cache(maxsize=None)
+def _blas_controller():
+    """numpy's BLAS under threadpoolctl (found once: a lookup scans every loaded library)."""
+    return ThreadpoolController().select(user_api="blas")
+
+
+def _single_threaded_blas():
+    return _blas_controller().limit(limits=1)
+
+
+
+# --- convolution: im2col / col2im and the output layout -----------------------------------------
+@_jit
+def _im2col(x, fh, fw, stride, pad, oh, ow, col):
+    n, c, h, w = x.shape
+    for b in range(n):
+        for y in range(oh):
+            top = y * stride - pad
+            for xo in range(ow):
+                left = xo * stride - pad
+                row = (b * oh + y) * ow + xo
+                k = 0
+                if top >= 0 and left >= 0 and top + fh <= h and left + fw <= w:
+                    for ch in range(c):  # the window lies inside the image: no bounds checks
+                        for i in range(fh):
+                            for j in range(fw):
+                                col[row, k] = x[b, ch, top + i, left + j]
+                                k += 1
+                else:
+                    for ch in range(c):
+                        for i in range(fh):
+                            yy = top + i
+                            for j in range(fw):
+                                xx = left + j
+                                col[row, k] = x[b, ch, yy, xx] if 0 <= yy < h and 0 <= xx < w else 0
+                                k += 1
+
+
+@_jit
+def _col2im(col, fh, fw, stride, pad, oh, ow, img):
+    n, c, h, w = img.shape
+    for b in range(n):
+        for y in range(oh):
+            for xo in range(ow):
+                row = (b * oh + y) * ow + xo
+                k = 0
+                for ch in range(c):
+                    for i in range(fh):
+                        yy = y * stride + i - pad
+                        for j in range(fw):
+                            xx = xo * stride + j - pad
+                            if 0 <= yy < h and 0 <= xx < w:
+                                img[b, ch, yy, xx] += col[row, k]
+                            k += 1
+
+
+@_jit
+def _rows_to_nchw(rows, b, relu, out):
+    """rows (N*P, F) + bias -> out (N, F, P), ReLU optional, in one pass."""
+    n, f, p = out.shape
+    for bi in range(n):
+        base = bi * p
+        for q in range(p):
+            for k in range(f):
+                v = rows[base + q, k] + b[k]
+                if relu and v < 0:
+                    v = 0
+                out[bi, k, q] = v
+
+
+@_jit
+def _nchw_to_rows(x, rows):
+    n, f, p = x.shape
+    for bi in range(n):
+        base = bi * p
+        for k in range(f):
+            for q in range(p):
+                rows[base + q, k] = x[bi, k, q]
+
+
+# --- convolution, a few images at a time: planes in, planes out ------------------------------------
+# The fast convolution works on a chunk of G images whose column matrix fits in the cache: the
+# transposed column matrix colT (C*FH*FW, G*OH*OW) is built from the images by copying whole rows
+# (a gather), the filter matrix multiplies it from the left, and the result is already in the
+# images' channel-major order.  Nothing of size N*OH*OW x C*FH*FW is ever written to memory.
+@_jit
+def _im2col_t(x, fh, fw, stride, pad, oh, ow, colT):
+    """x (G, C, H, W) -> colT (C*FH*FW, G*OH*OW): row (c, i, j) holds x[:, c] shifted by (i, j)."""
+    g, c, h, w = x.shape
+    p = oh * ow
+    for ch in range(c):
+        for i in range(fh):
+            for j in range(fw):
+                r = (ch * fh + i) * fw + j
+                # the output columns [x0, x1) read input columns xo*stride + j - pad inside the image
+                x0 = min(ow, max(0, (pad - j + stride - 1) // stride))
+                x1 = max(x0, min(ow, (w - 1 + pad - j) // stride + 1))
+                off = j - pad
+                for b in range(g):
+                    for y in range(oh):
+                        base = b * p + y * ow
+                        yy = y * stride + i - pad
+                        if yy < 0 or yy >= h:
+                            colT[r, base:base + ow] = 0
+                            continue
+                        colT[r, base:base + x0] = 0
+                        if stride == 1:  # a contiguous run: a plain copy
+                            colT[r, base + x0:base + x1] = x[b, ch, yy, x0 + off:x1 + off]
+                        else:
+                            for xo in range(x0, x1):
+                                colT[r, base + xo] = x[b, ch, yy, xo * stride + off]
+                        colT[r, base + x1:base + ow] = 0
+
+
+@_jit
+def _col2im_t(dcolT, fh, fw, stride, pad, oh, ow, dx):
+    """Adjoint of _im2col_t as a gather: each image row sums the colT entries copied from it."""
+    g, c, h, w = dx.shape
+    p = oh * ow
+    for b in range(g):
+        for ch in range(c):
+            for yy in range(h):
+                for xx in range(w):
+                    dx[b, ch, yy, xx] = 0
+                for i in range(fh):
+                    t = yy + pad - i
+                    if t < 0 or t % stride != 0 or t // stride >= oh:
+                        continue
+                    base = b * p + (t // stride) * ow
+                    for j in range(fw):
+                        r = (ch * fh + i) * fw + j
+                        if stride == 1:
+                            # input column xx gets output column xx + pad - j where that exists
+                            x0 = max(0, j - pad)
+                            x1 = min(w, ow + j - pad)
+                            off = base + pad - j
+                            for xx in range(x0, x1):
+                                dx[b, ch, yy, xx] += dcolT[r, off + xx]
+                        else:
+                            for xx in range(w):
+                                u = xx + pad - j
+                                if u >= 0 and u % stride == 0 and u // stride < ow:
+                                    dx[b, ch, yy, xx] += dcolT[r, base + u // stride]
+
+
+@_jit
+def _channel_sums(dout, acc):
+    """dout (N, F, P) -> acc (F,): the bias gradient, summed in the dtype of dout."""
+    n, f, p = dout.shape
+    for k in range(f):
+        acc[k] = 0
+    for bi in range(n):
+        for k in range(f):
+            s = acc[k]
+            for q in range(p):
+                s += dout[bi, k, q]
+            acc[k] = s
+
+
+# --- stride 1: columns from padded planes ----------------------------------------------------------
+# With stride 1, row (c, i, j) of the column matrix is, for each output row, a run of OW values of
+# the padded plane shifted by (i, j): building it is a plain copy per output row, and the data
+# gradient adds the same runs back, in order, with no scatter.  (The kernels can also compute on the
+# padded width, one run per plane, dropping the extra columns afterwards: that wasted 7-29% of the
+# products on DeepConvNet's layers and measured slower.)
+# These kernels index flat arrays with unsigned offsets (``_u``): with signed indexes numba must
+# allow for negative ones counting from the end, and that check alone keeps the copies from being
+# vectorised (measured: the column build and the add-back became 4-6x faster).
+_u = np.uint64
+
+
+@_jit
+def _pad_planes(x, pad, flat):
+    """x (G, C, H, W) -> the interiors of G*C padded planes in ``flat``; the borders stay as they are
+    (zero: the buffer is allocated zeroed and nothing else writes them)."""
+    g, c, h, w = x.shape
+    wp = w + 2 * pad
+    plane = (h + 2 * pad) * wp
+    src = x.reshape(-1)
+    for p in range(g * c):
+        for y in range(h):
+            s = _u((p * h + y) * w)
+            d = _u(p * plane + (pad + y) * wp + pad)
+            for q in range(_u(w)):
+                flat[d + q] = src[s + q]
+
+
+@_jit
+def _plane_cols(flat, g, c, plane, fh, fw, wpad, oh, wo, colT):
+    """colT (C*FH*FW, G*OH*WO), contiguous, from G*C padded planes of width ``wpad`` in ``flat``:
+    row (c, i, j), image b, output row y = the WO values from flat[(b*C + c)*plane + (y+i)*wpad + j].
+    WO = OW computes only the outputs; WO = wpad computes on the padded width, one run per plane."""
+    width = colT.shape[1]
+    out = colT.reshape(-1)
+    for ch in range(c):
+        for i in range(fh):
+            for j in range(fw):
+                r = (ch * fh + i) * fw + j
+                for b in range(g):
+                    for y in range(oh):
+                        s = _u((b * c + ch) * plane + (y + i) * wpad + j)
+                        d = _u(r * width + (b * oh + y) * wo)
+                        for q in range(_u(wo)):
+                            out[d + q] = flat[s + q]
+
+
+@_jit
+def _add_plane_cols(dcolT, g, c, plane, fh, fw, wpad, oh, wo, flat):
+    """Adjoint of _plane_cols: flat (zeroed by the caller) gets every run added back, in order."""
+    width = dcolT.shape[1]
+    src = dcolT.reshape(-1)
+    for b in range(g):
+        for ch in range(c):
+            for i in range(fh):
+                for j in range(fw):
+                    r = (ch * fh + i) * fw + j
+                    for y in range(oh):
+                        d = _u((b * c + ch) * plane + (y + i) * wpad + j)
+                        s = _u(r * width + (b * oh + y) * wo)
+                        for q in range(_u(wo)):
+                            flat[d + q] += src[s + q]
+
+
+@_jit
+def _rows_to_planes(rows, b, relu, out):
+    """rows (F, G*P), contiguous, + bias -> out (G, F, P...), ReLU optional (NaN passes through it)."""
+    g, f = out.shape[0], out.shape[1]
+    p = out.size // max(1, g * f)
+    width = rows.shape[1]
+    src = rows.reshape(-1)
+    dst = out.reshape(-1)
+    for bi in range(g):
+        for k in range(f):
+            bk = b[k]
+            s = _u(k * width + bi * p)
+            d = _u((bi * f + k) * p)
+            for q in range(_u(p)):
+                v = src[s + q] + bk
+                if relu and v < 0:
+                    v = 0
+                dst[d + q] = v
+
+
+@_jit
+def _planes_to_rows(dout, rows):
+    """dout (G, F, P...) -> rows (F, G*P), contiguous."""
+    g, f = dout.shape[0], dout.shape[1]
+    p = dout.size // max(1, g * f)
+    width = rows.shape[1]
+    src = dout.reshape(-1)
+    dst = rows.reshape(-1)
+    for bi in range(g):
+        for k in range(f):
+            s = _u((bi * f + k) * p)
+            d = _u(k * width + bi * p)
+            for q in range(_u(p)):
+                dst[d + q] = src[s + q]
+
+
+@_jit
+def _crop_planes(flat, pad, dx):
+    """The interiors of the padded planes in ``flat`` -> dx (G, C, H, W)."""
+    g, c, h, w = dx.shape
+    wp = w + 2 * pad
+    plane = (h + 2 * pad) * wp
+    dst = dx.reshape(-1)
+    for p in range(g * c):
+        for y in range(h):
+            s = _u(p * plane + (pad + y) * wp + pad)
+            d = _u((p * h + y) * w)
+            for q in range(_u(w)):
+                dst[d + q] = flat[s + q]
+
+
+def _matrix(buffer, rows, width):
+    """The first rows*width elements of a flat buffer as a contiguous (rows, width) matrix: the
+    last chunk of a share may be narrower, and the kernels index it flat."""
+    return buffer[:rows * width].reshape(rows, width)
+
+
+class NumbaConvolution:
+    """The convolution ops of :class:`~fastnet.backends.numba_kernels.NumbaKernels` (a mixin)."""
+
+    @fast_path(("x",))
+    def im2col(self, x, fh, fw, stride=1, pad=0):
+        n, c, h, w = x.shape
+        oh, ow = window_output_hw(h, w, fh, fw, stride, pad)
+        col = np.empty((n * oh * ow, c * fh * fw), dtype=x.dtype)
+        _im2col(np.ascontiguousarray(x), fh, fw, stride, pad, oh, ow, col)
+        return col
+
+    @fast_path(("col",))
+    def col2im(self, col, x_shape, fh, fw, stride=1, pad=0):
+        n, c, h, w = x_shape
+        oh, ow = window_output_hw(h, w, fh, fw, stride, pad)
+        img = np.zeros((n, c, h, w), dtype=col.dtype)
+        _col2im(np.ascontiguousarray(col).reshape(n * oh * ow, c * fh * fw), fh, fw, stride, pad,
+                oh, ow, img)
+        return img
+
+    @fast_path(("out", "b"))
+    def conv_bias_act(self, out, b, n, oh, ow, relu=False):
+        """Rows (N*OH*OW, FN) -> a contiguous (N, FN, OH, OW) array, bias and ReLU in the same pass."""
+        fn = out.shape[1]
+        result = np.empty((n, fn, oh, ow), dtype=out.dtype)
+        _rows_to_nchw(np.ascontiguousarray(out), np.ascontiguousarray(b), bool(relu),
+                      result.reshape(n, fn, oh * ow))
+        return result
+
+    @fast_path(("dout",))
+    def nchw_to_rows(self, dout):
+        n, f, oh, ow = dout.shape
+        rows = np.empty((n * oh * ow, f), dtype=dout.dtype)
+        _nchw_to_rows(np.ascontiguousarray(dout).reshape(n, f, oh * ow), rows)
+        return rows
+
+    # The chunk of images whose column matrix is about this many bytes: it then stays in the
+    # core's cache between being built and being multiplied.
+    conv_chunk_bytes = 1 << 20
+    # Threads for the convolutions; ``fastnet.threads.using_threads`` sets it (None: the
+    # environment's choice, else the CPU cores this process may use).  Each takes its
+    # own share of the images with a single-threaded BLAS: small products on every core at once
+    # instead of BLAS threads waking up and waiting for each other around every small product.
+    conv_threads = None
+
+    def _conv_plan(self, x_shape, W, stride, pad):
+        """(OH, OW, run, G): run = OH * OW columns per image, G images per chunk."""
+        n, _, h, w = x_shape
+        _, _, fh, fw = W.shape
+        oh, ow = window_output_hw(h, w, fh, fw, stride, pad)
+        run = oh * ow
+        per_image = W[0].size * run * W.itemsize
+        return oh, ow, run, max(1, min(n, self.conv_chunk_bytes // max(per_image, 1)))
+
+    @fast_path(("x", "W", "b"), ndim={"x": 4}, makes_cache=True)
+    def conv_forward(self, x, W, b, stride=1, pad=0, relu=False):
+        """Chunks of images: columns built in cache, one product each, written straight to NCHW."""
+        fn, c, fh, fw = W.shape
+        n, _, h, w = x.shape
+        oh, ow, run, g = self._conv_plan(x.shape, W, stride, pad)
+        x = np.ascontiguousarray(x)
+        wmat = np.ascontiguousarray(W).reshape(fn, -1)
+        b = np.ascontiguousarray(b)
+        out = np.empty((n, fn, oh, ow), dtype=x.dtype)
+
+        def images(lo, hi):
+            col_buf = np.empty(wmat.shape[1] * g * run, dtype=x.dtype)
+            row_buf = np.empty(fn * g * run, dtype=x.dtype)
+            padded = self._padded_buffer(g, c, h, w, pad, x.dtype) if stride == 1 else None
+            for start in range(lo, hi, g):
+                stop = min(hi, start + g)
+                width = (stop - start) * run
+                colT, rows = _matrix(col_buf, wmat.shape[1], width), _matrix(row_buf, fn, width)
+                self._columns(x[start:stop], fh, fw, stride, pad, oh, ow, padded, colT)
+                np.matmul(wmat, colT, out=rows)
+                _rows_to_planes(rows, b, bool(relu), out[start:stop])
+
+        self._split_images(n, images)
+        return out, (x, stride, pad)
+
+    @fast_path(cache="cache")
+    def conv_backward(self, dout, W, cache, need_dx=True):
+        x, stride, pad = cache
+        fn, c, fh, fw = W.shape
+        n, _, h, w = x.shape
+        oh, ow, run, g = self._conv_plan(x.shape, W, stride, pad)
+        dout = np.ascontiguousarray(dout, dtype=x.dtype)
+        wmat = np.ascontiguousarray(W, dtype=x.dtype).reshape(fn, -1)
+        db = np.empty(fn, dtype=x.dtype)
+        _channel_sums(dout.reshape(n, fn, oh * ow), db)
+        ck = wmat.shape[1]
+        dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
+
+        def images(lo, hi):
+            col_buf = np.empty(ck * g * run, dtype=x.dtype)
+            row_buf = np.empty(fn * g * run, dtype=x.dtype)
+            part = np.empty((fn, ck), dtype=x.dtype)
+            dW = np.zeros((fn, ck), dtype=x.dtype)
+            padded = self._padded_buffer(g, c, h, w, pad, x.dtype) if stride == 1 else None
+            summed = self._padded_buffer(g, c, h, w, pad, x.dtype) if stride == 1 else None
+            for start in range(lo, hi, g):
+                stop = min(hi, start + g)
+                width = (stop - start) * run
+                colT, rows = _matrix(col_buf, ck, width), _matrix(row_buf, fn, width)
+                _planes_to_rows(dout[start:stop], rows)
+                self._columns(x[start:stop], fh, fw, stride, pad, oh, ow, padded, colT)
+                np.matmul(rows, colT.T, out=part)
+                dW += part
+                if need_dx:
+                    np.matmul(wmat.T, rows, out=colT)  # colT is free again
+                    self._image_grad(colT, fh, fw, stride, pad, oh, ow, summed, dx[start:stop])
+            return dW
+
+        parts = self._split_images(n, images)
+        dW = parts[0]
+        for part in parts[1:]:  # in a fixed order: the same threads give the same sum
+            dW += part
+        return dx, dW.reshape(W.shape), db
+
+    def _split_images(self, n, images):
+        """Run ``images(lo, hi)`` over contiguous shares of the batch, one per thread; their results."""
+        shares = self._shares(n)
+        with _single_threaded_blas():
+            if len(shares) == 1:
+                return [images(0, n)]
+            pool = self._pool(len(shares) - 1)
+            pending = [pool.submit(images, lo, hi) for lo, hi in shares[1:]]
+            first = images(*shares[0])  # this thread takes a share too
+            return [first] + [p.result() for p in pending]
+
+    def _shares(self, n):
+        """Contiguous (lo, hi) image ranges of near-equal size, one per convolution thread (whole
+        chunks would leave a thread idle when a few big chunks cover the batch)."""
+        threads = max(1, min(self.conv_threads or default_conv_threads(), n))
+        return [(n * i // threads, n * (i + 1) // threads) for i in range(threads)]
+
+    def _pool(self, size):
+        """Worker threads, kept between calls; a forked child (which has none of its parent's
+        threads) starts its own."""
+        workers, pool, pid = getattr(self, "_threads", (0, None, None))
+        if workers < size or pid != os.getpid():
+            from concurrent.futures import ThreadPoolExecutor
+            pool = ThreadPoolExecutor(size, thread_name_prefix="fastnet-conv")
+            self._threads = (size, pool, os.getpid())
+        return pool
+
+    @staticmethod
+    def _padded_buffer(g, c, h, w, pad, dtype):
+        """Room for G padded images, zeroed.  Building columns writes only the interiors, so the
+        borders stay zero."""
+        return np.zeros(g * c * (h + 2 * pad) * (w + 2 * pad), dtype=dtype)
+
+    @staticmethod
+    def _columns(x, fh, fw, stride, pad, oh, ow, padded, colT):
+        g, c, h, w = x.shape
+        if padded is None:
+            _im2col_t(x, fh, fw, stride, pad, oh, ow, colT)
+            return
+        plane = (h + 2 * pad) * (w + 2 * pad)
+        _pad_planes(x, pad, padded)
+        _plane_cols(padded, g, c, plane, fh, fw, w + 2 * pad, oh, ow, colT)
+
+    @staticmethod
+    def _image_grad(dcolT, fh, fw, stride, pad, oh, ow, padded, dx):
+        g, c, h, w = dx.shape
+        if padded is None:
+            _col2im_t(dcolT, fh, fw, stride, pad, oh, ow, dx)
+            return
+        plane = (h + 2 * pad) * (w + 2 * pad)
+        padded.fill(0)  # the sums start from zero (this buffer is not the one columns are built from)
+        _add_plane_cols(dcolT, g, c, plane, fh, fw, w + 2 * pad, oh, ow, padded)
+        _crop_planes(padded, pad, dx)
