@@ -205,6 +205,14 @@ def threads_for(net, sample_shape, batch_size, threads=None) -> ThreadChoice:
 
 
 # --- applying it -------------------------------------------------------------------------------------
+_chosen: list = []  # the choices in force, innermost last
+
+
+def active_choice() -> ThreadChoice | None:
+    """The choice of the innermost ``using_threads`` block, or None outside any."""
+    return _chosen[-1] if _chosen else None
+
+
 @contextmanager
 def using_threads(choice: ThreadChoice):
     """Run the block with the chosen BLAS, numba and convolution thread counts; restores them after."""
@@ -212,7 +220,11 @@ def using_threads(choice: ThreadChoice):
 
     with _conv_threads(choice.numba), _numba_threads(choice.numba), \
             threadpool_limits(limits=choice.blas, user_api="blas"):
-        yield choice
+        _chosen.append(choice)
+        try:
+            yield choice
+        finally:
+            _chosen.pop()
 
 
 @contextmanager

@@ -167,3 +167,29 @@ def test_the_convolution_threads_outside_a_choice_follow_the_environment(tmp_pat
                                 env={**clean, **env})
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == want
+
+
+def _blas_threads_during_fit(trainer):
+    seen = []
+    trainer.after_epoch = lambda t: seen.append(set(_blas_threads()))
+    trainer.fit()
+    return seen[0]
+
+
+def test_trainer_fit_applies_the_policy_unless_the_caller_chose(no_thread_env):
+    """API users get the policy too (a small net on one BLAS thread), and a caller's choice wins."""
+    from fastnet.training import Trainer
+
+    rng = numpy.random.default_rng(0)
+    x, t = rng.random((200, 784), dtype=numpy.float32), rng.integers(0, 10, 200)
+
+    def trainer():
+        net = TwoLayerNet(784, 50, 10, backend="numpy", seed=0)
+        from fastnet.optim import SGD
+        return Trainer(net, SGD(0.1), x, t, epochs=1, progress=False, log=None)
+
+    policy = threads_for(TwoLayerNet(784, 50, 10, backend="numpy"), (784,), 100).blas
+    assert _blas_threads_during_fit(trainer()) == {policy}
+    wanted = 2 if policy == 1 else 1
+    with using_threads(choose_threads(threads=wanted, environ=QUIET)):
+        assert _blas_threads_during_fit(trainer()) == {wanted}

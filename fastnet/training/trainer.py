@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy
 
 from fastnet.errors import InputError
+from fastnet.threads import active_choice, threads_for, using_threads
 from fastnet.training.checkpoint import save_checkpoint
 from fastnet.training.config import TrainerConfig
 from fastnet.training.evaluation import epoch_seed, evaluate
@@ -173,9 +175,19 @@ class Trainer(StopsAndFailures):
 
     # --- the loop ---------------------------------------------------------------------------------
     def fit(self) -> History:
-        """Train to the last epoch; the output folder is held against other runs meanwhile."""
-        with output_folder_lock(self.out_dir, say=self.log):
+        """Train to the last epoch; the output folder is held against other runs meanwhile.
+
+        The BLAS, numba and convolution threads follow ``fastnet.threads``' policy for this net
+        and batch, unless the caller chose already (inside ``using_threads``, as the command and
+        each rank of a distributed run do).
+        """
+        with output_folder_lock(self.out_dir, say=self.log), self._thread_policy():
             return self._fit()
+
+    def _thread_policy(self):
+        if active_choice() is not None:
+            return nullcontext()
+        return using_threads(threads_for(self.net, self.x_train.shape[1:], self.batch_size))
 
     def _fit(self) -> History:
         self._stop_signal = None
