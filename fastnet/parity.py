@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy
 
 from fastnet.backends import Backend, get_backend, unavailable_reason
+from fastnet.layers import Dropout
 
 # Round-off of one forward/backward through the classic nets is below ~1e-5 (float32) and
 # ~1e-13 (float64); a wrong kernel gives differences of order 1.
@@ -123,7 +124,7 @@ def record_pass(net, x, t) -> dict:
         for method in ("forward", "forward_relu", "backward"):
             if hasattr(layer, method):
                 wrap(layer, method, names[id(layer)])
-        if hasattr(layer, "rng") and hasattr(layer, "seed"):
+        if isinstance(layer, Dropout):
             # Dropout: every backend draws the same masks, from a host generator with the layer's seed.
             layer.rng = HostRandom(layer.seed, backend)
     try:
