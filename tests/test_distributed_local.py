@@ -9,7 +9,8 @@ import pytest
 
 from fastnet.distributed import DataParallel, SingleProcess, get_communicator, rank_rows
 from fastnet.distributed.faults import abort_on_error, on_every_rank
-from fastnet.distributed.threads import available_cores, cgroup_cpu_quota, threads_per_rank
+from fastnet.distributed.threads import available_cores, threads_per_rank
+from fastnet.threads import usable_cores
 from fastnet.errors import InputError
 from fastnet.nets import MultiLayerNet
 
@@ -92,21 +93,9 @@ def test_one_rank_data_parallel_is_the_plain_gradient():
     assert dp.evaluate(x, t, 7) == pytest.approx(evaluate(plain, x, t, 7), abs=1e-15)
 
 
-def test_cgroup_quota_is_read_from_real_files(tmp_path):
-    (tmp_path / "cpu.max").write_text("150000 100000\n")
-    assert cgroup_cpu_quota(tmp_path) == 1.5
-    (tmp_path / "cpu.max").write_text("max 100000\n")
-    assert cgroup_cpu_quota(tmp_path) is None
-    v1 = tmp_path / "v1"
-    (v1 / "cpu").mkdir(parents=True)
-    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("300000\n")
-    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
-    assert cgroup_cpu_quota(v1) == 3.0
-    assert cgroup_cpu_quota(tmp_path / "missing") is None
-
-
 def test_threads_share_the_cores_this_process_may_use():
     assert 1 <= available_cores() <= len(os.sched_getaffinity(0))
+    assert available_cores() == usable_cores()[0]  # one count of cores for the policy and the ranks
     assert threads_per_rank(2, cores=8) == 4 and threads_per_rank(3, cores=2) == 1
     assert threads_per_rank(4, cores=6) == 1 and threads_per_rank(1, cores=6) == 6
 

@@ -6,35 +6,15 @@ least one.  "May use" is the affinity mask and the cgroup CPU quota (a container
 """
 from __future__ import annotations
 
-import math
 import os
 import sys
-from pathlib import Path
-
-
-def cgroup_cpu_quota(root="/sys/fs/cgroup") -> float | None:
-    """CPUs allowed by the cgroup (v2 ``cpu.max``, else v1 CFS quota), or None when unlimited."""
-    root = Path(root)
-    try:
-        quota, period = (root / "cpu.max").read_text().split()[:2]
-        return None if quota == "max" else int(quota) / int(period)
-    except (OSError, ValueError):
-        pass
-    try:
-        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
-        period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
-        return quota / period if quota > 0 and period > 0 else None
-    except (OSError, ValueError):
-        return None
 
 
 def available_cores() -> int:
-    """The cores this process may run on: affinity mask, capped by the cgroup quota."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    quota = cgroup_cpu_quota()
-    if quota is not None:
-        cores = min(cores, max(1, math.ceil(quota)))
-    return max(1, cores)
+    """The cores this process may run on, as the thread policy counts them (affinity, cgroup quota)."""
+    from fastnet.threads import usable_cores
+
+    return usable_cores()[0]
 
 
 def threads_per_rank(local_size: int, cores: int | None = None) -> int:
