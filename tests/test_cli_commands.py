@@ -110,11 +110,14 @@ def test_bench_command_prints_ratios_and_saves_json_and_png(tmp_path):
 
 def test_sample_is_what_the_default_train_falls_back_to_offline(tmp_path):
     result = run_cli("train", "--epochs", "1", "--limit", "500", "--backend", "numpy", "--quiet",
-                     "--out", tmp_path / "out", tmp_path=tmp_path)
+                     tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "embedded sample" in result.stderr
     assert "data: mnist-sample from embedded sample" in result.stdout
     assert load_dataset("sample").x_train.shape == (10_000, 784)
+    # The default folder is named after the data the run trained on, not the data it asked for.
+    runs = [p.name for p in (tmp_path / "runs").iterdir()]
+    assert len(runs) == 1 and runs[0].startswith("two-layer-sample-"), runs
 
 
 def test_gradcheck_help_states_its_own_backend_default(tmp_path):

@@ -131,15 +131,18 @@ def train(args, job):
         config = config_from_args(args, base, meta["progress"]["epoch"], args.resume)
     else:
         config = config_from_args(args)
-    out_dir = output_folder(args, config)
+    # A folder the user named is checked before any data is read; the default one is named
+    # after the data actually used (the embedded sample, where full MNIST cannot be had).
+    out_dir = output_folder(args, config) if args.out or args.resume else None
     backend = job.on_every_rank(lambda: choose_backend(args, recorded=meta["backend"] if meta else None)).backend
     rank_threads = job.limit_threads(args.threads)
 
+    data = load_run_data(config.dataset, args.data_dir, recorded, config.flatten,
+                         progress=not args.quiet, checkpoint=args.resume)
+    if data.is_sample and config.dataset != catalog.SAMPLE:
+        config.dataset = catalog.SAMPLE  # it fell back: a resumed run must train on the sample too
+    out_dir = out_dir or output_folder(args, config)
     with output_folder_lock(job.root_only(out_dir), say=say):
-        data = load_run_data(config.dataset, args.data_dir, recorded, config.flatten,
-                             progress=not args.quiet, checkpoint=args.resume)
-        if data.is_sample and config.dataset != catalog.SAMPLE:
-            config.dataset = catalog.SAMPLE  # it fell back: a resumed run must train on the sample too
         say(f"data: {data.name} from {data.source} ({data.x_train.shape[0]:,} train, "
             f"{data.x_test.shape[0]:,} test)")
         x_train, t_train = data.x_train, data.t_train

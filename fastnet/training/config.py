@@ -9,7 +9,7 @@ from typing import Callable
 
 from fastnet import catalog
 from fastnet.errors import InputError
-from fastnet.training.run_options import RUN_OPTIONS, check_run_options
+from fastnet.training.run_options import RunOptions, check_run_options
 
 # What a resumed run may change: anything else alters the net, the data or the batches.
 ADJUSTABLE_ON_RESUME = ("epochs", "lr", "keep_best", "early_stop")
@@ -17,8 +17,11 @@ _DEFAULT = catalog.NETS[catalog.DEFAULT_NET].recipe
 
 
 @dataclass
-class RunConfig:
-    """What a run learns; ``RunConfig()`` is the classic recipe of the default net."""
+class RunConfig(RunOptions):
+    """What a run learns; ``RunConfig()`` is the classic recipe of the default net.
+
+    Model selection and the schedule (``val_split``, ``lr_schedule``, ...) come from
+    ``RunOptions``: a resumed run needs them."""
 
     net: str = catalog.DEFAULT_NET
     dataset: str = catalog.DEFAULT_DATASET
@@ -33,15 +36,6 @@ class RunConfig:
     dtype: str = catalog.DEFAULT_DTYPE
     seed: int = catalog.DEFAULT_SEED
     limit: int | None = None  # train on the first ``limit`` training samples only
-    # Model selection and the learning-rate schedule (fastnet.training.run_options).
-    val_split: float | None = None
-    keep_best: bool = False
-    early_stop: int | None = None
-    lr_schedule: str = "constant"
-    warmup_epochs: float = 0.0
-    step_epochs: int = 0
-    lr_gamma: float = 0.1
-    min_lr: float = 0.0
 
     @classmethod
     def for_net(cls, net: str = catalog.DEFAULT_NET, **given) -> "RunConfig":
@@ -92,8 +86,8 @@ class RunConfig:
 
 
 @dataclass
-class TrainerConfig:
-    """How the training loop runs and reports.
+class TrainerConfig(RunOptions):
+    """How the training loop runs and reports, with the model selection and schedule it runs.
 
     ``record`` is the description of the run saved with every checkpoint and history (a
     ``RunConfig``'s dict and where the data came from); ``free_memory`` overrides the measured
@@ -112,15 +106,6 @@ class TrainerConfig:
     check_memory: bool = True
     free_memory: int | None = None
     title: str = ""
-    # fastnet.training.run_options: validation split, best checkpoint, early stop, schedule
-    val_split: float | None = None
-    keep_best: bool = False
-    early_stop: int | None = None
-    lr_schedule: str = "constant"
-    warmup_epochs: float = 0.0
-    step_epochs: int = 0
-    lr_gamma: float = 0.1
-    min_lr: float = 0.0
     tensorboard: object = None  # a folder for TensorBoard events
 
     @classmethod
@@ -129,7 +114,7 @@ class TrainerConfig:
         entries (the backend, where the data came from) are saved with its checkpoints."""
         return cls(epochs=run.epochs, batch_size=run.batch_size, seed=run.seed,
                    record={**run.to_dict(), **(record or {})},
-                   **{**{k: getattr(run, k) for k in RUN_OPTIONS}, **options}).check()
+                   **{**run.run_options(), **options}).check()
 
     def with_options(self, **options) -> "TrainerConfig":
         known = {f.name for f in fields(self)}

@@ -1,7 +1,7 @@
 """The settings of model selection and the learning-rate schedule, checked in one place.
 
 ``RunConfig`` records them (a resumed run needs them) and ``TrainerConfig`` runs them; both
-carry the same fields, named here, and check them with :func:`check_run_options`:
+inherit them from :class:`RunOptions`, defined and checked here once:
 
 - ``val_split``: validation images held out of the training set, a count (5000) or a fraction
   (0.1); None: no validation, the classic run.
@@ -14,12 +14,32 @@ from __future__ import annotations
 
 import math
 import numbers
+from dataclasses import dataclass, fields
 
 from fastnet.errors import InputError
 from fastnet.schedules import SCHEDULE_NAMES
 
-RUN_OPTIONS = ("val_split", "keep_best", "early_stop", "lr_schedule", "warmup_epochs", "step_epochs",
-               "lr_gamma", "min_lr")
+
+
+# Keyword-only, so a subclass's own fields keep their positions in its constructor.
+@dataclass(kw_only=True)
+class RunOptions:
+    """Model selection and the learning-rate schedule; the defaults are the classic run."""
+
+    val_split: float | None = None
+    keep_best: bool = False
+    early_stop: int | None = None
+    lr_schedule: str = "constant"
+    warmup_epochs: float = 0.0
+    step_epochs: int = 0
+    lr_gamma: float = 0.1
+    min_lr: float = 0.0
+
+    def run_options(self) -> dict:
+        return {name: getattr(self, name) for name in RUN_OPTIONS}
+
+
+RUN_OPTIONS = tuple(f.name for f in fields(RunOptions))
 
 
 def _whole(value) -> bool:
