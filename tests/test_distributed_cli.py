@@ -253,6 +253,34 @@ def test_dropout_streams_resume_exactly_on_as_many_ranks_and_one_process_says_it
     assert "note: the checkpoint was written by 2 ranks" in alone.stdout
 
 
+def test_dropout_streams_resume_exactly_after_a_signal_in_the_middle_of_an_epoch(tmp_path):
+    # The stream states are gathered at epoch ends and when a signal stops the run: this stop
+    # falls inside epoch 2, so the saved states must be those of the step it stopped after.
+    args = ("--net", "mlp", "--dropout", "0.3", "--dataset", "sample", "--dtype", "float64",
+            "--limit", "1000", "--batch-size", "5", "--quiet", "--distributed", "mpi")
+    proc = subprocess.Popen(mpi_command(2, "train", *args, "--epochs", "3", "--out", "stop"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            env=cli_env(tmp_path))
+    try:
+        for line in proc.stdout:
+            if line.startswith("epoch 1/"):
+                break
+        proc.send_signal(signal.SIGINT)
+        _stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    said = [line for line in stderr.splitlines() if "interrupted by SIGINT" in line]
+    assert proc.returncode == 130 and len(said) == 1 and "at epoch 2, step" in said[0], stderr
+    resumed = pasted(said[0], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "not bitwise" not in resumed.stdout
+    straight = run(mpi_command(2, "train", *args, "--epochs", "3", "--out", "straight"), tmp_path)
+    assert straight.returncode == 0, straight.stderr
+    got, expected = arrays(tmp_path / "stop" / "checkpoint.npz"), arrays(tmp_path / "straight" / "checkpoint.npz")
+    assert got.keys() == expected.keys() and all(numpy.array_equal(got[k], expected[k]) for k in expected)
+
+
 @pytest.mark.skipif(importlib.util.find_spec("cupy") is not None, reason="needs a machine where CuPy is missing")
 def test_nccl_failing_on_every_rank_is_one_line_from_rank_0(tmp_path):
     started = time.monotonic()

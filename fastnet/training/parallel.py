@@ -200,14 +200,20 @@ class RankTrainer(Trainer):
     def _check_stop(self):
         """Every rank stops at the same step: the first signal any rank saw, shared with all.
 
-        The ranks' dropout stream states travel in the same exchange, so rank 0 can save them
-        without another collective (only rank 0 saves).
+        Rank 0 saves every rank's dropout stream state, so the states are gathered where a
+        checkpoint follows: in the same exchange at an epoch's last step, and in a second one
+        when a signal stops the run mid-epoch.  Other steps exchange the signal alone.
         """
-        mine = self.parallel.rng_states_here() if self.parallel._dropout_layers() else {}
+        streams = bool(self.parallel._dropout_layers())
+        epoch_end = streams and self.step == self.steps_per_epoch
+        mine = self.parallel.rng_states_here() if epoch_end else None
         shared = self.comm.allgather_object((self._stop_signal, mine))
-        self._rank_states = [states for _signal, states in shared]
+        if epoch_end:
+            self._rank_states = [states for _signal, states in shared]
         signals = [signum for signum, _states in shared if signum is not None]
         if signals:
+            if streams and not epoch_end:
+                self._rank_states = self.parallel.rng_states()
             self._stop_signal = signals[0]
             self._interrupted()
 
