@@ -10,7 +10,6 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -55,6 +54,24 @@ def pasted(line, tmp_path):
     start = words.index("fastnet")
     launcher = [MPIEXEC, *words[1:start]] if start else []
     return run([*launcher, *command(*words[start + 1:])], tmp_path)
+
+
+def interrupted_in_epoch_2(cmd, tmp_path, signum=signal.SIGINT):
+    """Start ``cmd``, send ``signum`` once epoch 1 is logged; (exit status, stdout, stderr)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            env=cli_env(tmp_path))
+    try:
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if line.startswith("epoch 1/"):
+                break
+        proc.send_signal(signum)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, "".join(seen) + stdout, stderr
 
 
 @pytest.fixture(scope="module")
@@ -103,19 +120,9 @@ def test_a_two_rank_checkpoint_resumes_in_one_process(single, tmp_path):
 def test_sigint_to_mpiexec_saves_once_and_the_printed_resume_command_finishes_the_run(single, tmp_path):
     # Small batches make the epoch long enough to be interrupted in its middle.
     args = ("--dataset", "sample", "--dtype", "float64", "--limit", "1000", "--batch-size", "5", "--quiet")
-    proc = subprocess.Popen(mpi_command(2, "train", *args, "--epochs", "4", "--out", "stop", "--distributed", "mpi"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-                            env=cli_env(tmp_path))
-    try:
-        for line in proc.stdout:
-            if line.startswith("epoch 1/"):
-                break
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, stderr
+    returncode, stdout, stderr = interrupted_in_epoch_2(
+        mpi_command(2, "train", *args, "--epochs", "4", "--out", "stop", "--distributed", "mpi"), tmp_path)
+    assert returncode == 130, stderr
     said = [line for line in stderr.splitlines() if "interrupted by SIGINT" in line]
     assert len(said) == 1 and "checkpoint saved" in said[0], stderr
     assert "resume with: mpiexec -n 2 fastnet train --resume stop/checkpoint.npz --distributed mpi" in said[0]
@@ -214,24 +221,12 @@ def test_a_mistake_every_rank_finds_is_one_line_from_rank_0(two_ranks, tmp_path)
 
 def test_sigterm_to_mpiexec_stops_every_rank_at_one_step_and_lr_scale_is_announced(tmp_path):
     args = ("--dataset", "sample", "--limit", "1000", "--batch-size", "5", "--epochs", "20", "--quiet")
-    proc = subprocess.Popen(mpi_command(2, "train", *args, "--out", "term", "--distributed", "mpi",
-                                        "--lr-scale", "linear"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-                            env=cli_env(tmp_path))
-    try:
-        seen = []
-        for line in proc.stdout:
-            seen.append(line)
-            if line.startswith("epoch 1/"):
-                break
-        proc.send_signal(signal.SIGTERM)
-        _stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert "learning rate scaled linearly with the ranks: 0.1 x 2 = 0.2\n" in seen
+    returncode, stdout, stderr = interrupted_in_epoch_2(
+        mpi_command(2, "train", *args, "--out", "term", "--distributed", "mpi", "--lr-scale", "linear"),
+        tmp_path, signal.SIGTERM)
+    assert "learning rate scaled linearly with the ranks: 0.1 x 2 = 0.2\n" in stdout
     said = [line for line in stderr.splitlines() if line.strip()]
-    assert proc.returncode == 143 and len(said) == 1 and "interrupted by SIGTERM" in said[0], stderr
+    assert returncode == 143 and len(said) == 1 and "interrupted by SIGTERM" in said[0], stderr
     assert json.loads((tmp_path / "term" / "history.json").read_text())["config"]["lr_scale"] == "linear"
 
 
@@ -258,20 +253,10 @@ def test_dropout_streams_resume_exactly_after_a_signal_in_the_middle_of_an_epoch
     # falls inside epoch 2, so the saved states must be those of the step it stopped after.
     args = ("--net", "mlp", "--dropout", "0.3", "--dataset", "sample", "--dtype", "float64",
             "--limit", "1000", "--batch-size", "5", "--quiet", "--distributed", "mpi")
-    proc = subprocess.Popen(mpi_command(2, "train", *args, "--epochs", "3", "--out", "stop"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-                            env=cli_env(tmp_path))
-    try:
-        for line in proc.stdout:
-            if line.startswith("epoch 1/"):
-                break
-        proc.send_signal(signal.SIGINT)
-        _stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    returncode, _stdout, stderr = interrupted_in_epoch_2(
+        mpi_command(2, "train", *args, "--epochs", "3", "--out", "stop"), tmp_path)
     said = [line for line in stderr.splitlines() if "interrupted by SIGINT" in line]
-    assert proc.returncode == 130 and len(said) == 1 and "at epoch 2, step" in said[0], stderr
+    assert returncode == 130 and len(said) == 1 and "at epoch 2, step" in said[0], stderr
     resumed = pasted(said[0], tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert "not bitwise" not in resumed.stdout
