@@ -107,6 +107,15 @@ def test_missing_values_are_skipped_not_plotted_as_gaps():
     pyplot().close(fig)
 
 
+def test_the_marked_epoch_is_the_one_selection_keeps_when_accuracies_tie():
+    # Epochs 2 and 3 tie on validation accuracy; epoch 3 has the lower validation loss, so
+    # best.npz and the final report name epoch 3, and so must the picture.
+    columns = {**CLASSIC, "val_acc": [0.9, 0.95, 0.95], "val_loss": [0.3, 0.2, 0.1]}
+    fig = curves_figure(columns)
+    assert labels_of(fig.axes[1])[-1] == "best val (epoch 3)"
+    pyplot().close(fig)
+
+
 def test_png_bytes_and_image_shapes():
     fig = filters_figure(numpy.ones((2, 1, 3, 3)), numpy.zeros((2, 1, 3, 3)))
     assert png_bytes(fig)[:4] == b"\x89PNG"

@@ -156,3 +156,20 @@ def test_damaged_selection_state_is_refused(sample, tmp_path):
 def test_bad_selection_settings_are_one_clear_error(sample, options, problem):
     with pytest.raises(InputError, match=problem):
         noisy_run(sample, **options)
+
+
+@pytest.mark.parametrize("accs, losses, best", [
+    ([0.9, 0.95, 0.95], [0.3, 0.2, 0.1], 2),     # a tie in accuracy: the lower loss
+    ([0.9, 0.95, 0.95], [0.3, 0.1, 0.1], 1),     # a full tie: the earlier epoch
+    ([0.97, 0.95, 0.96], [0.3, 0.1, 0.1], 0),    # accuracy first, whatever the loss
+])
+def test_the_streaming_choice_and_the_history_choice_name_the_same_epoch(accs, losses, best):
+    from fastnet.best_epoch import best_epoch_index
+    from fastnet.training.selection import Selection
+
+    selection = Selection()
+    for epoch, (acc, loss) in enumerate(zip(accs, losses), start=1):
+        selection.observe(epoch, loss, acc)
+    assert best_epoch_index({"val_acc": accs, "val_loss": losses}) == best
+    assert selection.best_epoch == best + 1
+    assert best_epoch_index({"val_acc": [None, None], "val_loss": [None, None]}) is None

@@ -7,6 +7,7 @@ are absent, empty or all None are left out.
 """
 from __future__ import annotations
 
+from fastnet.best_epoch import best_epoch_index
 from fastnet.plots.figure import pyplot
 
 SPLITS = (("train", "o-"), ("val", "^-"), ("test", "s-"))
@@ -29,8 +30,8 @@ def curves_figure(columns: dict, title=""):
             ax_acc.plot(*_pairs(epochs, columns[f"{split}_acc"]), style, label=split)
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss", yscale="log")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
-    if _present(columns, "val_acc"):
-        best = max(range(len(columns["val_acc"])), key=lambda i: (columns["val_acc"][i] or -1, -i))
+    best = best_epoch_index(columns)
+    if best is not None:
         ax_acc.axvline(epochs[best], color="0.5", ls=":", lw=1, label=f"best val (epoch {epochs[best]})")
     if has_lr:
         ax_lr = axes[2]

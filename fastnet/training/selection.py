@@ -3,7 +3,7 @@
 The validation images are held out of the training set (``fastnet.datasets.split``: seeded and
 stratified); the net never trains on them, and the test set is only reported, never used to
 choose.  An epoch is better than another when its validation accuracy is higher (equal: when
-its validation loss is lower).  ``best.npz`` is a full checkpoint of the best epoch so far,
+its validation loss is lower; ``fastnet.best_epoch``).  ``best.npz`` is a full checkpoint of the best epoch so far,
 written atomically beside ``checkpoint.npz`` and marked ``progress.kept_as = "best"``.  The
 selection's state travels in every checkpoint, so early stopping resumes exactly.
 """
@@ -13,6 +13,7 @@ import math
 
 import numpy
 
+from fastnet.best_epoch import best_epoch_index, selection_key
 from fastnet.datasets.split import validation_split
 from fastnet.errors import CheckpointError
 from fastnet.training.checkpoint import save_checkpoint
@@ -46,7 +47,9 @@ class Selection:
 
     def observe(self, epoch, val_loss, val_acc) -> bool:
         """Record an epoch's validation result; True when it is the best so far."""
-        better = self.best_epoch is None or (val_acc, -val_loss) > (self.best_val_acc, -self.best_val_loss)
+        # The same epoch as best_epoch_index would choose from the finished history.
+        better = self.best_epoch is None or (selection_key(val_acc, val_loss)
+                                             > selection_key(self.best_val_acc, self.best_val_loss))
         if better:
             self.best_epoch, self.best_val_acc, self.best_val_loss = int(epoch), float(val_acc), float(val_loss)
             self.since_best = 0
@@ -114,8 +117,8 @@ def summary_lines(history: dict, out_dir, keep_best: bool) -> list:
     lines = [f"final accuracy: train {history['train_acc'][-1]:.4f}" + (f", test {test:.4f}" if test is not None else "")
              + f" (last epoch {last}, {out_dir / 'checkpoint.npz'})"]
     val = history.get("val_acc") or []
-    if any(v is not None for v in val):
-        best = max(range(len(val)), key=lambda i: (val[i], -history["val_loss"][i], -i))
+    best = best_epoch_index(history)
+    if best is not None:
         where = f", {out_dir / BEST}" if keep_best else " (not kept: add --keep-best)"
         best_test = history["test_acc"][best]
         lines.append(f"best validation epoch {history['epoch'][best]}{where}: val acc {val[best]:.4f}"
