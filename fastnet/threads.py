@@ -151,7 +151,7 @@ def choose_threads(largest_product_macs=None, threads=None, environ=None, conv_p
         return ThreadChoice(count, numba, f"{name}={count}" + (f", {NUMBA_ENV}={numba}" if numba_env else ""))
     cores, how = usable_cores()
     if largest_product_macs is None:
-        why = f"policy: 1 for small matrix products, {cores} for large; {cores} usable cores: {how}"
+        why = f"policy: 1 for small matrix products, {cores} for large; {_cores(cores)}: {how}"
         return ThreadChoice(cores, numba_env[0] if numba_env else cores, why)
     count = _sized(largest_product_macs, cores)
     why = f"{_size_words(largest_product_macs)}"
@@ -160,10 +160,14 @@ def choose_threads(largest_product_macs=None, threads=None, environ=None, conv_p
         numba = _sized(conv_product_macs, cores)
         why = (f"{_size_words(largest_product_macs)} for BLAS; convolutions on their own threads: "
                f"{_size_words(conv_product_macs)}")
-    why += f"; {cores} usable cores: {how}"
+    why += f"; {_cores(cores)}: {how}"
     if numba_env:
         why += f"; {NUMBA_ENV}={numba_env[0]}"
     return ThreadChoice(count, numba_env[0] if numba_env else numba, why)
+
+
+def _cores(count) -> str:
+    return f"{count} usable core" + ("" if count == 1 else "s")
 
 
 def _sized(macs, cores) -> int:
