@@ -278,6 +278,19 @@ def test_nccl_failing_on_every_rank_is_one_line_from_rank_0(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_a_busy_output_folder_ends_the_job_with_one_line_and_no_abort(tmp_path):
+    # Only rank 0 takes the folder's lock, after the ranks have met: its refusal is shared, so
+    # every rank leaves alike instead of rank 0 aborting the job (MPI's abort text).
+    from fastnet.training.lock import output_folder_lock
+
+    with output_folder_lock(tmp_path / "busy"):
+        proc = run(mpi_command(2, "train", *RUN, "--epochs", "1", "--out", "busy", "--distributed", "mpi"), tmp_path)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("fastnet: error: rank 0: ") and "in use by another fastnet run" in lines[0]
+    assert not (tmp_path / "busy" / "checkpoint.npz").exists()
+
+
 def test_lr_scale_without_distributed_is_one_line(tmp_path):
     proc = run(command("train", *RUN, "--epochs", "1", "--out", "x", "--lr-scale", "linear"), tmp_path)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]

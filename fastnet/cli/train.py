@@ -120,7 +120,6 @@ def train(args, job):
     from fastnet.threads import threads_for, using_threads
     from fastnet.training import TrainerConfig, build_net
     from fastnet.training.checkpoint import load_checkpoint_arrays, restore_checkpoint
-    from fastnet.training.lock import output_folder_lock
 
     say = print
     meta = base = None
@@ -142,7 +141,7 @@ def train(args, job):
     if data.is_sample and config.dataset != catalog.SAMPLE:
         config.dataset = catalog.SAMPLE  # it fell back: a resumed run must train on the sample too
     out_dir = out_dir or output_folder(args, config)
-    with output_folder_lock(job.root_only(out_dir), say=say):
+    with job.holding_output_folder(out_dir, say=say):
         say(f"data: {data.name} from {data.source} ({data.x_train.shape[0]:,} train, "
             f"{data.x_test.shape[0]:,} test)")
         x_train, t_train = data.x_train, data.t_train

@@ -118,6 +118,16 @@ class Job:
         """``value`` on rank 0 (the output folder, its lock), None on the other ranks."""
         return value if self.comm.is_root else None
 
+    @contextlib.contextmanager
+    def holding_output_folder(self, folder, say=print):
+        """Rank 0 holds ``folder``'s lock for the block; a busy folder fails every rank alike,
+        so the job ends with rank 0's one line rather than an abort."""
+        from fastnet.training.lock import output_folder_lock
+
+        with contextlib.ExitStack() as held:
+            self.on_every_rank(lambda: held.enter_context(output_folder_lock(self.root_only(folder), say=say)))
+            yield
+
     def limit_threads(self, requested=None):
         """Each rank's share of the node's cores; None in one process (the usual policy decides)."""
         if not self.distributed:
