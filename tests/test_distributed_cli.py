@@ -56,8 +56,9 @@ def pasted(line, tmp_path):
     return run([*launcher, *command(*words[start + 1:])], tmp_path)
 
 
-def interrupted_in_epoch_2(cmd, tmp_path, signum=signal.SIGINT):
-    """Start ``cmd``, send ``signum`` once epoch 1 is logged; (exit status, stdout, stderr)."""
+def interrupted_in_epoch_2(cmd, tmp_path, signum=signal.SIGINT, delay=0.0):
+    """Start ``cmd``, send ``signum`` ``delay`` seconds after epoch 1 is logged; (exit status,
+    stdout, stderr)."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
                             env=cli_env(tmp_path))
     try:
@@ -66,6 +67,7 @@ def interrupted_in_epoch_2(cmd, tmp_path, signum=signal.SIGINT):
             seen.append(line)
             if line.startswith("epoch 1/"):
                 break
+        time.sleep(delay)
         proc.send_signal(signum)
         stdout, stderr = proc.communicate(timeout=60)
     finally:
@@ -250,11 +252,13 @@ def test_dropout_streams_resume_exactly_on_as_many_ranks_and_one_process_says_it
 
 def test_dropout_streams_resume_exactly_after_a_signal_in_the_middle_of_an_epoch(tmp_path):
     # The stream states are gathered at epoch ends and when a signal stops the run: this stop
-    # falls inside epoch 2, so the saved states must be those of the step it stopped after.
+    # falls inside epoch 2 (600 steps; the signal comes a moment after epoch 1 is logged, so
+    # it does not meet the ranks still at the epoch's end), so the saved states must be those
+    # of the step it stopped after.
     args = ("--net", "mlp", "--dropout", "0.3", "--dataset", "sample", "--dtype", "float64",
-            "--limit", "1000", "--batch-size", "5", "--quiet", "--distributed", "mpi")
+            "--limit", "3000", "--batch-size", "5", "--quiet", "--distributed", "mpi")
     returncode, _stdout, stderr = interrupted_in_epoch_2(
-        mpi_command(2, "train", *args, "--epochs", "3", "--out", "stop"), tmp_path)
+        mpi_command(2, "train", *args, "--epochs", "3", "--out", "stop"), tmp_path, delay=0.3)
     said = [line for line in stderr.splitlines() if "interrupted by SIGINT" in line]
     assert returncode == 130 and len(said) == 1 and "at epoch 2, step" in said[0], stderr
     resumed = pasted(said[0], tmp_path)
