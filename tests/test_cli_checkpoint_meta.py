@@ -45,31 +45,46 @@ CRAFTED = {
 }
 
 
-@pytest.fixture(scope="module")
-def adam_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("adam")
-    result = run_cli("train", "--dataset", "sample", "--limit", "300", "--epochs", "2", "--optimizer", "adam",
-                     "--lr", "0.001", "--backend", "numpy", "--quiet", "--out", tmp / "run", tmp_path=tmp)
+def two_epoch_run(tmp, *options):
+    """The checkpoint of a 2-epoch run on 300 sample images with ``options``."""
+    result = run_cli("train", "--dataset", "sample", "--limit", "300", "--epochs", "2", *options,
+                     "--backend", "numpy", "--quiet", "--out", tmp / "run", tmp_path=tmp)
     assert result.returncode == 0, result.stderr
     return tmp / "run" / "checkpoint.npz"
 
 
-@pytest.mark.parametrize("kind", CRAFTED)
-def test_crafted_metadata_is_refused_on_resume_in_one_line(adam_run, tmp_path, kind):
-    arrays, meta = read_checkpoint(adam_run)
-    CRAFTED[kind](meta)
-    crafted = tmp_path / "crafted.npz"
+def crafted_copy(checkpoint, edit, folder):
+    """A copy of ``checkpoint`` in ``folder`` with ``edit(meta)`` applied to its metadata."""
+    arrays, meta = read_checkpoint(checkpoint)
+    edit(meta)
+    crafted = folder / "crafted.npz"
     save_arrays(crafted, arrays, meta)
-    with pytest.raises(CheckpointError):
-        from fastnet.training.checkpoint import checkpoint_config
+    return crafted
 
-        checkpoint_config(read_checkpoint(crafted)[1], crafted)
+
+def assert_resume_refused_in_one_line(crafted, tmp_path):
+    """Resuming ``crafted`` exits 2 with one line naming it, and writes no checkpoint."""
     result = run_cli("train", "--resume", crafted, "--epochs", "4", "--out", tmp_path / "out", "--quiet",
                      tmp_path=tmp_path)
     assert result.returncode == 2, result.stdout + result.stderr
     lines = stderr_lines(result)
     assert len(lines) == 1 and str(crafted) in lines[0], lines
     assert not (tmp_path / "out" / "checkpoint.npz").exists()
+
+
+@pytest.fixture(scope="module")
+def adam_run(tmp_path_factory):
+    return two_epoch_run(tmp_path_factory.mktemp("adam"), "--optimizer", "adam", "--lr", "0.001")
+
+
+@pytest.mark.parametrize("kind", CRAFTED)
+def test_crafted_metadata_is_refused_on_resume_in_one_line(adam_run, tmp_path, kind):
+    crafted = crafted_copy(adam_run, CRAFTED[kind], tmp_path)
+    with pytest.raises(CheckpointError):
+        from fastnet.training.checkpoint import checkpoint_config
+
+        checkpoint_config(read_checkpoint(crafted)[1], crafted)
+    assert_resume_refused_in_one_line(crafted, tmp_path)
 
 
 def test_an_intact_checkpoint_passes_the_schema(adam_run):
