@@ -14,6 +14,7 @@ report the test accuracy of that epoch: the epoch is chosen without looking at t
 """
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -65,12 +66,6 @@ ESTIMATED_MINUTES = {"two-layer": 0.2, "simple-conv": 4, "deep-conv": 34, "two-l
 GROUPS = {"classic": ["two-layer", "simple-conv", "deep-conv"], "selected": list(SELECTED_ROWS)}
 
 
-def chosen_epoch(h: dict) -> int:
-    """The 0-based epoch a row reports: the best validation epoch when there is a split, else the last."""
-    best = best_epoch_index(h)
-    return len(h["epoch"]) - 1 if best is None else best
-
-
 def record(results_path: Path, row: str, result: dict):
     """Set one row of accuracy.json, keeping the others: read just before writing, so runs of
     this script for other rows at the same time keep theirs; written atomically."""
@@ -100,7 +95,7 @@ def main():
             [] if fashion else ["--data-dir", args.data_dir])
         command = ["fastnet", "train", *ROWS[row], *data_dir,
                    "--backend", args.backend, "--out", str(run_dir), "--overwrite", "--quiet"]
-        print(f"$ {' '.join(command)}   # about {ESTIMATED_MINUTES[row]} min on 2 idle cores", flush=True)
+        print(f"$ {shlex.join(command)}   # about {ESTIMATED_MINUTES[row]} min on 2 idle cores", flush=True)
         if args.dry_run:
             continue
         started = time.perf_counter()
@@ -108,20 +103,21 @@ def main():
         wall = time.perf_counter() - started
         history = json.loads((run_dir / "history.json").read_text())
         h = history["history"]
-        chosen = chosen_epoch(h)
-        result = {"command": " ".join(command), "backend": history.get("backend"),
-                        "epochs": h["epoch"][-1], "test_acc": h["test_acc"][chosen],
-                        "chosen_epoch": h["epoch"][chosen],
-                        "chosen_by": "validation" if any(v is not None for v in h.get("val_acc") or []) else "last epoch",
-                        "final_test_acc": h["test_acc"][-1],
-                        "best_test_acc": max(h["test_acc"]), "train_acc": h["train_acc"][-1],
-                        "wall_seconds": round(wall, 1), "goal": GOALS[row],
-                        "met": h["test_acc"][chosen] >= GOALS[row],
-                        "when": time.strftime("%Y-%m-%d %H:%M")}
+        best = best_epoch_index(h)  # None without a validation split: the last epoch is reported
+        chosen = len(h["epoch"]) - 1 if best is None else best
+        result = {"command": shlex.join(command), "backend": history.get("backend"),
+                  "epochs": h["epoch"][-1], "test_acc": h["test_acc"][chosen],
+                  "chosen_epoch": h["epoch"][chosen],
+                  "chosen_by": "last epoch" if best is None else "validation",
+                  "final_test_acc": h["test_acc"][-1],
+                  "best_test_acc": max(h["test_acc"]), "train_acc": h["train_acc"][-1],
+                  "wall_seconds": round(wall, 1), "goal": GOALS[row],
+                  "met": h["test_acc"][chosen] >= GOALS[row],
+                  "when": time.strftime("%Y-%m-%d %H:%M")}
         record(results_path, row, result)
-        r = result
-        print(f"{row}: test {r['test_acc']:.4f} at epoch {r['chosen_epoch']} ({r['chosen_by']}) of {r['epochs']}, {wall / 60:.1f} min "
-              f"(goal {r['goal']}: {'met' if r['met'] else 'NOT met'})", flush=True)
+        print(f"{row}: test {result['test_acc']:.4f} at epoch {result['chosen_epoch']} ({result['chosen_by']}) "
+              f"of {result['epochs']}, {wall / 60:.1f} min "
+              f"(goal {result['goal']}: {'met' if result['met'] else 'NOT met'})", flush=True)
 
 
 if __name__ == "__main__":
