@@ -186,7 +186,8 @@ class RankTrainer(Trainer):
         self.launcher = ("mpiexec", "-n", str(comm.size))
         self.resume_options = ("--distributed", name)
         self._rank_states = self.parallel.rng_states()
-        if meta is not None and self.parallel._dropout_layers():
+        self._streams = bool(self.parallel._dropout_layers())  # the net's layers are fixed from here on
+        if meta is not None and self._streams:
             saved = meta["progress"].get("rank_layer_states")
             if not (isinstance(saved, list) and self._restore_streams(saved)):
                 say(f"note: the checkpoint was written by {len(saved) if isinstance(saved, list) else 1} "
@@ -214,15 +215,14 @@ class RankTrainer(Trainer):
         checkpoint follows: in the same exchange at an epoch's last step, and in a second one
         when a signal stops the run mid-epoch.  Other steps exchange the signal alone.
         """
-        streams = bool(self.parallel._dropout_layers())
-        epoch_end = streams and self.step == self.steps_per_epoch
+        epoch_end = self._streams and self.step == self.steps_per_epoch
         mine = self.parallel.rng_states_here() if epoch_end else None
         shared = self.comm.allgather_object((self._stop_signal, mine))
         if epoch_end:
             self._rank_states = [states for _signal, states in shared]
         signals = [signum for signum, _states in shared if signum is not None]
         if signals:
-            if streams and not epoch_end:
+            if self._streams and not epoch_end:
                 self._rank_states = self.parallel.rng_states()
             self._stop_signal = signals[0]
             self._interrupted()

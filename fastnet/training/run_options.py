@@ -20,7 +20,6 @@ from fastnet.errors import InputError
 from fastnet.schedules import SCHEDULE_NAMES
 
 
-
 # Keyword-only, so a subclass's own fields keep their positions in its constructor.
 @dataclass(kw_only=True)
 class RunOptions:
