@@ -117,9 +117,13 @@ def report_and_abort(comm, exc: BaseException) -> None:
         code = 128 + exc.signum
     if isinstance(exc, SystemExit):
         code = exc.code if isinstance(exc.code, int) else 1
-    elif not isinstance(exc, (FastnetError, KeyboardInterrupt)):
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
-    print(f"rank {comm.rank}: {one_line(exc)}", file=sys.stderr, flush=True)
+    # The abort tears down the launcher's output forwarding, which can drop the tail of what was
+    # written: the one line goes first, and everything goes in one write.
+    text = f"rank {comm.rank}: {one_line(exc)}\n"
+    if not isinstance(exc, (SystemExit, FastnetError, KeyboardInterrupt)):
+        text += "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    sys.stderr.write(text)
+    sys.stderr.flush()
     comm.abort(code if isinstance(code, int) and code > 0 else 1)
 
 
