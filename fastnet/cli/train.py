@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from fastnet import catalog
+from fastnet.blas import describe_blas
 from fastnet.cli.backend_choice import add_backend_options, choose_backend
 from fastnet.cli.common import check_same_data, load_run_data, option, read_run, show, source_of
 from fastnet.cli.profile import add_threads_option, after_first_epoch
@@ -177,6 +178,8 @@ def train(args, job):
         if args.profile:
             trainer.after_epoch = after_first_epoch(say)
         with using_threads(threads):
+            # A run's last digits depend on the BLAS kernel the CPU picked: name it beside them.
+            say(f"BLAS: {describe_blas()}")
             history = trainer.fit()
     pictures = [trainer.curves_path, *write_train_pictures(trainer, filters_before, args.tensorboard)]
     print_summary(say, backend, history, out_dir, pictures, config.keep_best)
