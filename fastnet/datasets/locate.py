@@ -6,7 +6,8 @@ Search order (the first place that has all four files wins):
    downloaded into it when ``download`` is true, and any failure is an error.
 2. ``$FASTNET_DATA/<dataset>/`` (e.g. ``$FASTNET_DATA/mnist/``), then ``$FASTNET_DATA`` itself;
    these are read, never written.
-3. The cache ``$XDG_CACHE_HOME/fastnet/<dataset>`` (default ``~/.cache/fastnet/<dataset>``):
+3. The cache ``$XDG_CACHE_HOME/fastnet/<dataset>`` (default ``~/.cache/fastnet/<dataset>``, on Windows
+   ``%LOCALAPPDATA%\\fastnet\\<dataset>``):
    missing files are downloaded into it, and a cached file that fails its checks is downloaded
    again once.
 
@@ -22,6 +23,7 @@ from pathlib import Path
 from fastnet.datasets import idx
 from fastnet.datasets.download import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, download_file
 from fastnet.errors import DataError
+from fastnet.portable import user_cache_root
 
 IMAGE_SHAPE = (28, 28)
 
@@ -31,9 +33,7 @@ class Unavailable(DataError):
 
 
 def cache_dir(spec) -> Path:
-    root = os.environ.get("XDG_CACHE_HOME", "")
-    root = Path(root) if os.path.isabs(root) else Path.home() / ".cache"  # the XDG spec ignores relative paths
-    return root / "fastnet" / spec.name
+    return user_cache_root() / "fastnet" / spec.name
 
 
 def env_dirs(spec):

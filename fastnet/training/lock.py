@@ -1,7 +1,7 @@
 """One run per output folder: a lock file naming its holder (pid, host, start time).
 
-The lock is an exclusive ``flock`` on ``<folder>/.fastnet.lock``, held while the run lives.
-The kernel drops it when the holder dies, however it dies, so a lock file left by a killed
+The lock is an exclusive ``flock`` (a byte-range lock on Windows) on ``<folder>/.fastnet.lock``,
+held while the run lives. The system drops it when the holder dies, however it dies, so a lock file left by a killed
 run is stale by construction: the next run takes it over (and says whose it was).  A second
 run while the first is alive is refused with ``InputError`` naming the holder.
 
@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from fastnet import portable
 from fastnet.errors import InputError
 
 LOCK_NAME = ".fastnet.lock"
@@ -51,8 +53,6 @@ def output_folder_lock(folder, say=None):
 
 
 def _acquire(folder: Path, say):
-    import fcntl
-
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -60,29 +60,102 @@ def _acquire(folder: Path, say):
                          f"choose another --out") from None
     path = folder / LOCK_NAME
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        fd = _open_lock_file(path)
+        if not _try_lock(fd):
             holder = _read(fd)
             os.close(fd)
             raise InputError(f"{folder} is in use by another fastnet run ({holder}); wait for it to "
                              f"finish or choose another --out") from None
-        # The holder may have removed the file between our open and flock: lock the live file.
+        # The holder may have removed the file between our open and lock: lock the live file.
         try:
-            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            same = os.lstat(path).st_ino == os.fstat(fd).st_ino
         except FileNotFoundError:
             same = False
         if same:
             break
+        _unlock(fd)
         os.close(fd)
     previous = _read(fd)
     if previous and say is not None:
         say(f"took over the stale lock of {folder} ({previous}, no longer running)")
     os.ftruncate(fd, 0)
+    # At offset 0: reading the previous holder moved the offset, and a write there would leave NULs.
+    os.lseek(fd, 0, os.SEEK_SET)
     os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}, since "
                  f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
     return fd
+
+
+def _open_lock_file(path: Path) -> int:
+    """The lock file itself, never what a link points to, and never a FIFO, device or folder.
+
+    ``O_NOFOLLOW`` refuses a symbolic link (a planted link would make the run write its holder
+    line into the linked file); ``O_NONBLOCK`` keeps a FIFO from blocking the open, and the check
+    of the opened descriptor refuses whatever is not a regular file.
+    """
+    flags = (os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+             | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+    fix = "remove it and run again, or choose another --out"
+    if os.path.islink(path):  # also where O_NOFOLLOW does not exist (Windows)
+        raise InputError(f"the lock file {path} is a symbolic link, not a file fastnet wrote; {fix}")
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as exc:
+        kind = _kind(path) or exc.strerror or str(exc)
+        raise InputError(f"cannot use the lock file {path} ({kind}); {fix}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise InputError(f"cannot use the lock file {path} ({_kind(path) or 'not a regular file'}); {fix}")
+    return fd
+
+
+def _kind(path: Path) -> str | None:
+    """What stands at ``path`` where a lock file should, in words (None: a regular file or nothing)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return None
+    for test, name in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a directory"),
+                       (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return None
+
+
+# POSIX: an advisory flock on the whole file, dropped by the kernel when the holder dies.
+# Windows: a byte-range lock (msvcrt) far past the holder line, so others can still read the line;
+# Windows also drops it when the holder's process ends.
+_WINDOWS_LOCK_OFFSET = 1 << 30
+
+
+def _try_lock(fd) -> bool:
+    if portable.ON_WINDOWS:
+        import msvcrt
+
+        os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _unlock(fd) -> None:
+    if portable.ON_WINDOWS:
+        import msvcrt
+
+        os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+    # POSIX: closing the descriptor drops the flock
 
 
 def _read(fd) -> str:
@@ -91,12 +164,22 @@ def _read(fd) -> str:
 
 
 def _release(path: Path, fd):
+    if portable.ON_WINDOWS:
+        # Windows cannot remove an open file: unlock and close first, then remove it.
+        _unlock(fd)
+        os.close(fd)
+        _unlink_quietly(path)
+        return
     # Unlink while still holding it, so nobody can lock this file once it is gone.
+    _unlink_quietly(path)
+    os.close(fd)
+
+
+def _unlink_quietly(path: Path):
     try:
         os.unlink(path)
     except OSError:
         pass
-    os.close(fd)
 
 
 def _remove_if_empty(folder: Path):

@@ -5,6 +5,7 @@ import os
 
 import numpy
 
+from fastnet.cgroups import cgroup_memory_headroom
 from fastnet.errors import ResourceError
 
 # Backward allocates gradients and temporaries about the size of the cached activations.
@@ -38,13 +39,14 @@ def bytes_per_sample(net, sample_shape, probe=2) -> float:
 def available_bytes(backend) -> int | None:
     """Free memory where the backend's arrays live (None when unknown).
 
-    On the host: the smaller of the memory the system has available and what this process's
-    own limits (``ulimit -v`` / ``-d``) still allow.
+    On the host: the least of the memory the system has available, what this process's
+    cgroups still allow (a container's ``--memory``: ``/proc/meminfo`` shows the host's RAM
+    there) and what its own limits (``ulimit -v`` / ``-d``) still allow.
     """
     memory = getattr(backend, "free_memory", None)
     if memory is not None:
         return memory()
-    candidates = [_meminfo_available(), _rlimit_headroom()]
+    candidates = [_meminfo_available(), cgroup_memory_headroom(), _rlimit_headroom()]
     known = [c for c in candidates if c is not None]
     return min(known) if known else None
 
