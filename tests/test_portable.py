@@ -9,6 +9,7 @@ import pytest
 from fastnet_cli import PATIENCE, cli_env
 
 from fastnet.cgroups import cgroup_memory_headroom, parse_memory_headroom
+from fastnet import host_memory
 from fastnet.errors import ResourceError
 from fastnet.nets.mlp import TwoLayerNet
 from fastnet.training import memory
@@ -51,7 +52,7 @@ def test_a_batch_that_fits_the_host_but_not_the_container_is_refused_before_trai
     write(root / "box" / "memory.max", f"{64 * MiB}\n")
     write(root / "box" / "memory.current", f"{24 * MiB}\n")
     proc = write(tmp_path / "proc_cgroup", "0::/box\n")
-    monkeypatch.setattr(memory, "cgroup_memory_headroom", lambda: cgroup_memory_headroom(proc, root))
+    monkeypatch.setattr(host_memory, "cgroup_memory_headroom", lambda: cgroup_memory_headroom(proc, root))
     net = TwoLayerNet(784, 50, 10, backend="numpy")
     assert memory.available_bytes(net.backend) <= 40 * MiB
     with pytest.raises(ResourceError, match="but only 0.0 GiB is free; use --batch-size"):
