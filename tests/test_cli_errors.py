@@ -37,6 +37,16 @@ MISTAKES = {
     "gradcheck max entries negative": ["gradcheck", "--max-entries", "-1"],
     "gradcheck seed negative": ["gradcheck", "--seed", "-1"],
     "gradcheck tolerance nan": ["gradcheck", "--tolerance", "nan"],
+    # counts past a C int reached ctypes, numpy or the BLAS as overflow tracebacks
+    "threads past any machine": ["train", *SAMPLE, "--threads", "99999999999999999999"],
+    "threads past openblas": ["profile", "--threads", "100000"],
+    "epochs past a C int": ["train", "--epochs", "99999999999999999999"],
+    "batch size past a C int": ["train", "--batch-size", "99999999999999999999"],
+    "profile batch past a C int": ["profile", "--batch-size", "100000000000000000000"],
+    "profile steps past a C int": ["profile", "--steps", "100000000000000000000"],
+    "check batch past a C int": ["check", "--batch", "100000000000000000000"],
+    "gradcheck batch past a C int": ["gradcheck", "--batch", "100000000000000000000"],
+    "validation split under one image": ["train", *SAMPLE, "--val-split", "1e-300"],
 }
 
 

@@ -25,8 +25,14 @@ def _number(convert, accept, wanted):
 
 
 INF = float("inf")
-positive_int = _number(int, lambda v: v >= 1, "a positive integer")
-non_negative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
+# Counts (epochs, batches, steps, seeds) fit a C int: larger ones reach numpy, ctypes or the BLAS
+# as overflow tracebacks, and no run needs them.
+MAX_COUNT = 2**31 - 1
+# More threads than any machine this runs on has cores; OpenBLAS fails to allocate far beyond it.
+MAX_THREADS = 1024
+positive_int = _number(int, lambda v: 1 <= v <= MAX_COUNT, f"a positive integer up to {MAX_COUNT:,}")
+non_negative_int = _number(int, lambda v: 0 <= v <= MAX_COUNT, f"an integer from 0 to {MAX_COUNT:,}")
+thread_count = _number(int, lambda v: 1 <= v <= MAX_THREADS, f"a thread count from 1 to {MAX_THREADS}")
 positive_float = _number(float, lambda v: 0 < v < INF, "a positive number")
 non_negative_float = _number(float, lambda v: 0 <= v < INF, "a number >= 0")
 fraction = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")

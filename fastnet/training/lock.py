@@ -40,7 +40,7 @@ def output_folder_lock(folder, say=None):
         finally:
             _held[key] -= 1
         return
-    created = not key.exists()
+    created = [folder for folder in (key, *key.parents) if not folder.exists()]  # innermost first
     fd = _acquire(key, say)
     _held[key] = 1
     try:
@@ -48,8 +48,9 @@ def output_folder_lock(folder, say=None):
     finally:
         del _held[key]
         _release(key / LOCK_NAME, fd)
-        if created:
-            _remove_if_empty(key)  # a run refused before writing anything leaves nothing behind
+        for folder in created:  # a run refused before writing anything leaves nothing behind,
+            if not _remove_if_empty(folder):  # not even the runs/ folder made to hold it
+                break
 
 
 def _acquire(folder: Path, say):
@@ -182,11 +183,12 @@ def _unlink_quietly(path: Path):
         pass
 
 
-def _remove_if_empty(folder: Path):
+def _remove_if_empty(folder: Path) -> bool:
     try:
         folder.rmdir()
     except OSError:
-        pass  # not empty (the run wrote its files) or already gone
+        return False  # not empty (the run wrote its files) or already gone
+    return True
 
 
 def is_locked_here(folder) -> bool:
