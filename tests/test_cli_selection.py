@@ -146,6 +146,33 @@ def test_cosine_run_resumed_with_more_epochs_keeps_its_schedule(tmp_path):
     assert history["lr"][1] > history["lr"][2] == 0.01  # the last epoch runs at the final rate
 
 
+def test_a_schedule_that_ended_at_rate_0_is_not_extended_and_its_checkpoint_stays_readable(tmp_path):
+    """Cosine without --min-lr ends at rate 0: its checkpoint (lr 0.0) loads, and a resume with more
+    epochs is refused in one line instead of overwriting it with epochs that cannot train."""
+    run = tmp_path / "run"
+    first = run_cli("train", *SMALL, "--limit", "300", "--lr-schedule", "cosine", "--epochs", "2", "--out", run,
+                    tmp_path=tmp_path)
+    assert first.returncode == 0, first.stderr
+    written = (run / "checkpoint.npz").read_bytes()
+    assert run_cli("eval", run / "checkpoint.npz", tmp_path=tmp_path).returncode == 0
+    more = run_cli("train", "--resume", run / "checkpoint.npz", "--epochs", "3", "--quiet", tmp_path=tmp_path)
+    assert more.returncode == 2
+    line, = stderr_lines(more)
+    assert "ends at rate 0 after its 2 epochs" in line and "start a new run with --epochs 3" in line, line
+    assert (run / "checkpoint.npz").read_bytes() == written
+
+
+def test_a_step_schedule_that_underflows_to_0_writes_a_checkpoint_it_can_read(tmp_path):
+    run = tmp_path / "run"
+    first = run_cli("train", *SMALL, "--limit", "300", "--lr-schedule", "step", "--step-epochs", "1",
+                    "--lr-gamma", "1e-320", "--epochs", "3", "--out", run, tmp_path=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert read_checkpoint(run / "checkpoint.npz")[1]["optimizer"]["lr"] == 0.0  # 0.1 * 1e-320 ** 2
+    assert run_cli("eval", run / "checkpoint.npz", tmp_path=tmp_path).returncode == 0
+    again = run_cli("train", "--resume", run / "checkpoint.npz", "--epochs", "4", "--quiet", tmp_path=tmp_path)
+    assert again.returncode == 2 and "ends at rate 0 after its 3 epochs" in again.stderr, again.stderr
+
+
 @pytest.mark.parametrize("args, problem", [
     (["--keep-best"], "add --val-split"),
     (["--early-stop", "2"], "add --val-split"),
