@@ -165,3 +165,21 @@ def test_the_windows_branch_locks_without_fcntl(tmp_path):
         assert holder.wait(timeout=PATIENCE) == 0, holder.stderr.read()
     assert holder.stdout.read().strip() == "released"
     assert not (folder / LOCK_NAME).exists()  # removed after unlocking, as Windows requires
+
+
+def test_removing_the_lock_file_during_a_run_does_not_free_the_folder(tmp_path):
+    """The lock is on the folder itself: ``rm .fastnet.lock`` leaves it held, and a second run,
+    even with --overwrite, is still refused."""
+    out = tmp_path / "out"
+    holder = Child("train", *LONG, "--limit", "300", "--epochs", "100000", "--out", out, tmp_path=tmp_path)
+    try:
+        holder.wait_for("epoch 1/")
+        (out / LOCK_NAME).unlink()
+        second = run_cli("train", *LONG, "--limit", "300", "--epochs", "1", "--out", out, "--overwrite",
+                         tmp_path=tmp_path)
+        assert second.returncode == 2, second.stderr
+        line, = stderr_lines(second)
+        assert f"{out} is in use by another fastnet run" in line, line
+    finally:
+        holder.proc.send_signal(signal.SIGINT)
+        holder.finish()

@@ -1,9 +1,14 @@
-"""One run per output folder: a lock file naming its holder (pid, host, start time).
+"""One run per output folder, and a lock file naming its holder (pid, host, start time).
 
-The lock is an exclusive ``flock`` (a byte-range lock on Windows) on ``<folder>/.fastnet.lock``,
-held while the run lives. The system drops it when the holder dies, however it dies, so a lock file left by a killed
-run is stale by construction: the next run takes it over (and says whose it was).  A second
-run while the first is alive is refused with ``InputError`` naming the holder.
+On POSIX the lock is an exclusive ``flock`` on the output folder itself, so removing the lock
+file during a run does not free the folder for a second run; the file only says who holds it.
+On Windows, which cannot open a folder, it is a byte-range lock in the lock file. Either way the
+system drops the lock when the holder dies, however it dies, so a lock file left by a killed run
+is stale by construction: the next run takes it over (and says whose it was). A second run
+while the first is alive is refused with ``InputError`` naming the holder.
+
+The lock file is never followed through a link, nor opened as a FIFO, socket, device or folder:
+those are refused in one line, and nothing outside the folder is ever written.
 
 Taking the lock again in the same process (the command, then its trainer) is a no-op.
 """
@@ -21,6 +26,9 @@ from fastnet.errors import InputError
 
 LOCK_NAME = ".fastnet.lock"
 _held: dict[Path, int] = {}   # folder -> how many holders in this process
+# Windows: the locked byte lies far past the holder line, so others can still read the line.
+_WINDOWS_LOCK_OFFSET = 1 << 30
+_FIX = "remove it and run again, or choose another --out"
 
 
 @contextmanager
@@ -41,41 +49,40 @@ def output_folder_lock(folder, say=None):
             _held[key] -= 1
         return
     created = [folder for folder in (key, *key.parents) if not folder.exists()]  # innermost first
-    fd = _acquire(key, say)
+    held = _acquire(key, say)
     _held[key] = 1
     try:
         yield
     finally:
         del _held[key]
-        _release(key / LOCK_NAME, fd)
+        _release(key / LOCK_NAME, *held)
         for folder in created:  # a run refused before writing anything leaves nothing behind,
             if not _remove_if_empty(folder):  # not even the runs/ folder made to hold it
                 break
 
 
 def _acquire(folder: Path, say):
+    """``(lock file descriptor, folder descriptor or None)``, the lock taken and the holder written."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create the output folder {folder} ({exc.strerror or exc}); "
                          f"choose another --out") from None
     path = folder / LOCK_NAME
-    while True:
+    if portable.ON_WINDOWS:
+        folder_fd = None
         fd = _open_lock_file(path)
-        if not _try_lock(fd):
-            holder = _read(fd)
-            os.close(fd)
-            raise InputError(f"{folder} is in use by another fastnet run ({holder}); wait for it to "
-                             f"finish or choose another --out") from None
-        # The holder may have removed the file between our open and lock: lock the live file.
+        if not _try_lock_range(fd):
+            _refuse(folder, fd)
+    else:
+        folder_fd = _lock_folder(folder)
+        if folder_fd is None:
+            _refuse(folder, _open_lock_file(path, create=False))
         try:
-            same = os.lstat(path).st_ino == os.fstat(fd).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        _unlock(fd)
-        os.close(fd)
+            fd = _open_lock_file(path)  # opened once the folder is ours: nobody else touches it now
+        except BaseException:
+            os.close(folder_fd)
+            raise
     previous = _read(fd)
     if previous and say is not None:
         say(f"took over the stale lock of {folder} ({previous}, no longer running)")
@@ -84,30 +91,54 @@ def _acquire(folder: Path, say):
     os.lseek(fd, 0, os.SEEK_SET)
     os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}, since "
                  f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+    return fd, folder_fd
+
+
+def _refuse(folder: Path, fd):
+    holder = _read(fd) if fd is not None else ""
+    if fd is not None:
+        os.close(fd)
+    raise InputError(f"{folder} is in use by another fastnet run ({holder or 'its lock file is gone'}); "
+                     f"wait for it to finish or choose another --out")
+
+
+def _lock_folder(folder: Path):
+    """The folder's descriptor with an exclusive flock on it, or None while another run holds it."""
+    import fcntl
+
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
     return fd
 
 
-def _open_lock_file(path: Path) -> int:
+def _open_lock_file(path: Path, create=True):
     """The lock file itself, never what a link points to, and never a FIFO, device or folder.
 
     ``O_NOFOLLOW`` refuses a symbolic link (a planted link would make the run write its holder
     line into the linked file); ``O_NONBLOCK`` keeps a FIFO from blocking the open, and the check
-    of the opened descriptor refuses whatever is not a regular file.
+    of the opened descriptor refuses whatever is not a regular file. With ``create`` false a
+    missing file is None.
     """
-    flags = (os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-             | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
-    fix = "remove it and run again, or choose another --out"
+    flags = (os.O_RDWR | (os.O_CREAT if create else 0) | getattr(os, "O_NOFOLLOW", 0)
+             | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
     if os.path.islink(path):  # also where O_NOFOLLOW does not exist (Windows)
-        raise InputError(f"the lock file {path} is a symbolic link, not a file fastnet wrote; {fix}")
+        raise InputError(f"the lock file {path} is a symbolic link, not a file fastnet wrote; {_FIX}")
     try:
         fd = os.open(path, flags, 0o644)
+    except FileNotFoundError:
+        if create:
+            raise
+        return None
     except OSError as exc:
         kind = _kind(path) or exc.strerror or str(exc)
-        raise InputError(f"cannot use the lock file {path} ({kind}); {fix}") from None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
+        raise InputError(f"cannot use the lock file {path} ({kind}); {_FIX}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise InputError(f"cannot use the lock file {path} ({_kind(path) or 'not a regular file'}); {fix}")
+        raise InputError(f"cannot use the lock file {path} ({_kind(path) or 'not a regular file'}); {_FIX}")
     return fd
 
 
@@ -125,38 +156,15 @@ def _kind(path: Path) -> str | None:
     return None
 
 
-# POSIX: an advisory flock on the whole file, dropped by the kernel when the holder dies.
-# Windows: a byte-range lock (msvcrt) far past the holder line, so others can still read the line;
-# Windows also drops it when the holder's process ends.
-_WINDOWS_LOCK_OFFSET = 1 << 30
+def _try_lock_range(fd) -> bool:
+    import msvcrt
 
-
-def _try_lock(fd) -> bool:
-    if portable.ON_WINDOWS:
-        import msvcrt
-
-        os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-    import fcntl
-
+    os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    except OSError:
         return False
     return True
-
-
-def _unlock(fd) -> None:
-    if portable.ON_WINDOWS:
-        import msvcrt
-
-        os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-    # POSIX: closing the descriptor drops the flock
 
 
 def _read(fd) -> str:
@@ -164,16 +172,20 @@ def _read(fd) -> str:
     return os.read(fd, 300).decode("utf-8", "replace").strip()
 
 
-def _release(path: Path, fd):
-    if portable.ON_WINDOWS:
+def _release(path: Path, fd, folder_fd):
+    if folder_fd is None:
         # Windows cannot remove an open file: unlock and close first, then remove it.
-        _unlock(fd)
+        import msvcrt
+
+        os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
         os.close(fd)
         _unlink_quietly(path)
         return
-    # Unlink while still holding it, so nobody can lock this file once it is gone.
+    # The holder line goes first, while the folder is still ours; closing the folder unlocks it.
     _unlink_quietly(path)
     os.close(fd)
+    os.close(folder_fd)
 
 
 def _unlink_quietly(path: Path):
