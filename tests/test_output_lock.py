@@ -183,3 +183,13 @@ def test_removing_the_lock_file_during_a_run_does_not_free_the_folder(tmp_path):
     finally:
         holder.proc.send_signal(signal.SIGINT)
         holder.finish()
+
+
+@pytest.mark.parametrize("below", ["", "run"])
+def test_an_output_folder_in_a_symlink_loop_is_one_line(tmp_path, below):
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    out = tmp_path / "loop" / below if below else tmp_path / "loop"
+    result = run_cli("train", *LONG, "--limit", "200", "--epochs", "1", "--out", out, tmp_path=tmp_path)
+    assert result.returncode == 2, result.stderr
+    line, = stderr_lines(result)
+    assert "choose another --out" in line and "Symlink loop" in line, line

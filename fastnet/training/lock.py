@@ -40,7 +40,10 @@ def output_folder_lock(folder, say=None):
     if folder is None:
         yield
         return
-    key = Path(folder).resolve()
+    try:
+        key = Path(folder).resolve()
+    except (RuntimeError, OSError) as exc:  # RuntimeError: a symbolic link loop (Python < 3.13)
+        raise InputError(f"cannot use the output folder {folder} ({exc}); choose another --out") from None
     if key in _held:
         _held[key] += 1
         try:
