@@ -43,16 +43,34 @@ def test_importing_fastnet_does_not_import_numba():
 
 
 def test_cache_can_be_switched_off():
-    code = ("import json, numpy, fastnet, fastnet.backends.numba_kernels as k; b = fastnet.get_backend('numba');"
+    code = ("import json, numpy, fastnet, fastnet.backends.numba_kernels as k, fastnet.backends.numba_jit as j;"
+            "b = fastnet.get_backend('numba');"
             "x = numpy.arange(24, dtype=numpy.float32).reshape(2, 3, 4) - 12;"
             "out = b.kernels.relu_forward(x);"
-            "print(json.dumps([k.CACHE, type(k._relu._cache).__name__, float(out.sum())]))")
+            "print(json.dumps([j.CACHE, [c.__name__ for c in type(k._relu._cache).__mro__], float(out.sum())]))")
     off = json.loads(run_python(code, FASTNET_NUMBA_CACHE="0"))
     on = json.loads(run_python(code, FASTNET_NUMBA_CACHE="1"))
     expected = float(numpy.maximum(numpy.arange(24) - 12, 0).sum())
     assert off[0] is False and on[0] is True
-    assert (off[1], on[1]) == ("NullCache", "FunctionCache")  # numba's own record of the choice
+    # numba's own record of the choice (the cache on is numba's FunctionCache, made forgiving)
+    assert off[1][0] == "NullCache" and "FunctionCache" in on[1]
     assert off[2] == on[2] == expected
+
+
+def test_an_unreadable_cache_is_compiled_afresh_not_a_traceback(tmp_path):
+    """Cache files cut short by a full disk or overwritten with garbage cost a compilation."""
+    code = ("import numpy; from fastnet.nets.mlp import TwoLayerNet; "
+            "net = TwoLayerNet(6, 4, 3, backend='numba', seed=1); "
+            "x = numpy.linspace(0, 1, 12, dtype=numpy.float32).reshape(2, 6); "
+            "print(float(net.loss(x, numpy.array([0, 2]))))")
+    cache = tmp_path / "cache"
+    first = run_python(code, NUMBA_CACHE_DIR=str(cache))
+    written = [p for p in cache.rglob("*") if p.suffix in (".nbi", ".nbc")]
+    assert written
+    for path in written:
+        path.write_bytes(b"\x80garbage" if path.suffix == ".nbi" else b"")
+    assert run_python(code, NUMBA_CACHE_DIR=str(cache)) == first
+    assert run_python(code, NUMBA_CACHE_DIR=str(cache)) == first  # and the rewritten cache reads back
 
 
 def train_losses(net, x, t, steps, lr=0.1):
