@@ -265,6 +265,7 @@ class CudaLauncher:
 
     threads = 256
     max_blocks = 65536  # the grid-stride loop covers any size beyond this
+    options = ()        # NVRTC options beyond CuPy's own (tests/test_cuda_nvrtc.py compiles with both)
 
     def __init__(self, cupy):
         self._cupy = cupy
@@ -274,7 +275,7 @@ class CudaLauncher:
     def compile(self, width: int = 32):
         if width not in self._compiled:
             names = name_expressions(width)
-            module = self._cupy.RawModule(code=SOURCE, name_expressions=names)
+            module = self._cupy.RawModule(code=SOURCE, options=self.options, name_expressions=names)
             self._functions.update({name: module.get_function(name) for name in names})
             self._compiled.add(width)
 
