@@ -127,3 +127,23 @@ def test_labels_out_of_range_read_nothing_on_the_device(gpu):
     for label in (3, -1, 1000):
         loss, _ = gpu.kernels.softmax_cross_entropy(x, gpu.asarray(numpy.array([0, label])))
         assert numpy.isnan(float(loss))
+
+
+def test_the_trainer_reads_the_device_per_interval_not_per_step(gpu):
+    """Twice the steps in the same number of logging intervals: not one transfer more."""
+    from fastnet.training.trainer import Trainer
+
+    def reads_of_a_run(samples, log_every):
+        rng = numpy.random.default_rng(5)
+        x = rng.standard_normal((samples, 12)).astype(numpy.float32)
+        t = rng.integers(0, 5, samples)
+        net = NETS["mlp-batchnorm"][0](gpu)
+        trainer = Trainer(net, SGD(lr=0.1), x, t, epochs=1, batch_size=4, log_every=log_every,
+                          progress=False, eval_batch_size=1000)
+        TRANSFERS.reads.clear()
+        trainer.fit()
+        assert len(trainer.history.data["step_loss"]) == 4
+        return list(TRANSFERS.reads)
+
+    short, long = reads_of_a_run(48, 3), reads_of_a_run(96, 6)  # 12 and 24 steps, 4 intervals each
+    assert len(long) == len(short), "\n".join(long)
