@@ -132,7 +132,9 @@ class ValueChecks:
         what = f"{name} contains NaN or inf values"
         if probe is not x:  # the first layer's output: NaN when x has one, or when it overflowed
             what += " (or the first layer overflowed on it)"
-        self._note(~self.backend.xp.isfinite(probe).all(), what, "clean or re-normalise the input")
+        flag = self._flag(what, "clean or re-normalise the input")
+        if not self._kernel("note_nonfinite", probe, flag):
+            self._note(flag, ~self.backend.xp.isfinite(probe).all())
 
     def labels(self, t, num_classes, name):
         """Label values (their structure is checked already, by ``check_labels``)."""
@@ -141,17 +143,19 @@ class ValueChecks:
             return
         xp = self.backend.xp
         if t.ndim == 1:
-            self._note(((t < 0) | (t >= num_classes)).any(),
-                       f"{name} contains a label outside the {num_classes} classes 0..{num_classes - 1}",
-                       "give labels in that range")
+            flag = self._flag(f"{name} contains a label outside the {num_classes} classes 0..{num_classes - 1}",
+                              "give labels in that range")
+            if not self._kernel("note_bad_labels", t, flag, num_classes):
+                self._note(flag, ((t < 0) | (t >= num_classes)).any())
             return
         tolerance = float(numpy.sqrt(numpy.finfo(t.dtype).eps))
         bad = ~xp.isfinite(t).all() | (t < 0).any() | (xp.abs(t.sum(axis=1) - 1) > tolerance).any()
-        self._note(bad, f"one-hot {name} has a row that is not one-hot",
-                   "each row needs a single 1 and zeros (or non-negative probabilities summing to 1)")
+        self._note(self._flag(f"one-hot {name} has a row that is not one-hot",
+                              "each row needs a single 1 and zeros (or non-negative probabilities summing to 1)"),
+                   bad)
 
-    def _note(self, bad, what, fix):
-        """flags[slot] = min(flags[slot], batch if bad else NONE), all on the device."""
+    def _flag(self, what, fix):
+        """The 1-element device view holding the first batch with this problem (made on first use)."""
         xp = self.backend.xp
         if (what, fix) not in self._problems:
             self._problems.append((what, fix))
@@ -160,8 +164,17 @@ class ValueChecks:
                 grown[:self._flags.shape[0]] = self._flags
             self._flags = grown
         slot = self._problems.index((what, fix))
-        seen = xp.where(bad, numpy.int64(self.batch), numpy.int64(self.NONE))
-        self._flags[slot:slot + 1] = xp.minimum(self._flags[slot:slot + 1], seen)
+        return self._flags[slot:slot + 1]
+
+    def _kernel(self, name, a, flag, *extra) -> bool:
+        """The backend's one-launch check where it has one (the cupy kernels do)."""
+        note = getattr(self.backend.kernels, name, None)
+        return note is not None and note(a, flag, self.batch, *extra)
+
+    def _note(self, flag, bad):
+        """The generic form: flag = min(flag, batch if bad else NONE), all on the device."""
+        xp = self.backend.xp
+        xp.minimum(flag, xp.where(bad, numpy.int64(self.batch), numpy.int64(self.NONE)), out=flag)
 
     def raise_pending(self):
         """Read the flags (one device-to-host copy) and raise ``InputError`` for the first problem."""

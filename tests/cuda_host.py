@@ -22,6 +22,12 @@ HOST_SHIM = r"""
 #include <math.h>
 #define __global__
 #define __device__
+// One thread at a time on the host: the atomic minimum is a plain one.
+static long long atomicMin(long long* address, long long value) {
+  long long old = *address;
+  if (value < old) *address = value;
+  return old;
+}
 struct fastnet_dim { long long x; };
 static fastnet_dim blockIdx, threadIdx, blockDim, gridDim;
 extern "C" void fastnet_set_thread(long long block, long long thread, long long threads,

@@ -80,6 +80,11 @@ def _launch_every_kernel(kernels, dtype, huge):
     for t in (FakeArray((n,), numpy.int32), FakeArray((n,), numpy.int64), FakeArray((n, 100), dtype)):
         _, y = kernels.softmax_cross_entropy(scores, t)
         kernels.softmax_cross_entropy_backward(y, t, 1.0)
+    flag = FakeArray((1,), numpy.int64)
+    assert kernels.note_nonfinite(x, flag, 3)
+    for dtype in (numpy.int32, numpy.int64):
+        assert kernels.note_bad_labels(FakeArray((n * 64,), dtype), flag, 3, 10)
+    assert not kernels.note_bad_labels(FakeArray((n,), numpy.uint8), flag, 3, 10)  # the generic check
 
 
 def test_every_launch_matches_its_kernel_signature_at_both_index_widths():

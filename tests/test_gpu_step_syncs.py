@@ -9,6 +9,7 @@ import numpy
 import pytest
 
 from cuda_host import HostLauncher, build_host_library
+from fastnet.backends.cupy_kernels import CupyKernels
 from fastnet.errors import InputError
 from fastnet.nets import DeepConvNet, MultiLayerNet, SimpleConvNet, TwoLayerNet
 from fastnet.optim import SGD, Adam
@@ -50,7 +51,8 @@ def _step(net, optimizer, x, t):
 
 @pytest.mark.parametrize("onehot", [False, True], ids=["labels", "onehot"])
 @pytest.mark.parametrize("name", list(NETS))
-def test_no_transfer_between_logging_intervals(gpu, name, onehot):
+def test_no_transfer_between_logging_intervals(checking_gpu, name, onehot):
+    gpu = checking_gpu
     make, shape = NETS[name]
     net = make(gpu)
     net.value_checks.every = LOG_EVERY
@@ -84,8 +86,22 @@ def test_the_net_reads_its_checks_once_every_interval_by_itself(gpu):
     assert len(TRANSFERS) == 2 and all("asnumpy" in r for r in TRANSFERS.reads), TRANSFERS.reads
 
 
+@pytest.fixture(params=["cuda-checks", "generic-checks"])
+def checking_gpu(request, gpu):
+    """The cupy kernels' one-launch checks, and the generic array-op form other kernel sets get."""
+    if request.param == "cuda-checks":
+        return gpu
+    class WithoutCheckKernels(CupyKernels):
+        note_nonfinite = note_bad_labels = None
+
+    generic = CountedGpuBackend(gpu.kernels.launch)
+    generic.kernels = WithoutCheckKernels(generic.xp, launch=gpu.kernels.launch)
+    return generic
+
+
 @pytest.mark.parametrize("problem", ["nan-x", "label", "onehot-row"])
-def test_a_bad_batch_is_named_when_the_checks_are_read(gpu, problem):
+def test_a_bad_batch_is_named_when_the_checks_are_read(checking_gpu, problem):
+    gpu = checking_gpu
     make, shape = NETS["simple-conv"]
     net = make(gpu)
     net.value_checks.every = 100

@@ -207,6 +207,23 @@ template <typename T, typename I>
 __global__ void softmax_xent_backward_onehot(const T* y, const T* t, T* dx, I size, T scale) {
   FASTNET_LOOP(I, i, size) { dx[i] = (y[i] - t[i]) * scale; }
 }
+
+// Value checks that never stop the GPU (fastnet.validation.ValueChecks): a thread that sees a
+// bad value lowers *flag to the batch number.  The only atomics here: a minimum does not depend
+// on the order the threads run in.
+template <typename T, typename I>
+__global__ void note_nonfinite(const T* x, long long* flag, I size, long long batch) {
+  FASTNET_LOOP(I, i, size) {
+    if (!isfinite(x[i])) atomicMin(flag, batch);
+  }
+}
+
+template <typename L, typename I>
+__global__ void note_bad_labels(const L* t, long long* flag, I size, L classes, long long batch) {
+  FASTNET_LOOP(I, i, size) {
+    if (t[i] < 0 || t[i] >= classes) atomicMin(flag, batch);
+  }
+}
 """
 
 FLOAT_TYPES = {numpy.dtype(numpy.float32): "float", numpy.dtype(numpy.float64): "double"}
@@ -222,8 +239,10 @@ INDEX32_LIMIT = 2**31 - 2**25
 SPREAD_MAX_CLASSES = 128
 
 _FLOAT_KERNELS = ("bias_relu", "relu_backward", "conv_bias_act", "im2col", "col2im",
-                  "maxpool_forward", "softmax_xent_onehot", "softmax_xent_backward_onehot")
+                  "maxpool_forward", "softmax_xent_onehot", "softmax_xent_backward_onehot",
+                  "note_nonfinite")
 _FLOAT_INDEX_KERNELS = ("maxpool_backward", "softmax_xent_labels", "softmax_xent_backward_labels")
+_INDEX_KERNELS = ("note_bad_labels",)
 
 
 def kernel_name(name: str, *ctypes: str) -> str:
@@ -248,6 +267,7 @@ def name_expressions(width: int | None = None) -> list[str]:
         names += [kernel_name(k, f, index) for k in _FLOAT_KERNELS for f in FLOAT_TYPES.values()]
         names += [kernel_name(k, f, i, index) for k in _FLOAT_INDEX_KERNELS
                   for f in FLOAT_TYPES.values() for i in INDEX_TYPES.values()]
+        names += [kernel_name(k, i, index) for k in _INDEX_KERNELS for i in INDEX_TYPES.values()]
     return names
 
 
@@ -450,3 +470,27 @@ class CupyKernels(NumpyKernels):
             args = (y, t, dx, ix(dx.size), scale)
         self.launch(name, dx.size, args)
         return dx
+
+    # --- value checks (fastnet.validation.ValueChecks) -----------------------------------------------
+    def note_nonfinite(self, x, flag, batch) -> bool:
+        """``flag[0] = min(flag[0], batch)`` if ``x`` holds NaN or inf, in one launch and no read.
+
+        ``flag`` is a 1-element int64 device array.  False: this dtype takes the generic check.
+        """
+        if x.dtype not in FLOAT_TYPES:
+            return False
+        x = self.xp.ascontiguousarray(x)
+        itype, ix = self._indexing(x)
+        self.launch(kernel_name("note_nonfinite", FLOAT_TYPES[x.dtype], itype), x.size,
+                    (x, flag, ix(x.size), numpy.int64(batch)))
+        return True
+
+    def note_bad_labels(self, t, flag, batch, classes) -> bool:
+        """The same for integer labels outside ``0..classes-1``."""
+        if t.dtype not in INDEX_TYPES:
+            return False
+        t = self.xp.ascontiguousarray(t)
+        itype, ix = self._indexing(t)
+        self.launch(kernel_name("note_bad_labels", INDEX_TYPES[t.dtype], itype), t.size,
+                    (t, flag, ix(t.size), t.dtype.type(classes), numpy.int64(batch)))
+        return True
