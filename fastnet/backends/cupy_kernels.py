@@ -1,8 +1,9 @@
 """GPU kernels for the cupy backend: fused CUDA C++ templates for float and double.
 
-Every kernel is a gather: each thread computes its own outputs from a grid-stride loop and
-writes nothing else, so there are no atomics, results are deterministic, and the order in
-which threads run cannot change them.  Each override declares the inputs its kernel takes
+Every compute kernel is a gather: each thread computes its own outputs from a grid-stride loop
+and writes nothing else, so there are no atomics, results are deterministic, and the order in
+which threads run cannot change them.  (The two value-check kernels lower a flag with an atomic
+minimum, whose result does not depend on that order either.)  Each override declares the inputs its kernel takes
 (``fast_path``, see ``dispatch.py``); anything else (other dtypes, a device-array ``dout``) is
 served by the generic ``NumpyKernels`` code, which CuPy runs.
 
