@@ -158,3 +158,58 @@ class FakeComm:
 def fake_mpi(comm):
     return types.SimpleNamespace(COMM_WORLD=comm, COMM_TYPE_SHARED=1, SUM="sum", IN_PLACE=None,
                                  Get_library_version=lambda: "FakeMPI 1.0\n")
+
+
+def numpy_cupy(driver=13000, runtime=12090, devices=1, sums=None, compile_error=None):
+    """A fake CuPy whose arrays are numpy arrays: enough for the cupy backend's start-up checks.
+
+    ``sums`` replaces what the test computation returns (a GPU giving wrong numbers);
+    ``compile_error`` is raised by NVRTC.
+    """
+    fake = FakeCupy(devices=devices)
+    pool_free = 3 * 2**20
+
+    class Runtime:
+        @staticmethod
+        def driverGetVersion():
+            return driver
+
+        @staticmethod
+        def runtimeGetVersion():
+            return runtime
+
+        @staticmethod
+        def getDeviceCount():
+            return devices
+
+        @staticmethod
+        def getDeviceProperties(number):
+            return {"name": b"NVIDIA H200", "major": 9, "minor": 0, "totalGlobalMem": 141 * 2**30}
+
+    class Device(FakeDevice):
+        mem_info = (100 * 2**20, 141 * 2**30)
+
+    def raw_module(code, options=(), name_expressions=()):
+        if compile_error is not None:
+            raise compile_error
+        return FakeRawModule(fake, code, options, name_expressions)
+
+    def arange(n, dtype=None):
+        return numpy.full(n, sums[0] / n, dtype) if sums else numpy.arange(n, dtype=dtype)
+
+    def ones(shape, dtype=None):
+        return numpy.full(shape, (sums[1] / 3) ** 0.5 if sums else 1, dtype)  # (2,3)@(3,2): 3 v**2
+
+    fake.cuda = types.SimpleNamespace(runtime=Runtime, Device=lambda number=None: Device(fake, number))
+    fake.RawModule = raw_module
+    fake.__version__ = "14.2.0"
+    fake.ndarray = numpy.ndarray
+    fake.float32 = numpy.float32
+    fake.arange, fake.ones, fake.asarray, fake.asnumpy = arange, ones, numpy.asarray, numpy.asarray
+    class RandomState(numpy.random.RandomState):  # CuPy's takes a dtype
+        def random_sample(self, size=None, dtype=float):
+            return super().random_sample(size).astype(dtype)
+
+    fake.random = types.SimpleNamespace(RandomState=RandomState)
+    fake.get_default_memory_pool = lambda: types.SimpleNamespace(free_bytes=lambda: pool_free)
+    return fake
