@@ -167,8 +167,8 @@ class ValueChecks:
         return self._flags[slot:slot + 1]
 
     def _kernel(self, name, a, flag, *extra) -> bool:
-        """The backend's one-launch check where it has one (the cupy kernels do)."""
-        note = getattr(self.backend.kernels, name, None)
+        """The backend's one-launch check where it has one (the cupy kernels' ``checks`` do)."""
+        note = getattr(getattr(self.backend.kernels, "checks", None), name, None)
         return note is not None and note(a, flag, self.batch, *extra)
 
     def _note(self, flag, bad):

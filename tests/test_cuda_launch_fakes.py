@@ -81,10 +81,10 @@ def _launch_every_kernel(kernels, dtype, huge):
         _, y = kernels.softmax_cross_entropy(scores, t)
         kernels.softmax_cross_entropy_backward(y, t, 1.0)
     flag = FakeArray((1,), numpy.int64)
-    assert kernels.note_nonfinite(x, flag, 3)
+    assert kernels.checks.note_nonfinite(x, flag, 3)
     for dtype in (numpy.int32, numpy.int64):
-        assert kernels.note_bad_labels(FakeArray((n * 64,), dtype), flag, 3, 10)
-    assert not kernels.note_bad_labels(FakeArray((n,), numpy.uint8), flag, 3, 10)  # the generic check
+        assert kernels.checks.note_bad_labels(FakeArray((n * 64,), dtype), flag, 3, 10)
+    assert not kernels.checks.note_bad_labels(FakeArray((n,), numpy.uint8), flag, 3, 10)  # the generic check
 
 
 def test_every_launch_matches_its_kernel_signature_at_both_index_widths():

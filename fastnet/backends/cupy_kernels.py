@@ -324,6 +324,7 @@ class CupyKernels(NumpyKernels):
     def __init__(self, xp, launch=None):
         super().__init__(xp)
         self.launch = launch if launch is not None else CudaLauncher(xp)
+        self.checks = CudaValueChecks(xp, self.launch)
 
     def _index_array(self, a):
         """Labels or argmax as int32/int64 (other integer dtypes are converted once)."""
@@ -472,7 +473,17 @@ class CupyKernels(NumpyKernels):
         self.launch(name, dx.size, args)
         return dx
 
-    # --- value checks (fastnet.validation.ValueChecks) -----------------------------------------------
+
+class CudaValueChecks:
+    """One-launch value checks for ``fastnet.validation.ValueChecks`` (``CupyKernels.checks``).
+
+    Not kernel ops of the contract: they compute nothing for the net, they only lower a flag.
+    """
+
+    def __init__(self, xp, launch):
+        self.xp = xp
+        self.launch = launch
+
     def note_nonfinite(self, x, flag, batch) -> bool:
         """``flag[0] = min(flag[0], batch)`` if ``x`` holds NaN or inf, in one launch and no read.
 
@@ -481,7 +492,7 @@ class CupyKernels(NumpyKernels):
         if x.dtype not in FLOAT_TYPES:
             return False
         x = self.xp.ascontiguousarray(x)
-        itype, ix = self._indexing(x)
+        itype, ix = CupyKernels._indexing(x)
         self.launch(kernel_name("note_nonfinite", FLOAT_TYPES[x.dtype], itype), x.size,
                     (x, flag, ix(x.size), numpy.int64(batch)))
         return True
@@ -491,7 +502,7 @@ class CupyKernels(NumpyKernels):
         if t.dtype not in INDEX_TYPES:
             return False
         t = self.xp.ascontiguousarray(t)
-        itype, ix = self._indexing(t)
+        itype, ix = CupyKernels._indexing(t)
         self.launch(kernel_name("note_bad_labels", INDEX_TYPES[t.dtype], itype), t.size,
                     (t, flag, ix(t.size), t.dtype.type(classes), numpy.int64(batch)))
         return True
