@@ -3,7 +3,7 @@
 #   1. environment facts: the GPU, Python, CuPy, PyTorch, NCCL, mpiexec, what fastnet makes of them
 #   2. the benchmark: fastnet cupy against PyTorch CUDA (TwoLayerNet, MLP, SimpleConvNet,
 #      DeepConvNet at batch 100 and 1024), losses compared with PyTorch's after the same steps
-#   3. the GPU tests (pytest -m gpu, under a time cap)
+#   3. the GPU tests (pytest -m gpu, under a time cap), then the NVRTC and no-sync step tests
 #   4. a 1-rank NCCL run of `fastnet train --distributed nccl` (it still calls NCCL's allreduce)
 # The benchmark comes first: it is what the minutes are for.  Everything printed goes to
 # $OUT/gpu_check.log; $OUT also gets summary.json (every step's status), bench_gpu.json and
@@ -18,8 +18,8 @@
 # installed from wheels carried in $GPU_CHECK_WHEELS (default benchmarks/wheels; see the README's
 # GPU section for the list and how to fill it).
 # Environment: PYTHON (default python3), OUT (default benchmarks/results/gpu_check),
-# GPU_CHECK_DEADLINE (seconds for the whole run, default 570), GPU_CHECK_T_BENCH (330),
-# GPU_CHECK_T_TESTS (120), GPU_CHECK_T_NCCL (60).
+# GPU_CHECK_DEADLINE (seconds for the whole run, default 570), GPU_CHECK_T_BENCH (320),
+# GPU_CHECK_T_TESTS (120), GPU_CHECK_T_KERNELS (45), GPU_CHECK_T_NCCL (60).
 # Exit status: 0 only on a GPU with every workload measured against PyTorch with agreeing losses,
 # the GPU tests passed and the NCCL run done; otherwise 1 (summary.json says what failed).
 set -u
@@ -156,12 +156,17 @@ raise SystemExit(0 if unavailable_reason('cupy') is None else 1)" >/dev/null 2>&
     step bench 60 "$PY" benchmarks/bench_gpu.py --out "$OUT_DIR" --fastnet-backend numpy \
       --torch-device cpu --quick --nets two-layer simple-conv --batches 8
   else
-    step bench "${GPU_CHECK_T_BENCH:-330}" "$PY" benchmarks/bench_gpu.py --out "$OUT_DIR" \
-      --deadline "$(( ${GPU_CHECK_T_BENCH:-330} - 60 ))"
+    step bench "${GPU_CHECK_T_BENCH:-320}" "$PY" benchmarks/bench_gpu.py --out "$OUT_DIR" \
+      --deadline "$(( ${GPU_CHECK_T_BENCH:-320} - 60 ))"
   fi
   # The GPU tests; on a CPU machine they skip with the reason, which the log shows.
   step gpu_tests "${GPU_CHECK_T_TESTS:-120}" "$PY" -m pytest -m gpu tests/ -q -rs -p no:cacheprovider \
     --maxfail=10
+  # The kernels under this machine's NVRTC (sm_80 and sm_90), and the no-sync step on the host.
+  local select=()
+  [ "$DRY_RUN" -eq 1 ] && select=(-k "H200 or two-layer")   # a sample, to stay well under a minute
+  step kernel_tests "${GPU_CHECK_T_KERNELS:-45}" "$PY" -m pytest tests/test_cuda_nvrtc.py \
+    tests/test_gpu_step_syncs.py -q -rs -p no:cacheprovider ${select[@]+"${select[@]}"}
   local mpiexec
   mpiexec="$(find_mpiexec)"
   if [ -n "$mpiexec" ]; then

@@ -41,13 +41,14 @@ def test_dry_run_without_a_gpu(tmp_path):
     log = (out / "gpu_check.log").read_text()
     assert proc.stdout in log or log.strip().endswith(proc.stdout.strip().splitlines()[-1])
     assert "NO GPU usable here" in log
-    order = [log.index(marker) for marker in ("=== environment", "=== bench", "=== gpu_tests", "nccl_smoke",
-                                              "=== summary")]
+    order = [log.index(marker) for marker in ("=== environment", "=== bench", "=== gpu_tests", "=== kernel_tests",
+                                              "nccl_smoke", "=== summary")]
     assert order == sorted(order), "the steps ran out of order"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "failed" and summary["gpu"] is False and summary["dry_run"] is True
     assert "no GPU: the cupy backend is unavailable here" in summary["failed"]
-    assert set(summary["steps"]) == {"bench", "gpu_tests", "nccl_smoke"}
+    assert set(summary["steps"]) == {"bench", "gpu_tests", "kernel_tests", "nccl_smoke"}
+    assert summary["steps"]["kernel_tests"]["status"] == "ok", summary
     bench = json.loads((out / "bench_gpu.json").read_text())
     if bench_gpu_torch_reason() is None:  # the benchmark path really measured something
         assert summary["steps"]["bench"]["status"] == "ok", summary
