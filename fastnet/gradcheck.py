@@ -57,9 +57,12 @@ def relative_error(a, b, floor=1e-8):
 
 
 MIN_TOLERANCE = 1e-12
+# A difference at the rounding level of the loss counts as this relative error: entries smaller
+# than resolvable / FLOOR_RATIO are compared with that floor, not with their own tiny size.
+FLOOR_RATIO = 1e-6
 
 
-def check_net_gradients(net, x, t, h=1e-5, max_entries=None, seed=0, tolerance=1e-6):
+def check_net_gradients(net, x, t, h=1e-5, max_entries=None, seed=0, tolerance=1e-6, on_param=None):
     """Backprop vs numerical gradient for every parameter of ``net`` (float64 recommended).
 
     The numerical side always computes in float64 (``net.numerical_gradient``) and from the
@@ -72,7 +75,9 @@ def check_net_gradients(net, x, t, h=1e-5, max_entries=None, seed=0, tolerance=1
     randomly chosen entries per parameter (big nets).
 
     Central differences cannot resolve gradients below the loss's rounding error divided by the
-    step, so relative errors use that (over ``tolerance``) as the smallest denominator.
+    step, so relative errors use that (over ``FLOOR_RATIO``) as the smallest denominator; it does
+    not depend on ``tolerance``, so the error reported is the same whatever passes.
+    ``on_param(ParamCheck)`` hears about each parameter as soon as it is checked (progress).
     """
     # Below 1e-12 no float64 central difference can tell, and resolvable / tolerance overflows.
     tolerance = check_hyperparameter("tolerance", tolerance, low=MIN_TOLERANCE, high=1.0)
@@ -81,7 +86,7 @@ def check_net_gradients(net, x, t, h=1e-5, max_entries=None, seed=0, tolerance=1
     net.load_state_dict(start)  # the numerical gradient sees the dropout masks backprop saw
     loss = abs(float(net.last_loss))
     resolvable = 4 * numpy.finfo(net.dtype).eps * max(loss, 1.0) / (2 * h)
-    floor = max(resolvable / tolerance, 1e-8)
+    floor = max(resolvable / FLOOR_RATIO, 1e-8)
     rng = numpy.random.default_rng(seed)
     report = []
     for key, grad in backprop.items():
@@ -102,6 +107,8 @@ def check_net_gradients(net, x, t, h=1e-5, max_entries=None, seed=0, tolerance=1
             best_num[where[better]] = num[better]
         report.append(ParamCheck(key, float(errors.max()),
                                  float(numpy.mean(numpy.abs(grad[chosen] - best_num)))))
+        if on_param is not None:
+            on_param(report[-1])
     net.load_state_dict(start)
     return report
 

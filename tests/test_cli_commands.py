@@ -127,3 +127,13 @@ def test_gradcheck_help_states_its_own_backend_default(tmp_path):
     assert "(default: numpy)" in text and "numpy = cupy" not in text
     train = " ".join(run_cli("train", "--help", tmp_path=tmp_path).stdout.split())
     assert "the backend a resumed run recorded, else auto" in train
+
+
+def test_gradcheck_reports_the_same_error_whatever_the_tolerance_and_shows_rows_as_it_goes(tmp_path):
+    worst = {}
+    for tolerance in ("1e-3", "1e-6", "1e-9"):
+        result = run_cli("gradcheck", "--net", "mlp", "--tolerance", tolerance, tmp_path=tmp_path)
+        lines = result.stdout.splitlines()
+        assert lines[1].startswith("checking ") and "each row appears when its parameter is done" in lines[1]
+        worst[tolerance] = lines[-1].split("worst relative error ")[1].split()[0]
+    assert len(set(worst.values())) == 1, worst

@@ -15,8 +15,10 @@ def register(sub):
                    help=f"{', '.join(WORKLOADS)} (default: all)")
     p.add_argument("--backends", nargs="+", default=None, choices=BACKEND_NAMES[::-1], metavar="BACKEND",
                    help=f"fastnet backends: {', '.join(BACKEND_NAMES[::-1])} (default: numpy numba)")
-    p.add_argument("--repeats", type=positive_int, default=15)
-    p.add_argument("--warmup", type=positive_int, default=5)
+    p.add_argument("--repeats", type=positive_int, default=15,
+                   help="timed rounds per workload; the medians are printed (default: %(default)s)")
+    p.add_argument("--warmup", type=positive_int, default=5,
+                   help="untimed rounds first: compilation, caches and thread pools (default: %(default)s)")
     p.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     add_threads_option(p)
     p.add_argument("--distributed", type=positive_int, nargs="?", const=2, default=None, metavar="N",

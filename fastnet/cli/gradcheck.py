@@ -35,12 +35,17 @@ def run(args):
         if key.startswith("b"):
             # Zero biases put ReLUs fed only by padding exactly on their kink.
             net.params[key][...] = backend.asarray(0.1 * rng.standard_normal(net.params[key].shape))
-    report = check_net_gradients(net, x, t, max_entries=args.max_entries or None, seed=args.seed,
-                                 tolerance=args.tolerance)
-    print(f"{'param':<10}{'shape':<18}{'max rel error':>15}{'mean abs diff':>15}")
-    for row in report:
+    print(f"checking {len(net.params)} parameters of {args.net} (float64, batch {args.batch}); "
+          f"each row appears when its parameter is done", flush=True)
+    print(f"{'param':<10}{'shape':<18}{'max rel error':>15}{'mean abs diff':>15}", flush=True)
+
+    def show_row(row):
         shape_text = str(tuple(net.params[row.name].shape))
-        print(f"{row.name:<10}{shape_text:<18}{row.max_relative_error:>15.2e}{row.mean_absolute_difference:>15.2e}")
+        print(f"{row.name:<10}{shape_text:<18}{row.max_relative_error:>15.2e}{row.mean_absolute_difference:>15.2e}",
+              flush=True)
+
+    report = check_net_gradients(net, x, t, max_entries=args.max_entries or None, seed=args.seed,
+                                 tolerance=args.tolerance, on_param=show_row)
     worst = max(r.max_relative_error for r in report)
     verdict = "ok" if worst < args.tolerance else "FAILED"
     print(f"{verdict}: worst relative error {worst:.2e} (tolerance {args.tolerance:g})")

@@ -4,7 +4,11 @@ import sys
 
 
 def register(sub):
-    p = sub.add_parser("info", help="versions, backend availability, BLAS and GPU")
+    p = sub.add_parser("info", help="versions, backend availability, BLAS and GPU",
+                       description="What fastnet runs with here: Python and package versions, each backend "
+                                   "and why one is unavailable, the BLAS library and the kernel it chose "
+                                   "for this CPU, the thread policy, the GPU and the communicators for "
+                                   "several processes. Paste it into a bug report.")
     p.set_defaults(run=run)
 
 
