@@ -165,3 +165,31 @@ def test_sigkill_while_writing_keeps_the_previous_checkpoint(tmp_path):
     save_checkpoint(path, net, SGD(0.1), {"epoch": 0, "step": 0, "iteration": 0}, {}, {})
     assert leftovers(tmp_path) == []
     assert numpy.array_equal(read_checkpoint(path)[0]["W1"], net.params["W1"])
+
+
+def _signalled(then):
+    """A command that receives SIGTERM inside library code, which then does ``then(exc)``."""
+    def run(args):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        except BaseException as exc:  # noqa: BLE001 - what a library may do with the interrupt
+            return then(exc)
+        return 0
+    return run
+
+
+def _turn_into_import_error(exc):
+    raise ImportError("initialization failed") from exc
+
+
+@pytest.mark.parametrize("then", [_turn_into_import_error, lambda exc: 0], ids=["import error", "swallowed"])
+def test_a_stop_signal_caught_inside_a_library_still_stops_the_command(then, capsys):
+    """SIGTERM while matplotlib initialises (drawing curves.png) once surfaced as "ImportError:
+    initialization failed" (exit 1) or was swallowed (exit 0); it is the stop the user asked for."""
+    import argparse
+
+    from fastnet.cli.main import run_command
+
+    assert run_command(argparse.Namespace(run=_signalled(then))) == 128 + signal.SIGTERM
+    assert capsys.readouterr().err.strip() == "fastnet: stopped by SIGTERM"

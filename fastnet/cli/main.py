@@ -35,10 +35,14 @@ def build_parser():
     return parser
 
 
+_received: list[int] = []  # stop signals taken by _stop during this command
+
+
 def _stop(signum, frame):
     """Outside the training loop a stop signal ends the command at once (the loop saves first)."""
     from fastnet.training.stopping import StopNow
 
+    _received.append(signum)
     raise StopNow(signum)
 
 
@@ -48,6 +52,12 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    return run_command(args)
+
+
+def run_command(args) -> int:
+    """``args.run(args)`` with stop signals ending it in one line and exit 128 + the signal."""
+    _received.clear()
     previous = {s: signal.signal(s, _stop) for s in STOP_SIGNALS}
     try:
         return _run(args)
@@ -61,26 +71,45 @@ def _run(args) -> int:
 
     try:
         try:
-            return args.run(args) or 0
+            code = args.run(args) or 0
         finally:
             # The outcome is decided: a late signal must not turn it into a traceback.
             for s in STOP_SIGNALS:
                 signal.signal(s, signal.SIG_IGN)
-    except TrainingInterrupted as exc:
+        if _received:  # a library swallowed the interrupt (e.g. inside an import): it still stops
+            return _stopped(_received[0])
+        return code
+    except BaseException as exc:
+        if _received and not isinstance(exc, (TrainingInterrupted, SystemExit)):
+            # The signal landed inside other code, which turned it into its own error (an import
+            # that "failed to initialise"): the user asked to stop, and that is what is said.
+            return _stopped(_received[0])
+        return _outcome(exc)
+
+
+def _stopped(signum) -> int:
+    return _say(f"fastnet: stopped by {signal.Signals(signum).name}", 128 + signum)
+
+
+def _outcome(exc) -> int:
+    """The one line and exit code for what ended the command; anything else is a bug: re-raised."""
+    from fastnet.training.stopping import TrainingInterrupted
+
+    if isinstance(exc, TrainingInterrupted):
         return _say(f"fastnet: {exc}", exc.exit_code)
-    except FastnetError as exc:
+    if isinstance(exc, FastnetError):
         return _say(f"fastnet: error: {exc}", exc.exit_code)
-    except KeyboardInterrupt as exc:
-        signum = getattr(exc, "signum", signal.SIGINT)
-        return _say(f"fastnet: stopped by {signal.Signals(signum).name}", 128 + signum)
-    except MemoryError:
+    if isinstance(exc, KeyboardInterrupt):
+        return _stopped(getattr(exc, "signum", signal.SIGINT))
+    if isinstance(exc, MemoryError):
         return _say("fastnet: error: out of memory: the net, the data or a batch did not fit; "
                     "use a smaller --batch-size or a smaller net", 2)
-    except BrokenPipeError:
+    if isinstance(exc, BrokenPipeError):
         return 0  # the reader went away (e.g. piped into head): nothing left to say
-    except OSError as exc:  # the file system said no: name what and why, not a traceback
+    if isinstance(exc, OSError):  # the file system said no: name what and why, not a traceback
         where = f" ({exc.filename})" if exc.filename else ""
         return _say(f"fastnet: error: {exc.strerror or exc}{where}", 2)
+    raise exc
 
 
 def _say(line, code) -> int:
