@@ -105,3 +105,29 @@ def test_gpu_benchmark_runs_on_the_same_harness(tmp_path):
     entry = saved["workloads"][step_workload("two-layer", 8).name]
     assert set(entry["results"]) == {"numpy", "pytorch"} and entry["batch"] == 8
     assert "TwoLayerNet 784-50-10, SGD step, batch 8" in result.stdout
+
+
+def test_wide_spreads_a_busy_machine_and_oversubscribed_ranks_are_warned_about():
+    from fastnet.benchmarking.noise import busy_warning, oversubscribed_warning, spread_warnings
+
+    def timing(low, high):
+        return {"min_s": low, "max_s": high, "median_s": (low + high) / 2}
+
+    result = {"workloads": {
+        "two-layer": {"busy_processes": 0, "results": {"numba": timing(1.0, 1.4), "pytorch": timing(1.0, 3.0)}},
+        "two-layer-busy": {"busy_processes": 2, "results": {"numba": timing(1.0, 9.0)}}}}
+    lines = spread_warnings(result)
+    assert len(lines) == 1 and lines[0].startswith("two-layer, pytorch: repeats spread 3.0x")
+    assert busy_warning(0.2, 2) is None and busy_warning(None, 2) is None
+    assert "load average 1.5 on 2 usable cores" in busy_warning(1.5, 2)
+    assert oversubscribed_warning(2, 2) is None
+    assert "3 ranks on 2 usable cores" in oversubscribed_warning(3, 2)
+
+
+def test_a_run_records_its_warnings_beside_its_figures(tmp_path):
+    from fastnet.benchmarking import run_benchmarks
+
+    result = run_benchmarks(["two_layer_step"], ["numpy"], repeats=3, warmup=1, include_torch=False,
+                            out_dir=tmp_path, progress=False, plot=False, matmul_bound=False)
+    assert isinstance(result["warnings"], list)
+    assert json.loads((tmp_path / "cpu.json").read_text())["warnings"] == result["warnings"]

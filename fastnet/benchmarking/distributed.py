@@ -95,6 +95,12 @@ def bench_command(args) -> int:
     """``fastnet bench --distributed N``: the numba backend where it loads, else numpy."""
     from fastnet.backends import unavailable_reason
 
+    from fastnet.benchmarking.noise import oversubscribed_warning
+    from fastnet.threads import usable_cores
+
+    warning = oversubscribed_warning(args.distributed, usable_cores()[0])
+    if warning:
+        print(f"warning: {warning}")
     backend = (args.backends or ["numba" if unavailable_reason("numba") is None else "numpy"])[0]
     result = run_distributed_bench(args.distributed, args.workloads, backend, repeats=args.repeats,
                                    warmup=args.warmup, out_dir=args.out)

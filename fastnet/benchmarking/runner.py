@@ -15,9 +15,16 @@ from contextlib import nullcontext
 
 from fastnet.benchmarking.load import busy_processes
 from fastnet.benchmarking.machine import machine_info
+from fastnet.benchmarking.noise import busy_warning, load_average, spread_warnings
 from fastnet.benchmarking.report import save_json, save_plot
-from fastnet.benchmarking.workloads import (QUIET_TWIN, WORKLOADS, Workload, fastnet_contender,
-                                            matmul_bound_contender)
+from fastnet.benchmarking.workloads import (
+    QUIET_TWIN,
+    WORKLOADS,
+    Workload,
+    fastnet_contender,
+    matmul_bound_contender,
+)
+from fastnet.threads import usable_cores
 
 PAUSE_S = 0.15
 MATMUL_BOUND = "matmul bound"
@@ -137,6 +144,7 @@ def run_benchmarks(workloads=None, backends=None, repeats=15, warmup=5, include_
     if include_torch and torch_missing_reason(torch_device):
         missing[TORCH] = torch_missing_reason(torch_device)
     warm_up = {"numba_backend_load_s": load_s["numba"]} if "numba" in usable else {}
+    busy = busy_warning(load_average(), usable_cores()[0])
     result = {"settings": {"repeats": repeats, "warmup": warmup, "pause_s": PAUSE_S, "sample_s": sample_s,
                            "steps_per_sample": steps, "dtype": "float32", "optimizer": "SGD",
                            "api": "defaults (input validation on)", "threads": threads or "policy"},
@@ -156,6 +164,9 @@ def run_benchmarks(workloads=None, backends=None, repeats=15, warmup=5, include_
         if out_dir is not None:  # after each workload: what was measured survives a timeout
             save_json(result, out_dir, json_name)
     result["machine"] = machine_info()
+    result["warnings"] = [w for w in (busy, *spread_warnings(result)) if w]
+    for line in result["warnings"]:
+        log(f"warning: {line}")
     if out_dir is not None:
         save_json(result, out_dir, json_name)
         if plot:

@@ -42,6 +42,8 @@ def run(args):
                             include_torch=not args.no_torch, out_dir=args.out, threads=args.threads)
     print()
     print(format_table(result))
+    for line in result["warnings"]:  # again under the table, where the ratios are read
+        print(f"warning: {line}")
     print(f"\nBLAS: {describe_blas(result['machine']['blas'])}")
     print(f"results: {Path(args.out) / 'cpu.json'}, {Path(args.out) / 'cpu.png'}")
     return 0
