@@ -14,12 +14,34 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from fastnet.errors import InputError
 
 
-def check_hyperparameter(name, value, low=0.0, high=math.inf, low_open=False, high_open=True):
-    """A real number in the interval; anything else (text, bool, NaN, inf) is an InputError naming it."""
+def check_hyperparameter(name: str, value, low: float = 0.0, high: float = math.inf, low_open: bool = False,
+                         high_open: bool = True) -> float:
+    """``value`` as a float, when it is a real number in the interval.
+
+    Parameters
+    ----------
+    name : str
+        What the value is, for the error message (e.g. ``"learning rate (lr)"``).
+    value : real number
+        The value to check; text, bools, NaN and inf are refused.
+    low, high : float
+        The interval's ends; ``low_open`` and ``high_open`` leave them out.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    InputError
+        Naming ``name``, the interval and the value given.
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InputError(f"{name} must be a number; got {value!r} ({type(value).__name__})")
     value = float(value)
@@ -50,9 +72,28 @@ def _decays(param) -> bool:
 
 
 class Optimizer:
+    """The base of every optimizer: ``update(params, grads)`` changes the parameters in place.
+
+    Parameters
+    ----------
+    lr : float
+        The learning rate, > 0. A schedule may set ``optimizer.lr`` before each update.
+    weight_decay : float
+        Lambda of the weight decay (see the module's description), >= 0.
+
+    Examples
+    --------
+    >>> from fastnet.nets import TwoLayerNet
+    >>> from fastnet.optim import SGD
+    >>> import numpy
+    >>> net = TwoLayerNet(784, 50, 10, backend="numpy", seed=0)
+    >>> x, t = numpy.zeros((2, 784), numpy.float32), numpy.array([3, 7])
+    >>> SGD(lr=0.1).update(net.params, net.gradient(x, t))
+    """
+
     slots: tuple = ()
 
-    def __init__(self, lr, weight_decay=0.0):
+    def __init__(self, lr: float, weight_decay: float = 0.0):
         self.lr = check_hyperparameter("learning rate (lr)", lr, low_open=True)
         self.weight_decay = check_hyperparameter("weight_decay", weight_decay)
         self.iter = 0
@@ -65,7 +106,21 @@ class Optimizer:
             table[key][...] = 0    # also clears NaN/inf that "* 0" would keep
         return table[key]
 
-    def update(self, params, grads):
+    def update(self, params: Mapping[str, Any], grads: Mapping[str, Any]) -> None:
+        """One step: every array of ``params`` moves along the gradient of the same name.
+
+        Parameters
+        ----------
+        params : mapping of str to array
+            The net's parameters (``net.params``), changed in place.
+        grads : mapping of str to array
+            Their gradients (``net.gradient(x, t)``), of the same names and shapes.
+
+        Raises
+        ------
+        InputError
+            When a gradient is missing or has another shape; nothing is updated then.
+        """
         checked = {key: _gradient_for(key, params[key], grads) for key in params.keys()}  # all, before any update
         self.iter += 1
         for key, grad in checked.items():
@@ -82,13 +137,24 @@ class Optimizer:
         raise NotImplementedError
 
     # --- checkpoints -------------------------------------------------------------------------------
-    def state_dict(self, to_numpy=lambda a: a.copy()):
-        """A snapshot: later updates must not change it (hence the copy when nothing converts)."""
+    def state_dict(self, to_numpy: Callable = lambda a: a.copy()) -> tuple[dict, dict]:
+        """``(info, arrays)``: the name, step count and rate, and the slot arrays (``"v.W1"``, ...).
+
+        A snapshot: later updates do not change it. ``to_numpy`` converts each array (e.g. from
+        the GPU); by default it is copied.
+        """
         arrays = {f"{slot}.{key}": to_numpy(value)
                   for slot, table in self.state.items() for key, value in table.items()}
         return {"name": type(self).__name__, "iter": self.iter, "lr": self.lr}, arrays
 
-    def load_state_dict(self, info, arrays, asarray=lambda a: a):
+    def load_state_dict(self, info: dict, arrays: Mapping[str, Any], asarray: Callable = lambda a: a) -> None:
+        """Continue from a :meth:`state_dict`; ``asarray`` puts each array on the backend.
+
+        Raises
+        ------
+        InputError
+            When the state is another optimizer's.
+        """
         if info.get("name") != type(self).__name__:
             raise InputError(f"optimizer state is for {info.get('name')}, not {type(self).__name__}")
         self.iter = int(info.get("iter", 0))
@@ -101,7 +167,9 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    def __init__(self, lr=0.01, weight_decay=0.0):
+    """Stochastic gradient descent: ``W -= lr * dW`` (the book's SGD)."""
+
+    def __init__(self, lr: float = 0.01, weight_decay: float = 0.0):
         super().__init__(lr, weight_decay)
 
     def _update_one(self, key, param, grad):
@@ -109,9 +177,17 @@ class SGD(Optimizer):
 
 
 class Momentum(Optimizer):
+    """Momentum SGD: ``v = momentum * v - lr * dW; W += v``.
+
+    Parameters
+    ----------
+    momentum : float
+        In [0, 1); the share of the last step kept.
+    """
+
     slots = ("v",)
 
-    def __init__(self, lr=0.01, momentum=0.9, weight_decay=0.0):
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 0.0):
         super().__init__(lr, weight_decay)
         self.momentum = check_hyperparameter("momentum", momentum, high=1.0)
 
@@ -127,7 +203,7 @@ class Nesterov(Optimizer):
 
     slots = ("v",)
 
-    def __init__(self, lr=0.01, momentum=0.9, weight_decay=0.0):
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 0.0):
         super().__init__(lr, weight_decay)
         self.momentum = check_hyperparameter("momentum", momentum, high=1.0)
 
@@ -140,9 +216,11 @@ class Nesterov(Optimizer):
 
 
 class AdaGrad(Optimizer):
+    """AdaGrad: each weight's rate shrinks with the sum of its squared gradients."""
+
     slots = ("h",)
 
-    def __init__(self, lr=0.01, weight_decay=0.0):
+    def __init__(self, lr: float = 0.01, weight_decay: float = 0.0):
         super().__init__(lr, weight_decay)
 
     def _update_one(self, key, param, grad):
@@ -152,9 +230,17 @@ class AdaGrad(Optimizer):
 
 
 class RMSprop(Optimizer):
+    """RMSprop: AdaGrad with a moving average of the squared gradients.
+
+    Parameters
+    ----------
+    decay_rate : float
+        In [0, 1); how much of the average each step keeps.
+    """
+
     slots = ("h",)
 
-    def __init__(self, lr=0.01, decay_rate=0.99, weight_decay=0.0):
+    def __init__(self, lr: float = 0.01, decay_rate: float = 0.99, weight_decay: float = 0.0):
         super().__init__(lr, weight_decay)
         self.decay_rate = check_hyperparameter("decay_rate", decay_rate, high=1.0)
 
@@ -170,12 +256,12 @@ class Adam(Optimizer):
 
     slots = ("m", "v")
 
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, weight_decay=0.0):
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, weight_decay: float = 0.0):
         super().__init__(lr, weight_decay)
         self.beta1 = check_hyperparameter("beta1", beta1, high=1.0)
         self.beta2 = check_hyperparameter("beta2", beta2, high=1.0)
 
-    def update(self, params, grads):
+    def update(self, params: Mapping[str, Any], grads: Mapping[str, Any]) -> None:
         # Bias correction folded into the step size, as in the classic code.
         t = self.iter + 1
         self._lr_t = self.lr * math.sqrt(1.0 - self.beta2 ** t) / (1.0 - self.beta1 ** t)
@@ -198,6 +284,19 @@ OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adagrad":
 
 
 def make_optimizer(name: str, lr: float | None = None, weight_decay: float = 0.0) -> Optimizer:
+    """The optimizer called ``name`` (a key of ``OPTIMIZERS``, any case), with its default rate
+    unless ``lr`` is given.
+
+    Raises
+    ------
+    InputError
+        For an unknown name, listing the known ones.
+
+    Examples
+    --------
+    >>> make_optimizer("adam", lr=0.001).lr
+    0.001
+    """
     if not isinstance(name, str) or name.lower() not in OPTIMIZERS:
         raise InputError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}")
     cls = OPTIMIZERS[name.lower()]

@@ -88,9 +88,42 @@ class Schedule:
         return cls(**data)
 
 
-def make_schedule(name, base_lr, epochs, iterations_per_epoch, warmup_epochs=0.0, step_epochs=0,
-                  gamma=0.1, min_lr=0.0) -> Schedule:
-    """A schedule in the units a user thinks in (epochs), converted to iterations."""
+def make_schedule(name: str, base_lr: float, epochs: int, iterations_per_epoch: int, warmup_epochs: float = 0.0,
+                  step_epochs: int = 0, gamma: float = 0.1, min_lr: float = 0.0) -> Schedule:
+    """A schedule in the units a user thinks in (epochs), converted to iterations.
+
+    Parameters
+    ----------
+    name : str
+        ``"constant"``, ``"step"`` or ``"cosine"``.
+    base_lr : float
+        The rate after the warm-up (and the start of the decay).
+    epochs, iterations_per_epoch : int
+        The run's length: the schedule covers ``epochs * iterations_per_epoch`` updates.
+    warmup_epochs : float
+        A linear warm-up over this many epochs (at most the run; shorter for cosine).
+    step_epochs, gamma : int, float
+        ``step``: the rate is multiplied by ``gamma`` every ``step_epochs`` epochs (0: a third
+        of the run after the warm-up).
+    min_lr : float
+        ``cosine``: the final rate.
+
+    Returns
+    -------
+    Schedule
+        Call ``schedule.apply(optimizer)`` before each update.
+
+    Raises
+    ------
+    InputError
+        Naming the setting that is out of range.
+
+    Examples
+    --------
+    >>> s = make_schedule("cosine", 0.1, epochs=10, iterations_per_epoch=100, warmup_epochs=1)
+    >>> s.lr_at(0), s.lr_at(99), round(s.lr_at(550), 4), s.lr_at(1000)
+    (0.001, 0.1, 0.05, 0.0)
+    """
     _check_count("epochs", epochs, least=1)
     _check_count("iterations per epoch", iterations_per_epoch, least=1)
     # Checked in epochs, as given: converted first, a huge warm-up became a 300-digit iteration count.

@@ -1,4 +1,6 @@
 """Convolutional nets: SimpleConvNet and the classic DeepConvNet."""
+from __future__ import annotations
+
 import math
 
 import numpy
@@ -12,10 +14,39 @@ DEFAULT_CONV = {"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1}
 
 
 class SimpleConvNet(Sequential):
-    """conv - relu - pool(2x2, stride 2) - affine - relu - affine; params W1 b1 (conv), W2 b2, W3 b3."""
+    """conv - relu - pool(2x2, stride 2) - affine - relu - affine; params W1 b1 (conv), W2 b2, W3 b3.
 
-    def __init__(self, input_dim=(1, 28, 28), conv_param=None, hidden_size=100, output_size=10,
-                 weight_init_std=0.01, backend=None, dtype="float32", seed=None):
+    The book's chapter 7 net, with its constructor.
+
+    Parameters
+    ----------
+    input_dim : tuple of int
+        (channels, height, width) of one image.
+    conv_param : dict, optional
+        ``filter_num``, ``filter_size``, ``pad``, ``stride`` (default 30, 5, 0, 1); keys left out
+        keep their default.
+    hidden_size, output_size : int
+        The widths of the hidden affine layer and of the scores.
+    weight_init_std : float
+        Standard deviation of the initial weights.
+    backend : str or Backend, optional
+        ``"numpy"``, ``"numba"``, ``"cupy"``, ``"auto"`` or a backend object; default: the
+        default backend (``fastnet.set_default_backend``).
+    dtype : str
+        ``"float32"`` (default) or ``"float64"``.
+    seed : int, optional
+        Seeds the initial weights (drawn on the host, so every backend starts from the same net)
+        and the dropout masks.
+
+    Raises
+    ------
+    InputError
+        When the input is too small for the filter and the pooling.
+    """
+
+    def __init__(self, input_dim: tuple = (1, 28, 28), conv_param: dict | None = None, hidden_size: int = 100,
+                 output_size: int = 10, weight_init_std: float = 0.01, backend=None, dtype: str = "float32",
+                 seed: int | None = None):
         super().__init__(backend=backend, dtype=dtype)
         conv = {**DEFAULT_CONV, **(conv_param or {})}
         fn, fs, pad, stride = conv["filter_num"], conv["filter_size"], conv["pad"], conv["stride"]
@@ -43,13 +74,30 @@ class SimpleConvNet(Sequential):
 class DeepConvNet(Sequential):
     """conv-relu-conv-relu-pool, three times (16, 16, 32, 32, 64, 64 filters of 3x3), then
     affine 50 - relu - dropout - affine - dropout; He initialisation.  Params W1..W8, b1..b8.
+
+    Parameters
+    ----------
+    input_dim : tuple of int
+        (channels, height, width) of one image; the layer sizes follow from it.
+    output_size, hidden_size : int
+        The widths of the scores and of the hidden affine layer.
+    dropout_ratio : float
+        The share of values each Dropout drops while training.
+    backend : str or Backend, optional
+        ``"numpy"``, ``"numba"``, ``"cupy"``, ``"auto"`` or a backend object; default: the
+        default backend (``fastnet.set_default_backend``).
+    dtype : str
+        ``"float32"`` (default) or ``"float64"``.
+    seed : int, optional
+        Seeds the initial weights (drawn on the host, so every backend starts from the same net)
+        and the dropout masks.
     """
 
     # (filters, filter size, pad) as in the book; a 2x2 pooling follows every second convolution
     CONVS = ((16, 3, 1), (16, 3, 1), (32, 3, 1), (32, 3, 2), (64, 3, 1), (64, 3, 1))
 
-    def __init__(self, input_dim=(1, 28, 28), output_size=10, hidden_size=50, dropout_ratio=0.5,
-                 backend=None, dtype="float32", seed=None):
+    def __init__(self, input_dim: tuple = (1, 28, 28), output_size: int = 10, hidden_size: int = 50,
+                 dropout_ratio: float = 0.5, backend=None, dtype: str = "float32", seed: int | None = None):
         super().__init__(backend=backend, dtype=dtype)
         rng = numpy.random.default_rng(seed)
         be, dt = self.backend, self.dtype

@@ -1,4 +1,6 @@
 """Fully connected nets: the classic TwoLayerNet and the deeper MultiLayerNet."""
+from __future__ import annotations
+
 import numpy
 
 from fastnet.errors import InputError
@@ -8,10 +10,35 @@ from fastnet.nets.sequential import Sequential
 
 
 class TwoLayerNet(Sequential):
-    """Affine1 - Relu1 - Affine2 - softmax loss, with params W1 b1 W2 b2."""
+    """Affine1 - Relu1 - Affine2 - softmax loss, with params W1 b1 W2 b2 (the book's chapter 5 net).
 
-    def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01,
-                 backend=None, dtype="float32", seed=None):
+    Parameters
+    ----------
+    input_size, hidden_size, output_size : int
+        The layer widths, e.g. 784, 50, 10 for MNIST.
+    weight_init_std : float
+        Standard deviation of the initial weights (biases start at zero).
+    backend : str or Backend, optional
+        ``"numpy"``, ``"numba"``, ``"cupy"``, ``"auto"`` or a backend object; default: the
+        default backend (``fastnet.set_default_backend``).
+    dtype : str
+        ``"float32"`` (default) or ``"float64"``.
+    seed : int, optional
+        Seeds the initial weights (drawn on the host, so every backend starts from the same net)
+        and the dropout masks.
+
+    Examples
+    --------
+    >>> import numpy
+    >>> net = TwoLayerNet(784, 50, 10, backend="numpy", seed=0)
+    >>> sorted(net.params)
+    ['W1', 'W2', 'b1', 'b2']
+    >>> net.predict(numpy.zeros((2, 784), numpy.float32)).shape
+    (2, 10)
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, output_size: int, weight_init_std: float = 0.01,
+                 backend=None, dtype: str = "float32", seed: int | None = None):
         check_layer_sizes(input_size=input_size, hidden_size=hidden_size, output_size=output_size)
         super().__init__(backend=backend, dtype=dtype)
         rng = numpy.random.default_rng(seed)
@@ -30,11 +57,40 @@ class MultiLayerNet(Sequential):
     """Affine - [BatchNorm] - activation - [Dropout], repeated, then a final Affine.
 
     Params W1..Wn, b1..bn (and gamma1, beta1, ... with batch norm); L2 weight decay on the W's.
+    The book's MultiLayerNet and MultiLayerNetExtend in one class, with their keyword names.
+
+    Parameters
+    ----------
+    input_size, output_size : int
+        The widths of the input and of the scores.
+    hidden_size_list : list of int
+        One width per hidden layer, e.g. ``[100, 100, 100]``.
+    activation : str
+        ``"relu"`` or ``"sigmoid"``.
+    weight_init_std : float or str
+        The initial weights' standard deviation, or ``"relu"``/``"he"`` (sqrt(2 / fan-in)) or
+        ``"sigmoid"``/``"xavier"`` (sqrt(1 / fan-in)).
+    weight_decay_lambda : float
+        The L2 term the loss adds for the W's (the book's; an optimizer's ``weight_decay`` is the
+        other way to decay).
+    use_dropout, dropout_ratio : bool, float
+        A Dropout after each activation, dropping this share of the values.
+    use_batchnorm : bool
+        A BatchNormalization before each activation.
+    backend : str or Backend, optional
+        ``"numpy"``, ``"numba"``, ``"cupy"``, ``"auto"`` or a backend object; default: the
+        default backend (``fastnet.set_default_backend``).
+    dtype : str
+        ``"float32"`` (default) or ``"float64"``.
+    seed : int, optional
+        Seeds the initial weights (drawn on the host, so every backend starts from the same net)
+        and the dropout masks.
     """
 
-    def __init__(self, input_size, hidden_size_list, output_size, activation="relu",
-                 weight_init_std="relu", weight_decay_lambda=0, use_dropout=False,
-                 dropout_ratio=0.5, use_batchnorm=False, backend=None, dtype="float32", seed=None):
+    def __init__(self, input_size: int, hidden_size_list, output_size: int, activation: str = "relu",
+                 weight_init_std="relu", weight_decay_lambda: float = 0, use_dropout: bool = False,
+                 dropout_ratio: float = 0.5, use_batchnorm: bool = False, backend=None, dtype: str = "float32",
+                 seed: int | None = None):
         check_layer_sizes(input_size=input_size, hidden_size_list=hidden_size_list, output_size=output_size)
         super().__init__(backend=backend, dtype=dtype, weight_decay_lambda=weight_decay_lambda)
         if activation not in ACTIVATIONS:
