@@ -28,11 +28,20 @@ INF = float("inf")
 # Counts (epochs, batches, steps, seeds) fit a C int: larger ones reach numpy, ctypes or the BLAS
 # as overflow tracebacks, and no run needs them.
 MAX_COUNT = 2**31 - 1
-# More threads than any machine this runs on has cores; OpenBLAS fails to allocate far beyond it.
-MAX_THREADS = 1024
+# Threads per usable core at most: more only wait for each other, and each OpenBLAS thread takes
+# its own buffers (a thousand of them exhaust a 3 GB address space).
+THREADS_PER_CORE = 4
 positive_int = number_option(int, lambda v: 1 <= v <= MAX_COUNT, f"a positive integer up to {MAX_COUNT:,}")
 non_negative_int = number_option(int, lambda v: 0 <= v <= MAX_COUNT, f"an integer from 0 to {MAX_COUNT:,}")
-thread_count = number_option(int, lambda v: 1 <= v <= MAX_THREADS, f"a thread count from 1 to {MAX_THREADS}")
+
+
+def thread_count(text):
+    """``--threads N``: 1 to THREADS_PER_CORE times the cores this process may use."""
+    from fastnet.threads import usable_cores
+
+    most = THREADS_PER_CORE * usable_cores()[0]
+    return number_option(int, lambda v: 1 <= v <= most,
+                         f"a thread count from 1 to {most} ({THREADS_PER_CORE} per usable core)")(text)
 positive_float = number_option(float, lambda v: 0 < v < INF, "a positive number")
 non_negative_float = number_option(float, lambda v: 0 <= v < INF, "a number >= 0")
 fraction = number_option(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
