@@ -9,7 +9,7 @@ import pytest
 from fastnet_cli import run_cli
 
 pytest.importorskip("PIL", reason="Pillow reads the pictures (pip install pillow)")
-from user_images import user_style_png  # noqa: E402  (needs Pillow)
+from user_images import user_style_png  # needs Pillow
 
 COUNT = 1000
 

@@ -16,7 +16,7 @@ import pytest
 from fastnet_cli import cli_env, command, run_cli
 
 pytest.importorskip("PIL", reason="Pillow reads the pictures (pip install pillow)")
-from user_images import user_style_png  # noqa: E402  (needs Pillow)
+from user_images import user_style_png  # needs Pillow
 
 CHROMIUM, DRIVER = shutil.which("chromium") or "/usr/bin/chromium", shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
@@ -60,7 +60,7 @@ def request(port, method, path, body=None, headers=None):
 def test_api_answers_pictures_and_refuses_everything_else(server, tmp_path):
     from fastnet.datasets import load_dataset
 
-    child, port = server
+    _, port = server
     data = load_dataset("sample", progress=False)
     rng = numpy.random.default_rng(3)
     right = 0

@@ -70,8 +70,8 @@ def build_from_spec(layers, shapes: dict, backend=None, dtype="float32"):
         if kind not in SETTINGS or set(settings) != set(SETTINGS[kind]):
             raise InputError(f"layer {name}: unknown kind {kind!r} or settings {sorted(settings)}")
 
-        def zeros(attr, key=None):
-            key = key or params.get(attr)
+        def zeros(attr, params=params, name=name):
+            key = params.get(attr)
             if key not in shapes:
                 raise InputError(f"layer {name} needs array {key!r}, which is not there")
             return numpy.zeros(shapes[key], dtype)
