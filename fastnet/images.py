@@ -21,6 +21,7 @@ MIN_SIDE = 8            # smaller pictures hold no readable digit
 MAX_PIXELS = 40_000_000  # far beyond any photo of a digit; a bigger header is a decompression bomb
 MAX_BYTES = 32 << 20
 INK = 0.25              # a pixel is ink when it is this far from the background (of the range)
+ITEM_EDGE = 0.05        # Fashion-MNIST items keep their faint edges: trimmed at a lower level
 SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 RECIPES = ("mnist", "fashion-mnist")
 
@@ -79,9 +80,10 @@ def ink_on_black(gray: numpy.ndarray) -> numpy.ndarray:
     return numpy.clip(ink / top, 0.0, 1.0)
 
 
-def _bounding_box(ink):
-    rows = numpy.flatnonzero((ink > INK).any(axis=1))
-    cols = numpy.flatnonzero((ink > INK).any(axis=0))
+def _bounding_box(ink, level=None):
+    level = INK if level is None else level
+    rows = numpy.flatnonzero((ink > level).any(axis=1))
+    cols = numpy.flatnonzero((ink > level).any(axis=0))
     return ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
 
 
@@ -114,7 +116,7 @@ def mnist_digit(gray) -> numpy.ndarray:
 
 def fashion_item(gray) -> numpy.ndarray:
     """28x28 in [0, 1]: trimmed to the item, longer side scaled to 28, centred; light on black."""
-    item = _fit(_bounding_box(ink_on_black(gray)), SIDE)
+    item = _fit(_bounding_box(ink_on_black(gray), ITEM_EDGE), SIDE)
     h, w = item.shape
     out = numpy.zeros((SIDE, SIDE))
     top, left = (SIDE - h) // 2, (SIDE - w) // 2
