@@ -10,6 +10,7 @@ many pixels, too small, blank) is an ImageError with one line that says why.
 from __future__ import annotations
 
 import io
+import warnings
 
 import numpy
 
@@ -36,7 +37,10 @@ def read_image(source) -> numpy.ndarray:
 
     data = source if isinstance(source, (bytes, bytearray)) else _read_bytes(source)
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with warnings.catch_warnings():  # the size is checked here, in one line, not by a warning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+        with image:
             width, height = image.size
             if width * height > MAX_PIXELS:
                 raise ImageError(f"declares {width}x{height} pixels, more than the {MAX_PIXELS:,} "
