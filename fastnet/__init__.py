@@ -6,9 +6,10 @@ from fastnet.backends import (availability, get_backend, get_default_backend, se
                               set_default_backend)
 from fastnet.errors import (BackendUnavailable, CheckpointError, DataError, DivergenceError,
                             FastnetError, InputError)
+from fastnet.loading import load
 
 __version__ = "0.1.0"
 
 __all__ = ["BackendUnavailable", "CheckpointError", "DataError", "DivergenceError", "FastnetError",
-           "InputError", "availability", "get_backend", "get_default_backend", "select_backend",
+           "InputError", "availability", "load", "get_backend", "get_default_backend", "select_backend",
            "set_default_backend", "__version__"]

@@ -127,8 +127,17 @@ def _read_meta(archive, path):
 
 
 def describe_net(net) -> dict:
-    return {"net": type(net).__name__,
+    """The net's class, array shapes and, for nets of the built-in layers, the layer description
+    that ``fastnet.load`` rebuilds it from."""
+    from fastnet.interop.spec import UnsupportedLayer, describe_layers
+
+    info = {"net": type(net).__name__, "dtype": str(net.dtype),
             "shapes": {k: list(v.shape) for k, v in net.state_arrays().items()}}
+    try:
+        info["layers"] = describe_layers(net)
+    except UnsupportedLayer:
+        pass  # a user's own layer: the file loads into a net the user builds
+    return info
 
 
 def check_net_arrays(net, arrays: dict, path) -> None:

@@ -45,11 +45,9 @@ class TensorBoardLog:
 
     def figure(self, tag: str, fig, step: int, close: bool = True):
         """A matplotlib figure as an image, rendered exactly as its PNG file is."""
-        from fastnet.plots.figure import png_bytes, pyplot
+        from fastnet.plots.figure import png_bytes
 
-        self.png(tag, png_bytes(fig), step)
-        if close:
-            pyplot().close(fig)
+        self.png(tag, png_bytes(fig), step)  # a Figure of its own: nothing to close in pyplot
 
     def png(self, tag: str, png, step: int):
         """A PNG (bytes, or the path of a picture already written) as an image."""

@@ -101,7 +101,7 @@ def test_two_ranks_write_the_checkpoint_of_one_process(single, two_ranks):
 def test_outputs_are_written_once_with_one_report(two_ranks):
     proc, out = two_ranks
     assert sorted(p.name for p in out.iterdir() if p.name != ".fastnet.lock") == \
-        ["checkpoint.npz", "curves.png", "history.json"]
+        ["checkpoint.npz", "curves.png", "history.csv", "history.json"]
     for once in ("final accuracy:", "epoch 1/2:", "epoch 2/2:", "outputs:", "data:", "net:"):
         assert sum(line.startswith(once) for line in proc.stdout.splitlines()) == 1, (once, proc.stdout)
     assert "rank 0 of 2" in proc.stdout

@@ -4,7 +4,7 @@ import pytest
 
 from fastnet.plots import (confusion_figure, curves_figure, errors_figure, filters_figure,
                            most_confident_errors, png_bytes, save_png)
-from fastnet.plots.figure import as_images, pyplot
+from fastnet.plots.figure import as_images
 
 
 def read_png(path):
@@ -54,7 +54,6 @@ def test_errors_grid_titles_each_image_with_true_and_predicted(tmp_path):
     read_png(save_png(fig, tmp_path / "errors.png"))
     empty = errors_figure(numpy.zeros((0, 784)), [], [], [])
     assert "no errors" in texts(empty)
-    pyplot().close(empty)
 
 
 def test_filters_before_and_after_side_by_side(tmp_path):
@@ -82,7 +81,6 @@ def test_classic_history_gives_loss_and_accuracy_panels():
     fig = curves_figure(CLASSIC)
     assert [ax.get_title() for ax in fig.axes] == ["loss", "accuracy"]
     assert labels_of(fig.axes[0]) == ["train (minibatches)", "train", "test"]
-    pyplot().close(fig)
 
 
 def test_validation_and_learning_rate_panels(tmp_path):
@@ -104,7 +102,6 @@ def test_missing_values_are_skipped_not_plotted_as_gaps():
     assert labels_of(fig.axes[1]) == ["train", "val", "best val (epoch 3)"]
     val = dict(zip(labels_of(fig.axes[1]), fig.axes[1].get_lines()))["val"]
     assert list(val.get_xdata()) == [2, 3]
-    pyplot().close(fig)
 
 
 def test_the_marked_epoch_is_the_one_selection_keeps_when_accuracies_tie():
@@ -113,13 +110,11 @@ def test_the_marked_epoch_is_the_one_selection_keeps_when_accuracies_tie():
     columns = {**CLASSIC, "val_acc": [0.9, 0.95, 0.95], "val_loss": [0.3, 0.2, 0.1]}
     fig = curves_figure(columns)
     assert labels_of(fig.axes[1])[-1] == "best val (epoch 3)"
-    pyplot().close(fig)
 
 
 def test_png_bytes_and_image_shapes():
     fig = filters_figure(numpy.ones((2, 1, 3, 3)), numpy.zeros((2, 1, 3, 3)))
     assert png_bytes(fig)[:4] == b"\x89PNG"
-    pyplot().close(fig)
     assert as_images(numpy.zeros((2, 784))).shape == (2, 28, 28)
     assert as_images(numpy.zeros((2, 1, 28, 28))).shape == (2, 28, 28)
     assert as_images(numpy.zeros((2, 3, 8, 8))).shape == (2, 8, 8, 3)

@@ -48,14 +48,13 @@ def save_json(result: dict, out_dir, name="cpu.json") -> Path:
 def save_plot(result: dict, out_dir, name="cpu.png") -> Path:
     """One panel per workload: median time per contender, whiskers over the middle half of the
     samples (min-max would let one sample disturbed by other load set the scale)."""
-    import matplotlib
     import numpy
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from fastnet.plots.figure import new_figure
 
     entries = result["workloads"]
-    fig, axes = plt.subplots(1, len(entries), figsize=(4.2 * len(entries), 3.8), squeeze=False)
+    fig = new_figure(figsize=(4.2 * len(entries), 3.8))
+    axes = fig.subplots(1, len(entries), squeeze=False)
     for ax, entry in zip(axes[0], entries.values()):
         names = list(entry["results"])
         med = [entry["results"][n]["median_s"] * 1e3 for n in names]
@@ -71,5 +70,4 @@ def save_plot(result: dict, out_dir, name="cpu.png") -> Path:
     fig.tight_layout()
     path = Path(out_dir) / name
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
-    plt.close(fig)
     return path

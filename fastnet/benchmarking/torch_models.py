@@ -21,33 +21,12 @@ def torch_missing_reason(device="cpu"):
     return None
 
 
-def torch_twin(net, torch):
-    """``net`` (any backend) as a torch ``nn.Sequential`` with copies of its weights."""
-    nn = torch.nn
-    modules = []
-    for name, layer in net.layers.items():
-        kind = type(layer).__name__
-        if kind == "Affine":
-            if any(isinstance(m, nn.Conv2d) for m in modules) and not any(isinstance(m, nn.Flatten) for m in modules):
-                modules.append(nn.Flatten())  # fastnet's Affine flattens (N, C, H, W) itself
-            W, b = (net.backend.to_numpy(a) for a in (layer.W, layer.b))
-            linear = nn.Linear(*W.shape)
-            linear.weight.data, linear.bias.data = torch.from_numpy(W.T.copy()), torch.from_numpy(b.copy())
-            modules.append(linear)
-        elif kind == "Convolution":
-            W, b = (net.backend.to_numpy(a) for a in (layer.W, layer.b))
-            conv = nn.Conv2d(W.shape[1], W.shape[0], W.shape[2:], stride=layer.stride, padding=layer.pad)
-            conv.weight.data, conv.bias.data = torch.from_numpy(W.copy()), torch.from_numpy(b.copy())
-            modules.append(conv)
-        elif kind == "Relu":
-            modules.append(nn.ReLU())
-        elif kind == "Pooling":
-            modules.append(nn.MaxPool2d((layer.pool_h, layer.pool_w), layer.stride, layer.pad))
-        elif kind == "Dropout":
-            modules.append(nn.Dropout(layer.dropout_ratio))
-        else:
-            raise ValueError(f"no torch counterpart for layer {name} ({kind})")
-    return nn.Sequential(*modules)
+def torch_twin(net):
+    """``net`` (any backend) as a torch ``nn.Sequential`` with copies of its weights, in training
+    mode (``fastnet.interop.to_torch``: the same layers the exports use)."""
+    from fastnet.interop import to_torch
+
+    return to_torch(net).train()
 
 
 def torch_contender(workload: Workload, device="cpu") -> Contender:
@@ -58,7 +37,7 @@ def torch_contender(workload: Workload, device="cpu") -> Contender:
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cudnn.benchmark = True
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    model = torch_twin(make_fastnet_net(workload, "numpy"), torch).to(device)
+    model = torch_twin(make_fastnet_net(workload, "numpy")).to(device)
     x, t = (torch.from_numpy(a).to(device) for a in make_data(workload))
     info = {"threads": f"torch.get_num_threads() = {torch.get_num_threads()}", "device": device}
     if not workload.train:

@@ -19,18 +19,19 @@ import sys
 from fastnet.cli.parser import OneLineParser
 from fastnet.errors import FastnetError
 
-COMMANDS = ("train", "eval", "info", "gradcheck", "bench", "profile", "check")
+COMMANDS = ("train", "eval", "predict", "serve", "export", "info", "gradcheck", "bench", "profile", "check")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def build_parser():
     from fastnet import __version__
     from fastnet.cli import bench, check, evaluate, gradcheck, info, profile, train
+    from fastnet.cli import export, predict, serve
 
     parser = OneLineParser(prog="fastnet", description="Layer-based neural networks on NumPy, Numba or CuPy.")
     parser.add_argument("--version", action="version", version=f"fastnet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}")
-    for module in (train, evaluate, info, gradcheck, bench, profile, check):
+    for module in (train, evaluate, predict, serve, export, info, gradcheck, bench, profile, check):
         module.register(sub)
     return parser
 

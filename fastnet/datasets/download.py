@@ -124,7 +124,7 @@ def _first_line(text):
 
 
 def _progress_bar(name, total, enabled):
-    from tqdm import tqdm
+    from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=name, unit="B", unit_scale=True, unit_divisor=1024,
                 disable=None if enabled else True, leave=False)

@@ -196,6 +196,13 @@ class Sequential(NetStateAndModes):
         return ((rows, self._run(x[rows], False, pending))
                 for rows in (slice(start, start + batch_size) for start in range(0, x.shape[0], batch_size)))
 
+    def predict_proba(self, x, batch_size=1000):
+        """Class probabilities (softmax of the test-mode scores), one row per sample."""
+        from fastnet.probabilities import softmax
+
+        xp = self.backend.xp
+        return xp.concatenate([softmax(xp, y) for _, y in self.predict_batches(x, batch_size)])
+
     def accuracy(self, x, t, batch_size=1000):
         """Fraction of correct predictions, computed in batches to bound memory."""
         batches = self.predict_batches(x, batch_size)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy
 
-from fastnet.plots.figure import pyplot
+from fastnet.plots.figure import new_figure
 
 
 def confusion_figure(matrix, class_names=None, title="confusion matrix"):
@@ -14,12 +14,12 @@ def confusion_figure(matrix, class_names=None, title="confusion matrix"):
     """
     from matplotlib.colors import LogNorm
 
-    plt = pyplot()
     matrix = numpy.asarray(matrix)
     k = matrix.shape[0]
     names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
     size = max(6.0, 0.55 * k + 2.5)
-    fig, ax = plt.subplots(figsize=(size + 1.2, size))
+    fig = new_figure(figsize=(size + 1.2, size))
+    ax = fig.subplots()
     shown = numpy.ma.masked_equal(matrix, 0)
     image = ax.imshow(shown, cmap="Blues", norm=LogNorm(vmin=1, vmax=max(int(matrix.max()), 2)))
     threshold = numpy.sqrt(max(int(matrix.max()), 1))  # the log-scale middle: dark cells get white text

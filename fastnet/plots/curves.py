@@ -8,16 +8,16 @@ are absent, empty or all None are left out.
 from __future__ import annotations
 
 from fastnet.best_epoch import best_epoch_index
-from fastnet.plots.figure import pyplot
+from fastnet.plots.figure import new_figure
 
 SPLITS = (("train", "o-"), ("val", "^-"), ("test", "s-"))
 
 
 def curves_figure(columns: dict, title=""):
-    plt = pyplot()
     epochs = list(columns.get("epoch") or [])
     has_lr = _present(columns, "lr") or bool(columns.get("step_lr"))
-    fig, axes = plt.subplots(1, 3 if has_lr else 2, figsize=(15 if has_lr else 10, 4))
+    fig = new_figure(figsize=(15 if has_lr else 10, 4))
+    axes = fig.subplots(1, 3 if has_lr else 2)
     ax_loss, ax_acc = axes[0], axes[1]
     per_epoch = _steps_per_epoch(columns, epochs)
     if columns.get("step_loss") and per_epoch:

@@ -5,7 +5,7 @@ import math
 
 import numpy
 
-from fastnet.plots.figure import as_images, pyplot
+from fastnet.plots.figure import as_images, new_figure
 
 
 def most_confident_errors(probabilities, labels, count=25):
@@ -20,12 +20,12 @@ def most_confident_errors(probabilities, labels, count=25):
 
 def errors_figure(images, true, predicted, confidence, class_names=None, title="most confident errors"):
     """A grid of images, each titled 'true -> predicted (confidence)'."""
-    plt = pyplot()
     images = as_images(images)
     n = len(images)
     cols = min(n, 5) or 1
     rows = max(1, math.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(2.1 * cols, 2.3 * rows + 0.5), squeeze=False)
+    fig = new_figure(figsize=(2.1 * cols, 2.3 * rows + 0.5))
+    axes = fig.subplots(rows, cols, squeeze=False)
     name = (lambda c: class_names[c]) if class_names is not None else str
     for ax in axes.flat:
         ax.axis("off")

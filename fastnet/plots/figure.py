@@ -8,14 +8,13 @@ from fastnet.atomic import atomic_write
 DPI = 100
 
 
-def pyplot():
-    """matplotlib.pyplot on the Agg backend: pictures are files, no display is needed."""
-    import matplotlib
+def new_figure(**kwargs):
+    """A ``matplotlib.figure.Figure`` of its own, outside pyplot: drawing and saving it neither
+    switches the user's backend nor joins pyplot's open figures, so a notebook's inline plots
+    keep working; it is freed like any object.  Shown in a notebook cell, it displays itself."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kwargs)
 
 
 def png_bytes(fig) -> bytes:
@@ -25,10 +24,10 @@ def png_bytes(fig) -> bytes:
 
 
 def save_png(fig, path, close=True):
-    """Write ``fig`` to ``path`` atomically (a reader never sees half a PNG); returns the path."""
+    """Write ``fig`` to ``path`` atomically (a reader never sees half a PNG); returns the path.
+
+    ``close`` is kept for callers of old: a figure of ``new_figure`` needs no closing."""
     data = png_bytes(fig)
-    if close:
-        pyplot().close(fig)
     return atomic_write(path, lambda f: f.write(data))
 
 

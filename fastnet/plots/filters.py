@@ -5,7 +5,7 @@ import math
 
 import numpy
 
-from fastnet.plots.figure import pyplot
+from fastnet.plots.figure import new_figure
 
 
 def filters_figure(before, after, title="first convolution filters"):
@@ -14,12 +14,11 @@ def filters_figure(before, after, title="first convolution filters"):
     Each filter is scaled to its own range, as the book draws them: the pattern matters, not
     the magnitude (initial weights are 100 times smaller than trained ones).
     """
-    plt = pyplot()
     panels = (("before training", numpy.asarray(before)), ("after training", numpy.asarray(after)))
     count = panels[0][1].shape[0]
     cols = min(count, 6)
     rows = math.ceil(count / cols)
-    fig = plt.figure(figsize=(2 * (0.9 * cols + 0.4), 0.9 * rows + 1.0))
+    fig = new_figure(figsize=(2 * (0.9 * cols + 0.4), 0.9 * rows + 1.0))
     for subfig, (label, weights) in zip(fig.subfigures(1, 2, wspace=0.04), panels):
         axes = subfig.subplots(rows, cols, squeeze=False)
         subfig.subplots_adjust(left=0.04, right=0.96, bottom=0.03, top=0.8, wspace=0.12, hspace=0.12)
