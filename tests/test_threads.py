@@ -10,6 +10,7 @@ from fastnet.nets import DeepConvNet, MultiLayerNet, SimpleConvNet, TwoLayerNet
 from fastnet.threads import (BLAS_ENV, LARGE_PRODUCT_MACS, NUMBA_ENV, affinity_cpus, cgroup_cpu_limit,
                              choose_threads, parse_cfs_quota, parse_cpu_max, threads_for, usable_cores,
                              using_threads)
+from fastnet.training.extension import called_at
 from fastnet_cli import cli_env, command
 
 QUIET = {}  # an environment that sets no thread variable
@@ -171,7 +172,7 @@ def test_the_convolution_threads_outside_a_choice_follow_the_environment(tmp_pat
 
 def _blas_threads_during_fit(trainer):
     seen = []
-    trainer.after_epoch = lambda t: seen.append(set(_blas_threads()))
+    trainer.extend(called_at("end_epoch", lambda t: seen.append(set(_blas_threads()))))
     trainer.fit()
     return seen[0]
 

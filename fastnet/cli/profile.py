@@ -49,19 +49,3 @@ def run(args):
     print(f"random inputs, {config.optimizer} update")
     print(format_profile(result))
     return 0
-
-
-def after_first_epoch(say):
-    """A trainer hook (``trainer.after_epoch``) that prints the profile once, after the first
-    epoch this run finishes, on copies of the net and optimizer with one training batch."""
-    def hook(trainer):
-        from fastnet.profiling.step import format_profile, profile_copy
-
-        if getattr(hook, "done", False):
-            return
-        hook.done = True
-        rows = slice(0, trainer.batch_size)
-        result = profile_copy(trainer.net, trainer.optimizer, trainer.x_train[rows], trainer.t_train[rows])
-        say(f"profile of a training step after epoch {trainer.epoch}:")
-        say(format_profile(result))
-    return hook

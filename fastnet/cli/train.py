@@ -8,12 +8,13 @@ from pathlib import Path
 from fastnet import catalog
 from fastnet.cli.backend_choice import add_backend_options, choose_backend
 from fastnet.cli.common import check_same_data, load_run_data, option, read_run, show, source_of
-from fastnet.cli.profile import add_threads_option, after_first_epoch
+from fastnet.cli.profile import add_threads_option
 from fastnet.cli.parser import fraction, non_negative_int, positive_float, positive_int
 from fastnet.cli.train_options import add_selection_options, given_selection_options
 from fastnet.cli.train_pictures import first_filters, refuse_stopped_run, write_train_pictures
 from fastnet.errors import InputError
 from fastnet.training.config import ADJUSTABLE_ON_RESUME, RunConfig
+from fastnet.training.profile_once import ProfileOnce
 from fastnet.training.parallel import add_distributed_options, launch, print_rank_line
 from fastnet.training.selection import summary_lines
 
@@ -175,7 +176,7 @@ def train(args, job):
         threads = rank_threads or threads_for(net, x_train.shape[1:], config.batch_size, args.threads)
         say(threads.describe())
         if args.profile:
-            trainer.after_epoch = after_first_epoch(say)
+            trainer.extend(ProfileOnce(say))
         with using_threads(threads):
             history = trainer.fit()
     pictures = [trainer.curves_path, *write_train_pictures(trainer, filters_before, args.tensorboard)]

@@ -31,7 +31,7 @@ def write_train_pictures(trainer, filters_before, tensorboard=None) -> list:
 def refuse_stopped_run(trainer, checkpoint):
     """A run that early stopping ended has nothing left to train at the same patience."""
     selection = trainer.selection
-    if selection.should_stop:
+    if selection.should_stop():
         raise InputError(f"{checkpoint} was stopped early ({selection.since_best} epochs without a better "
                          f"validation accuracy after epoch {selection.best_epoch}); give a larger "
                          f"--early-stop to train further")

@@ -115,7 +115,7 @@ class DataParallel:
     # --- evaluation ------------------------------------------------------------------------------
     def evaluate(self, x, t, batch_size=1000):
         """Mean loss and accuracy over a whole set, each rank evaluating its slice; same on all ranks."""
-        from fastnet.training.trainer import evaluate
+        from fastnet.training.evaluation import evaluate
 
         rows = self.rows(x.shape[0])
         count = rows.stop - rows.start
@@ -155,6 +155,10 @@ class DataParallel:
                 value[...] = staged
         if optimizer is not None:
             optimizer.iter = int(self.comm.allgather_object(optimizer.iter)[0])
+
+    def has_streams(self) -> bool:
+        """Whether the net draws random masks (dropout), whose per-rank streams a checkpoint keeps."""
+        return bool(self._dropout_layers())
 
     def _dropout_layers(self):
         from fastnet.layers import Dropout

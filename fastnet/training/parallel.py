@@ -18,6 +18,7 @@ import os
 
 from fastnet.distributed.base import SingleProcess
 from fastnet.errors import DivergenceError, FastnetError, InputError
+from fastnet.training.steps import DataParallelStep
 from fastnet.training.stopping import TrainingInterrupted
 from fastnet.training.trainer import Trainer
 
@@ -149,17 +150,18 @@ class Job:
         return {"ranks": self.comm.size, "distributed": self.name, "lr_scale": self.lr_scale}
 
     def trainer(self, *args, settings, **kwargs):
-        """A Trainer; under a job, a RankTrainer that writes (and shows) only on rank 0."""
+        """A Trainer; under a job, one with a data-parallel step, writing (and showing) only on
+        rank 0: the other ranks run without an output folder, a progress bar or a log."""
         if not self.distributed:
             return Trainer(*args, settings=settings, **kwargs)
         if not self.comm.is_root:
             settings = settings.with_options(out_dir=None, progress=False, log=None)
-        return RankTrainer(*args, settings=settings, **kwargs)
+        return Trainer(*args, settings=settings, step=DataParallelStep(self.comm, self.name), **kwargs)
 
     def start(self, trainer, meta=None, say=print):
         """After building (and resuming): every rank continues from rank 0's state."""
         if self.distributed:
-            trainer.join(self.comm, meta, self.name, say)
+            trainer.updater.join(trainer, meta, say)
         elif meta is not None and meta["config"].get("ranks", 1) != 1 and _has_dropout(trainer.net):
             say(f"note: the checkpoint was written by {meta['config']['ranks']} ranks, each drawing its own "
                 f"dropout masks; one process continues with rank 0's stream, so the run is not bitwise "
@@ -170,65 +172,6 @@ def _has_dropout(net) -> bool:
     from fastnet.layers import Dropout
 
     return any(isinstance(layer, Dropout) for layer in net.layers.values())
-
-
-class RankTrainer(Trainer):
-    """A Trainer on one rank: its rows of each global batch, reduced evaluation, agreed stops.
-
-    Call ``join(comm)`` once the net and optimizer are built and any checkpoint is loaded.
-    """
-
-    def join(self, comm, meta=None, name="mpi", say=print):
-        from fastnet.distributed import DataParallel
-
-        self.comm = comm
-        self.parallel = DataParallel(self.net, comm, seed=self.seed, optimizer=self.optimizer)
-        self.launcher = ("mpiexec", "-n", str(comm.size))
-        self.resume_options = ("--distributed", name)
-        self._rank_states = self.parallel.rng_states()
-        self._streams = bool(self.parallel._dropout_layers())  # the net's layers are fixed from here on
-        if meta is not None and self._streams:
-            saved = meta["progress"].get("rank_layer_states")
-            if not (isinstance(saved, list) and self._restore_streams(saved)):
-                say(f"note: the checkpoint was written by {len(saved) if isinstance(saved, list) else 1} "
-                    f"process(es), this run has {comm.size}: dropout masks come from fresh (seed, rank) "
-                    f"streams, so the run is not bitwise the uninterrupted one")
-
-    def _restore_streams(self, saved) -> bool:
-        try:
-            return self.parallel.restore_rng_states(saved)
-        except (InputError, TypeError, KeyError, ValueError):
-            return False
-
-    # --- the hooks of Trainer -------------------------------------------------------------------
-    def step_gradient(self, idx):
-        mine = idx[self.parallel.rows(len(idx))]
-        return self.parallel.slice_gradient(self.x_train[mine], self.t_train[mine], len(idx))
-
-    def evaluate_set(self, x, t):
-        return self.parallel.evaluate(x, t, self.eval_batch_size)
-
-    def _check_stop(self):
-        """Every rank stops at the same step: the first signal any rank saw, shared with all.
-
-        Rank 0 saves every rank's dropout stream state, so the states are gathered where a
-        checkpoint follows: in the same exchange at an epoch's last step, and in a second one
-        when a signal stops the run mid-epoch.  Other steps exchange the signal alone.
-        """
-        epoch_end = self._streams and self.step == self.steps_per_epoch
-        mine = self.parallel.rng_states_here() if epoch_end else None
-        shared = self.comm.allgather_object((self._stop_signal, mine))
-        if epoch_end:
-            self._rank_states = [states for _signal, states in shared]
-        signals = [signum for signum, _states in shared if signum is not None]
-        if signals:
-            if self._streams and not epoch_end:
-                self._rank_states = self.parallel.rng_states()
-            self._stop_signal = signals[0]
-            self._interrupted()
-
-    def _progress(self) -> dict:
-        return {**super()._progress(), "ranks": self.comm.size, "rank_layer_states": self._rank_states}
 
 
 def print_rank_line(job, lr, say=print):
