@@ -44,7 +44,9 @@ class Layer:
     ``validate`` turns on checks that read values (NaN/inf); a net turns it off for its layers.
     ``propagates_nonfinite`` says that a NaN or inf anywhere in a sample's input makes that
     sample's whole output non-finite (a matrix product does), so a net may check the output
-    instead of the input.
+    instead of the input.  ``draws_random`` says the layer keeps a random stream (dropout:
+    per rank in a data-parallel run); ``batch_statistics`` that its training forward uses the
+    batch's statistics (batch norm: global ones across ranks, through its ``statistics`` hook).
     """
 
     param_names: tuple = ()
@@ -53,6 +55,8 @@ class Layer:
     decay_names: tuple = ()
     takes_train_flag = False
     propagates_nonfinite = False
+    draws_random = False
+    batch_statistics = False
 
     def __init__(self, backend=None):
         self.backend = get_backend(backend)

@@ -15,6 +15,7 @@ class Dropout(Layer):
     """
 
     takes_train_flag = True
+    draws_random = True
 
     def __init__(self, dropout_ratio=0.5, backend=None, seed=None):
         super().__init__(backend)
@@ -43,6 +44,11 @@ class Dropout(Layer):
         return dout * self.mask
 
     # --- the random state -------------------------------------------------------------------------
+    def reseed(self, seed):
+        """Start a new stream from ``seed`` (a rank's own stream in a data-parallel run)."""
+        self.seed = seed
+        self.rng = self.backend.rng(seed)
+
     def state_dict(self) -> dict:
         """``{"rng": state}``: a host generator's bit-generator state (JSON-able), else ``{"seed": seed}``."""
         if isinstance(self.rng, numpy.random.Generator):

@@ -35,6 +35,30 @@ class NetStateAndModes:
         for name, state in states.items():
             self.layers[name].load_state_dict(state)
 
+    # --- seams for running on several processes ------------------------------------------------
+    def random_streams(self) -> dict:
+        """The layers that draw random numbers (dropout), by name, in forward order."""
+        return {name: layer for name, layer in self.layers.items() if getattr(layer, "draws_random", False)}
+
+    def random_stream_states(self) -> dict:
+        """Their part of ``state_dict()``: the random state of each, by layer name."""
+        return {name: layer.state_dict() for name, layer in self.random_streams().items()}
+
+    def reseed_random_streams(self, seed_for) -> None:
+        """Each stream restarts from ``seed_for(index, its seed)`` (None: left as it is)."""
+        for index, layer in enumerate(self.random_streams().values()):
+            seed = seed_for(index, layer.seed)
+            if seed is not None:
+                layer.reseed(seed)
+
+    def share_batch_statistics(self, make_hook) -> list:
+        """Every layer computing batch statistics (BatchNorm) gets the hook ``make_hook()``
+        (global-batch statistics over ranks); returns those layers in forward order."""
+        layers = [layer for layer in self.layers.values() if getattr(layer, "batch_statistics", False)]
+        for layer in layers:
+            layer.statistics = make_hook()
+        return layers
+
     def clear_caches(self):
         """Forget what the last forward kept for backward."""
         for layer in self._all_layers():

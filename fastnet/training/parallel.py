@@ -162,16 +162,10 @@ class Job:
         """After building (and resuming): every rank continues from rank 0's state."""
         if self.distributed:
             trainer.updater.join(trainer, meta, say)
-        elif meta is not None and meta["config"].get("ranks", 1) != 1 and _has_dropout(trainer.net):
+        elif meta is not None and meta["config"].get("ranks", 1) != 1 and trainer.net.random_streams():
             say(f"note: the checkpoint was written by {meta['config']['ranks']} ranks, each drawing its own "
                 f"dropout masks; one process continues with rank 0's stream, so the run is not bitwise "
                 f"the uninterrupted one")
-
-
-def _has_dropout(net) -> bool:
-    from fastnet.layers import Dropout
-
-    return any(isinstance(layer, Dropout) for layer in net.layers.values())
 
 
 def print_rank_line(job, lr, say=print):
