@@ -118,7 +118,6 @@ def run(args):
 
 
 def train(args, job):
-    from fastnet.threads import threads_for, using_threads
     from fastnet.training import TrainerConfig, build_net
     from fastnet.training.checkpoint import load_checkpoint_arrays, restore_checkpoint
 
@@ -135,7 +134,7 @@ def train(args, job):
     # after the data actually used (the embedded sample, where full MNIST cannot be had).
     out_dir = output_folder(args, config) if args.out or args.resume else None
     backend = job.on_every_rank(lambda: choose_backend(args, recorded=meta["backend"] if meta else None)).backend
-    rank_threads = job.limit_threads(args.threads)
+    job.limit_threads(args.threads)  # a rank's share of the node, for the rest of the process
 
     data = load_run_data(config.dataset, args.data_dir, recorded, config.flatten,
                          progress=not args.quiet, checkpoint=args.resume)
@@ -157,7 +156,7 @@ def train(args, job):
         record = {"backend": backend.name, "data_source": source_of(data), "data_name": data.name,
                   "train_samples": int(len(x_train)), **job.record()}
         settings = TrainerConfig.for_run(config, record, out_dir=out_dir, progress=not args.quiet, log=say,
-                                         tensorboard=args.tensorboard,
+                                         tensorboard=args.tensorboard, threads=args.threads,
                                          title=f"{config.net} on {data.name} ({backend.name})")
         trainer = job.trainer(net, optimizer, x_train, t_train, data.x_test, data.t_test, settings=settings)
         if args.resume:
@@ -173,12 +172,10 @@ def train(args, job):
         say(f"net: {config.net} ({sum(int(v.size) for v in net.params.values()):,} parameters), "
             f"{config.optimizer} lr {config.lr}, batch {config.batch_size}, {config.epochs} epochs, {config.dtype}")
 
-        threads = rank_threads or threads_for(net, x_train.shape[1:], config.batch_size, args.threads)
-        say(threads.describe())
+        say(trainer.thread_choice.describe())
         if args.profile:
             trainer.extend(ProfileOnce(say))
-        with using_threads(threads):
-            history = trainer.fit()
+        history = trainer.fit()
     pictures = [trainer.curves_path, *write_train_pictures(trainer, filters_before, args.tensorboard)]
     print_summary(say, backend, history, out_dir, pictures, config.keep_best)
     return 0

@@ -107,6 +107,7 @@ class TrainerConfig(RunOptions):
     free_memory: int | None = None
     title: str = ""
     tensorboard: object = None  # a folder for TensorBoard events
+    threads: int | None = None  # --threads: BLAS and convolution threads (None: fastnet.threads' policy)
 
     @classmethod
     def for_run(cls, run: RunConfig, record=None, **options) -> "TrainerConfig":
@@ -130,6 +131,8 @@ class TrainerConfig(RunOptions):
         check_count("eval_batch_size", self.eval_batch_size)
         check_count("log_every", self.log_every)
         check_count("seed", self.seed, least=0)
+        if self.threads is not None:
+            check_count("threads", self.threads)
         check_run_options(self)
         return self
 

@@ -130,15 +130,14 @@ class Job:
             yield
 
     def limit_threads(self, requested=None):
-        """Each rank's share of the node's cores; None in one process (the usual policy decides)."""
+        """Each rank's share of the node's cores, applied to this process; None in one process
+        (the usual policy decides)."""
         if not self.distributed:
             return None
-        from fastnet.distributed.threads import limit_threads
-        from fastnet.threads import ThreadChoice
+        from fastnet.distributed.threads import rank_choice
+        from fastnet.threads import set_process_choice
 
-        n = limit_threads(self.comm, requested)
-        why = "--threads" if requested else f"the node's cores shared by {self.comm.local_size} rank(s)"
-        return ThreadChoice(n, n, why)
+        return set_process_choice(rank_choice(self.comm, requested))
 
     def lr(self, lr: float) -> float:
         return lr * self.comm.size if self.lr_scale == "linear" else lr

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy
@@ -147,16 +146,17 @@ class Trainer:
             self.last_good_checkpoint, self.last_good_where = Path(source), self.position()
 
     # --- the loop ---------------------------------------------------------------------------------
-    def fit(self) -> History:
-        """Train to the last epoch; the output folder is held against other runs meanwhile.
+    @property
+    def thread_choice(self):
+        """The BLAS and convolution threads ``fit`` runs with: the caller's choice in force
+        (``using_threads``; a rank's share), else ``fastnet.threads``' policy for this net and
+        batch (``threads`` setting: ``--threads``)."""
+        return active_choice() or threads_for(self.net, self.x_train.shape[1:], self.batch_size,
+                                              self.settings.threads)
 
-        The BLAS, numba and convolution threads follow ``fastnet.threads``' policy for this net
-        and batch, unless the caller chose already (inside ``using_threads``, as the command and
-        each rank of a distributed run do).
-        """
-        threads = (nullcontext() if active_choice() is not None
-                   else using_threads(threads_for(self.net, self.x_train.shape[1:], self.batch_size)))
-        with output_folder_lock(self.out_dir, say=self.log), threads:
+    def fit(self) -> History:
+        """Train to the last epoch; the output folder is held against other runs meanwhile."""
+        with output_folder_lock(self.out_dir, say=self.log), using_threads(self.thread_choice):
             self._stop_signal = None
             self._call("start")
             try:
