@@ -8,14 +8,15 @@ from pathlib import Path
 from fastnet import catalog
 from fastnet.cli.backend_choice import add_backend_options, choose_backend
 from fastnet.cli.common import check_same_data, load_run_data, option, read_run, show, source_of
-from fastnet.cli.profile import add_threads_option
+from fastnet.cli.distributed import add_distributed_options, launch
 from fastnet.cli.parser import fraction, non_negative_int, positive_float, positive_int
+from fastnet.cli.profile import add_threads_option
 from fastnet.cli.train_options import add_selection_options, given_selection_options
 from fastnet.cli.train_pictures import first_filters, refuse_stopped_run, write_train_pictures
 from fastnet.errors import InputError
 from fastnet.training.config import ADJUSTABLE_ON_RESUME, RunConfig
+from fastnet.training.parallel import print_rank_line
 from fastnet.training.profile_once import ProfileOnce
-from fastnet.training.parallel import add_distributed_options, launch, print_rank_line
 from fastnet.training.selection import summary_lines
 
 
@@ -113,7 +114,7 @@ def output_folder(args, config) -> Path:
 
 
 def run(args):
-    """One process, or (``--distributed``) every rank of an mpiexec job; see training/parallel.py."""
+    """One process, or (``--distributed``) every rank of an mpiexec job; see cli/distributed.py."""
     return launch(args, train)
 
 
