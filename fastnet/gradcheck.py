@@ -70,9 +70,9 @@ def check_net_gradients(net, x, t, h=1e-5, max_entries=None, seed=0, tolerance=1
     Central differences cannot resolve gradients below the loss's rounding error divided by the
     step, so relative errors use that (over ``tolerance``) as the smallest denominator.
     """
-    start = net.state_dict()
+    start = net.layer_state()
     backprop = {k: net.backend.to_numpy(v).reshape(-1).copy() for k, v in net.gradient(x, t).items()}
-    net.load_state_dict(start)  # the numerical gradient sees the dropout masks backprop saw
+    net.load_layer_state(start)  # the numerical gradient sees the dropout masks backprop saw
     loss = abs(float(net.last_loss))
     resolvable = 4 * numpy.finfo(net.dtype).eps * max(loss, 1.0) / (2 * h)
     floor = max(resolvable / tolerance, 1e-8)
@@ -96,7 +96,7 @@ def check_net_gradients(net, x, t, h=1e-5, max_entries=None, seed=0, tolerance=1
             best_num[where[better]] = num[better]
         report.append(ParamCheck(key, float(errors.max()),
                                  float(numpy.mean(numpy.abs(grad[chosen] - best_num)))))
-    net.load_state_dict(start)
+    net.load_layer_state(start)
     return report
 
 

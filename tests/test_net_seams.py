@@ -27,10 +27,9 @@ def test_global_statistics_on_one_rank_are_the_batch_statistics():
     for key in want:
         scale = max(float(numpy.abs(want[key]).max()), 1.0)
         numpy.testing.assert_allclose(got[key], want[key], rtol=0, atol=64 * numpy.finfo(float).eps * scale, err_msg=key)
-    for name, state in plain.state_dict().items():
-        for key, value in state.items():
-            if isinstance(value, numpy.ndarray):
-                numpy.testing.assert_allclose(shared.state_dict()[name][key], value, rtol=1e-14, atol=1e-15)
+    for key, value in plain.state_dict().items():
+        if isinstance(value, numpy.ndarray):
+            numpy.testing.assert_allclose(shared.state_dict()[key], value, rtol=1e-14, atol=1e-15, err_msg=key)
     # The global count stays an array on the backend's device, never a host float.
     assert isinstance(layers[0].statistics.scale, numpy.generic | numpy.ndarray)
 

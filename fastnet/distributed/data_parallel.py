@@ -186,5 +186,5 @@ class DataParallel:
         if len(states_by_rank) != self.comm.size:
             return False
         mine = states_by_rank[self.comm.rank]
-        self.net.load_state_dict({name: state for name, state in mine.items() if name in self.net.random_streams()})
+        self.net.load_layer_state({name: state for name, state in mine.items() if name in self.net.random_streams()})
         return True

@@ -19,6 +19,7 @@ class BatchNormalization(Layer):
     the loss the statistics belong to.
     """
 
+    kind = "batchnorm"
     param_names = ("gamma", "beta")
     grad_names = MappingProxyType({"gamma": "dgamma", "beta": "dbeta"})
     state_names = ("running_mean", "running_var")

@@ -14,6 +14,7 @@ class Dropout(Layer):
     in float32 whatever the input's dtype: a float64 copy of a net draws the same masks.
     """
 
+    kind = "dropout"
     takes_train_flag = True
     draws_random = True
 
