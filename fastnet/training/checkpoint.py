@@ -79,7 +79,7 @@ def checkpoint_config(meta, path):
     from fastnet.training.config import RunConfig
 
     try:
-        return RunConfig.from_dict(meta["config"]).check()
+        return RunConfig.from_record(meta["config"]).check()
     except (InputError, TypeError) as exc:
         raise CheckpointError(f"{path}: checkpoint configuration is not usable ({exc})") from None
 
