@@ -32,11 +32,12 @@ def run(args):
     from fastnet.optim import make_optimizer
     from fastnet.profiling.step import format_profile, profile_step
     from fastnet.threads import threads_for, using_threads
+    from fastnet.datasets.catalog import input_shape
     from fastnet.training.config import RunConfig, build_net
 
     backend = choose_backend(args).backend
     config = RunConfig.for_net(args.net, dtype=args.dtype)
-    sample_shape = (784,) if config.flatten else (1, 28, 28)
+    sample_shape = input_shape(config.dataset, config.flatten)
     net = build_net(config, backend, sample_shape)
     rng = numpy.random.default_rng(0)
     x = backend.asarray(rng.random((args.batch_size, *sample_shape)).astype(args.dtype))
