@@ -188,28 +188,6 @@ def default_conv_threads() -> int:
     return choose_threads().numba
 
 
-def largest_product_macs(net, sample_shape, batch_size, kind=None) -> int:
-    """Multiply-adds of the largest matrix product in the net's forward pass at this batch
-    (``kind``: only "affine" or only "conv" layers)."""
-    from fastnet.profiling.shapes import forward_products
-
-    return max((m * k * n for m, k, n in forward_products(net, sample_shape, batch_size, kind)), default=0)
-
-
-def threads_for(net, sample_shape, batch_size, threads=None) -> ThreadChoice:
-    """The choice for training or timing ``net`` on batches of ``batch_size`` samples.
-
-    On the numba backend each convolution shares its batch among ``conv_threads`` threads with a
-    single-threaded BLAS, so the BLAS count is sized by the other products alone: DeepConvNet's
-    small Affine products then run on one BLAS thread while its convolutions use every core.
-    """
-    convs = largest_product_macs(net, sample_shape, batch_size, "conv")
-    if getattr(net.backend, "name", None) == "numba" and convs:
-        return choose_threads(largest_product_macs(net, sample_shape, batch_size, "affine"), threads,
-                              conv_product_macs=convs)
-    return choose_threads(largest_product_macs(net, sample_shape, batch_size), threads)
-
-
 # --- applying it -------------------------------------------------------------------------------------
 _chosen: list = []  # the choices of the using_threads blocks, innermost last
 _process_choice: list = []  # the choice set for the whole process, if any

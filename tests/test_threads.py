@@ -8,8 +8,9 @@ from threadpoolctl import threadpool_info
 
 from fastnet.nets import DeepConvNet, MultiLayerNet, SimpleConvNet, TwoLayerNet
 from fastnet.threads import (BLAS_ENV, LARGE_PRODUCT_MACS, NUMBA_ENV, affinity_cpus, cgroup_cpu_limit,
-                             choose_threads, parse_cfs_quota, parse_cpu_max, threads_for, usable_cores,
+                             choose_threads, parse_cfs_quota, parse_cpu_max, usable_cores,
                              using_threads)
+from fastnet.profiling.thread_choice import threads_for
 from fastnet.training.extension import called_at
 from fastnet_cli import cli_env, command
 

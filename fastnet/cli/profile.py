@@ -31,7 +31,8 @@ def run(args):
 
     from fastnet.optim import make_optimizer
     from fastnet.profiling.step import format_profile, profile_step
-    from fastnet.threads import threads_for, using_threads
+    from fastnet.profiling.thread_choice import threads_for
+    from fastnet.threads import using_threads
     from fastnet.datasets.catalog import input_shape
     from fastnet.training.config import RunConfig, build_net
 

@@ -116,7 +116,7 @@ class DataParallel:
     # --- evaluation ------------------------------------------------------------------------------
     def evaluate(self, x, t, batch_size=1000):
         """Mean loss and accuracy over a whole set, each rank evaluating its slice; same on all ranks."""
-        from fastnet.training.evaluation import evaluate
+        from fastnet.evaluation import evaluate
 
         rows = self.rows(x.shape[0])
         count = rows.stop - rows.start

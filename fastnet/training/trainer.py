@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy
 
-from fastnet.threads import active_choice, threads_for, using_threads
+from fastnet.profiling.thread_choice import threads_for
+from fastnet.threads import active_choice, using_threads
 from fastnet.training.config import TrainerConfig
 from fastnet.training.evaluation import epoch_seed, evaluate
 from fastnet.training.history import History
