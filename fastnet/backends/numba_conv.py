@@ -339,11 +339,12 @@ class NumbaConvolution:
     # The chunk of images whose column matrix is about this many bytes: it then stays in the
     # core's cache between being built and being multiplied.
     conv_chunk_bytes = 1 << 20
-    # The convolutions' threads are the thread choice in force (``fastnet.threads.conv_threads``:
-    # ``using_threads``, else the environment's choice, else the CPU cores this process may use).
-    # Each takes its own share of the images with a single-threaded BLAS: small products on every
-    # core at once instead of BLAS threads waking up and waiting for each other around every
-    # small product.
+    # Threads for the convolutions: this kernel set's own count when one is given, else the
+    # thread choice in force (``fastnet.threads.conv_threads``: ``using_threads``, else the
+    # environment's choice, else the CPU cores this process may use).  Each takes its own share
+    # of the images with a single-threaded BLAS: small products on every core at once instead of
+    # BLAS threads waking up and waiting for each other around every small product.
+    conv_threads = None
 
     def _conv_plan(self, x_shape, W, stride, pad):
         """(OH, OW, run, G): run = OH * OW columns per image, G images per chunk."""
@@ -433,7 +434,7 @@ class NumbaConvolution:
     def _shares(self, n):
         """Contiguous (lo, hi) image ranges of near-equal size, one per convolution thread (whole
         chunks would leave a thread idle when a few big chunks cover the batch)."""
-        threads = max(1, min(conv_threads(), n))
+        threads = max(1, min(self.conv_threads or conv_threads(), n))
         return [(n * i // threads, n * (i + 1) // threads) for i in range(threads)]
 
     def _pool(self, size):
