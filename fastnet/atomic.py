@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from fastnet.errors import FastnetError
+from fastnet.portable import set_default_permissions
 
 REASONS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
            errno.EFBIG: "the file size limit is reached", errno.EROFS: "the file system is read-only",
@@ -35,7 +36,7 @@ def atomic_write(path, write, binary=True):
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(path)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would surprise: use the usual mode
+        set_default_permissions(fd, 0o666 & ~_umask())  # mkstemp's 0600 would surprise: use the usual mode
         with os.fdopen(fd, "wb" if binary else "w") as f:
             write(f)
             f.flush()

@@ -27,7 +27,9 @@ def open_regular(path):
 
     Raises FileNotFoundError, PermissionError, IsADirectoryError or NotRegularFile.
     """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    # Windows has no O_NONBLOCK (nor FIFOs that block an open); O_BINARY keeps its reads raw.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+                 | getattr(os, "O_BINARY", 0))
     try:
         info = os.fstat(fd)  # the opened file itself: no race with a renamed path
         if stat.S_ISDIR(info.st_mode):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy
 
 from fastnet.errors import InputError
+from fastnet.optim import check_hyperparameter
 
 
 def numerical_gradient(f, x, h=1e-4, indices=None):
@@ -55,6 +56,9 @@ def relative_error(a, b, floor=1e-8):
     return float(numpy.max(relative_errors(a, b, floor)))
 
 
+MIN_TOLERANCE = 1e-12
+
+
 def check_net_gradients(net, x, t, h=1e-5, max_entries=None, seed=0, tolerance=1e-6):
     """Backprop vs numerical gradient for every parameter of ``net`` (float64 recommended).
 
@@ -70,6 +74,8 @@ def check_net_gradients(net, x, t, h=1e-5, max_entries=None, seed=0, tolerance=1
     Central differences cannot resolve gradients below the loss's rounding error divided by the
     step, so relative errors use that (over ``tolerance``) as the smallest denominator.
     """
+    # Below 1e-12 no float64 central difference can tell, and resolvable / tolerance overflows.
+    tolerance = check_hyperparameter("tolerance", tolerance, low=MIN_TOLERANCE, high=1.0)
     start = net.layer_state()
     backprop = {k: net.backend.to_numpy(v).reshape(-1).copy() for k, v in net.gradient(x, t).items()}
     net.load_layer_state(start)  # the numerical gradient sees the dropout masks backprop saw

@@ -31,6 +31,20 @@ def check_hyperparameter(name, value, low=0.0, high=math.inf, low_open=False, hi
     return value
 
 
+def _gradient_for(key, param, grads):
+    """The gradient of ``params[key]``, of its exact shape: broadcasting a (1, 50) gradient into a
+    (784, 50) weight would update every row alike without a word."""
+    try:
+        grad = grads[key]
+    except KeyError:
+        raise InputError(f"no gradient for parameter {key!r} (grads has {sorted(grads)}); pass the "
+                         f"gradients of these very parameters, e.g. net.gradient(x, t)") from None
+    if tuple(grad.shape) != tuple(param.shape):
+        raise InputError(f"the gradient of {key!r} has shape {tuple(grad.shape)} but the parameter has "
+                         f"{tuple(param.shape)}; pass gradients of the parameters' own shapes")
+    return grad
+
+
 def _decays(param) -> bool:
     return param.ndim >= 2
 
@@ -52,9 +66,10 @@ class Optimizer:
         return table[key]
 
     def update(self, params, grads):
+        checked = {key: _gradient_for(key, params[key], grads) for key in params.keys()}  # all, before any update
         self.iter += 1
-        for key in params.keys():
-            param, grad = params[key], grads[key]
+        for key, grad in checked.items():
+            param = params[key]
             if self.weight_decay and _decays(param):
                 grad = self._decay(param, grad)
             self._update_one(key, param, grad)

@@ -93,7 +93,9 @@ def make_schedule(name, base_lr, epochs, iterations_per_epoch, warmup_epochs=0.0
     """A schedule in the units a user thinks in (epochs), converted to iterations."""
     _check_count("epochs", epochs, least=1)
     _check_count("iterations per epoch", iterations_per_epoch, least=1)
-    warmup_epochs = check_hyperparameter("warm-up epochs", warmup_epochs)
+    # Checked in epochs, as given: converted first, a huge warm-up became a 300-digit iteration count.
+    warmup_epochs = check_hyperparameter("warm-up epochs (up to the run's epochs)", warmup_epochs, high=epochs,
+                                         high_open=name == "cosine")
     _check_count("step epochs", step_epochs)
     return Schedule(name, base_lr, total=epochs * iterations_per_epoch,
                     warmup=round(warmup_epochs * iterations_per_epoch),

@@ -31,7 +31,8 @@ import math
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+
+from fastnet.cgroups import cgroup_cpu_limit, parse_cfs_quota, parse_cpu_max  # noqa: F401  (read here; defined there)
 
 LARGE_PRODUCT_MACS = 32 * 2**20
 BLAS_ENV = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
@@ -39,63 +40,6 @@ NUMBA_ENV = "NUMBA_NUM_THREADS"
 
 
 # --- the cores this process may use ---------------------------------------------------------------
-def parse_cpu_max(path) -> float | None:
-    """cgroup v2 ``cpu.max`` ("max 100000" or "150000 100000"): CPUs allowed, None if unlimited."""
-    fields = Path(path).read_text().split()
-    if not fields or fields[0] == "max":
-        return None
-    period = int(fields[1]) if len(fields) > 1 else 100_000
-    return int(fields[0]) / period if period > 0 else None
-
-
-def parse_cfs_quota(quota_path, period_path) -> float | None:
-    """cgroup v1 ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``: CPUs allowed, None if unlimited (-1)."""
-    quota = int(Path(quota_path).read_text().strip())
-    period = int(Path(period_path).read_text().strip())
-    return quota / period if quota > 0 and period > 0 else None
-
-
-def _ancestors(root: Path, relative: str):
-    """The cgroup folder of this process and its parents up to the mount point (limits nest)."""
-    folder = root / relative.strip("/")
-    while True:
-        yield folder
-        if folder == root:
-            return
-        folder = folder.parent
-
-
-def cgroup_cpu_limit(proc_cgroup="/proc/self/cgroup", root="/sys/fs/cgroup") -> float | None:
-    """The tightest CPU quota on this process's cgroup and its ancestors (v2 and v1), or None."""
-    root = Path(root)
-    try:
-        lines = Path(proc_cgroup).read_text().splitlines()
-    except OSError:
-        return None
-    limits = []
-    for line in lines:
-        parts = line.split(":", 2)
-        if len(parts) != 3:
-            continue
-        _, controllers, relative = parts
-        if controllers == "":  # v2: one unified hierarchy, mounted at root (or root/unified on hybrids)
-            mount = root if (root / "cgroup.controllers").exists() else root / "unified"
-            limits += [_read(parse_cpu_max, d / "cpu.max") for d in _ancestors(mount, relative)]
-        elif "cpu" in controllers.split(","):
-            for mount in (root / "cpu", root / "cpu,cpuacct", root / "cpuacct,cpu"):
-                limits += [_read(parse_cfs_quota, d / "cpu.cfs_quota_us", d / "cpu.cfs_period_us")
-                           for d in _ancestors(mount, relative)]
-    found = [limit for limit in limits if limit is not None]
-    return min(found) if found else None
-
-
-def _read(parse, *paths):
-    try:
-        return parse(*paths)
-    except (OSError, ValueError, IndexError):  # absent or unreadable: no limit known there
-        return None
-
-
 def affinity_cpus() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))

@@ -12,6 +12,21 @@ from fastnet.backends import BACKEND_NAMES, get_backend, unavailable_reason
 
 ALL_BACKENDS = tuple(reversed(BACKEND_NAMES))  # numpy, numba, cupy
 
+# The files whose results depend on how the BLAS adds its products: kernels, parity, gradients,
+# the recorded recipes, resume and the data-parallel runs. `.ci/run` runs them again under other
+# OpenBLAS kernels (``pytest -m numerics``), as a user's CPU would pick them.
+NUMERICS = {"test_kernel_parity.py", "test_numba_kernels.py", "test_kernel_contract.py",
+            "test_layers_gradcheck.py", "test_nets.py", "test_optim.py", "test_torch_oracle.py",
+            "test_net_state.py", "test_dtype.py", "test_cli_selection.py", "test_resume.py",
+            "test_cli_resume_record.py", "test_trainer.py", "test_distributed.py",
+            "test_distributed_local.py", "test_interrupt.py"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.name in NUMERICS:
+            item.add_marker(pytest.mark.numerics)
+
 
 def _backend_param(name):
     marks = [pytest.mark.gpu] if name == "cupy" else []

@@ -37,6 +37,18 @@ MISTAKES = {
     "gradcheck max entries negative": ["gradcheck", "--max-entries", "-1"],
     "gradcheck seed negative": ["gradcheck", "--seed", "-1"],
     "gradcheck tolerance nan": ["gradcheck", "--tolerance", "nan"],
+    # counts past a C int reached ctypes, numpy or the BLAS as overflow tracebacks
+    "threads past any machine": ["train", *SAMPLE, "--threads", "99999999999999999999"],
+    "threads past openblas": ["profile", "--threads", "100000"],
+    "epochs past a C int": ["train", "--epochs", "99999999999999999999"],
+    "batch size past a C int": ["train", "--batch-size", "99999999999999999999"],
+    "profile batch past a C int": ["profile", "--batch-size", "100000000000000000000"],
+    "profile steps past a C int": ["profile", "--steps", "100000000000000000000"],
+    "check batch past a C int": ["check", "--batch", "100000000000000000000"],
+    "gradcheck batch past a C int": ["gradcheck", "--batch", "100000000000000000000"],
+    "validation split under one image": ["train", *SAMPLE, "--val-split", "1e-300"],
+    "gradcheck tolerance below float64": ["gradcheck", "--tolerance", "1e-320"],
+    "warm-up longer than the run": ["train", *SAMPLE, "--lr-schedule", "cosine", "--warmup-epochs", "1e300"],
 }
 
 
@@ -171,3 +183,8 @@ def test_an_idx_set_with_zero_images_is_one_line_not_a_traceback(tmp_path):
     line = one_line_error(run_cli("train", "--data-dir", data, "--backend", "numpy", "--quiet",
                                   "--out", tmp_path / "out", tmp_path=tmp_path))
     assert str(data) in line
+
+
+def test_a_huge_warm_up_is_named_in_epochs_not_as_a_300_digit_count(tmp_path):
+    line = one_line_error(run_cli("train", *SAMPLE, "--warmup-epochs", "1e300", tmp_path=tmp_path))
+    assert "warm-up epochs (up to the run's epochs) must be in [0, 1]; got 1e+300" in line and len(line) < 200

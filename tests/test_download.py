@@ -30,9 +30,9 @@ class Handler(BaseHTTPRequestHandler):
         _, mode, name = self.path.split("/", 2)
         srv.requests.append(self.path)
         body = srv.files.get(name)
-        if mode == "loop":  # redirects to itself, forever
+        if mode in ("loop", "elsewhere"):  # redirects to itself forever, or to srv.elsewhere
             self.send_response(302)
-            self.send_header("Location", self.path)
+            self.send_header("Location", self.path if mode == "loop" else srv.elsewhere + name)
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
@@ -195,6 +195,30 @@ def test_a_redirect_loop_is_one_line(server, payload, tmp_path):
     message = str(info.value)
     assert "\n" not in message and "redirects in a loop (HTTP 302)" in message
     assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("scheme", ["ftp", "file"])
+def test_a_redirect_away_from_http_is_refused_at_once(server, payload, tmp_path, scheme):
+    """A mirror that redirects to ftp:// (a server that accepts and never answers) must not escape
+    the download deadline; file:// must not read this machine's files."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    (tmp_path / "local").mkdir()
+    (tmp_path / "local" / "labels.gz").write_bytes(payload[0])
+    server.elsewhere = (f"ftp://127.0.0.1:{silent.getsockname()[1]}/" if scheme == "ftp"
+                        else (tmp_path / "local").as_uri() + "/")
+    start = time.perf_counter()
+    try:
+        with pytest.raises(DataError) as info:
+            download_file("labels.gz", tmp_path / "out", [server.url("elsewhere")], payload[1], timeout=30,
+                          deadline=3, progress=False)
+    finally:
+        silent.close()
+    assert time.perf_counter() - start < 3
+    message = str(info.value)
+    assert "\n" not in message and f"redirects to {scheme}://, which fastnet does not download from" in message
+    assert not (tmp_path / "out" / "labels.gz").exists()
 
 
 def test_file_appears_only_when_complete(server, payload, tmp_path):

@@ -8,7 +8,6 @@ gathers, so running threads one after another is equivalent).  That checks the k
 index arithmetic and the Python code around them on machines without a GPU; the ``gpu``
 runs check the same things on the device through CuPy.
 """
-import ctypes
 import shutil
 import subprocess
 
@@ -16,7 +15,6 @@ import numpy
 import pytest
 
 from fastnet.backends import get_backend, unavailable_reason
-from fastnet.backends.base import Backend
 from fastnet.backends.cupy_kernels import SOURCE, CupyKernels, name_expressions
 from fastnet.backends.dispatch import Cache
 from fastnet.backends.numpy_kernels import NumpyKernels
@@ -25,6 +23,7 @@ from fastnet.gradcheck import check_net_gradients
 from fastnet.layers import Affine, Convolution, Pooling, Relu
 from fastnet.nets import MultiLayerNet, Sequential, SimpleConvNet, TwoLayerNet
 from fastnet.optim import Adam, Momentum
+from cuda_host import HostKernelsBackend, HostLauncher, build_host_library, kernel_table
 
 CUPY_REASON = unavailable_reason("cupy")
 needs_gpu = [pytest.mark.gpu,
@@ -32,80 +31,12 @@ needs_gpu = [pytest.mark.gpu,
 REF = NumpyKernels(numpy)
 DTYPES = [numpy.float32, numpy.float64]
 
-# --- running the CUDA source on the host --------------------------------------------------------
-HOST_SHIM = r"""
-#include <math.h>
-#define __global__
-#define __device__
-struct fastnet_dim { long long x; };
-static fastnet_dim blockIdx, threadIdx, blockDim, gridDim;
-extern "C" void fastnet_set_thread(long long block, long long thread, long long threads,
-                                   long long blocks) {
-  blockIdx.x = block; threadIdx.x = thread; blockDim.x = threads; gridDim.x = blocks;
-}
-"""
-
-
-def _kernel_table(names):
-    """C++ that takes each template instance's address (which instantiates it), in order."""
-    entries = ",\n  ".join(f"reinterpret_cast<void*>(&{name})" for name in names)
-    return ('extern "C" void* fastnet_kernel(int i) {\n'
-            f"  static void* table[] = {{\n  {entries}}};\n  return table[i];\n}}\n")
-
-
-_C_SCALARS = {numpy.dtype(numpy.int32): ctypes.c_int32, numpy.dtype(numpy.int64): ctypes.c_longlong,
-              numpy.dtype(numpy.float32): ctypes.c_float, numpy.dtype(numpy.float64): ctypes.c_double}
-
-
-def _c_arg(value):
-    if isinstance(value, numpy.ndarray):
-        assert value.flags.c_contiguous, "kernels need C-contiguous arrays"
-        return ctypes.c_void_p, value.ctypes.data
-    return _C_SCALARS[numpy.asarray(value).dtype], value.item()
-
-
-class HostLauncher:
-    """Runs a kernel over a small grid, one emulated thread after another."""
-
-    threads, max_blocks = 4, 3
-
-    def __init__(self, library):
-        self.lib = library
-        self.index = {name: i for i, name in enumerate(name_expressions())}
-
-    def __call__(self, name, size, args):
-        if size == 0:
-            return
-        argtypes, values = zip(*(_c_arg(a) for a in args))
-        kernel = ctypes.CFUNCTYPE(None, *argtypes)(self.lib.fastnet_kernel(self.index[name]))
-        blocks = min((size + self.threads - 1) // self.threads, self.max_blocks)
-        for block in range(blocks):
-            for thread in range(self.threads):
-                self.lib.fastnet_set_thread(block, thread, self.threads, blocks)
-                kernel(*values)
-
-
-class HostKernelsBackend(Backend):
-    """numpy arrays, with the CUDA kernels run on the host: the GPU code path without a GPU."""
-
-    name = "cupy-kernels-on-host"
-
-
+# --- running the CUDA source on the host (tests/cuda_host.py) ---------------------------------------
 @pytest.fixture(scope="session")
 def host_library(tmp_path_factory):
-    compiler = shutil.which("c++") or shutil.which("g++")
-    if compiler is None:
+    lib = build_host_library(tmp_path_factory.mktemp("kernels"))
+    if lib is None:
         pytest.skip("no C++ compiler to run the CUDA kernels on the host")
-    folder = tmp_path_factory.mktemp("kernels")
-    source = folder / "kernels.cpp"
-    source.write_text(HOST_SHIM + SOURCE + _kernel_table(name_expressions()))
-    library = folder / "kernels.so"
-    subprocess.run([compiler, "-std=c++17", "-O1", "-shared", "-fPIC", str(source), "-o", str(library)],
-                   check=True, capture_output=True, text=True)
-    lib = ctypes.CDLL(str(library))
-    lib.fastnet_kernel.restype = ctypes.c_void_p
-    lib.fastnet_kernel.argtypes = [ctypes.c_int]
-    lib.fastnet_set_thread.argtypes = [ctypes.c_longlong] * 4
     return lib
 
 
@@ -138,7 +69,7 @@ def test_cuda_source_compiles_with_nvcc(tmp_path):
     if nvcc is None:
         pytest.skip("nvcc not found")
     source = tmp_path / "kernels.cu"
-    source.write_text(SOURCE + _kernel_table(name_expressions()))
+    source.write_text(SOURCE + kernel_table(name_expressions()))
     result = subprocess.run([nvcc, "-std=c++17", "-arch=sm_80", "-c", str(source), "-o",
                              str(tmp_path / "kernels.o")], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

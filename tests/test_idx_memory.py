@@ -68,3 +68,20 @@ def test_declared_count_beyond_the_data_is_refused_as_soon_as_the_data_ends(tmp_
     """, tmp_path)
     assert "truncated" in printed and f"only {len(present):,} are there" in printed
     assert peak < 150 * MiB, f"peak RSS {peak / MiB:.0f} MiB"
+
+
+def test_unverified_images_the_host_cannot_hold_are_refused_before_reading(bomb, tmp_path, rng):
+    """verify=False on the bomb with labels that agree on its 1.36 M images: refused from the
+    header, in one line, before the 1 GB of pixels (and their 4 GB float32 copy) is allocated."""
+    folder = bomb.parent
+    write_idx(folder / MNIST.train_labels.gz_name, numpy.zeros(BOMB_IMAGES, dtype=numpy.uint8))
+    write_idx(folder / MNIST.test_images.gz_name, rng.integers(0, 256, (5, 28, 28), dtype=numpy.uint8))
+    write_idx(folder / MNIST.test_labels.gz_name, rng.integers(0, 10, 5, dtype=numpy.uint8))
+    printed, peak = python_peak(f"""
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))  # a 4 GiB process, as under ulimit -v
+        from fastnet.datasets import load_dataset
+        load_dataset("mnist", data_dir={str(folder)!r}, download=False, verify=False)
+    """, tmp_path)
+    assert f"holds {BOMB_IMAGES:,} images, which need about 4.97 GiB" in printed and "is available" in printed
+    assert peak < 200 * MiB, f"peak RSS {peak / MiB:.0f} MiB"

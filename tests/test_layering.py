@@ -8,18 +8,21 @@ FASTNET = Path(__file__).resolve().parents[1] / "fastnet"
 # Lower numbers are lower floors; a module may import its own floor or below.
 FLOORS = {
     "errors": 0,
-    "files": 1, "atomic": 1, "registry": 1, "shapes": 1, "validation": 1, "threads": 1, "blas": 1,
+    "portable": 0, "cgroups": 0,
+    "files": 1, "atomic": 1, "registry": 1, "host_memory": 1, "shapes": 1, "threads": 1, "blas": 1,
     "optim": 1, "gradcheck": 1, "best_epoch": 1,
+    "catalog": 2, "validation": 2,  # the names and defaults, read everywhere; the value checks
     "npz": 2, "backends": 2, "schedules": 2, "datasets": 2, "plots": 2,
     "serialization": 3, "layers": 3, "tensorboard_log": 3,
     "nets": 4,
-    "catalog": 5,
     "evaluation": 6, "profiling": 6,
     "distributed": 7, "parity": 7,
     "training": 8,
     "benchmarking": 9,
     "cli": 10, "__main__": 10, "__init__": 10,
 }
+# The one import allowed upward, inside functions: the catalog's builders make the nets it names.
+ALLOWED = {("catalog", "nets")}
 IMPORT = re.compile(r"^\s*(?:from (fastnet(?:\.\w+)*) import ([\w, ()\n]+?)$|import (fastnet(?:\.\w+)+))", re.M)
 
 
@@ -38,7 +41,7 @@ def test_no_module_imports_a_higher_floor():
         package = path.relative_to(FASTNET).parts[0].removesuffix(".py")
         assert package in FLOORS, f"{package} has no floor in this test's map; give it one"
         for target in imported_packages(path.read_text()):
-            if target != package and FLOORS.get(target, -1) > FLOORS[package]:
+            if target != package and FLOORS.get(target, -1) > FLOORS[package] and (package, target) not in ALLOWED:
                 upward.append(f"{path.relative_to(FASTNET.parent)} imports fastnet.{target}")
     assert not upward, upward
 

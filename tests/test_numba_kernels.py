@@ -12,6 +12,7 @@ from fastnet.backends import get_backend, unavailable_reason
 from fastnet.nets.convnets import SimpleConvNet
 from fastnet.nets.mlp import TwoLayerNet
 from fastnet.optim import SGD
+from tolerances import assert_sums_close
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(unavailable_reason("numba") is not None,
@@ -42,16 +43,34 @@ def test_importing_fastnet_does_not_import_numba():
 
 
 def test_cache_can_be_switched_off():
-    code = ("import json, numpy, fastnet, fastnet.backends.numba_kernels as k; b = fastnet.get_backend('numba');"
+    code = ("import json, numpy, fastnet, fastnet.backends.numba_kernels as k, fastnet.backends.numba_jit as j;"
+            "b = fastnet.get_backend('numba');"
             "x = numpy.arange(24, dtype=numpy.float32).reshape(2, 3, 4) - 12;"
             "out = b.kernels.relu_forward(x);"
-            "print(json.dumps([k.CACHE, type(k._relu._cache).__name__, float(out.sum())]))")
+            "print(json.dumps([j.CACHE, [c.__name__ for c in type(k._relu._cache).__mro__], float(out.sum())]))")
     off = json.loads(run_python(code, FASTNET_NUMBA_CACHE="0"))
     on = json.loads(run_python(code, FASTNET_NUMBA_CACHE="1"))
     expected = float(numpy.maximum(numpy.arange(24) - 12, 0).sum())
     assert off[0] is False and on[0] is True
-    assert (off[1], on[1]) == ("NullCache", "FunctionCache")  # numba's own record of the choice
+    # numba's own record of the choice (the cache on is numba's FunctionCache, made forgiving)
+    assert off[1][0] == "NullCache" and "FunctionCache" in on[1]
     assert off[2] == on[2] == expected
+
+
+def test_an_unreadable_cache_is_compiled_afresh_not_a_traceback(tmp_path):
+    """Cache files cut short by a full disk or overwritten with garbage cost a compilation."""
+    code = ("import numpy; from fastnet.nets.mlp import TwoLayerNet; "
+            "net = TwoLayerNet(6, 4, 3, backend='numba', seed=1); "
+            "x = numpy.linspace(0, 1, 12, dtype=numpy.float32).reshape(2, 6); "
+            "print(float(net.loss(x, numpy.array([0, 2]))))")
+    cache = tmp_path / "cache"
+    first = run_python(code, NUMBA_CACHE_DIR=str(cache))
+    written = [p for p in cache.rglob("*") if p.suffix in (".nbi", ".nbc")]
+    assert written
+    for path in written:
+        path.write_bytes(b"\x80garbage" if path.suffix == ".nbi" else b"")
+    assert run_python(code, NUMBA_CACHE_DIR=str(cache)) == first
+    assert run_python(code, NUMBA_CACHE_DIR=str(cache)) == first  # and the rewritten cache reads back
 
 
 def train_losses(net, x, t, steps, lr=0.1):
@@ -157,12 +176,17 @@ def test_convolution_in_chunks_and_threads_matches_the_reference(dtype, threads,
     reference, kernels = NumpyKernels(numpy), numba_kernels(conv_threads=threads, conv_chunk_bytes=chunk_bytes)
     want, ref_cache = reference.conv_forward(x, W, b, stride, pad, True)
     got, cache = kernels.conv_forward(x, W, b, stride, pad, True)
-    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == numpy.float32 else {"rtol": 1e-12, "atol": 1e-12}
-    numpy.testing.assert_allclose(got, want, **tol)
+    size, size_cache = reference.conv_forward(numpy.abs(x), numpy.abs(W), numpy.abs(b), stride, pad)
+    assert_sums_close(got, want, size, 3 * 3 * 3 + 1, dtype, "out")
     dout = rng.standard_normal(want.shape).astype(dtype)
-    for g, e in zip(kernels.conv_backward(dout, W, cache), reference.conv_backward(dout, W, ref_cache)):
+    sizes = reference.conv_backward(numpy.abs(dout), numpy.abs(W), size_cache)
+    n, _, oh, ow = want.shape
+    terms = (5 * 3 * 3, n * oh * ow, n * oh * ow)  # dx: 5 filters over <= 3x3 windows; dW, db: every pixel
+    for g, e, magnitude, count, what in zip(kernels.conv_backward(dout, W, cache),
+                                            reference.conv_backward(dout, W, ref_cache), sizes, terms,
+                                            ("dx", "dW", "db")):
         assert g.dtype == e.dtype and g.shape == e.shape
-        numpy.testing.assert_allclose(g, e, **tol)
+        assert_sums_close(g, e, magnitude, count, dtype, what)
     again = kernels.conv_backward(dout, W, kernels.conv_forward(x, W, b, stride, pad, True)[1])
     for g, h in zip(again, kernels.conv_backward(dout, W, cache)):
         numpy.testing.assert_array_equal(g, h)  # deterministic: the partial sums add in a fixed order
@@ -204,9 +228,12 @@ def test_convolution_backward_follows_its_forward_path():
     assert not cache.fast
     dout = rng.standard_normal(out.shape).astype(numpy.float32)
     want = reference.conv_backward(dout, W, reference.conv_forward(x, W, b, 1, 1)[1])
-    for g, e in zip(kernels.conv_backward(dout, W, cache), want):
+    sizes = reference.conv_backward(numpy.abs(dout), numpy.abs(W),
+                                    reference.conv_forward(numpy.abs(x), numpy.abs(W), b, 1, 1)[1])
+    # Its parts may sum in another order: dx over 4 filters x 3x3 windows, dW and db over 2x6x6 pixels.
+    for g, e, magnitude, terms in zip(kernels.conv_backward(dout, W, cache), want, sizes, (36, 72, 72)):
         assert g.dtype == e.dtype
-        numpy.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-5)  # its parts may sum in another order
+        assert_sums_close(g, e, magnitude, terms, e.dtype)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")

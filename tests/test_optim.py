@@ -235,3 +235,25 @@ def test_invalid_hyperparameters_raise_input_error_naming_them(make, named):
 def test_numpy_scalars_are_accepted():
     assert OPTIMIZERS["sgd"](lr=numpy.float32(0.5), weight_decay=numpy.float64(0.1)).lr == 0.5
     assert make_optimizer("adam", 0.01, weight_decay=0.1).weight_decay == 0.1
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_a_gradient_of_another_shape_is_refused_not_broadcast(backend, name):
+    W = backend.asarray(numpy.ones((784, 50), numpy.float32))
+    optimizer = make_optimizer(name, lr=0.01)
+    with pytest.raises(InputError, match=r"gradient of 'W1' has shape \(1, 50\) but the parameter has \(784, 50\)"):
+        optimizer.update({"W1": W}, {"W1": backend.asarray(numpy.ones((1, 50), numpy.float32))})
+    with pytest.raises(InputError, match="no gradient for parameter 'W1'"):
+        optimizer.update({"W1": W}, {"W2": W})
+    numpy.testing.assert_array_equal(backend.to_numpy(W), 1.0)  # nothing was updated
+
+
+def test_a_layer_refuses_nan_or_inf_weights_at_construction(backend):
+    from fastnet.layers import Affine
+
+    W = numpy.ones((4, 3), numpy.float32)
+    W[2, 1] = numpy.nan
+    with pytest.raises(InputError, match=r"Affine got a parameter of shape \(4, 3\) with NaN or inf"):
+        Affine(W, numpy.zeros(3, numpy.float32), backend=backend)
+    with pytest.raises(InputError, match="NaN or inf"):
+        Affine(numpy.ones((4, 3), numpy.float32), numpy.array([0, numpy.inf, 0], numpy.float32), backend=backend)

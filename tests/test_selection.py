@@ -26,12 +26,12 @@ def noisy_run(sample, out_dir=None, epochs=12, val_split=100, **options):
                    progress=False, log=None, val_split=val_split, **options)
 
 
-def scheduled_run(sample, out_dir):
+def scheduled_run(sample, out_dir, min_lr=0.0):
     net = TwoLayerNet(784, 30, 10, backend="numpy", seed=3)
     return Trainer(net, Adam(lr=0.01, weight_decay=0.01), sample.x_train[:600], sample.t_train[:600],
                    sample.x_test[:300], sample.t_test[:300], epochs=4, batch_size=100, seed=5,
                    out_dir=out_dir, progress=False, log=None, log_every=2, val_split=0.2, keep_best=True,
-                   early_stop=3, lr_schedule="cosine", warmup_epochs=1)
+                   early_stop=3, lr_schedule="cosine", warmup_epochs=1, min_lr=min_lr)
 
 
 def expected_stop(val_acc, val_loss, patience):
@@ -127,15 +127,20 @@ def test_schedule_and_selection_resumed_after_a_signal_equal_the_straight_run(sa
 
 def test_a_longer_resumed_run_keeps_the_recorded_schedule_and_says_so(sample, tmp_path):
     said = []
-    short = scheduled_run(sample, tmp_path)
+    short = scheduled_run(sample, tmp_path, min_lr=0.001)  # ends above 0: the extra epochs still train
     short.fit()
     arrays, meta = read_checkpoint(tmp_path / "checkpoint.npz")
-    longer = scheduled_run(sample, tmp_path)
+    longer = scheduled_run(sample, tmp_path, min_lr=0.001)
     longer.epochs, longer.log = 6, said.append
     restore_checkpoint(longer.net, longer.optimizer, arrays, meta, "checkpoint")
     longer.restore_progress(meta["progress"], meta["history"])
     assert longer.schedule.total == 4 * 5
     assert any("keeps its recorded length of 4 epochs" in line for line in said)
+    ended = scheduled_run(sample, tmp_path)  # the recorded one ends at rate 0: extending it is refused
+    ended.epochs = 6
+    meta["progress"]["schedule"] = {**meta["progress"]["schedule"], "min_lr": 0.0}
+    with pytest.raises(InputError, match="ends at rate 0 after its 4 epochs"):
+        ended.restore_progress(meta["progress"], meta["history"])
 
 
 def test_damaged_selection_state_is_refused(sample, tmp_path):

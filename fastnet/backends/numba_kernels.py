@@ -12,12 +12,10 @@ served by the NumPy reference.
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from fastnet.backends.dispatch import fast_path
 from fastnet.backends.numba_conv import NumbaConvolution
-from fastnet.backends.numba_jit import CACHE
 from fastnet.backends.numba_jit import jit as _jit
 from fastnet.backends.numpy_kernels import NumpyKernels
 from fastnet.shapes import window_output_hw
@@ -78,7 +76,7 @@ def _softmax_rows(x, y, log_sums):
         log_sums[i] = m + np.log(s)
 
 
-@numba.njit(cache=CACHE, nogil=True, boundscheck=True)
+@_jit(boundscheck=True)
 def _cross_entropy_labels(x, t, log_sums):
     """Mean of log_sum - x[label].  Labels are in range by contract (the caller checked them);
     bounds checking still turns a label past the last class into an IndexError, as in numpy."""
@@ -99,7 +97,7 @@ def _cross_entropy_onehot(x, t, log_sums):
     return total / n
 
 
-@numba.njit(cache=CACHE, nogil=True, boundscheck=True)  # never writes past a row, whatever t holds
+@_jit(boundscheck=True)  # never writes past a row, whatever t holds
 def _softmax_ce_backward_labels(y, t, scale, dx):
     n, c = y.shape
     for i in range(n):

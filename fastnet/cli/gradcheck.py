@@ -3,7 +3,10 @@ import numpy
 
 from fastnet import catalog
 from fastnet.cli.backend_choice import add_backend_options, choose_backend
-from fastnet.cli.parser import non_negative_int, positive_float, positive_int
+from fastnet.cli.parser import non_negative_int, number_option, positive_int
+from fastnet.gradcheck import MIN_TOLERANCE
+
+tolerance = number_option(float, lambda v: MIN_TOLERANCE <= v < 1, f"a tolerance from {MIN_TOLERANCE:g} to 1")
 
 
 def register(sub):
@@ -14,7 +17,7 @@ def register(sub):
     p.add_argument("--seed", type=non_negative_int, default=catalog.DEFAULT_SEED)
     p.add_argument("--max-entries", type=non_negative_int, default=200,
                    help="check this many random entries per parameter (default: %(default)s; 0 = all)")
-    p.add_argument("--tolerance", type=positive_float, default=1e-6,
+    p.add_argument("--tolerance", type=tolerance, default=1e-6,
                    help="largest relative error that passes (default: %(default)s)")
     add_backend_options(p, default="numpy")
     p.set_defaults(run=run)

@@ -9,7 +9,7 @@ class OneLineParser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def _number(convert, accept, wanted):
+def number_option(convert, accept, wanted):
     """An argparse type: ``convert`` the text, keep it if ``accept`` says so, else say what was wanted."""
     def parse(text):
         try:
@@ -25,8 +25,14 @@ def _number(convert, accept, wanted):
 
 
 INF = float("inf")
-positive_int = _number(int, lambda v: v >= 1, "a positive integer")
-non_negative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
-positive_float = _number(float, lambda v: 0 < v < INF, "a positive number")
-non_negative_float = _number(float, lambda v: 0 <= v < INF, "a number >= 0")
-fraction = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
+# Counts (epochs, batches, steps, seeds) fit a C int: larger ones reach numpy, ctypes or the BLAS
+# as overflow tracebacks, and no run needs them.
+MAX_COUNT = 2**31 - 1
+# More threads than any machine this runs on has cores; OpenBLAS fails to allocate far beyond it.
+MAX_THREADS = 1024
+positive_int = number_option(int, lambda v: 1 <= v <= MAX_COUNT, f"a positive integer up to {MAX_COUNT:,}")
+non_negative_int = number_option(int, lambda v: 0 <= v <= MAX_COUNT, f"an integer from 0 to {MAX_COUNT:,}")
+thread_count = number_option(int, lambda v: 1 <= v <= MAX_THREADS, f"a thread count from 1 to {MAX_THREADS}")
+positive_float = number_option(float, lambda v: 0 < v < INF, "a positive number")
+non_negative_float = number_option(float, lambda v: 0 <= v < INF, "a number >= 0")
+fraction = number_option(float, lambda v: 0 <= v < 1, "a number in [0, 1)")

@@ -1,6 +1,6 @@
 """fastnet profile: where a training step's time goes, layer by layer (the book's layer names)."""
 from fastnet.cli.backend_choice import add_backend_options, choose_backend
-from fastnet.cli.parser import positive_int
+from fastnet.cli.parser import positive_int, thread_count
 from fastnet.catalog import DTYPES, NET_NAMES, TRAIN_BATCH
 
 
@@ -21,7 +21,7 @@ def register(sub):
 
 
 def add_threads_option(parser):
-    parser.add_argument("--threads", type=positive_int, default=None, metavar="N",
+    parser.add_argument("--threads", type=thread_count, default=None, metavar="N",
                         help="BLAS and numba threads (default: 1 for small nets, the usable cores for "
                              "large ones; OMP_NUM_THREADS and friends also override)")
 

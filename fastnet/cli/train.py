@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from fastnet import catalog
+from fastnet.blas import describe_blas
 from fastnet.cli.backend_choice import add_backend_options, choose_backend
 from fastnet.cli.common import check_same_data, load_run_data, option, read_run, show, source_of
 from fastnet.cli.distributed import add_distributed_options, launch
@@ -15,6 +16,7 @@ from fastnet.cli.train_options import add_selection_options, given_selection_opt
 from fastnet.cli.train_pictures import first_filters, refuse_stopped_run, write_train_pictures
 from fastnet.errors import InputError
 from fastnet.training.config import ADJUSTABLE_ON_RESUME, RunConfig
+from fastnet.training.extension import called_at
 from fastnet.training.parallel import print_rank_line
 from fastnet.training.profile_once import ProfileOnce
 from fastnet.training.selection import summary_lines
@@ -176,6 +178,9 @@ def train(args, job):
         say(trainer.thread_choice.describe())
         if args.profile:
             trainer.extend(ProfileOnce(say))
+        # A run's last digits depend on the BLAS kernel the CPU picked: name it beside them, as
+        # the run starts (under the threads it trains with).
+        trainer.extend(called_at("start", lambda _trainer: say(f"BLAS: {describe_blas()}")))
         history = trainer.fit()
     pictures = [trainer.curves_path, *write_train_pictures(trainer, filters_before, args.tensorboard)]
     print_summary(say, backend, history, out_dir, pictures, config.keep_best)

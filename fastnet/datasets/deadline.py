@@ -66,7 +66,14 @@ class Deadline:
             def https_open(self, req):
                 return self.do_open(SecureConnection, req)
 
-        return urllib.request.build_opener(Handler, SecureHandler)
+        # Only HTTP(S): build_opener would add FTP, file and data handlers, and a redirect to
+        # ftp:// would then connect outside this deadline's watch, file:// read local files.
+        opener = urllib.request.OpenerDirector()
+        for handler in (Handler, SecureHandler, urllib.request.HTTPDefaultErrorHandler,
+                        urllib.request.HTTPRedirectHandler, urllib.request.HTTPErrorProcessor,
+                        urllib.request.UnknownHandler):
+            opener.add_handler(handler())
+        return opener
 
 
 def _shut(sock):

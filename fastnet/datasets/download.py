@@ -7,6 +7,7 @@ is used for the network; tqdm is imported when a download starts.
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 from fastnet.atomic import atomic_write
@@ -94,9 +95,19 @@ def _open(url, timeout, limit):
         exc.close()
         if urllib.request.HTTPRedirectHandler.inf_msg in str(exc.reason):
             raise _MirrorFailed(f"redirects in a loop (HTTP {exc.code})") from None
+        refused = re.search(r"Redirection to url '([A-Za-z][A-Za-z0-9+.-]*):", str(exc.reason))
+        if refused:  # urllib's own refusal of a scheme such as file://
+            raise _MirrorFailed(_not_http(refused.group(1))) from None
         raise _MirrorFailed(f"HTTP {exc.code} {_first_line(exc.reason)}") from None
     except Exception as exc:  # noqa: BLE001 - URLError, timeouts, bad URLs: all mean next mirror
+        scheme = str(getattr(exc, "reason", "")).partition("unknown url type: ")[2]
+        if scheme:
+            raise _MirrorFailed(_not_http(scheme)) from None
         raise _MirrorFailed(_why(exc, timeout)) from None
+
+
+def _not_http(scheme):
+    return f"redirects to {scheme}://, which fastnet does not download from (HTTP and HTTPS only)"
 
 
 def _why(exc, timeout):

@@ -6,7 +6,8 @@ Search order (the first place that has all four files wins):
    downloaded into it when ``download`` is true, and any failure is an error.
 2. ``$FASTNET_DATA/<dataset>/`` (e.g. ``$FASTNET_DATA/mnist/``), then ``$FASTNET_DATA`` itself;
    these are read, never written.
-3. The cache ``$XDG_CACHE_HOME/fastnet/<dataset>`` (default ``~/.cache/fastnet/<dataset>``):
+3. The cache ``$XDG_CACHE_HOME/fastnet/<dataset>`` (default ``~/.cache/fastnet/<dataset>``, on Windows
+   ``%LOCALAPPDATA%\\fastnet\\<dataset>``):
    missing files are downloaded into it, and a cached file that fails its checks is downloaded
    again once.
 
@@ -16,12 +17,15 @@ dataset's files are not.
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
 from fastnet.datasets import idx
 from fastnet.datasets.download import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, download_file
 from fastnet.errors import DataError
+from fastnet.host_memory import available_host_bytes
+from fastnet.portable import user_cache_root
 
 
 class Unavailable(DataError):
@@ -29,9 +33,7 @@ class Unavailable(DataError):
 
 
 def cache_dir(spec) -> Path:
-    root = os.environ.get("XDG_CACHE_HOME", "")
-    root = Path(root) if os.path.isabs(root) else Path.home() / ".cache"  # the XDG spec ignores relative paths
-    return root / "fastnet" / spec.name
+    return user_cache_root() / "fastnet" / spec.name
 
 
 def env_dirs(spec):
@@ -111,7 +113,8 @@ def _read_all(spec, directory, verify, repair=None):
         labels_path, images_path = (_where(directory, f) for f in (labels_file, images_file))
         idx.check_labels(labels, labels_path, n_classes)
         count = _count_check(spec, images_file, labels, images_path, labels_path, verify)
-        split[name] = _read(spec, directory, images_file, idx.IMAGES_MAGIC, verify, repair, count), labels
+        split[name] = _read(spec, directory, images_file, idx.IMAGES_MAGIC, verify, repair,
+                            _both(count, _fits_in_memory(images_path))), labels
     return (*split["train"], *split["test"])
 
 
@@ -127,6 +130,30 @@ def _count_check(spec, images_file, labels, images_path, labels_path, verify):
                             f"{shape[0]:,} images, the official file {len(labels):,}); delete it and "
                             f"download again, or pass verify=False for your own data")
         same(shape)
+    return check
+
+
+def _both(*checks):
+    def check(shape):
+        for one in checks:
+            one(shape)
+    return check
+
+
+# The uint8 pixels as read, and their float32 copy for training.
+BYTES_PER_PIXEL = 1 + 4
+
+
+def _fits_in_memory(images_path):
+    """Refuse, before reading, images that the host could not hold: a small gzip file whose
+    header and labels agree on a huge count would otherwise fill memory and end in MemoryError."""
+    def check(shape):
+        need = math.prod(shape) * BYTES_PER_PIXEL
+        free = available_host_bytes()
+        if free is not None and need > free:
+            raise DataError(f"{images_path} holds {shape[0]:,} images, which need about {need / 2**30:.2f} GiB "
+                            f"(as read and as float32) but only {free / 2**30:.2f} GiB of memory is available; "
+                            f"use a smaller data set or a machine with more memory")
     return check
 
 

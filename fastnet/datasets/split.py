@@ -52,7 +52,10 @@ def _validation_count(size, n):
     count = int(size) if isinstance(size, numbers.Integral) else (round(size * n) if size < 1 else None)
     if count is None:
         raise InputError(f"the validation size {size!r} is neither a whole count nor a fraction in (0, 1)")
-    if not 1 <= count < n:
+    if count < 1:  # a fraction too small to hold one image: "0 images" would read as a bug
+        raise InputError(f"a validation split of {size!r} of {n} images is less than one image; "
+                         f"choose a fraction of at least {1 / n:.2g}, or a count between 1 and {n - 1}")
+    if count >= n:
         raise InputError(f"a validation split of {count} images leaves no training data from {n}; "
                          f"choose between 1 and {n - 1} (or a fraction in (0, 1))")
     return count

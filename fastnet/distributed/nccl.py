@@ -39,15 +39,18 @@ def import_cupy_nccl():
 
 
 class NCCLCommunicator(MPICommunicator):
-    """Collectives on GPU buffers through NCCL; the rest (objects, abort) through MPI."""
+    """Collectives on GPU buffers through NCCL; the rest (objects, abort) through MPI.
+
+    ``comm`` and ``import_cupy`` are for tests (a fake MPI communicator and a fake CuPy).
+    """
 
     name = "nccl"
 
-    def __init__(self, MPI):
-        super().__init__(MPI)
+    def __init__(self, MPI, comm=None, import_cupy=import_cupy_nccl):
+        super().__init__(MPI, comm)
         # Each step agreed by every rank: one rank failing alone would leave the others
         # waiting in NCCL's rendezvous.
-        self.cupy, distributed = on_every_rank(self, import_cupy_nccl)
+        self.cupy, distributed = on_every_rank(self, import_cupy)
         self.device = on_every_rank(self, self._select_device)
         try:
             self.nccl = distributed.init_process_group(self.size, self.rank, backend="nccl", use_mpi=True)
@@ -55,29 +58,33 @@ class NCCLCommunicator(MPICommunicator):
             raise BackendUnavailable(f"NCCL failed to start ({type(exc).__name__}: {_first_line(exc)})") from None
 
     def _select_device(self):
+        """The GPU numbered by the rank on its node; GPU 0 when the launcher shows each rank one."""
         try:
             devices = self.cupy.cuda.runtime.getDeviceCount()
         except Exception as exc:
             raise BackendUnavailable(f"no usable CUDA device ({_first_line(exc)}); check nvidia-smi") from None
-        if self.local_rank >= devices:
+        if devices == 0:
+            raise BackendUnavailable("no CUDA device found (device count 0); check nvidia-smi and "
+                                     "CUDA_VISIBLE_DEVICES")
+        number = 0 if devices == 1 else self.local_rank
+        if number >= devices:
             raise BackendUnavailable(f"{self.local_size} ranks on this node but {devices} visible GPU(s); "
                                      f"NCCL needs one GPU per rank: start at most {devices} ranks per node")
-        device = self.cupy.cuda.Device(self.local_rank)
+        device = self.cupy.cuda.Device(number)
         device.use()
         return device
 
+    # Even a 1-rank job calls NCCL: the smoke run on a one-GPU machine then tests the real path.
     def allreduce_(self, buffer, weight=1.0):
+        self._check_device_array(buffer)
         if weight != 1.0:
             buffer *= weight
-        if self.size > 1:
-            self._check_device_array(buffer)
-            self.nccl.all_reduce(buffer, buffer, op="sum")
+        self.nccl.all_reduce(buffer, buffer, op="sum")
         return buffer
 
     def broadcast_(self, array, root=0):
-        if self.size > 1:
-            self._check_device_array(array)
-            self.nccl.broadcast(array, root=root)
+        self._check_device_array(array)
+        self.nccl.broadcast(array, root=root)
         return array
 
     def barrier(self):
@@ -91,8 +98,7 @@ class NCCLCommunicator(MPICommunicator):
                             f"use the cupy backend with --distributed nccl")
 
     def describe(self):
-        from cupy.cuda import nccl
-
+        nccl = self.cupy.cuda.nccl
         version = nccl.get_version() if hasattr(nccl, "get_version") else "unknown"
         return f"{super().describe()}; NCCL {version} on GPU {self.device.id}"
 

@@ -85,7 +85,12 @@ class Layer:
             dtype = value.dtype if kind == "f" else numpy.float32
         if not self.backend.is_array(value):
             value = numpy.asarray(value)
-        return self.backend.asarray(value, dtype=dtype)
+        param = self.backend.asarray(value, dtype=dtype)
+        # Once: a NaN weight would only surface later as a NaN loss, far from its cause.
+        if not bool(self.xp.isfinite(param).all()):
+            raise InputError(f"{type(self).__name__} got a parameter of shape {tuple(param.shape)} with NaN or inf "
+                             f"values; give it finite numbers (a checkpoint from before a divergence, or a fresh init)")
+        return param
 
     def _check_x(self, x, name="x", min_ndim=2, dtype=None):
         """Type and shape always; values (NaN/inf) when ``validate``; ``dtype`` when the layer has weights."""

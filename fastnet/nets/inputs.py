@@ -18,10 +18,6 @@ def check_net_input(net, x, name="x"):
     return x
 
 
-def is_finite(backend, a) -> bool:
-    return bool(backend.xp.isfinite(a).all())
-
-
 def check_input_scale(net, x, name="x"):
     """Refuse data so large that one gradient step overflows the net's dtype.
 

@@ -9,10 +9,10 @@ from fastnet.backends import get_backend
 from fastnet.errors import InputError
 from fastnet.layers import SoftmaxWithLoss
 from fastnet.layers.protocol import declaration
-from fastnet.nets.inputs import check_input_scale, check_net_input, is_finite, label_name
+from fastnet.nets.inputs import check_input_scale, check_net_input, label_name
 from fastnet.nets.params import ParamDict
 from fastnet.nets.state import NetStateAndModes
-from fastnet.validation import check_finite, check_labels
+from fastnet.validation import ValueChecks, check_finite, check_labels
 
 
 class Sequential(NetStateAndModes):
@@ -121,13 +121,22 @@ class Sequential(NetStateAndModes):
         check_net_input(self, x, name)
         if not self.validate_inputs:
             return None
+        self.value_checks.next_batch()
         if self.layers and getattr(self.input_layer, "propagates_nonfinite", False):
             return x, name
-        check_finite(self.backend, x, name)
+        self.value_checks.finite(x, x, name)
         return None
 
-    def _check_t(self, t, n):
-        return check_labels(self.backend, t, n, self.output_size, read_values=self.validate_inputs)
+    def _check_t(self, t, n, name="t"):
+        check_labels(self.backend, t, n, self.output_size, name, read_values=False)
+        if self.validate_inputs:
+            self.value_checks.labels(t, self.output_size, name)
+        return t
+
+    @property
+    def value_checks(self) -> ValueChecks:
+        """NaN/inf and label checks; on a GPU they wait on the device for ``raise_pending()``."""
+        return ValueChecks.of(self)
 
     # --- the classic API -------------------------------------------------------------------------
     def predict(self, x, train_flg=False):
@@ -139,8 +148,7 @@ class Sequential(NetStateAndModes):
             return self._forward(x, train_flg)
         name, first = next(iter(self.layers.items()))
         x = first.forward(x, train_flg) if self._declared[name].takes_train_flag else first.forward(x)
-        if not is_finite(self.backend, x):
-            check_finite(self.backend, *pending)  # says which input values are bad
+        self.value_checks.finite(x, *pending)  # reads x itself only to say what is wrong
         return self._forward(x, train_flg, start=1)
 
     def _forward(self, x, train_flg, start=0):
@@ -200,7 +208,9 @@ class Sequential(NetStateAndModes):
         correct = 0
         for rows, y in batches:
             correct += (y.argmax(axis=1) == labels[rows]).sum()
-        return float(correct) / x.shape[0]
+        correct = float(correct)  # the device is read here anyway: its checks too
+        self.value_checks.raise_pending()
+        return correct / x.shape[0]
 
     def backward(self, dout=1):
         """Backpropagate from the loss; returns the input gradient when the first layer made one."""

@@ -47,8 +47,9 @@ def check_meta(meta: dict, path) -> None:
         bad("optimizer.name", "is not a name")
     if not _count(optimizer.get("iter", 0)):
         bad("optimizer.iter", f"is {optimizer.get('iter')!r}, not a step count")
-    if "lr" in optimizer and (not _number(optimizer["lr"]) or optimizer["lr"] <= 0):
-        bad("optimizer.lr", "is not a positive number")
+    # A schedule may end at 0 (cosine) or underflow to it (step decay): the lr is >= 0, not > 0.
+    if "lr" in optimizer and (not _number(optimizer["lr"]) or optimizer["lr"] < 0):
+        bad("optimizer.lr", "is not a number >= 0")
 
     config = meta["config"]
     for key in ("data_source", "data_name"):

@@ -5,7 +5,8 @@ A schedule is a function of the optimizer's update count (``fastnet.schedules``)
 run gets the same rates as the uninterrupted one from the restored optimizer alone.  The
 schedule's length is fixed when the run starts: a run resumed with a larger ``--epochs`` keeps
 the recorded schedule (it is not stretched, which would change the rates of the epochs already
-trained); the updates beyond its end run at its final rate, and the run says so.
+trained); the updates beyond its end run at its final rate, and the run says so. A schedule
+that ends at rate 0 (cosine without --min-lr) cannot be extended: those epochs would not train.
 """
 from __future__ import annotations
 
@@ -35,6 +36,11 @@ def resumed_schedule(recorded, current, base_lr, epochs, steps_per_epoch, source
     except (InputError, TypeError) as exc:
         raise CheckpointError(f"{source or 'the checkpoint'}: the recorded learning-rate schedule is not usable ({exc})") from None
     if schedule.name != "constant" and epochs * steps_per_epoch > schedule.total:
+        recorded_epochs = f"{schedule.total / steps_per_epoch:g}"
+        if schedule.lr_at(schedule.total) == 0:
+            raise InputError(f"the {schedule.name} learning-rate schedule of {source or 'the checkpoint'} ends at "
+                             f"rate 0 after its {recorded_epochs} epochs, so more epochs would not change the "
+                             f"weights; start a new run with --epochs {epochs} (or a --min-lr above 0)")
         say(f"the {schedule.name} learning-rate schedule keeps its recorded length of "
                 f"{schedule.total / steps_per_epoch:g} epochs ({schedule.total} updates); the epochs "
                 f"after it run at {schedule.lr_at(schedule.total):g}")

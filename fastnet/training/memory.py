@@ -1,10 +1,10 @@
 """Will a batch fit?  Estimated before the big allocations, from a tiny probe batch."""
 from __future__ import annotations
 
-import os
 
 import numpy
 
+from fastnet.host_memory import available_host_bytes
 from fastnet.errors import ResourceError
 
 # Backward allocates gradients and temporaries about the size of the cached activations.
@@ -38,49 +38,14 @@ def bytes_per_sample(net, sample_shape, probe=2) -> float:
 def available_bytes(backend) -> int | None:
     """Free memory where the backend's arrays live (None when unknown).
 
-    On the host: the smaller of the memory the system has available and what this process's
-    own limits (``ulimit -v`` / ``-d``) still allow.
+    On the host: the least of the memory the system has available, what this process's
+    cgroups still allow (a container's ``--memory``: ``/proc/meminfo`` shows the host's RAM
+    there) and what its own limits (``ulimit -v`` / ``-d``) still allow.
     """
     memory = getattr(backend, "free_memory", None)
     if memory is not None:
         return memory()
-    candidates = [_meminfo_available(), _rlimit_headroom()]
-    known = [c for c in candidates if c is not None]
-    return min(known) if known else None
-
-
-def _meminfo_available() -> int | None:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def _rlimit_headroom() -> int | None:
-    """Bytes left under RLIMIT_AS/RLIMIT_DATA, from the process's current sizes (Linux)."""
-    try:
-        import resource
-
-        with open("/proc/self/status") as f:
-            sizes = {k: int(v.split()[0]) * 1024 for k, _, v in (line.partition(":") for line in f)
-                     if k in ("VmSize", "VmData")}
-    except (ImportError, OSError, ValueError, IndexError):
-        return None
-    left = []
-    for limit, used in ((resource.RLIMIT_AS, "VmSize"), (getattr(resource, "RLIMIT_DATA", None), "VmData")):
-        if limit is None or used not in sizes:
-            continue
-        soft, _hard = resource.getrlimit(limit)
-        if soft != resource.RLIM_INFINITY:
-            left.append(max(soft - sizes[used], 0))
-    return min(left) if left else None
+    return available_host_bytes()
 
 
 def gib(n: float) -> str:
