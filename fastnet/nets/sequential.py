@@ -140,28 +140,27 @@ class Sequential(NetStateAndModes):
 
     # --- the classic API -------------------------------------------------------------------------
     def predict(self, x, train_flg=False):
-        return self._run(x, train_flg, self._door(x))
+        return self._forward(x, train_flg, self._door(x))
 
-    def _run(self, x, train_flg, pending):
-        """The forward, checking ``pending`` (``(input, name)``) on the first layer's output."""
-        if pending is None:
-            return self._forward(x, train_flg)
-        name, first = next(iter(self.layers.items()))
-        x = first.forward(x, train_flg) if self._declared[name].takes_train_flag else first.forward(x)
-        self.value_checks.finite(x, *pending)  # reads x itself only to say what is wrong
-        return self._forward(x, train_flg, start=1)
+    def _forward(self, x, train_flg, pending=None):
+        """Layer by layer, a fused pair (Affine+Relu, Conv+Relu) in one pass.
 
-    def _forward(self, x, train_flg, start=0):
+        ``pending`` (``(input, name)``, from ``_door``): the input's values are still to be
+        checked, on the first layer's output, so that layer runs on its own.
+        """
         layers = list(self.layers.items())
-        i = start
+        i = 0
         while i < len(layers):
             name, layer = layers[i]
-            fused = self.fused_forward(name, layers[i + 1][0]) if i + 1 < len(layers) else None
-            if fused is not None:  # this layer and the next in one pass (Affine+Relu, Conv+Relu)
+            alone = i + 1 == len(layers) or (i == 0 and pending is not None)
+            fused = None if alone else self.fused_forward(name, layers[i + 1][0])
+            if fused is not None:
                 x = fused(x, layers[i + 1][1])
                 i += 2
                 continue
             x = layer.forward(x, train_flg) if self._declared[name].takes_train_flag else layer.forward(x)
+            if i == 0 and pending is not None:
+                self.value_checks.finite(x, *pending)  # reads the input itself only to say what is wrong
             i += 1
         return x
 
@@ -197,7 +196,7 @@ class Sequential(NetStateAndModes):
         ``x``'s structure is checked once, here; its values batch by batch as the batches run.
         """
         pending = self._door(x)
-        return ((rows, self._run(x[rows], False, pending))
+        return ((rows, self._forward(x[rows], False, pending))
                 for rows in (slice(start, start + batch_size) for start in range(0, x.shape[0], batch_size)))
 
     def accuracy(self, x, t, batch_size=1000):
