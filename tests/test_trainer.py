@@ -85,9 +85,9 @@ def test_logged_loss_comes_from_the_gradient_pass(sample):
     losses = []
     forward, gradient = net._forward, net.gradient
 
-    def counting_forward(x, train_flg, *pending):
+    def counting_forward(x, train_flg):
         forwards[bool(train_flg)] += 1
-        return forward(x, train_flg, *pending)
+        return forward(x, train_flg)
 
     def recording_gradient(x, t):
         grads = gradient(x, t)

@@ -121,7 +121,7 @@ def run(args):
 
 
 def train(args, job):
-    from fastnet.training import TrainerConfig, build_net
+    from fastnet.training import Trainer, TrainerConfig, build_net
     from fastnet.training.checkpoint import load_checkpoint_arrays, restore_checkpoint
 
     say = print
@@ -161,7 +161,8 @@ def train(args, job):
         settings = TrainerConfig.for_run(config, record, out_dir=out_dir, progress=not args.quiet, log=say,
                                          tensorboard=args.tensorboard, threads=args.threads,
                                          title=f"{config.net} on {data.name} ({backend.name})")
-        trainer = job.trainer(net, optimizer, x_train, t_train, data.x_test, data.t_test, settings=settings)
+        trainer = Trainer(net, optimizer, x_train, t_train, data.x_test, data.t_test,
+                          settings=job.settings(settings), step=job.step())
         if args.resume:
             arrays = load_checkpoint_arrays(args.resume, net, optimizer)
             restore_checkpoint(net, optimizer, arrays, meta, args.resume)

@@ -113,19 +113,20 @@ class Sequential(NetStateAndModes):
         return x
 
     def _door(self, x, name="x"):
-        """Structure always; values unless trusted.  Returns what the forward must still check.
+        """Structure always; values unless trusted.  Returns what the forward must still check:
+        ``()``, or ``((x, name),)`` for the first layer's output.
 
         When the first layer propagates NaN/inf (a matrix product does), the check reads its
         small output instead of the whole input, and reads the input only to say what is wrong.
         """
         check_net_input(self, x, name)
         if not self.validate_inputs:
-            return None
+            return ()
         self.value_checks.next_batch()
         if self.layers and getattr(self.input_layer, "propagates_nonfinite", False):
-            return x, name
+            return ((x, name),)
         self.value_checks.finite(x, x, name)
-        return None
+        return ()
 
     def _check_t(self, t, n, name="t"):
         check_labels(self.backend, t, n, self.output_size, name, read_values=False)
@@ -140,7 +141,7 @@ class Sequential(NetStateAndModes):
 
     # --- the classic API -------------------------------------------------------------------------
     def predict(self, x, train_flg=False):
-        return self._forward(x, train_flg, self._door(x))
+        return self._forward(x, train_flg, *self._door(x))
 
     def _forward(self, x, train_flg, pending=None):
         """Layer by layer, a fused pair (Affine+Relu, Conv+Relu) in one pass.
@@ -196,7 +197,7 @@ class Sequential(NetStateAndModes):
         ``x``'s structure is checked once, here; its values batch by batch as the batches run.
         """
         pending = self._door(x)
-        return ((rows, self._forward(x[rows], False, pending))
+        return ((rows, self._forward(x[rows], False, *pending))
                 for rows in (slice(start, start + batch_size) for start in range(0, x.shape[0], batch_size)))
 
     def accuracy(self, x, t, batch_size=1000):

@@ -1,8 +1,8 @@
 """A run's place among processes (``Job``): one process, or one rank of a data-parallel job.
 
-Under a job the trainer gets a ``DataParallelStep`` and the rank-0 policy: only rank 0 writes
-and speaks (the other ranks train with no output folder, no progress bar and no log).
-``job.start`` wraps the net in ``DataParallel`` (parameters, layer state and optimizer slots
+Under a job the trainer gets a ``DataParallelStep`` (``job.step()``) and the rank-0 policy
+(``job.settings(...)``): only rank 0 writes and speaks (the other ranks train with no output
+folder, no progress bar and no log).  ``job.start`` wraps the net in ``DataParallel`` (parameters, layer state and optimizer slots
 broadcast from rank 0).  The command's options and the launch are ``fastnet.cli.distributed``.
 """
 from __future__ import annotations
@@ -11,7 +11,6 @@ import contextlib
 
 from fastnet.distributed.base import SingleProcess
 from fastnet.training.steps import DataParallelStep
-from fastnet.training.trainer import Trainer
 
 LR_SCALES = ("none", "linear")
 
@@ -73,14 +72,16 @@ class Job:
             return {}
         return {"ranks": self.comm.size, "distributed": self.name, "lr_scale": self.lr_scale}
 
-    def trainer(self, *args, settings, **kwargs):
-        """A Trainer; under a job, one with a data-parallel step, writing (and showing) only on
-        rank 0: the other ranks run without an output folder, a progress bar or a log."""
-        if not self.distributed:
-            return Trainer(*args, settings=settings, **kwargs)
-        if not self.comm.is_root:
-            settings = settings.with_options(out_dir=None, progress=False, log=None)
-        return Trainer(*args, settings=settings, step=DataParallelStep(self.comm, self.name), **kwargs)
+    def step(self):
+        """The trainer's step: None (the default, this process alone), or this rank's share."""
+        return DataParallelStep(self.comm, self.name) if self.distributed else None
+
+    def settings(self, settings):
+        """The rank-0 policy: only rank 0 writes and speaks; the other ranks train without an
+        output folder, a progress bar or a log."""
+        if self.distributed and not self.comm.is_root:
+            return settings.with_options(out_dir=None, progress=False, log=None)
+        return settings
 
     def start(self, trainer, meta=None, say=print):
         """After building (and resuming): every rank continues from rank 0's state."""
