@@ -215,3 +215,22 @@ def test_epoch_log_alone(sample):
                                                  samples_per_second=250.0)
     EpochLog(said.append).end_epoch(trainer)
     assert said == ["epoch 1/2: train loss 0.5000 acc 0.7500 (2.0 s, 250 samples/s)"]
+
+
+def test_the_data_parallel_step_on_one_rank_trains_like_the_local_step(sample, tmp_path):
+    """The step of a job, met here on one process (the real jobs run under mpiexec in
+    test_distributed*.py): the same weights, and the checkpoint names the ranks."""
+    from fastnet.distributed.base import SingleProcess
+    from fastnet.training import DataParallelStep
+
+    local = make_trainer(sample)
+    local.fit()
+    step = DataParallelStep(SingleProcess(), "mpi")
+    ranked = make_trainer(sample, tmp_path, step=step)
+    step.join(ranked)
+    assert step.resume_options == ("--distributed", "mpi") and step.launcher == ("mpiexec", "-n", "1")
+    ranked.fit()
+    for key, value in local.net.params.items():
+        numpy.testing.assert_array_equal(ranked.net.params[key], value, err_msg=key)
+    _arrays, meta = read_checkpoint(tmp_path / "checkpoint.npz")
+    assert meta["progress"]["ranks"] == 1 and meta["progress"]["rank_layer_states"] == [{}]
