@@ -1,5 +1,5 @@
 """The one rule that says which epoch is best: the highest validation accuracy, then the lowest
-validation loss, then the earliest.  ``Selection`` (best.npz, early stopping), the final report,
+validation loss, then the earliest.  ``ModelSelection`` (best.npz, early stopping), the final report,
 ``curves.png`` and the accuracy benchmark all choose with it, so they name the same epoch."""
 from __future__ import annotations
 

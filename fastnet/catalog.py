@@ -56,7 +56,7 @@ class NetEntry:
     build: Callable
     small: Callable
     recipe: Recipe
-    images: bool  # takes (N, 1, 28, 28) images rather than flat rows
+    images: bool  # takes (N, C, H, W) images rather than flat rows
 
 
 def _two_layer(run, backend, input_shape, output_size):

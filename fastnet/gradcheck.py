@@ -81,9 +81,9 @@ def check_net_gradients(net, x, t, h=1e-5, max_entries=None, seed=0, tolerance=1
     """
     # Below 1e-12 no float64 central difference can tell, and resolvable / tolerance overflows.
     tolerance = check_hyperparameter("tolerance", tolerance, low=MIN_TOLERANCE, high=1.0)
-    start = net.state_dict()
+    start = net.layer_state()
     backprop = {k: net.backend.to_numpy(v).reshape(-1).copy() for k, v in net.gradient(x, t).items()}
-    net.load_state_dict(start)  # the numerical gradient sees the dropout masks backprop saw
+    net.load_layer_state(start)  # the numerical gradient sees the dropout masks backprop saw
     loss = abs(float(net.last_loss))
     resolvable = 4 * numpy.finfo(net.dtype).eps * max(loss, 1.0) / (2 * h)
     floor = max(resolvable / FLOOR_RATIO, 1e-8)
@@ -109,7 +109,7 @@ def check_net_gradients(net, x, t, h=1e-5, max_entries=None, seed=0, tolerance=1
                                  float(numpy.mean(numpy.abs(grad[chosen] - best_num)))))
         if on_param is not None:
             on_param(report[-1])
-    net.load_state_dict(start)
+    net.load_layer_state(start)
     return report
 
 

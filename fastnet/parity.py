@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 import numpy
 
 from fastnet.backends import Backend, get_backend, unavailable_reason
-from fastnet.layers import Dropout
 
 # Round-off of one forward/backward through the classic nets is below ~1e-5 (float32) and
 # ~1e-13 (float64); a wrong kernel gives differences of order 1.
@@ -120,11 +119,12 @@ def record_pass(net, x, t) -> dict:
         setattr(layer, method, wrapper)  # an instance attribute shadows the method until removed
         patched.append((layer, method))
 
+    streams = list(net.random_streams().values())
     for layer in [*net.layers.values(), net.lastLayer]:
         for method in ("forward", "forward_relu", "backward"):
             if hasattr(layer, method):
                 wrap(layer, method, names[id(layer)])
-        if isinstance(layer, Dropout):
+        if layer in streams:
             # Dropout: every backend draws the same masks, from a host generator with the layer's seed.
             layer.rng = HostRandom(layer.seed, backend)
     try:

@@ -11,21 +11,24 @@ the whole step loses; from about 40 M multiply-adds (1000x784 @ 784x50, SimpleCo
 products, the wide MLP) two threads take 0.5-0.7 of one thread's time.  Hence
 ``LARGE_PRODUCT_MACS``: the largest matrix product of a forward pass decides.
 
-The numba count is also the number of threads the numba backend's convolutions share a batch
-among (``NumbaKernels.conv_threads``; each share multiplies with a single-threaded BLAS).
+The numba count is the number of threads the numba backend's convolutions share a batch among
+(each share multiplies with a single-threaded BLAS); the kernels read it from the choice in
+force (:func:`conv_threads`), a context this module keeps: a ``ThreadChoice`` is applied by
+``using_threads`` for a block, or by ``set_process_choice`` for the rest of the process (a
+rank of a distributed run).  The compiled numba kernels are serial, so numba's own thread pool
+is never sized.
 
 Overrides, strongest first: ``--threads N`` (the ``threads`` argument), then the environment
 (``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``, ``OMP_NUM_THREADS`` for the BLAS;
 ``NUMBA_NUM_THREADS`` for numba and the convolutions, else the BLAS number).  Outside
-``using_threads`` the convolutions use :func:`default_conv_threads`: the environment, else the
-usable cores.
+any choice the convolutions use :func:`default_conv_threads`: the environment, else the usable
+cores.
 """
 from __future__ import annotations
 
 import functools
 import math
 import os
-import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -34,7 +37,6 @@ from fastnet.cgroups import cgroup_cpu_limit, parse_cfs_quota, parse_cpu_max  # 
 LARGE_PRODUCT_MACS = 32 * 2**20
 BLAS_ENV = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
 NUMBA_ENV = "NUMBA_NUM_THREADS"
-_MISSING = object()
 
 
 # --- the cores this process may use ---------------------------------------------------------------
@@ -130,44 +132,28 @@ def default_conv_threads() -> int:
     return choose_threads().numba
 
 
-def largest_product_macs(net, sample_shape, batch_size, kind=None) -> int:
-    """Multiply-adds of the largest matrix product in the net's forward pass at this batch
-    (``kind``: only "affine" or only "conv" layers)."""
-    from fastnet.profiling.shapes import forward_products
-
-    return max((m * k * n for m, k, n in forward_products(net, sample_shape, batch_size, kind)), default=0)
-
-
-def threads_for(net, sample_shape, batch_size, threads=None) -> ThreadChoice:
-    """The choice for training or timing ``net`` on batches of ``batch_size`` samples.
-
-    On the numba backend each convolution shares its batch among ``conv_threads`` threads with a
-    single-threaded BLAS, so the BLAS count is sized by the other products alone: DeepConvNet's
-    small Affine products then run on one BLAS thread while its convolutions use every core.
-    """
-    convs = largest_product_macs(net, sample_shape, batch_size, "conv")
-    if getattr(net.backend, "name", None) == "numba" and convs:
-        return choose_threads(largest_product_macs(net, sample_shape, batch_size, "affine"), threads,
-                              conv_product_macs=convs)
-    return choose_threads(largest_product_macs(net, sample_shape, batch_size), threads)
-
-
 # --- applying it -------------------------------------------------------------------------------------
-_chosen: list = []  # the choices in force, innermost last
+_chosen: list = []  # the choices of the using_threads blocks, innermost last
+_process_choice: list = []  # the choice set for the whole process, if any
 
 
 def active_choice() -> ThreadChoice | None:
-    """The choice of the innermost ``using_threads`` block, or None outside any."""
-    return _chosen[-1] if _chosen else None
+    """The choice of the innermost ``using_threads`` block, else the process's, else None."""
+    return (_chosen or _process_choice or [None])[-1]
+
+
+def conv_threads() -> int:
+    """How many threads the numba backend's convolutions share a batch among, now."""
+    choice = active_choice()
+    return choice.numba if choice is not None else default_conv_threads()
 
 
 @contextmanager
 def using_threads(choice: ThreadChoice):
-    """Run the block with the chosen BLAS, numba and convolution thread counts; restores them after."""
+    """Run the block with the chosen BLAS and convolution thread counts; restores them after."""
     from threadpoolctl import threadpool_limits
 
-    with _conv_threads(choice.numba), _numba_threads(choice.numba), \
-            threadpool_limits(limits=choice.blas, user_api="blas"):
+    with threadpool_limits(limits=choice.blas, user_api="blas"):
         _chosen.append(choice)
         try:
             yield choice
@@ -175,38 +161,10 @@ def using_threads(choice: ThreadChoice):
             _chosen.pop()
 
 
-@contextmanager
-def _conv_threads(count):
-    """The numba backend's convolutions share each batch among ``count`` threads (where it is loaded:
-    a net is built before its threads are chosen)."""
-    module = sys.modules.get("fastnet.backends.numba_kernels")
-    if module is None:
-        yield
-        return
-    kernels = module.NumbaKernels
-    previous = kernels.__dict__.get("conv_threads", _MISSING)
-    kernels.conv_threads = count
-    try:
-        yield
-    finally:
-        if previous is _MISSING:
-            del kernels.conv_threads
-        else:
-            kernels.conv_threads = previous
+def set_process_choice(choice: ThreadChoice) -> ThreadChoice:
+    """Apply ``choice`` for the rest of the process (each rank of a job: its share of the node)."""
+    from threadpoolctl import threadpool_limits
 
-
-@contextmanager
-def _numba_threads(count):
-    numba = sys.modules.get("numba")  # only where the numba backend is already loaded
-    previous = None
-    if numba is not None:
-        try:
-            previous = numba.get_num_threads()
-            numba.set_num_threads(max(1, min(count, numba.config.NUMBA_NUM_THREADS)))
-        except Exception:  # a numba without a threading layer: its kernels are serial anyway
-            previous = None
-    try:
-        yield
-    finally:
-        if previous is not None:
-            numba.set_num_threads(previous)
+    threadpool_limits(limits=choice.blas)
+    _process_choice[:] = [choice]
+    return choice

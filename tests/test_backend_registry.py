@@ -109,3 +109,18 @@ def test_importing_fastnet_imports_neither_numba_nor_cupy():
         "net = fastnet.nets.TwoLayerNet(4, 3, 2, seed=0)\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('numba', 'cupy', 'torch'))))\n")
     assert loaded == []
+
+
+def test_backends_and_communicators_share_one_lazy_registry_that_keeps_the_reason():
+    import fastnet.backends
+    import fastnet.distributed
+    from fastnet.errors import BackendUnavailable
+    from fastnet.registry import LazyRegistry
+
+    assert isinstance(fastnet.backends._registry, LazyRegistry)
+    assert isinstance(fastnet.distributed._registry, LazyRegistry)
+    registry = LazyRegistry("widget", {"gone": "fastnet.no_such_module"})
+    with pytest.raises(BackendUnavailable, match="widget 'gone' is unavailable: ModuleNotFoundError"):
+        registry.load("gone")
+    assert registry.reason("gone").startswith("ModuleNotFoundError: No module named 'fastnet.no_such_module'")
+    assert "gone" not in registry.loaded

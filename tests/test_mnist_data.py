@@ -106,3 +106,27 @@ def test_full_fashion_mnist_loads_in_the_same_format(mnist_dir):
     # Fashion-MNIST is balanced: 6,000 training and 1,000 test images per class.
     assert numpy.bincount(t_train).tolist() == [6000] * 10
     assert numpy.bincount(t_test).tolist() == [1000] * 10
+
+
+def test_input_shapes_come_from_the_data_set_catalog():
+    from fastnet.datasets.catalog import MNIST, image_shape, input_shape
+
+    assert MNIST.image_shape == (1, 28, 28)
+    assert input_shape("mnist", flatten=True) == (784,) and input_shape("fashion-mnist", False) == (1, 28, 28)
+    assert image_shape("sample") == MNIST.image_shape
+
+
+def test_images_take_the_shape_their_catalog_entry_declares():
+    """A 3x32x32 data set needs only its reader and its entry: the preparation follows the shape."""
+    from fastnet.datasets.mnist import _make
+
+    rng = numpy.random.default_rng(0)
+    raw = [rng.integers(0, 256, (5, 3, 32, 32), dtype=numpy.uint8), numpy.arange(5) % 10,
+           rng.integers(0, 256, (2, 3, 32, 32), dtype=numpy.uint8), numpy.arange(2)]
+    images = _make("rgb", "here", raw, tuple("0123456789"), (3, 32, 32), normalize=True, flatten=False,
+                   one_hot=False)
+    assert images.x_train.shape == (5, 3, 32, 32) and images.x_train.dtype == numpy.float32
+    numpy.testing.assert_array_equal(images.x_train * 255, raw[0].astype(numpy.float32))
+    rows = _make("rgb", "here", raw, tuple("0123456789"), (3, 32, 32), normalize=False, flatten=True,
+                 one_hot=False)
+    assert rows.x_test.shape == (2, 3 * 32 * 32)

@@ -29,9 +29,9 @@ def host_grads(net, x, t):
     return {k: net.backend.to_numpy(v).copy() for k, v in net.gradient(x, t).items()}
 
 
-def test_state_dict_holds_batchnorm_statistics_and_dropout_random_state():
+def test_layer_state_holds_batchnorm_statistics_and_dropout_random_state():
     net = bn_dropout_net()
-    state = net.state_dict()
+    state = net.layer_state()
     assert set(state) == {"BatchNorm1", "BatchNorm2", "Dropout1", "Dropout2"}
     assert set(state["BatchNorm1"]) == {"running_mean", "running_var"}
     assert set(state["Dropout1"]) == {"rng"}
@@ -42,10 +42,10 @@ def test_loading_the_state_replays_the_same_training_step(backend):
     net = bn_dropout_net(backend)
     x, t = batch(net.backend)
     net.gradient(x, t)  # move the state away from the start
-    saved = net.state_dict()
+    saved = net.layer_state()
     first = host_grads(net, x, t)
     mean_after = net.backend.to_numpy(net.layers["BatchNorm1"].running_mean).copy()
-    net.load_state_dict(saved)
+    net.load_layer_state(saved)
     again = host_grads(net, x, t)
     for key in first:
         numpy.testing.assert_array_equal(again[key], first[key], err_msg=key)  # same dropout masks
@@ -54,12 +54,12 @@ def test_loading_the_state_replays_the_same_training_step(backend):
 
 def test_a_damaged_dropout_state_is_refused_and_changes_nothing():
     net = bn_dropout_net()
-    before = net.state_dict()
+    before = net.layer_state()
     with pytest.raises(InputError, match="Dropout random state is damaged"):
-        net.load_state_dict({"Dropout1": {"rng": {"bit_generator": "PCG64", "state": "garbage"}}})
-    assert net.state_dict()["Dropout1"] == before["Dropout1"]
+        net.load_layer_state({"Dropout1": {"rng": {"bit_generator": "PCG64", "state": "garbage"}}})
+    assert net.layer_state()["Dropout1"] == before["Dropout1"]
     with pytest.raises(InputError, match="no layer named Nope"):
-        net.load_state_dict({"Nope": {}})
+        net.load_layer_state({"Nope": {}})
 
 
 def test_moving_between_host_backends_keeps_the_dropout_sequence(backend):
@@ -95,12 +95,12 @@ def test_probe_leaves_no_trace():
     net = bn_dropout_net()
     x, t = batch(net.backend)
     net.gradient(x, t)
-    state, last_loss = net.state_dict(), net.last_loss
+    state, last_loss = net.layer_state(), net.last_loss
     with net.probe():
         assert not net.validate_inputs
         net.loss(x * 3, t, train_flg=True)
         assert net.layers["Dropout1"].mask is not None
-    after = net.state_dict()
+    after = net.layer_state()
     assert after["Dropout1"] == state["Dropout1"]
     numpy.testing.assert_array_equal(after["BatchNorm1"]["running_var"], state["BatchNorm1"]["running_var"])
     assert net.last_loss is last_loss and net.validate_inputs
@@ -207,15 +207,63 @@ def test_deep_conv_net_with_dropout_passes_the_gradient_check():
     for key in net.params:
         if key.startswith("b"):
             net.params[key][...] = 0.1 * rng.standard_normal(net.params[key].shape)
-    before = net.state_dict()
+    before = net.layer_state()
     report = check_net_gradients(net, x, t, max_entries=10)
     assert max(r.max_relative_error for r in report) < 1e-6
-    assert net.state_dict()["Dropout1"] == before["Dropout1"]
+    assert net.layer_state()["Dropout1"] == before["Dropout1"]
 
 
 def test_batchnorm_state_of_the_wrong_shape_is_refused():
     net = bn_dropout_net()
     with pytest.raises(InputError, match=r"BatchNormalization state running_mean has shape \(10,\); got \(3,\)"):
-        net.load_state_dict({"BatchNorm1": {"running_mean": numpy.zeros(3, F32)}})
+        net.load_layer_state({"BatchNorm1": {"running_mean": numpy.zeros(3, F32)}})
     with pytest.raises(InputError, match="BatchNormalization has no state named rng"):
-        net.load_state_dict({"BatchNorm1": {"rng": {}}})
+        net.load_layer_state({"BatchNorm1": {"rng": {}}})
+
+
+def test_state_dict_holds_parameters_buffers_and_random_state_by_name():
+    net = bn_dropout_net()
+    state = net.state_dict()
+    assert set(net.params) < set(state)
+    assert {"BatchNorm1.running_mean", "BatchNorm1.running_var", "Dropout1.rng", "Dropout2.rng"} < set(state)
+    assert set(state) == set(net.params) | {f"{n}.{k}" for n, s in net.layer_state().items() for k in s}
+    assert all(isinstance(state[k], numpy.ndarray) for k in net.state_arrays())  # host copies
+    assert state["Dropout1.rng"]["bit_generator"] == "PCG64"
+
+
+def test_load_state_dict_makes_a_fresh_net_compute_the_same_numbers(backend):
+    trained = bn_dropout_net(backend)
+    x, t = batch(trained.backend)
+    for _ in range(2):
+        trained.gradient(x, t)  # parameters untouched, statistics and streams moved on
+    for value in trained.params.values():
+        value += 0.01
+    state = trained.state_dict()
+    fresh = bn_dropout_net(backend, seed=99)
+    fresh.load_state_dict(state)
+    want, got = host_grads(trained, x, t), host_grads(fresh, x, t)
+    for key in want:
+        numpy.testing.assert_array_equal(got[key], want[key], err_msg=key)  # same weights, statistics, masks
+    numpy.testing.assert_array_equal(trained.predict(x), fresh.predict(x))
+
+
+def test_load_state_dict_refuses_a_wrong_shape_a_stranger_or_a_gap_and_changes_nothing():
+    net = bn_dropout_net()
+    before = net.state_dict()
+    wrong = {**before, "W1": numpy.zeros((2, 2), F32)}
+    with pytest.raises(InputError, match=r"state W1 has shape"):
+        net.load_state_dict(wrong)
+    with pytest.raises(InputError, match="no parameter or state named Nope.W"):
+        net.load_state_dict({**before, "Nope.W": numpy.zeros(1)})
+    with pytest.raises(InputError, match="the state lacks W1"):
+        net.load_state_dict({k: v for k, v in before.items() if k != "W1"})
+    damaged = {**before, "Dropout1.rng": {"bit_generator": "PCG64", "state": "garbage"}}
+    with pytest.raises(InputError, match="Dropout random state is damaged"):
+        net.load_state_dict(damaged)
+    after = net.state_dict()
+    assert after.keys() == before.keys()
+    for key, value in before.items():
+        assert (numpy.array_equal(after[key], value) if isinstance(value, numpy.ndarray)
+                else after[key] == value), key
+    net.load_state_dict({"b1": numpy.ones_like(before["b1"])}, strict=False)  # a part, on request
+    assert numpy.array_equal(net.params["b1"], numpy.ones_like(before["b1"]))

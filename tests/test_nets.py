@@ -172,9 +172,9 @@ def test_numerical_gradient_leaves_a_float32_net_untouched(backend):
     t = backend.asarray(numpy.array([0, 1, 2, 1]))
     net.gradient(x, t)
     before = {k: backend.to_numpy(v).copy() for k, v in net.state_arrays().items()}
-    state = net.state_dict()
+    state = net.layer_state()
     net.numerical_gradient(x, t, keys=["W1"], indices=[0, 7])
     for key, value in net.state_arrays().items():
         assert value.dtype == numpy.float32, key
         numpy.testing.assert_array_equal(backend.to_numpy(value), before[key], err_msg=key)
-    assert net.state_dict()["Dropout1"] == state["Dropout1"]
+    assert net.layer_state()["Dropout1"] == state["Dropout1"]

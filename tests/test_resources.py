@@ -44,9 +44,9 @@ def test_batch_that_does_not_fit_is_refused_with_a_batch_that_does(sample):
 def test_probing_memory_leaves_the_net_as_it_was():
     net = MultiLayerNet(20, [16, 16], 10, use_batchnorm=True, use_dropout=True, backend="numpy", seed=1)
     before = {k: v.copy() for k, v in net.state_arrays().items()}
-    rng_before = {name: state["rng"] for name, state in net.state_dict().items() if "rng" in state}
+    rng_before = {name: state["rng"] for name, state in net.layer_state().items() if "rng" in state}
     check_batch_fits(net, (20,), 100, free=10**12)
-    assert {name: state["rng"] for name, state in net.state_dict().items() if "rng" in state} == rng_before
+    assert {name: state["rng"] for name, state in net.layer_state().items() if "rng" in state} == rng_before
     assert len(rng_before) == 2  # both dropout layers were covered
     for key, value in net.state_arrays().items():
         assert numpy.array_equal(value, before[key]), key

@@ -10,6 +10,7 @@ from fastnet.nets import TwoLayerNet
 from fastnet.optim import SGD, Adam
 from fastnet.training import Trainer, TrainingInterrupted
 from fastnet.training.checkpoint import read_checkpoint, restore_checkpoint
+from fastnet.training.extension import called_at
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +71,7 @@ def test_early_stop_ends_patience_epochs_after_the_best(sample):
 def test_best_checkpoint_holds_the_best_validation_epoch(sample, tmp_path):
     trainer = noisy_run(sample, tmp_path, epochs=9, keep_best=True)
     weights = {}
-    trainer.after_epoch = lambda t: weights.update({t.epoch: {k: v.copy() for k, v in t.net.params.items()}})
+    trainer.extend(called_at("end_epoch", lambda t: weights.update({t.epoch: {k: v.copy() for k, v in t.net.params.items()}})))
     history = trainer.fit().to_dict()
     best = 1 + max(range(9), key=lambda i: (history["val_acc"][i], -history["val_loss"][i]))
     assert best == 8
@@ -170,9 +171,9 @@ def test_bad_selection_settings_are_one_clear_error(sample, options, problem):
 ])
 def test_the_streaming_choice_and_the_history_choice_name_the_same_epoch(accs, losses, best):
     from fastnet.best_epoch import best_epoch_index
-    from fastnet.training.selection import Selection
+    from fastnet.training.selection import ModelSelection
 
-    selection = Selection()
+    selection = ModelSelection()
     for epoch, (acc, loss) in enumerate(zip(accs, losses), start=1):
         selection.observe(epoch, loss, acc)
     assert best_epoch_index({"val_acc": accs, "val_loss": losses}) == best

@@ -8,8 +8,10 @@ from threadpoolctl import threadpool_info
 
 from fastnet.nets import DeepConvNet, MultiLayerNet, SimpleConvNet, TwoLayerNet
 from fastnet.threads import (BLAS_ENV, LARGE_PRODUCT_MACS, NUMBA_ENV, affinity_cpus, cgroup_cpu_limit,
-                             choose_threads, parse_cfs_quota, parse_cpu_max, threads_for, usable_cores,
+                             choose_threads, parse_cfs_quota, parse_cpu_max, usable_cores,
                              using_threads)
+from fastnet.profiling.thread_choice import threads_for
+from fastnet.training.extension import called_at
 from fastnet_cli import cli_env, command
 
 QUIET = {}  # an environment that sets no thread variable
@@ -131,15 +133,29 @@ def test_info_shows_the_thread_choice_and_the_environment_override(tmp_path):
 
 
 def test_using_threads_sets_the_convolution_threads_and_restores_them():
-    from fastnet.backends.numba_kernels import NumbaKernels
+    from fastnet.threads import conv_threads, default_conv_threads
 
-    assert NumbaKernels.conv_threads is None
+    assert conv_threads() == default_conv_threads()
     with using_threads(choose_threads(1, threads=3, environ=QUIET)):
-        assert NumbaKernels.conv_threads == 3
+        assert conv_threads() == 3
         with using_threads(choose_threads(1, environ={NUMBA_ENV: "2", "OMP_NUM_THREADS": "1"})):
-            assert NumbaKernels.conv_threads == 2
-        assert NumbaKernels.conv_threads == 3
-    assert NumbaKernels.conv_threads is None
+            assert conv_threads() == 2
+        assert conv_threads() == 3
+    assert conv_threads() == default_conv_threads()
+
+
+def test_a_process_choice_holds_outside_blocks_and_a_block_wins_inside(tmp_path):
+    """A rank sets its share for the whole process; a using_threads block still decides within."""
+    code = ("from fastnet.threads import ThreadChoice, active_choice, conv_threads, set_process_choice, using_threads\n"
+            "set_process_choice(ThreadChoice(1, 2, 'rank share'))\n"
+            "print(conv_threads(), active_choice().why)\n"
+            "with using_threads(ThreadChoice(1, 3, 'block')):\n"
+            "    print(conv_threads())\n"
+            "print(conv_threads())\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env=cli_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:3] == ["2 rank share", "3", "2"]
 
 
 def test_the_convolution_shares_follow_the_chosen_threads():
@@ -171,7 +187,7 @@ def test_the_convolution_threads_outside_a_choice_follow_the_environment(tmp_pat
 
 def _blas_threads_during_fit(trainer):
     seen = []
-    trainer.after_epoch = lambda t: seen.append(set(_blas_threads()))
+    trainer.extend(called_at("end_epoch", lambda t: seen.append(set(_blas_threads()))))
     trainer.fit()
     return seen[0]
 

@@ -60,3 +60,14 @@ def test_recipes_come_from_the_catalog():
     assert not conv.flatten and RunConfig().flatten
     with pytest.raises(InputError, match="unknown optimizer"):
         RunConfig.for_net("mlp", optimizer="lbfgs")
+
+
+def test_a_run_config_refuses_unknown_keys_and_a_checkpoint_record_reads():
+    from fastnet.training.config import RECORD_KEYS, RunConfig
+
+    with pytest.raises(InputError, match="unknown run setting.*lerning_rate"):
+        RunConfig.from_dict({**RunConfig().to_dict(), "lerning_rate": 0.1})
+    recorded = {**RunConfig().to_dict(), **{key: "x" for key in RECORD_KEYS}}
+    assert RunConfig.from_record(recorded) == RunConfig()
+    with pytest.raises(InputError, match="unknown run setting.*stray"):
+        RunConfig.from_record({**recorded, "stray": 1})

@@ -6,45 +6,26 @@ cupy, then numba, then numpy, and says which it picked and why the others were s
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 
 from fastnet.backends.base import Backend
 from fastnet.errors import BackendUnavailable, InputError
+from fastnet.registry import LazyRegistry
 
 # Best first: the order ``auto`` tries them in.
 BACKEND_NAMES = ("cupy", "numba", "numpy")
-_MODULES = {name: f"fastnet.backends.{name}_backend" for name in BACKEND_NAMES}
-
-_loaded: dict[str, Backend] = {}
-_failures: dict[str, str] = {}
+_registry = LazyRegistry("backend", {name: f"fastnet.backends.{name}_backend" for name in BACKEND_NAMES})
+_MODULES, _loaded, _failures = _registry.modules, _registry.loaded, _registry.failures
 _default: Backend | None = None
 
 
 def _load(name: str) -> Backend:
-    if name in _loaded:
-        return _loaded[name]
-    if name in _failures:
-        raise BackendUnavailable(f"backend '{name}' is unavailable: {_failures[name]}")
-    try:
-        backend = importlib.import_module(_MODULES[name]).load()
-    except Exception as exc:  # any failure to start is a reason to record, not a crash
-        reason = str(exc) or type(exc).__name__
-        if not isinstance(exc, BackendUnavailable):
-            reason = f"{type(exc).__name__}: {reason}"
-        _failures[name] = reason
-        raise BackendUnavailable(f"backend '{name}' is unavailable: {reason}") from None
-    _loaded[name] = backend
-    return backend
+    return _registry.load(name)
 
 
 def unavailable_reason(name: str) -> str | None:
     """None when the backend loads, else the recorded reason it cannot."""
-    try:
-        _load(name)
-    except BackendUnavailable:
-        return _failures[name]
-    return None
+    return _registry.reason(name)
 
 
 def availability() -> dict[str, str | None]:
@@ -53,7 +34,7 @@ def availability() -> dict[str, str | None]:
 
 
 @dataclass
-class Selection:
+class BackendChoice:
     """The outcome of choosing a backend: what was asked, what was used and why."""
 
     requested: str
@@ -81,12 +62,12 @@ def _check_name(name: str) -> None:
         raise InputError(f"unknown backend '{name}'; choose one of: {choices}")
 
 
-def select_backend(name: str = "auto", strict: bool = False) -> Selection:
+def select_backend(name: str = "auto", strict: bool = False) -> BackendChoice:
     """Resolve a name to a usable backend, falling back to the best CPU one unless ``strict``."""
     _check_name(name)
     if name != "auto":
         try:
-            return Selection(name, _load(name))
+            return BackendChoice(name, _load(name))
         except BackendUnavailable:
             if strict:
                 raise
@@ -95,7 +76,7 @@ def select_backend(name: str = "auto", strict: bool = False) -> Selection:
     for candidate in candidates:
         reason = unavailable_reason(candidate)
         if reason is None:
-            return Selection(name, _loaded[candidate], skipped, fell_back=name != "auto")
+            return BackendChoice(name, _loaded[candidate], skipped, fell_back=name != "auto")
         skipped[candidate] = reason
     raise BackendUnavailable("no backend can be used: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
 
@@ -132,5 +113,5 @@ def set_default_backend(name: "str | Backend") -> Backend:
     return _default
 
 
-__all__ = ["Backend", "BACKEND_NAMES", "Selection", "availability", "get_backend",
+__all__ = ["Backend", "BACKEND_NAMES", "BackendChoice", "availability", "get_backend",
            "get_default_backend", "select_backend", "set_default_backend", "unavailable_reason"]

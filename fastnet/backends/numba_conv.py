@@ -1,7 +1,7 @@
 """Numba convolutions: a few images at a time, on every usable core.
 
-The convolution splits the batch into one share per thread (``conv_threads``, set by the thread
-policy in ``fastnet.threads``), each share computed with a single-threaded BLAS: small products on
+The convolution splits the batch into one share per thread (``conv_threads``, read from the
+thread choice in force, ``fastnet.threads``), each share computed with a single-threaded BLAS: small products on
 every core at once instead of BLAS threads waking up and waiting for each other around every small
 product.  Within a share, chunks of images whose column matrix fits in the cache are built,
 multiplied and written to the output layout before the next chunk.  Also here: the contract's
@@ -18,7 +18,7 @@ from threadpoolctl import ThreadpoolController
 from fastnet.backends.dispatch import fast_path
 from fastnet.backends.numba_jit import jit as _jit
 from fastnet.shapes import window_output_hw
-from fastnet.threads import default_conv_threads
+from fastnet.threads import conv_threads
 
 @functools.lru_cache(maxsize=None)
 def _blas_controller():
@@ -339,10 +339,11 @@ class NumbaConvolution:
     # The chunk of images whose column matrix is about this many bytes: it then stays in the
     # core's cache between being built and being multiplied.
     conv_chunk_bytes = 1 << 20
-    # Threads for the convolutions; ``fastnet.threads.using_threads`` sets it (None: the
-    # environment's choice, else the CPU cores this process may use).  Each takes its
-    # own share of the images with a single-threaded BLAS: small products on every core at once
-    # instead of BLAS threads waking up and waiting for each other around every small product.
+    # Threads for the convolutions: this kernel set's own count when one is given, else the
+    # thread choice in force (``fastnet.threads.conv_threads``: ``using_threads``, else the
+    # environment's choice, else the CPU cores this process may use).  Each takes its own share
+    # of the images with a single-threaded BLAS: small products on every core at once instead of
+    # BLAS threads waking up and waiting for each other around every small product.
     conv_threads = None
 
     def _conv_plan(self, x_shape, W, stride, pad):
@@ -433,7 +434,7 @@ class NumbaConvolution:
     def _shares(self, n):
         """Contiguous (lo, hi) image ranges of near-equal size, one per convolution thread (whole
         chunks would leave a thread idle when a few big chunks cover the batch)."""
-        threads = max(1, min(self.conv_threads or default_conv_threads(), n))
+        threads = max(1, min(self.conv_threads or conv_threads(), n))
         return [(n * i // threads, n * (i + 1) // threads) for i in range(threads)]
 
     def _pool(self, size):

@@ -102,7 +102,7 @@ class Contender:
 def fastnet_contender(workload: Workload, backend_name: str, threads=None) -> Contender:
     from fastnet.backends import get_backend
     from fastnet.optim import SGD
-    from fastnet.threads import threads_for
+    from fastnet.profiling.thread_choice import threads_for
 
     backend = get_backend(backend_name)
     net = make_fastnet_net(workload, backend)
@@ -125,7 +125,7 @@ def matmul_bound_contender(workload: Workload, threads=None) -> Contender:
     except for the first layer, the input gradient.  Run under the thread choice fastnet gets.
     """
     from fastnet.profiling.shapes import forward_products
-    from fastnet.threads import threads_for
+    from fastnet.profiling.thread_choice import threads_for
 
     net = make_fastnet_net(workload, "numpy")
     shape = NETS[workload.net][1]

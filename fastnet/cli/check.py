@@ -3,7 +3,7 @@ import numpy
 
 from fastnet.backends import BACKEND_NAMES
 from fastnet.cli.parser import non_negative_int, positive_int
-from fastnet.catalog import DTYPES, NET_NAMES, net_entry
+from fastnet.catalog import DEFAULT_DATASET, DTYPES, NET_NAMES, net_entry
 
 ALL_BACKENDS = BACKEND_NAMES[::-1]  # numpy (the reference) first
 
@@ -30,8 +30,11 @@ def build_named_net(name, backend, dtype, seed):
     return build_net(config, backend, input_shape(name))
 
 
-def input_shape(name):
-    return (1, 28, 28) if net_entry(name).images else (784,)
+def input_shape(name, dataset=DEFAULT_DATASET):
+    """One sample of ``dataset`` as the net ``name`` takes it (images, or flattened rows)."""
+    from fastnet.datasets.catalog import input_shape as dataset_input_shape
+
+    return dataset_input_shape(dataset, not net_entry(name).images)
 
 
 def run(args):

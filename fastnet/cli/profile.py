@@ -31,12 +31,14 @@ def run(args):
 
     from fastnet.optim import make_optimizer
     from fastnet.profiling.step import format_profile, profile_step
-    from fastnet.threads import threads_for, using_threads
+    from fastnet.profiling.thread_choice import threads_for
+    from fastnet.threads import using_threads
+    from fastnet.datasets.catalog import input_shape
     from fastnet.training.config import RunConfig, build_net
 
     backend = choose_backend(args).backend
     config = RunConfig.for_net(args.net, dtype=args.dtype)
-    sample_shape = (784,) if config.flatten else (1, 28, 28)
+    sample_shape = input_shape(config.dataset, config.flatten)
     net = build_net(config, backend, sample_shape)
     rng = numpy.random.default_rng(0)
     x = backend.asarray(rng.random((args.batch_size, *sample_shape)).astype(args.dtype))
@@ -49,19 +51,3 @@ def run(args):
     print(f"random inputs, {config.optimizer} update")
     print(format_profile(result))
     return 0
-
-
-def after_first_epoch(say):
-    """A trainer hook (``trainer.after_epoch``) that prints the profile once, after the first
-    epoch this run finishes, on copies of the net and optimizer with one training batch."""
-    def hook(trainer):
-        from fastnet.profiling.step import format_profile, profile_copy
-
-        if getattr(hook, "done", False):
-            return
-        hook.done = True
-        rows = slice(0, trainer.batch_size)
-        result = profile_copy(trainer.net, trainer.optimizer, trainer.x_train[rows], trainer.t_train[rows])
-        say(f"profile of a training step after epoch {trainer.epoch}:")
-        say(format_profile(result))
-    return hook

@@ -9,13 +9,16 @@ from fastnet import catalog
 from fastnet.blas import describe_blas
 from fastnet.cli.backend_choice import add_backend_options, choose_backend
 from fastnet.cli.common import check_same_data, load_run_data, option, read_run, show, source_of
-from fastnet.cli.profile import add_threads_option, after_first_epoch
+from fastnet.cli.distributed import add_distributed_options, launch
 from fastnet.cli.parser import fraction, non_negative_int, positive_float, positive_int
+from fastnet.cli.profile import add_threads_option
 from fastnet.cli.train_options import add_selection_options, given_selection_options
 from fastnet.cli.train_pictures import first_filters, refuse_stopped_run, write_train_pictures
 from fastnet.errors import InputError
 from fastnet.training.config import ADJUSTABLE_ON_RESUME, RunConfig
-from fastnet.training.parallel import add_distributed_options, launch, print_rank_line
+from fastnet.training.extension import called_at
+from fastnet.training.parallel import print_rank_line
+from fastnet.training.profile_once import ProfileOnce
 from fastnet.training.selection import summary_lines
 
 
@@ -113,13 +116,12 @@ def output_folder(args, config) -> Path:
 
 
 def run(args):
-    """One process, or (``--distributed``) every rank of an mpiexec job; see training/parallel.py."""
+    """One process, or (``--distributed``) every rank of an mpiexec job; see cli/distributed.py."""
     return launch(args, train)
 
 
 def train(args, job):
-    from fastnet.threads import threads_for, using_threads
-    from fastnet.training import TrainerConfig, build_net
+    from fastnet.training import Trainer, TrainerConfig, build_net
     from fastnet.training.checkpoint import load_checkpoint_arrays, restore_checkpoint
 
     say = print
@@ -135,7 +137,7 @@ def train(args, job):
     # after the data actually used (the embedded sample, where full MNIST cannot be had).
     out_dir = output_folder(args, config) if args.out or args.resume else None
     backend = job.on_every_rank(lambda: choose_backend(args, recorded=meta["backend"] if meta else None)).backend
-    rank_threads = job.limit_threads(args.threads)
+    job.limit_threads(args.threads)  # a rank's share of the node, for the rest of the process
 
     data = load_run_data(config.dataset, args.data_dir, recorded, config.flatten,
                          progress=not args.quiet, checkpoint=args.resume)
@@ -157,9 +159,10 @@ def train(args, job):
         record = {"backend": backend.name, "data_source": source_of(data), "data_name": data.name,
                   "train_samples": int(len(x_train)), **job.record()}
         settings = TrainerConfig.for_run(config, record, out_dir=out_dir, progress=not args.quiet, log=say,
-                                         tensorboard=args.tensorboard,
+                                         tensorboard=args.tensorboard, threads=args.threads,
                                          title=f"{config.net} on {data.name} ({backend.name})")
-        trainer = job.trainer(net, optimizer, x_train, t_train, data.x_test, data.t_test, settings=settings)
+        trainer = Trainer(net, optimizer, x_train, t_train, data.x_test, data.t_test,
+                          settings=job.settings(settings), step=job.step())
         if args.resume:
             arrays = load_checkpoint_arrays(args.resume, net, optimizer)
             restore_checkpoint(net, optimizer, arrays, meta, args.resume)
@@ -173,14 +176,13 @@ def train(args, job):
         say(f"net: {config.net} ({sum(int(v.size) for v in net.params.values()):,} parameters), "
             f"{config.optimizer} lr {config.lr}, batch {config.batch_size}, {config.epochs} epochs, {config.dtype}")
 
-        threads = rank_threads or threads_for(net, x_train.shape[1:], config.batch_size, args.threads)
-        say(threads.describe())
+        say(trainer.thread_choice.describe())
         if args.profile:
-            trainer.after_epoch = after_first_epoch(say)
-        with using_threads(threads):
-            # A run's last digits depend on the BLAS kernel the CPU picked: name it beside them.
-            say(f"BLAS: {describe_blas()}")
-            history = trainer.fit()
+            trainer.extend(ProfileOnce(say))
+        # A run's last digits depend on the BLAS kernel the CPU picked: name it beside them, as
+        # the run starts (under the threads it trains with).
+        trainer.extend(called_at("start", lambda _trainer: say(f"BLAS: {describe_blas()}")))
+        history = trainer.fit()
     pictures = [trainer.curves_path, *write_train_pictures(trainer, filters_before, args.tensorboard)]
     print_summary(say, backend, history, out_dir, pictures, config.keep_best)
     return 0

@@ -7,10 +7,8 @@ from fastnet.errors import InputError
 
 def first_filters(net):
     """A host copy of the first convolution's weights (FN, C, FH, FW), or None (no convolution)."""
-    weights = net.params.get("W1")
-    if weights is None or weights.ndim != 4:
-        return None
-    return net.backend.to_numpy(weights).copy()
+    first = next((layer for name, layer in net.layers.items() if net.declared(name).kind == "conv"), None)
+    return None if first is None else net.backend.to_numpy(first.W).copy()
 
 
 def write_train_pictures(trainer, filters_before, tensorboard=None) -> list:
@@ -31,7 +29,7 @@ def write_train_pictures(trainer, filters_before, tensorboard=None) -> list:
 def refuse_stopped_run(trainer, checkpoint):
     """A run that early stopping ended has nothing left to train at the same patience."""
     selection = trainer.selection
-    if selection.should_stop:
+    if selection.should_stop():
         raise InputError(f"{checkpoint} was stopped early ({selection.since_best} epochs without a better "
                          f"validation accuracy after epoch {selection.best_epoch}); give a larger "
                          f"--early-stop to train further")

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+
+import numpy
 from dataclasses import dataclass
 
 
@@ -33,6 +35,7 @@ class DatasetSpec:
     mirrors: tuple[str, ...]
     mirrors_env: str  # comma-separated base URLs that replace ``mirrors``
     classes: tuple[str, ...]
+    image_shape: tuple = (1, 28, 28)  # (channels, height, width) of one image
 
     @property
     def files(self):
@@ -84,3 +87,14 @@ FASHION_MNIST = DatasetSpec(
 SPECS = {spec.name: spec for spec in (MNIST, FASHION_MNIST)}
 SAMPLE_NAME = "sample"  # the embedded MNIST sample (fastnet.datasets.sample)
 DATASET_NAMES = (*SPECS, SAMPLE_NAME)
+
+
+def image_shape(dataset: str) -> tuple:
+    """(C, H, W) of one image of ``dataset`` (the embedded sample is MNIST's)."""
+    return SPECS.get(dataset, MNIST).image_shape
+
+
+def input_shape(dataset: str, flatten: bool) -> tuple:
+    """One sample as a net takes it: (C*H*W,) flattened, else (C, H, W)."""
+    shape = image_shape(dataset)
+    return (int(numpy.prod(shape)),) if flatten else tuple(shape)

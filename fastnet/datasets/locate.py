@@ -27,8 +27,6 @@ from fastnet.errors import DataError
 from fastnet.host_memory import available_host_bytes
 from fastnet.portable import user_cache_root
 
-IMAGE_SHAPE = (28, 28)
-
 
 class Unavailable(DataError):
     """The dataset is not on this machine and could not be downloaded (offline, mirrors down)."""
@@ -177,7 +175,9 @@ def _read_checked(spec, directory, idx_file, magic, verify, check_shape):
     path = find_file(directory, idx_file)
     if path is None:
         raise DataError(f"{Path(directory) / idx_file.gz_name}: no such file; copy it there or allow downloading")
-    item_shape = IMAGE_SHAPE if magic == idx.IMAGES_MAGIC else None
+    # A grayscale IDX file holds (H, W) per image; more channels, (C, H, W).
+    channels, *hw = spec.image_shape
+    item_shape = (tuple(hw) if channels == 1 else tuple(spec.image_shape)) if magic == idx.IMAGES_MAGIC else None
     array = idx.read_idx(path, magic, item_shape, check_shape=check_shape)
     if verify and idx.content_md5(array, magic) != idx_file.content_md5:
         raise DataError(f"{path} is not the official {spec.title} {idx_file.name} (content MD5 differs); "

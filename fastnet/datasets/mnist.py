@@ -49,7 +49,8 @@ def load_dataset(name="mnist", normalize=True, flatten=True, one_hot_label=False
     """Load ``name`` ("mnist", "fashion-mnist" or "sample", the embedded MNIST sample).
 
     Images come as float32 in [0, 1] with ``normalize`` (uint8 0..255 without), shaped
-    (N, 784) with ``flatten`` or (N, 1, 28, 28) without; labels as int64 class indices, or
+    (N, C*H*W) with ``flatten`` or (N, C, H, W) without (MNIST: 784 or 1x28x28; the data
+    set's ``image_shape`` in ``fastnet.datasets.catalog``); labels as int64 class indices, or
     float32 one-hot rows with ``one_hot_label``.  ``verify`` checks each file's content MD5
     against the official one (turn it off for your own IDX files); ``mirrors`` (base URLs),
     ``timeout`` (seconds of network silence per mirror) and ``deadline`` (seconds one mirror
@@ -70,7 +71,7 @@ def load_dataset(name="mnist", normalize=True, flatten=True, one_hot_label=False
         # Nothing to be had in the default places: say so once, then work on the real subset.
         print(f"fastnet: full MNIST unavailable, using the embedded sample instead: {exc}", file=sys.stderr)
         return _sample_dataset(prepare)
-    return _make(spec.name, source, arrays, spec.classes, **prepare)
+    return _make(spec.name, source, arrays, spec.classes, spec.image_shape, **prepare)
 
 
 def load_mnist(normalize=True, flatten=True, one_hot_label=False, data_dir=None, download=True,
@@ -90,25 +91,26 @@ def load_fashion_mnist(normalize=True, flatten=True, one_hot_label=False, data_d
 def _sample_dataset(prepare):
     arrays = sample.load_sample_arrays()
     raw = [arrays[k] for k in ("x_train", "t_train", "x_test", "t_test")]
-    return _make("mnist-sample", sample.SOURCE, raw, MNIST.classes, **prepare)
+    return _make("mnist-sample", sample.SOURCE, raw, MNIST.classes, MNIST.image_shape, **prepare)
 
 
-def _make(name, source, arrays, classes, normalize, flatten, one_hot):
+def _make(name, source, arrays, classes, image_shape, normalize, flatten, one_hot):
     x_train, t_train, x_test, t_test = arrays
     n_classes = len(classes)
     return Dataset(name, source,
-                   _images(x_train, normalize, flatten), _labels(t_train, one_hot, n_classes),
-                   _images(x_test, normalize, flatten), _labels(t_test, one_hot, n_classes),
+                   _images(x_train, image_shape, normalize, flatten), _labels(t_train, one_hot, n_classes),
+                   _images(x_test, image_shape, normalize, flatten), _labels(t_test, one_hot, n_classes),
                    tuple(classes))
 
 
-def _images(images, normalize, flatten):
+def _images(images, image_shape, normalize, flatten):
+    """(N, C*H*W) with ``flatten``, else (N, C, H, W) for the data set's ``image_shape``."""
     x = images
     if normalize:
         x = images.astype(numpy.float32)  # straight from uint8, no float64 step
         x /= numpy.float32(255)
     n = len(images)
-    return x.reshape(n, -1) if flatten else x.reshape(n, 1, *images.shape[1:])
+    return x.reshape(n, -1) if flatten else x.reshape(n, *image_shape)
 
 
 def _labels(labels, one_hot, num_classes):

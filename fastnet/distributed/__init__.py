@@ -12,35 +12,19 @@ no NCCL), for ``fastnet info`` and for the one-line error a run gives.
 """
 from __future__ import annotations
 
-import importlib
-
 from fastnet.distributed.base import Communicator, SingleProcess
-from fastnet.errors import BackendUnavailable, FastnetError, InputError
+from fastnet.errors import InputError
+from fastnet.registry import LazyRegistry
 
 COMMUNICATOR_NAMES = ("none", "mpi", "nccl")
 CHOICES = COMMUNICATOR_NAMES + ("auto",)
-_MODULES = {"none": "fastnet.distributed.base", "mpi": "fastnet.distributed.mpi",
-            "nccl": "fastnet.distributed.nccl"}
-
-_loaded: dict[str, Communicator] = {}
-_failures: dict[str, str] = {}
-_causes: dict[str, BaseException] = {}   # what went wrong, for join_job (a failure all ranks share)
+# The failure's cause is kept too, for join_job (a failure all ranks share).
+_registry = LazyRegistry("communicator", {"none": "fastnet.distributed.base", "mpi": "fastnet.distributed.mpi",
+                                          "nccl": "fastnet.distributed.nccl"})
 
 
 def _load(name: str) -> Communicator:
-    if name in _loaded:
-        return _loaded[name]
-    if name not in _failures:
-        try:
-            _loaded[name] = importlib.import_module(_MODULES[name]).load()
-            return _loaded[name]
-        except Exception as exc:  # a reason to record, not a crash
-            reason = str(exc) or type(exc).__name__
-            if not isinstance(exc, FastnetError):
-                reason = f"{type(exc).__name__}: {reason}"
-            _failures[name] = reason
-            _causes[name] = exc
-    raise BackendUnavailable(f"communicator '{name}' is unavailable: {_failures[name]}") from _causes.get(name)
+    return _registry.load(name)
 
 
 def _check_name(name) -> None:
@@ -55,11 +39,7 @@ def unavailable_reason(name: str) -> str | None:
     also selects this rank's GPU and joins the NCCL group, so ask about it only in a real run.
     """
     _check_name(name)
-    try:
-        _load(name)
-    except BackendUnavailable:
-        return _failures[name]
-    return None
+    return _registry.reason(name)
 
 
 def availability(names=("mpi", "nccl")) -> dict[str, str | None]:

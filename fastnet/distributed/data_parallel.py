@@ -15,7 +15,7 @@ import time
 import numpy
 
 from fastnet.distributed.base import SingleProcess
-from fastnet.distributed.sync_batchnorm import synchronize_batchnorm
+from fastnet.distributed.sync_batchnorm import GlobalBatchStatistics
 from fastnet.errors import InputError
 
 
@@ -46,7 +46,8 @@ class DataParallel:
     def __init__(self, net, comm=None, *, seed=None, optimizer=None):
         self.net = net
         self.comm = comm if comm is not None else SingleProcess()
-        self.batchnorms = synchronize_batchnorm(net, self.comm) if self.comm.size > 1 else []
+        self.batchnorms = (net.share_batch_statistics(lambda: GlobalBatchStatistics(self.comm))
+                           if self.comm.size > 1 else [])
         if self.comm.size > 1:
             self._seed_dropout(seed)
         self._layout = [(key, tuple(value.shape), int(value.size)) for key, value in net.params.items()]
@@ -103,9 +104,9 @@ class DataParallel:
         else:
             buffer[...] = 0
             for layer in self.batchnorms:        # the collectives the other ranks' forward makes
-                layer.forward_empty()
+                layer.statistics.join_forward(layer)
             for layer in reversed(self.batchnorms):
-                layer.backward_empty()
+                layer.statistics.join_backward(layer)
         started = time.perf_counter()
         self.comm.allreduce_(buffer)
         self.comm_seconds += time.perf_counter() - started
@@ -115,7 +116,7 @@ class DataParallel:
     # --- evaluation ------------------------------------------------------------------------------
     def evaluate(self, x, t, batch_size=1000):
         """Mean loss and accuracy over a whole set, each rank evaluating its slice; same on all ranks."""
-        from fastnet.training.trainer import evaluate
+        from fastnet.evaluation import evaluate
 
         rows = self.rows(x.shape[0])
         count = rows.stop - rows.start
@@ -156,24 +157,21 @@ class DataParallel:
         if optimizer is not None:
             optimizer.iter = int(self.comm.allgather_object(optimizer.iter)[0])
 
-    def _dropout_layers(self):
-        from fastnet.layers import Dropout
-
-        return {name: layer for name, layer in self.net.layers.items() if isinstance(layer, Dropout)}
+    def has_streams(self) -> bool:
+        """Whether the net draws random masks (dropout), whose per-rank streams a checkpoint keeps."""
+        return bool(self.net.random_streams())
 
     def _seed_dropout(self, seed):
-        for index, layer in enumerate(self._dropout_layers().values()):
-            if layer.seed is not None:
-                layer.seed = stream_seed(layer.seed, self.comm.rank)
-            elif seed is not None:
-                layer.seed = stream_seed(seed, index, self.comm.rank)
-            else:
-                continue  # unseeded: fresh entropy on every rank already
-            layer.rng = self.net.backend.rng(layer.seed)
+        def rank_seed(index, layer_seed):
+            if layer_seed is not None:
+                return stream_seed(layer_seed, self.comm.rank)
+            return None if seed is None else stream_seed(seed, index, self.comm.rank)  # None: fresh entropy already
+
+        self.net.reseed_random_streams(rank_seed)
 
     def rng_states_here(self) -> dict:
         """This rank's dropout generator states, by layer name."""
-        return {name: layer.state_dict() for name, layer in self._dropout_layers().items()}
+        return self.net.random_stream_states()
 
     def rng_states(self) -> list:
         """Every rank's dropout generator states, in rank order (for rank 0's checkpoint)."""
@@ -188,7 +186,5 @@ class DataParallel:
         if len(states_by_rank) != self.comm.size:
             return False
         mine = states_by_rank[self.comm.rank]
-        for name, layer in self._dropout_layers().items():
-            if name in mine:
-                layer.load_state_dict(mine[name])
+        self.net.load_layer_state({name: state for name, state in mine.items() if name in self.net.random_streams()})
         return True

@@ -6,9 +6,6 @@ least one.  "May use" is the affinity mask and the cgroup CPU quota (a container
 """
 from __future__ import annotations
 
-import os
-import sys
-
 
 def available_cores() -> int:
     """The cores this process may run on, as the thread policy counts them (affinity, cgroup quota)."""
@@ -23,20 +20,20 @@ def threads_per_rank(local_size: int, cores: int | None = None) -> int:
     return max(1, cores // max(1, int(local_size)))
 
 
+def rank_choice(comm, threads: int | None = None):
+    """This rank's ``ThreadChoice``: its share of the node's cores, or ``threads`` (``--threads``)."""
+    from fastnet.threads import ThreadChoice
+
+    if threads is not None:
+        n = max(1, int(threads))
+        return ThreadChoice(n, n, "--threads")
+    n = threads_per_rank(comm.local_size)
+    return ThreadChoice(n, n, f"the node's cores shared by {comm.local_size} rank(s)")
+
+
 def limit_threads(comm, threads: int | None = None) -> int:
-    """Apply the per-rank thread count to BLAS/OpenMP (threadpoolctl) and numba; returns it.
+    """Apply this rank's thread count (BLAS and the convolutions) for the rest of the process;
+    returns it."""
+    from fastnet.threads import set_process_choice
 
-    ``threads`` overrides the computed share (e.g. ``--threads``).
-    """
-    n = threads_per_rank(comm.local_size) if threads is None else max(1, int(threads))
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=n)
-    if "numba" in sys.modules:
-        import numba
-
-        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-    else:
-        # Read by numba when it starts; a value the user set stays.
-        os.environ.setdefault("NUMBA_NUM_THREADS", str(n))
-    return n
+    return set_process_choice(rank_choice(comm, threads)).blas

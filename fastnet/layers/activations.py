@@ -7,6 +7,8 @@ __all__ = ["Relu", "Sigmoid", "check_dout", "shape_of"]  # check_dout, shape_of:
 class Relu(Layer):
     """max(x, 0).  Caches its output: the gradient passes where the output is positive."""
 
+    kind = "relu"
+
     def __init__(self, backend=None):
         super().__init__(backend)
         self.out = None
@@ -30,6 +32,8 @@ class Relu(Layer):
 
 
 class Sigmoid(Layer):
+    kind = "sigmoid"
+
     def __init__(self, backend=None):
         super().__init__(backend)
         self.out = None

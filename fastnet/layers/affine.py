@@ -12,6 +12,8 @@ class Affine(Layer):
     and it costs a whole matrix product.
     """
 
+    kind = "affine"
+    fuses_with = ("relu",)
     param_names = ("W", "b")
     grad_names = MappingProxyType({"W": "dW", "b": "db"})
     decay_names = ("W",)
@@ -39,6 +41,12 @@ class Affine(Layer):
         self.original_x_shape = x.shape
         self.x = x2
         return x2
+
+    def output_size(self):
+        return int(self.W.shape[1])
+
+    def output_shape(self, x_shape):
+        return (x_shape[0], int(self.W.shape[1]))
 
     def forward(self, x):
         return self.kernels.affine_forward(self._flatten(x), self.W, self.b)

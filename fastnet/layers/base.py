@@ -42,17 +42,26 @@ class Layer:
     statistics), ``decay_names`` get L2 weight decay.  Everything a layer keeps beyond its
     parameters comes and goes through ``state_dict()`` / ``load_state_dict()``.
     ``validate`` turns on checks that read values (NaN/inf); a net turns it off for its layers.
+    ``kind`` names what the layer is and ``fuses_with`` the kinds of a following layer it runs
+    in the same pass (``forward_<kind>``); see ``fastnet.layers.protocol``.  ``output_size()``
+    is the number of outputs per sample (classes, channels) where the layer fixes it.
     ``propagates_nonfinite`` says that a NaN or inf anywhere in a sample's input makes that
     sample's whole output non-finite (a matrix product does), so a net may check the output
-    instead of the input.
+    instead of the input.  ``draws_random`` says the layer keeps a random stream (dropout:
+    per rank in a data-parallel run); ``batch_statistics`` that its training forward uses the
+    batch's statistics (batch norm: global ones across ranks, through its ``statistics`` hook).
     """
 
+    kind = "layer"
+    fuses_with: tuple = ()
     param_names: tuple = ()
     grad_names = NO_GRADS
     state_names: tuple = ()
     decay_names: tuple = ()
     takes_train_flag = False
     propagates_nonfinite = False
+    draws_random = False
+    batch_statistics = False
 
     def __init__(self, backend=None):
         self.backend = get_backend(backend)
@@ -137,6 +146,15 @@ class Layer:
 
     def _clear_cache(self):
         """Forget what the last forward saved for backward (it lives on the old backend)."""
+
+    def output_size(self):
+        """Outputs per sample that this layer fixes (an Affine's columns, a Convolution's
+        channels); None for a layer that keeps its input's."""
+        return None
+
+    def output_shape(self, x_shape):
+        """The shape of ``forward``'s output for an input of ``x_shape`` (by default the same)."""
+        return tuple(x_shape)
 
     def __repr__(self):
         shapes = ", ".join(f"{n}={tuple(getattr(self, n).shape)}" for n in self.param_names)

@@ -10,12 +10,21 @@ class BatchNormalization(Layer):
 
     A test-mode forward uses the running statistics and keeps no cache: a backward after it
     is refused rather than silently reusing the last training forward's batch statistics.
+
+    ``statistics`` is a hook for where the batch statistics come from: None, this batch's own;
+    a ``fastnet.distributed.sync_batchnorm.GlobalBatchStatistics``, the global batch's over the
+    ranks of a data-parallel run (set through ``net.share_batch_statistics``).  A hook has
+    ``moments(layer, rows) -> (mean, centred rows, biased variance)`` and
+    ``gradient_sums(layer, dbeta, dgamma)``: the two sums the input gradient needs, on the scale of
+    the loss the statistics belong to.
     """
 
+    kind = "batchnorm"
     param_names = ("gamma", "beta")
     grad_names = MappingProxyType({"gamma": "dgamma", "beta": "dbeta"})
     state_names = ("running_mean", "running_var")
     takes_train_flag = True
+    batch_statistics = True
     eps = 1e-6
 
     def __init__(self, gamma, beta, momentum=0.9, running_mean=None, running_var=None,
@@ -36,6 +45,7 @@ class BatchNormalization(Layer):
         self.xn = self.std = None
         self.dgamma = self.dbeta = None
         self.test_mode = False
+        self.statistics = None
 
     def _as_rows(self, x):
         """(N, D) stays; (N, C, H, W) becomes (N*H*W, C) so statistics are per channel."""
@@ -60,21 +70,30 @@ class BatchNormalization(Layer):
         self.input_shape = x.shape
         self.test_mode = not train_flg
         if train_flg:
-            mu = rows.mean(axis=0)
-            xc = rows - mu
-            var = (xc * xc).mean(axis=0)
+            mu, xc, var = self._moments(rows)
             self.std = self.xp.sqrt(var + self.eps)
             self.xn = xc / self.std
-            # The running statistics are state, updated in place so references stay valid.
-            self.running_mean *= self.momentum
-            self.running_mean += (1 - self.momentum) * mu
-            self.running_var *= self.momentum
-            self.running_var += (1 - self.momentum) * var
+            self.update_running(mu, var)
             xn = self.xn
         else:
             self.xn = self.std = None
             xn = (rows - self.running_mean) / self.xp.sqrt(self.running_var + self.eps)
         return self._from_rows(self.gamma * xn + self.beta, x.shape)
+
+    def _moments(self, rows):
+        """The batch's mean, centred rows and biased variance (two passes: no cancellation)."""
+        if self.statistics is not None:
+            return self.statistics.moments(self, rows)
+        mu = rows.mean(axis=0)
+        xc = rows - mu
+        return mu, xc, (xc * xc).mean(axis=0)
+
+    def update_running(self, mu, var):
+        """The running statistics are state, updated in place so references stay valid."""
+        self.running_mean *= self.momentum
+        self.running_mean += (1 - self.momentum) * mu
+        self.running_var *= self.momentum
+        self.running_var += (1 - self.momentum) * var
 
     def backward(self, dout):
         if self.test_mode:
@@ -83,8 +102,12 @@ class BatchNormalization(Layer):
         rows = self._as_rows(dout)
         self.dbeta = rows.sum(axis=0)
         self.dgamma = (self.xn * rows).sum(axis=0)
-        dxn = self.gamma * rows
-        dx = (dxn - dxn.mean(axis=0) - self.xn * (dxn * self.xn).mean(axis=0)) / self.std
+        if self.statistics is None:
+            dxn = self.gamma * rows
+            dx = (dxn - dxn.mean(axis=0) - self.xn * (dxn * self.xn).mean(axis=0)) / self.std
+        else:  # the same formula, with the sums of the batch the statistics came from
+            dbeta, dgamma = self.statistics.gradient_sums(self, self.dbeta, self.dgamma)
+            dx = (self.gamma * rows - self.gamma * (dbeta + self.xn * dgamma) / rows.shape[0]) / self.std
         return self._from_rows(dx, self.input_shape)
 
     def _clear_cache(self):

@@ -10,6 +10,8 @@ from fastnet.shapes import window_output_hw
 class Convolution(Layer):
     """W of shape (FN, C, FH, FW), b of shape (FN,); input (N, C, H, W)."""
 
+    kind = "conv"
+    fuses_with = ("relu",)
     param_names = ("W", "b")
     grad_names = MappingProxyType({"W": "dW", "b": "db"})
     decay_names = ("W",)
@@ -35,6 +37,9 @@ class Convolution(Layer):
     # net checks the input itself: a convolution's output is larger (DeepConvNet's first: 16x,
     # SimpleConvNet's: 22x), and checking it would also split the first Conv+ReLU the net fuses.
     propagates_nonfinite = False
+
+    def output_size(self):
+        return int(self.W.shape[0])
 
     def output_shape(self, x_shape):
         fn, _, fh, fw = self.W.shape

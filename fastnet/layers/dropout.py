@@ -14,7 +14,9 @@ class Dropout(Layer):
     in float32 whatever the input's dtype: a float64 copy of a net draws the same masks.
     """
 
+    kind = "dropout"
     takes_train_flag = True
+    draws_random = True
 
     def __init__(self, dropout_ratio=0.5, backend=None, seed=None):
         super().__init__(backend)
@@ -43,6 +45,11 @@ class Dropout(Layer):
         return dout * self.mask
 
     # --- the random state -------------------------------------------------------------------------
+    def reseed(self, seed):
+        """Start a new stream from ``seed`` (a rank's own stream in a data-parallel run)."""
+        self.seed = seed
+        self.rng = self.backend.rng(seed)
+
     def state_dict(self) -> dict:
         """``{"rng": state}``: a host generator's bit-generator state (JSON-able), else ``{"seed": seed}``."""
         if isinstance(self.rng, numpy.random.Generator):

@@ -6,6 +6,8 @@ from fastnet.shapes import window_output_hw
 
 
 class Pooling(Layer):
+    kind = "pool"
+
     def __init__(self, pool_h, pool_w, stride=1, pad=0, backend=None):
         super().__init__(backend)
         if pool_h < 1 or pool_w < 1 or stride < 1 or pad < 0:

@@ -10,6 +10,8 @@ class SoftmaxWithLoss(Layer):
     Stable for logits of any size: the row maximum is subtracted before exponentiating.
     """
 
+    kind = "loss"
+
     def __init__(self, backend=None):
         super().__init__(backend)
         self.loss = None

@@ -1,26 +1,18 @@
 """A net is an ordered container of layers: forward in order, backward in reverse."""
 from __future__ import annotations
 
-import inspect
 from collections import OrderedDict
 
 import numpy
 
 from fastnet.backends import get_backend
 from fastnet.errors import InputError
-from fastnet.layers import Layer, Relu, SoftmaxWithLoss
+from fastnet.layers import SoftmaxWithLoss
+from fastnet.layers.protocol import declaration
 from fastnet.nets.inputs import check_input_scale, check_net_input, label_name
 from fastnet.nets.params import ParamDict
 from fastnet.nets.state import NetStateAndModes
 from fastnet.validation import ValueChecks, check_finite, check_labels
-
-
-def _takes_train_flag(layer) -> bool:
-    known = getattr(layer, "takes_train_flag", None)
-    if known is not None:
-        return known
-    # A user's own book-style layer: look at its signature once.
-    return "train_flg" in inspect.signature(layer.forward).parameters
 
 
 class Sequential(NetStateAndModes):
@@ -32,8 +24,9 @@ class Sequential(NetStateAndModes):
     >>> net.add("Affine2", Affine(W2, b2), suffix="2")
     >>> net.set_loss(SoftmaxWithLoss())
 
-    The net owns its state and its modes.  ``state_dict()`` holds everything beyond the
-    parameters (BatchNorm statistics, dropout random state).  The public methods check their
+    The net owns its state and its modes.  ``state_dict()`` holds everything that makes its
+    numbers (parameters, BatchNorm statistics, dropout random state); ``layer_state()`` what
+    the layers keep beyond their parameters.  The public methods check their
     arrays (NaN/inf, label range) unless inside ``with net.trusted_inputs():``, for data checked
     once with ``net.check_inputs``; ``with net.probe():`` runs a forward that leaves no trace.
     """
@@ -50,7 +43,7 @@ class Sequential(NetStateAndModes):
         self.validate_inputs = True
         self.last_loss = None
         self._param_index: dict[str, tuple] = {}
-        self._train_flag: dict[str, bool] = {}
+        self._declared: dict = {}  # layer name -> what it declares (fastnet.layers.protocol)
         self.params = ParamDict(self)
 
     # --- assembling -------------------------------------------------------------------------------
@@ -62,20 +55,20 @@ class Sequential(NetStateAndModes):
         """
         if name in self.layers:
             raise InputError(f"the net already has a layer named {name!r}")
-        for attr in getattr(layer, "param_names", ()):
+        declared = declaration(layer)
+        for attr in declared.params:
             key = attr + ("" if suffix is None else str(suffix))
             if key in self._param_index:
                 raise InputError(f"parameter name {key!r} is already used; give {name} another suffix")
             self._param_index[key] = (layer, attr)
-        if isinstance(layer, Layer):  # a book-style layer of the user's own is taken as it is
+        if declared.native:  # a book-style layer of the user's own is taken as it is
             if layer.backend is not self.backend:
                 layer.to(self.backend)
             layer.astype(self.dtype)
-        if hasattr(layer, "validate"):
             # Only the first layer sees user data; the net checks that once at its door.
             layer.validate = False
         self.layers[name] = layer
-        self._train_flag[name] = _takes_train_flag(layer)
+        self._declared[name] = declared
         self._refresh_input_grad()
         return layer
 
@@ -97,10 +90,11 @@ class Sequential(NetStateAndModes):
 
     @property
     def output_size(self):
-        for layer in reversed(self.layers.values()):
-            if hasattr(layer, "W"):
-                return int(layer.W.shape[1] if layer.W.ndim == 2 else layer.W.shape[0])
-        raise InputError("the net has no layer with weights")
+        for name, layer in reversed(self.layers.items()):
+            size = layer.output_size() if self._declared[name].native else None
+            if size is not None:
+                return size
+        raise InputError("the net has no layer that fixes its output size (an Affine or a Convolution)")
 
     # --- checks at the door ---------------------------------------------------------------------
     def check_inputs(self, x, t=None, name="x", t_name=None):
@@ -119,19 +113,20 @@ class Sequential(NetStateAndModes):
         return x
 
     def _door(self, x, name="x"):
-        """Structure always; values unless trusted.  Returns what the forward must still check.
+        """Structure always; values unless trusted.  Returns what the forward must still check:
+        ``()``, or ``((x, name),)`` for the first layer's output.
 
         When the first layer propagates NaN/inf (a matrix product does), the check reads its
         small output instead of the whole input, and reads the input only to say what is wrong.
         """
         check_net_input(self, x, name)
         if not self.validate_inputs:
-            return None
+            return ()
         self.value_checks.next_batch()
         if self.layers and getattr(self.input_layer, "propagates_nonfinite", False):
-            return x, name
+            return ((x, name),)
         self.value_checks.finite(x, x, name)
-        return None
+        return ()
 
     def _check_t(self, t, n, name="t"):
         check_labels(self.backend, t, n, self.output_size, name, read_values=False)
@@ -146,30 +141,39 @@ class Sequential(NetStateAndModes):
 
     # --- the classic API -------------------------------------------------------------------------
     def predict(self, x, train_flg=False):
-        return self._run(x, train_flg, self._door(x))
+        return self._forward(x, train_flg, *self._door(x))
 
-    def _run(self, x, train_flg, pending):
-        """The forward, checking ``pending`` (``(input, name)``) on the first layer's output."""
-        if pending is None:
-            return self._forward(x, train_flg)
-        name, first = next(iter(self.layers.items()))
-        x = first.forward(x, train_flg) if self._train_flag[name] else first.forward(x)
-        self.value_checks.finite(x, *pending)  # reads x itself only to say what is wrong
-        return self._forward(x, train_flg, start=1)
+    def _forward(self, x, train_flg, pending=None):
+        """Layer by layer, a fused pair (Affine+Relu, Conv+Relu) in one pass.
 
-    def _forward(self, x, train_flg, start=0):
+        ``pending`` (``(input, name)``, from ``_door``): the input's values are still to be
+        checked, on the first layer's output, so that layer runs on its own.
+        """
         layers = list(self.layers.items())
-        i = start
+        i = 0
         while i < len(layers):
             name, layer = layers[i]
-            following = layers[i + 1][1] if i + 1 < len(layers) else None
-            if self.fuse and type(following) is Relu and hasattr(layer, "forward_relu"):
-                x = layer.forward_relu(x, following)
+            alone = i + 1 == len(layers) or (i == 0 and pending is not None)
+            fused = None if alone else self.fused_forward(name, layers[i + 1][0])
+            if fused is not None:
+                x = fused(x, layers[i + 1][1])
                 i += 2
                 continue
-            x = layer.forward(x, train_flg) if self._train_flag[name] else layer.forward(x)
+            x = layer.forward(x, train_flg) if self._declared[name].takes_train_flag else layer.forward(x)
+            if i == 0 and pending is not None:
+                self.value_checks.finite(x, *pending)  # reads the input itself only to say what is wrong
             i += 1
         return x
+
+    def declared(self, name):
+        """What the layer ``name`` declares (``fastnet.layers.protocol.Declaration``)."""
+        return self._declared[name]
+
+    def fused_forward(self, name, following):
+        """The pass running layer ``name`` and the layer ``following`` it together, or None."""
+        if not self.fuse:
+            return None
+        return self._declared[name].fused_forward(self.layers[name], self._declared[following].kind)
 
     def loss(self, x, t, train_flg=False):
         """Mean cross-entropy (plus 0.5 * lambda * sum W**2 when weight decay is on)."""
@@ -193,7 +197,7 @@ class Sequential(NetStateAndModes):
         ``x``'s structure is checked once, here; its values batch by batch as the batches run.
         """
         pending = self._door(x)
-        return ((rows, self._run(x[rows], False, pending))
+        return ((rows, self._forward(x[rows], False, *pending))
                 for rows in (slice(start, start + batch_size) for start in range(0, x.shape[0], batch_size)))
 
     def predict_proba(self, x, batch_size=1000):
@@ -255,10 +259,10 @@ class Sequential(NetStateAndModes):
         x64 = x.astype(numpy.float64)
         t64 = t.astype(numpy.float64) if t.ndim == 2 else t
         with self.probe(), self.computing_in(numpy.float64):
-            start = self.state_dict()
+            start = self.layer_state()
 
             def loss():
-                self.load_state_dict(start)
+                self.load_layer_state(start)
                 return float(self.loss(x64, t64, train_flg=True))
 
             return {key: numerical_gradient(loss, self.params[key], h, indices)

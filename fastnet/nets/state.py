@@ -18,8 +18,50 @@ class NetStateAndModes:
 
     # --- state ---------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """Everything beyond the parameters, by layer name: BatchNorm statistics (host copies)
-        and dropout random state (JSON-able)."""
+        """Everything that makes the net's numbers, by name, as host copies: the parameters
+        (``W1``, ``b1``, ...), the buffers (``BatchNorm1.running_mean``, ...) and each random
+        stream's state (``Dropout1.rng``, JSON-able).  ``load_state_dict`` puts it back."""
+        state = {key: self.backend.to_numpy(value).copy() for key, value in self.state_arrays().items()}
+        for name, layer_state in self.layer_state().items():
+            for key, value in layer_state.items():
+                if not isinstance(value, numpy.ndarray):  # the arrays are in already
+                    state[f"{name}.{key}"] = value
+        return state
+
+    def load_state_dict(self, state: dict, strict: bool = True) -> None:
+        """Put back what ``state_dict`` returned: all of it (``strict``), or the entries given.
+
+        Every name and shape is checked first; a refused state changes nothing.
+        """
+        arrays, expected = {}, self.state_arrays()
+        others = {}
+        for key, value in state.items():
+            if key in expected:
+                if tuple(getattr(value, "shape", ())) != tuple(expected[key].shape):
+                    raise InputError(f"state {key} has shape {tuple(expected[key].shape)}; got "
+                                     f"{tuple(getattr(value, 'shape', ()))}")
+                arrays[key] = value
+                continue
+            layer, _, part = key.rpartition(".")
+            if layer not in self.layers:
+                raise InputError(f"the net has no parameter or state named {key}")
+            others.setdefault(layer, {})[part] = value
+        missing = sorted(set(expected) - set(arrays)) if strict else []
+        missing += sorted(f"{n}.{k}" for n, s in self.layer_state().items() for k, v in s.items()
+                          if strict and not isinstance(v, numpy.ndarray) and k not in others.get(n, {}))
+        if missing:
+            raise InputError(f"the state lacks {', '.join(missing)} (strict=False loads a part)")
+        before = self.layer_state()
+        try:
+            self.load_layer_state(others)
+        except InputError:
+            self.load_layer_state(before)
+            raise
+        self.set_state_arrays(arrays)
+
+    def layer_state(self) -> dict:
+        """Each layer's state beyond its parameters, by layer name: buffers (host copies) and
+        random state.  What a measuring probe or a gradient check puts back afterwards."""
         states = {}
         for name, layer in self.layers.items():
             state = layer.state_dict() if hasattr(layer, "state_dict") else {}
@@ -27,13 +69,37 @@ class NetStateAndModes:
                 states[name] = state
         return states
 
-    def load_state_dict(self, states: dict) -> None:
-        """Put back what ``state_dict`` returned (all of it, or some layers' part)."""
+    def load_layer_state(self, states: dict) -> None:
+        """Put back what ``layer_state`` returned (all of it, or some layers' part)."""
         unknown = [name for name in states if name not in self.layers]
         if unknown:
             raise InputError(f"the net has no layer named {', '.join(unknown)}")
         for name, state in states.items():
             self.layers[name].load_state_dict(state)
+
+    # --- seams for running on several processes ------------------------------------------------
+    def random_streams(self) -> dict:
+        """The layers that draw random numbers (dropout), by name, in forward order."""
+        return {name: layer for name, layer in self.layers.items() if getattr(layer, "draws_random", False)}
+
+    def random_stream_states(self) -> dict:
+        """Their part of ``layer_state()``: the random state of each, by layer name."""
+        return {name: layer.state_dict() for name, layer in self.random_streams().items()}
+
+    def reseed_random_streams(self, seed_for) -> None:
+        """Each stream restarts from ``seed_for(index, its seed)`` (None: left as it is)."""
+        for index, layer in enumerate(self.random_streams().values()):
+            seed = seed_for(index, layer.seed)
+            if seed is not None:
+                layer.reseed(seed)
+
+    def share_batch_statistics(self, make_hook) -> list:
+        """Every layer computing batch statistics (BatchNorm) gets the hook ``make_hook()``
+        (global-batch statistics over ranks); returns those layers in forward order."""
+        layers = [layer for layer in self.layers.values() if getattr(layer, "batch_statistics", False)]
+        for layer in layers:
+            layer.statistics = make_hook()
+        return layers
 
     def clear_caches(self):
         """Forget what the last forward kept for backward."""
@@ -55,12 +121,12 @@ class NetStateAndModes:
     def probe(self):
         """Forward passes for measuring only: on exit the state (BatchNorm statistics, dropout
         random state), ``last_loss`` and the layers' caches are as if nothing had run."""
-        state, last_loss = self.state_dict(), self.last_loss
+        state, last_loss = self.layer_state(), self.last_loss
         try:
             with self.trusted_inputs():
                 yield self
         finally:
-            self.load_state_dict(state)
+            self.load_layer_state(state)
             self.last_loss = last_loss
             self.clear_caches()
 

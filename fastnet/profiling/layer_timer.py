@@ -34,11 +34,12 @@ class LayerRecord:
 
 
 def _units(net):
-    """Each layer's unit: a layer the net fuses with the ReLU after it shares that ReLU's unit."""
+    """Each layer's unit: a layer the net fuses with the one after it (as its declaration allows)
+    shares that layer's unit."""
     names = list(net.layers)
     units = {name: name for name in names}
     for name, following in zip(names, names[1:]):
-        if net.fuse and type(net.layers[following]).__name__ == "Relu" and hasattr(net.layers[name], "forward_relu"):
+        if net.fused_forward(name, following) is not None:
             units[name] = units[following] = f"{name}+{following}"
     return units
 

@@ -10,22 +10,21 @@ def forward_products(net, sample_shape, batch_size, kind=None) -> list:
     """(m, k, n) of each product ``(m x k) @ (k x n)`` in a forward pass, layer by layer.
 
     An Affine multiplies (batch x in) by (in x out); a Convolution through im2col multiplies
-    (batch*OH*OW x C*FH*FW) by (C*FH*FW x FN).  Other layers only change the shape
-    (``output_shape`` where they have one).  ``kind`` ("affine" or "conv") keeps only those.
+    (batch*OH*OW x C*FH*FW) by (C*FH*FW x FN).  Every layer says the shape it outputs
+    (``output_shape``); its declared kind says whether it multiplies.  ``kind`` ("affine" or
+    "conv") keeps only those products.  A foreign (book-style) layer is taken to keep the shape.
     """
     shape = (batch_size, *sample_shape)
     products = []
-    for layer in net.layers.values():
-        W = getattr(layer, "W", None)
-        if W is not None and W.ndim == 2:           # Affine
-            if kind in (None, "affine"):
-                products.append((shape[0], int(W.shape[0]), int(W.shape[1])))
-            shape = (shape[0], int(W.shape[1]))
-        elif W is not None and W.ndim == 4:         # Convolution
-            fn, c, fh, fw = (int(s) for s in W.shape)
-            shape = tuple(int(s) for s in layer.output_shape(shape))
-            if kind in (None, "conv"):
-                products.append((shape[0] * shape[2] * shape[3], c * fh * fw, fn))
-        elif hasattr(layer, "output_shape"):        # Pooling
-            shape = tuple(int(s) for s in layer.output_shape(shape))
+    for name, layer in net.layers.items():
+        declared = net.declared(name)
+        if not declared.native:
+            continue
+        after = tuple(int(s) for s in layer.output_shape(shape))
+        if declared.kind == "affine" and kind in (None, "affine"):
+            products.append((shape[0], int(layer.W.shape[0]), int(layer.W.shape[1])))
+        elif declared.kind == "conv" and kind in (None, "conv"):
+            fn, c, fh, fw = (int(s) for s in layer.W.shape)
+            products.append((after[0] * after[2] * after[3], c * fh * fw, fn))
+        shape = after
     return products

@@ -19,7 +19,7 @@ def layer_states(net) -> dict:
     """The net's state beyond arrays, for the metadata (dropout random state); arrays such as
     BatchNorm statistics travel in the file with the parameters."""
     states = {}
-    for name, state in net.state_dict().items():
+    for name, state in net.layer_state().items():
         kept = {key: value for key, value in state.items() if not isinstance(value, numpy.ndarray)}
         if kept:
             states[name] = kept
@@ -79,7 +79,7 @@ def checkpoint_config(meta, path):
     from fastnet.training.config import RunConfig
 
     try:
-        return RunConfig.from_dict(meta["config"]).check()
+        return RunConfig.from_record(meta["config"]).check()
     except (InputError, TypeError) as exc:
         raise CheckpointError(f"{path}: checkpoint configuration is not usable ({exc})") from None
 
@@ -107,11 +107,11 @@ def _saved_layer_states(meta) -> dict:
 
 def _restore_layer_states(net, states, path):
     """All or nothing: a damaged state leaves every layer as it was."""
-    before = net.state_dict()
+    before = net.layer_state()
     try:
-        net.load_state_dict(states)
+        net.load_layer_state(states)
     except (InputError, TypeError, AttributeError) as exc:
-        net.load_state_dict(before)
+        net.load_layer_state(before)
         raise CheckpointError(f"{path}: layer state is damaged ({exc})") from None
 
 

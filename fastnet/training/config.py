@@ -14,6 +14,8 @@ from fastnet.training.run_options import RunOptions, check_run_options
 # What a resumed run may change: anything else alters the net, the data or the batches.
 ADJUSTABLE_ON_RESUME = ("epochs", "lr", "keep_best", "early_stop")
 _DEFAULT = catalog.NETS[catalog.DEFAULT_NET].recipe
+# What a checkpoint's config records beside the RunConfig: where the run ran and on what data.
+RECORD_KEYS = ("backend", "data_source", "data_name", "train_samples", "ranks", "distributed", "lr_scale")
 
 
 @dataclass
@@ -50,10 +52,21 @@ class RunConfig(RunOptions):
 
     @classmethod
     def from_dict(cls, data: dict) -> "RunConfig":
+        """The RunConfig of ``data``; a key that is not a setting is refused, not dropped."""
         if not isinstance(data, dict):
             raise InputError(f"a run configuration must be a dict, not {type(data).__name__}")
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(f"unknown run setting(s) {', '.join(map(str, unknown))}; known: {', '.join(sorted(known))}")
+        return cls(**data)
+
+    @classmethod
+    def from_record(cls, recorded: dict) -> "RunConfig":
+        """The RunConfig of a checkpoint's ``config`` (which also records ``RECORD_KEYS``)."""
+        if not isinstance(recorded, dict):
+            raise InputError(f"a run configuration must be a dict, not {type(recorded).__name__}")
+        return cls.from_dict({k: v for k, v in recorded.items() if k not in RECORD_KEYS})
 
     def check(self) -> "RunConfig":
         _choice("net", self.net, catalog.NET_NAMES)
@@ -107,6 +120,7 @@ class TrainerConfig(RunOptions):
     free_memory: int | None = None
     title: str = ""
     tensorboard: object = None  # a folder for TensorBoard events
+    threads: int | None = None  # --threads: BLAS and convolution threads (None: fastnet.threads' policy)
 
     @classmethod
     def for_run(cls, run: RunConfig, record=None, **options) -> "TrainerConfig":
@@ -130,6 +144,8 @@ class TrainerConfig(RunOptions):
         check_count("eval_batch_size", self.eval_batch_size)
         check_count("log_every", self.log_every)
         check_count("seed", self.seed, least=0)
+        if self.threads is not None:
+            check_count("threads", self.threads)
         check_run_options(self)
         return self
 

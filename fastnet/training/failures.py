@@ -1,65 +1,59 @@
-"""How a run stops when things go wrong: divergence (non-finite or exploding loss) and
-SIGINT/SIGTERM (finish the step, save, print the resume command; a second signal stops at once).
-
-Mixed into ``Trainer``: it needs the run's position, optimizer, checkpoint saving and history.
-"""
+"""The divergence guard: a non-finite or exploding loss stops the run with one line naming the
+epoch and step, the learning rate to try, and the last good checkpoint (left as it was)."""
 from __future__ import annotations
 
-import signal
+import math
 
 from fastnet import catalog
 from fastnet.errors import DivergenceError
 from fastnet.training.explosion import explosion_limit, loss_problem
-from fastnet.training.stopping import TrainingInterrupted, resume_command, stop_signals
+from fastnet.training.extension import Extension
 
 
-class StopsAndFailures:
-    launcher, resume_options = (), ()  # what a resume command adds (mpiexec -n N, --distributed)
+class DivergenceGuard(Extension):
+    """Checks every minibatch loss on a CPU (on a GPU reading it would force a sync: only the
+    logged interval means there), and the training loss of each epoch's evaluation.
 
-    def explosion_limit(self) -> float:
+    Keeps ``start_loss``, the untrained net's first minibatch loss: what "exploded" means.
+    """
+
+    def __init__(self):
+        self.start_loss = None
+
+    def limit(self, trainer) -> float:
         """A mean loss above this has blown up (see fastnet.training.explosion)."""
-        return explosion_limit(self.start_loss, getattr(self.net, "output_size", catalog.CLASSES))
+        return explosion_limit(self.start_loss, getattr(trainer.net, "output_size", catalog.CLASSES))
 
-    def _loss_problem(self, loss):
-        return loss_problem(loss, self.explosion_limit())
+    def after_step(self, trainer):
+        if trainer.backend.device == "cpu" and not math.isfinite(float(trainer.net.last_loss)):
+            diverged(trainer, float(trainer.net.last_loss), where=f"epoch {trainer.epoch + 1}, step {trainer.step}")
+        if self.start_loss is None:
+            self.start_loss = float(trainer.net.last_loss)  # once per run: one sync on a GPU
+        mean = trainer.interval_mean
+        if mean is not None and (not math.isfinite(mean) or mean > self.limit(trainer)):
+            n = trainer.interval_length
+            where = (f"epoch {trainer.epoch + 1}, within steps {trainer.step - n + 1}-{trainer.step}" if n > 1
+                     else f"epoch {trainer.epoch + 1}, step {trainer.step}")
+            diverged(trainer, loss_problem(mean, self.limit(trainer)), where=where)
 
-    def _diverged(self, value, interval=1, where=None):
-        if where is None and interval > 1:
-            where = f"epoch {self.epoch + 1}, within steps {self.step - interval + 1}-{self.step}"
-        elif where is None:
-            where = f"epoch {self.epoch + 1}, step {self.step + 1}"
-        what = value if isinstance(value, str) else f"loss became {value}"
-        kept = (f"; the last good checkpoint ({self._last_good_where}) is kept: {self.last_good_checkpoint}"
-                if self.last_good_checkpoint else "; no checkpoint was saved")
-        lr = getattr(self.optimizer, "lr", None)
-        hint = f"lower the learning rate (now {lr:g}), e.g. --lr {lr / 10:g}" if lr else "lower the learning rate"
-        raise DivergenceError(f"training diverged: {what} at {where}; {hint}{kept}")
+    def end_epoch(self, trainer):
+        loss = trainer.observation["train_loss"]
+        if not math.isfinite(loss) or loss > self.limit(trainer):
+            diverged(trainer, loss_problem(loss, self.limit(trainer)),
+                     where=f"the evaluation after epoch {trainer.epoch}")
 
-    def _check_stop(self):
-        if self._stop_signal is not None:
-            self._interrupted()
+    def state(self) -> dict:
+        return {"start_loss": self.start_loss}
 
-    def _interrupted(self):
-        name = signal.Signals(self._stop_signal).name
-        code = 128 + int(self._stop_signal)
-        where = self.position()
-        path = self.save_checkpoint()
-        if path is None:
-            raise TrainingInterrupted(f"interrupted by {name} at {where}; no checkpoint (no output folder)", code)
-        self.history.save(self.out_dir / "history.json", config=self.config, backend=self.backend.name)
-        if self.epoch >= self.epochs:
-            raise TrainingInterrupted(f"interrupted by {name} after the last epoch; the run is complete "
-                                      f"and its checkpoint saved: {path} (to train further: "
-                                      f"{self._resume_command(path, '--epochs', 'N')})", code)
-        raise TrainingInterrupted(f"interrupted by {name} at {where}; checkpoint saved; "
-                                  f"resume with: {self._resume_command(path)}", code)
+    def load_state(self, trainer, progress, source=None):
+        self.start_loss = progress.get("start_loss")
 
-    def _resume_command(self, path, *extra):
-        return resume_command(path, *extra, *self.resume_options, launcher=self.launcher)
 
-    def _interrupts(self):
-        """SIGINT/SIGTERM finish the current step, then save and stop; a second one stops at once."""
-        return stop_signals(self._on_signal)
-
-    def _on_signal(self, signum):
-        self._stop_signal = signum
+def diverged(trainer, value, where):
+    """Raise the DivergenceError of ``value`` (a loss, or what went wrong) at ``where``."""
+    what = value if isinstance(value, str) else f"loss became {value}"
+    kept = (f"; the last good checkpoint ({trainer.last_good_where}) is kept: {trainer.last_good_checkpoint}"
+            if trainer.last_good_checkpoint else "; no checkpoint was saved")
+    lr = getattr(trainer.optimizer, "lr", None)
+    hint = f"lower the learning rate (now {lr:g}), e.g. --lr {lr / 10:g}" if lr else "lower the learning rate"
+    raise DivergenceError(f"training diverged: {what} at {where}; {hint}{kept}")

@@ -1,93 +1,18 @@
-"""``fastnet train --distributed``: the same run on several processes, written once by rank 0.
+"""A run's place among processes (``Job``): one process, or one rank of a data-parallel job.
 
-``launch(args, body)`` runs the command's ``body(args, job)`` in one process (no
-``--distributed``: ``job`` changes nothing) or on every rank of an ``mpiexec`` job, in this order:
-join the job, load the backend on every rank (one failing stops all with one line), limit each
-rank's threads, build the net and optimizer, resume, then ``job.start`` wraps the net in
-``DataParallel`` (parameters, layer state and optimizer slots broadcast from rank 0).
-
-Only rank 0 speaks and writes: the other ranks train with no output folder, no progress bar and
-no log, and their stdout and stderr are silenced (a failing rank still names itself, see
-``fastnet.distributed.faults``).  Whatever every rank decides alike (an interruption, a
-divergence seen in the allreduced loss, a start-up failure) is reported once, by rank 0.
+Under a job the trainer gets a ``DataParallelStep`` (``job.step()``) and the rank-0 policy
+(``job.settings(...)``): only rank 0 writes and speaks (the other ranks train with no output
+folder, no progress bar and no log).  ``job.start`` wraps the net in ``DataParallel`` (parameters, layer state and optimizer slots
+broadcast from rank 0).  The command's options and the launch are ``fastnet.cli.distributed``.
 """
 from __future__ import annotations
 
 import contextlib
-import os
 
 from fastnet.distributed.base import SingleProcess
-from fastnet.errors import DivergenceError, FastnetError, InputError
-from fastnet.training.stopping import TrainingInterrupted
-from fastnet.training.trainer import Trainer
+from fastnet.training.steps import DataParallelStep
 
 LR_SCALES = ("none", "linear")
-
-
-def add_distributed_options(parser):
-    parser.add_argument("--distributed", choices=("mpi", "nccl", "auto"), default=None,
-                        help="train on every rank of an mpiexec job (mpi: CPU ranks; nccl: one GPU per "
-                             "rank; auto: nccl with --backend cupy, else mpi); --batch-size stays the "
-                             "global batch, split across the ranks")
-    parser.add_argument("--lr-scale", choices=LR_SCALES, default="none",
-                        help="linear: multiply the learning rate by the number of ranks (not needed: "
-                             "the global batch keeps the single-process meaning; default: none)")
-
-
-def communicator_name(args) -> str:
-    """What ``--distributed auto`` means before a backend is loaded: NCCL only for ``--backend cupy``."""
-    if args.distributed == "auto":
-        return "nccl" if args.backend == "cupy" else "mpi"
-    return args.distributed
-
-
-def launch(args, body):
-    """``body(args, job)`` in this process, as one rank of a job when ``--distributed`` is given."""
-    if getattr(args, "distributed", None) is None:
-        if getattr(args, "lr_scale", "none") != "none":
-            raise InputError("--lr-scale scales by the number of ranks: it needs --distributed (under mpiexec)")
-        return body(args, Job())
-    from fastnet.distributed.faults import (RankFailure, abort_on_error, install_excepthook, join_job,
-                                            launcher_rank)
-
-    try:
-        comm = join_job(communicator_name(args))
-    except RankFailure as exc:  # every rank failed alike; rank 0 says it
-        if launcher_rank():
-            return exc.exit_code
-        raise
-    install_excepthook(comm)
-    job = Job(comm, communicator_name(args), getattr(args, "lr_scale", "none"))
-    agreed = (TrainingInterrupted, DivergenceError, RankFailure)
-    try:
-        with abort_on_error(comm, agreed):
-            try:
-                with _silenced(not comm.is_root):
-                    return body(args, job)
-            except FastnetError as exc:
-                if isinstance(exc, agreed) or job.agreed_once:
-                    raise
-                # A mistake found before the ranks first met (an option, the output folder, the
-                # checkpoint): every rank meets the others there and stops with rank 0's line.
-                job.on_every_rank(lambda error=exc: _raise(error))
-                raise
-    except agreed as exc:
-        if comm.is_root:
-            raise
-        return exc.exit_code  # rank 0 reports it
-
-
-def _raise(exc):
-    raise exc
-
-
-@contextlib.contextmanager
-def _silenced(quiet: bool):
-    if not quiet:
-        yield
-        return
-    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-        yield
 
 
 class Job:
@@ -129,15 +54,14 @@ class Job:
             yield
 
     def limit_threads(self, requested=None):
-        """Each rank's share of the node's cores; None in one process (the usual policy decides)."""
+        """Each rank's share of the node's cores, applied to this process; None in one process
+        (the usual policy decides)."""
         if not self.distributed:
             return None
-        from fastnet.distributed.threads import limit_threads
-        from fastnet.threads import ThreadChoice
+        from fastnet.distributed.threads import rank_choice
+        from fastnet.threads import set_process_choice
 
-        n = limit_threads(self.comm, requested)
-        why = "--threads" if requested else f"the node's cores shared by {self.comm.local_size} rank(s)"
-        return ThreadChoice(n, n, why)
+        return set_process_choice(rank_choice(self.comm, requested))
 
     def lr(self, lr: float) -> float:
         return lr * self.comm.size if self.lr_scale == "linear" else lr
@@ -148,87 +72,25 @@ class Job:
             return {}
         return {"ranks": self.comm.size, "distributed": self.name, "lr_scale": self.lr_scale}
 
-    def trainer(self, *args, settings, **kwargs):
-        """A Trainer; under a job, a RankTrainer that writes (and shows) only on rank 0."""
-        if not self.distributed:
-            return Trainer(*args, settings=settings, **kwargs)
-        if not self.comm.is_root:
-            settings = settings.with_options(out_dir=None, progress=False, log=None)
-        return RankTrainer(*args, settings=settings, **kwargs)
+    def step(self):
+        """The trainer's step: None (the default, this process alone), or this rank's share."""
+        return DataParallelStep(self.comm, self.name) if self.distributed else None
+
+    def settings(self, settings):
+        """The rank-0 policy: only rank 0 writes and speaks; the other ranks train without an
+        output folder, a progress bar or a log."""
+        if self.distributed and not self.comm.is_root:
+            return settings.with_options(out_dir=None, progress=False, log=None)
+        return settings
 
     def start(self, trainer, meta=None, say=print):
         """After building (and resuming): every rank continues from rank 0's state."""
         if self.distributed:
-            trainer.join(self.comm, meta, self.name, say)
-        elif meta is not None and meta["config"].get("ranks", 1) != 1 and _has_dropout(trainer.net):
+            trainer.updater.join(trainer, meta, say)
+        elif meta is not None and meta["config"].get("ranks", 1) != 1 and trainer.net.random_streams():
             say(f"note: the checkpoint was written by {meta['config']['ranks']} ranks, each drawing its own "
                 f"dropout masks; one process continues with rank 0's stream, so the run is not bitwise "
                 f"the uninterrupted one")
-
-
-def _has_dropout(net) -> bool:
-    from fastnet.layers import Dropout
-
-    return any(isinstance(layer, Dropout) for layer in net.layers.values())
-
-
-class RankTrainer(Trainer):
-    """A Trainer on one rank: its rows of each global batch, reduced evaluation, agreed stops.
-
-    Call ``join(comm)`` once the net and optimizer are built and any checkpoint is loaded.
-    """
-
-    def join(self, comm, meta=None, name="mpi", say=print):
-        from fastnet.distributed import DataParallel
-
-        self.comm = comm
-        self.parallel = DataParallel(self.net, comm, seed=self.seed, optimizer=self.optimizer)
-        self.launcher = ("mpiexec", "-n", str(comm.size))
-        self.resume_options = ("--distributed", name)
-        self._rank_states = self.parallel.rng_states()
-        self._streams = bool(self.parallel._dropout_layers())  # the net's layers are fixed from here on
-        if meta is not None and self._streams:
-            saved = meta["progress"].get("rank_layer_states")
-            if not (isinstance(saved, list) and self._restore_streams(saved)):
-                say(f"note: the checkpoint was written by {len(saved) if isinstance(saved, list) else 1} "
-                    f"process(es), this run has {comm.size}: dropout masks come from fresh (seed, rank) "
-                    f"streams, so the run is not bitwise the uninterrupted one")
-
-    def _restore_streams(self, saved) -> bool:
-        try:
-            return self.parallel.restore_rng_states(saved)
-        except (InputError, TypeError, KeyError, ValueError):
-            return False
-
-    # --- the hooks of Trainer -------------------------------------------------------------------
-    def step_gradient(self, idx):
-        mine = idx[self.parallel.rows(len(idx))]
-        return self.parallel.slice_gradient(self.x_train[mine], self.t_train[mine], len(idx))
-
-    def evaluate_set(self, x, t):
-        return self.parallel.evaluate(x, t, self.eval_batch_size)
-
-    def _check_stop(self):
-        """Every rank stops at the same step: the first signal any rank saw, shared with all.
-
-        Rank 0 saves every rank's dropout stream state, so the states are gathered where a
-        checkpoint follows: in the same exchange at an epoch's last step, and in a second one
-        when a signal stops the run mid-epoch.  Other steps exchange the signal alone.
-        """
-        epoch_end = self._streams and self.step == self.steps_per_epoch
-        mine = self.parallel.rng_states_here() if epoch_end else None
-        shared = self.comm.allgather_object((self._stop_signal, mine))
-        if epoch_end:
-            self._rank_states = [states for _signal, states in shared]
-        signals = [signum for signum, _states in shared if signum is not None]
-        if signals:
-            if self._streams and not epoch_end:
-                self._rank_states = self.parallel.rng_states()
-            self._stop_signal = signals[0]
-            self._interrupted()
-
-    def _progress(self) -> dict:
-        return {**super()._progress(), "ranks": self.comm.size, "rank_layer_states": self._rank_states}
 
 
 def print_rank_line(job, lr, say=print):

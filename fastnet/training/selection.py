@@ -16,7 +16,7 @@ import numpy
 from fastnet.best_epoch import best_epoch_index, selection_key
 from fastnet.datasets.split import validation_split
 from fastnet.errors import CheckpointError
-from fastnet.training.checkpoint import save_checkpoint
+from fastnet.training.extension import Extension
 
 BEST = "best.npz"
 
@@ -34,12 +34,17 @@ def split_off_validation(x, t, size, seed):
     return x[train], t[train], x[val], t[val]
 
 
-class Selection:
-    """Tracks the best validation epoch; ``should_stop`` after ``patience`` epochs without one."""
+class ModelSelection(Extension):
+    """Tracks the best validation epoch; ``should_stop`` after ``patience`` epochs without one.
 
-    def __init__(self, patience=None, keep_best=False):
+    As an extension: observes each epoch's validation result (``observation["improved"]``),
+    writes ``best.npz`` (``out_dir`` and ``keep_best``) and keeps its state in the checkpoint.
+    """
+
+    def __init__(self, patience=None, keep_best=False, out_dir=None):
         self.patience = patience
         self.keep_best = keep_best
+        self.out_dir = out_dir
         self.best_epoch = None
         self.best_val_acc = None
         self.best_val_loss = None
@@ -57,27 +62,32 @@ class Selection:
             self.since_best += 1
         return better
 
-    @staticmethod
-    def describe(val_loss, val_acc, improved) -> str:
-        """The validation part of an epoch's log line ("" without a validation split)."""
-        if val_acc is None:
-            return ""
-        return f", val loss {val_loss:.4f} acc {val_acc:.4f}" + (" (best)" if improved else "")
+    # --- the extension's moments --------------------------------------------------------------
+    def end_epoch(self, trainer):
+        o = trainer.observation
+        o["improved"] = o["val_acc"] is not None and self.observe(trainer.epoch, o["val_loss"], o["val_acc"])
+        if o["improved"] and self.keep_best and self.out_dir is not None:
+            save_best(trainer, self.out_dir)
 
-    @property
-    def should_stop(self) -> bool:
+    def should_stop(self, trainer=None) -> bool:
         return self.patience is not None and self.best_epoch is not None and self.since_best >= self.patience
 
-    def report_stop(self, before_last_epoch, say=print):
+    def stop(self, trainer, reason):
         """Say why the run ended before its last epoch, when early stopping ended it."""
-        if self.should_stop and before_last_epoch:
-            say(self.stop_message())
+        if reason == "complete" and self.should_stop() and trainer.epoch < trainer.epochs:
+            trainer.log(self.stop_message())
+
+    def load_state(self, trainer, progress, source=None):
+        self.load(progress.get("selection"), trainer.epoch, source)
 
     def stop_message(self) -> str:
         return (f"early stop: validation accuracy has not improved for {self.since_best} epochs "
                 f"(best: epoch {self.best_epoch}, val acc {self.best_val_acc:.4f})")
 
     def state(self) -> dict:
+        return {"selection": self.selection_state()}
+
+    def selection_state(self) -> dict:
         return {"best_epoch": self.best_epoch, "best_val_acc": self.best_val_acc,
                 "best_val_loss": self.best_val_loss, "since_best": self.since_best}
 
@@ -100,12 +110,11 @@ class Selection:
         self.best_epoch, self.best_val_acc, self.best_val_loss, self.since_best = best, acc, loss, since
 
 
-def save_best(trainer):
-    """Write ``best.npz`` beside the run's checkpoint (the net was checked finite by that save)."""
-    path = trainer.out_dir / BEST
-    save_checkpoint(path, trainer.net, trainer.optimizer, {**trainer._progress(), "kept_as": "best"},
-                    trainer.config, trainer.history.to_dict())
-    return path
+def save_best(trainer, out_dir):
+    """Write ``best.npz``: a full checkpoint of this epoch, marked ``kept_as = "best"``."""
+    from fastnet.training.snapshots import write_snapshot
+
+    return write_snapshot(trainer, out_dir / BEST, kept_as="best")
 
 
 def summary_lines(history: dict, out_dir, keep_best: bool) -> list:

@@ -57,3 +57,17 @@ def stop_signals(on_first):
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+def interruption(signum, where, checkpoint, complete, resume_options=(), launcher=()) -> TrainingInterrupted:
+    """What a run stopped by ``signum`` at ``where`` says: the checkpoint saved and how to resume."""
+    name = signal.Signals(signum).name
+    code = 128 + int(signum)
+    if checkpoint is None:
+        return TrainingInterrupted(f"interrupted by {name} at {where}; no checkpoint (no output folder)", code)
+    if complete:
+        further = resume_command(checkpoint, "--epochs", "N", *resume_options, launcher=launcher)
+        return TrainingInterrupted(f"interrupted by {name} after the last epoch; the run is complete and its "
+                                   f"checkpoint saved: {checkpoint} (to train further: {further})", code)
+    return TrainingInterrupted(f"interrupted by {name} at {where}; checkpoint saved; resume with: "
+                               f"{resume_command(checkpoint, *resume_options, launcher=launcher)}", code)

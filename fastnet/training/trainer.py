@@ -2,6 +2,10 @@
 
 The data sits on the backend's device, validated once; every epoch draws a fresh permutation
 (batches without replacement); the loss logged is the one the gradient pass computed anyway.
+The loop itself only counts: a *step* object makes each update (``fastnet.training.steps``:
+one process, or one rank of a data-parallel job) and *extensions* do everything else at the
+loop's named moments (``fastnet.training.extension``): the checkpoint, history files, model
+selection, divergence guard, TensorBoard, the progress bar and the epoch lines.
 
 When things go wrong, no work is lost:
 
@@ -12,35 +16,32 @@ When things go wrong, no work is lost:
   the last finished epoch is left as it was (a non-finite net is never saved).
 - Resuming from a checkpoint continues bitwise like the uninterrupted run on CPU backends:
   the permutation of each epoch comes from (seed, epoch), and the checkpoint carries the
-  optimizer state, the dropout random state and the loss-logging interval.
+  optimizer state, the dropout random state, the loss-logging interval and every extension's
+  state.
 """
 from __future__ import annotations
 
 import math
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy
 
-from fastnet.errors import InputError
-from fastnet.threads import active_choice, threads_for, using_threads
-from fastnet.training.checkpoint import save_checkpoint
+from fastnet.profiling.thread_choice import threads_for
+from fastnet.threads import active_choice, using_threads
 from fastnet.training.config import TrainerConfig
 from fastnet.training.evaluation import epoch_seed, evaluate
-from fastnet.training.failures import StopsAndFailures
 from fastnet.training.history import History
-from fastnet.training.lr import resumed_schedule, run_schedule
 from fastnet.training.lock import output_folder_lock
-from fastnet.training.memory import check_batch_fits, largest_eval_batch
-from fastnet.training.selection import Selection, save_best, split_off_validation
-from fastnet.training.watch import TensorBoardWatch
-from fastnet.training.stopping import StopNow, TrainingInterrupted
+from fastnet.training.placing import check_splits, eval_batch_that_fits, place_splits
+from fastnet.training.standard import standard_extensions
+from fastnet.training.steps import LocalStep
+from fastnet.training.stopping import StopNow, TrainingInterrupted, interruption, stop_signals
 
 __all__ = ["StopNow", "Trainer", "TrainingInterrupted", "epoch_seed", "evaluate"]
 
 
-class Trainer(StopsAndFailures):
+class Trainer:
     """Trains ``net`` with ``optimizer`` on (x_train, t_train), evaluating every epoch.
 
     How it runs is a ``TrainerConfig`` (``settings``), or its fields as keywords for the common
@@ -50,100 +51,67 @@ class Trainer(StopsAndFailures):
     ``title``) when the run completes; it is locked against a second run while ``fit`` runs.
     ``progress`` shows a tqdm bar; ``log`` (print by default) gets one line per epoch.  Before
     anything big is allocated, the batch is checked to fit in memory.
+
+    ``step`` makes each update (default: ``LocalStep()``, this process alone); ``extensions``
+    (or ``trainer.extend(ext)``) are called after the standard ones at the loop's moments.
     """
 
     def __init__(self, net, optimizer, x_train, t_train, x_test=None, t_test=None,
-                 settings: TrainerConfig | None = None, **options):
+                 settings: TrainerConfig | None = None, step=None, extensions=(), **options):
         settings = (settings or TrainerConfig()).with_options(**options)
-        if x_train is None or getattr(x_train, "ndim", 0) < 1 or x_train.shape[0] == 0:
-            raise InputError("x_train holds no samples; give at least one training sample")
-        if x_test is not None and getattr(x_test, "ndim", 0) >= 1 and x_test.shape[0] == 0:
-            raise InputError("x_test holds no samples; give test samples or none (x_test=None)")
-        self.settings = settings
-        self.net = net
-        self.optimizer = optimizer
-        self.backend = net.backend
-        self.epochs = settings.epochs
-        self.batch_size = settings.batch_size
-        self.seed = settings.seed
-        self.eval_batch_size = settings.eval_batch_size
+        check_splits(x_train, x_test)
+        self.settings, self.net, self.optimizer, self.backend = settings, net, optimizer, net.backend
+        self.epochs, self.batch_size, self.seed = settings.epochs, settings.batch_size, settings.seed
         self.out_dir = Path(settings.out_dir) if settings.out_dir is not None else None
-        self.progress = settings.progress
         self.log = settings.log or (lambda *_: None)
-        self.log_every = settings.log_every
         self.config = dict(settings.record)
-        self.title = settings.title
-        if settings.check_memory:
-            on_device = self.backend.device != "cpu"
-            data_bytes = sum(getattr(a, "nbytes", 0) for a in (x_train, t_train, x_test, t_test)) if on_device else 0
-            fit = check_batch_fits(net, tuple(x_train.shape[1:]), min(self.batch_size, x_train.shape[0]),
-                                   data_bytes, free=settings.free_memory,
-                                   optimizer_slots=len(getattr(optimizer, "slots", ())))
-            if fit is not None:
-                _need, per_sample, budget = fit
-                self.eval_batch_size = largest_eval_batch(per_sample, budget, data_bytes, self.eval_batch_size)
-        # Validation (--val-split) is held out of the training set; see fastnet.training.selection.
-        x_train, t_train, x_val, t_val = split_off_validation(x_train, t_train, settings.val_split, self.seed)
-        self.x_train, self.t_train = self._to_device(x_train, t_train, "train")
-        self.x_val, self.t_val = self._to_device(x_val, t_val, "val") if x_val is not None else (None, None)
-        self.selection = Selection(settings.early_stop, settings.keep_best)
-        self.schedule = run_schedule(settings, optimizer.lr, self.steps_per_epoch)  # None: constant
-        self.watch = TensorBoardWatch.open(settings)  # None without --tensorboard
-        self.x_test, self.t_test = (self._to_device(x_test, t_test, "test") if x_test is not None
-                                    else (None, None))
+        self.eval_batch_size = eval_batch_that_fits(net, optimizer, settings, x_train,
+                                                    (x_train, t_train, x_test, t_test))
+        splits = place_splits(net, settings, x_train, t_train, x_test, t_test)
+        (self.x_train, self.t_train), (self.x_val, self.t_val) = splits["train"], splits["val"]
+        (self.x_test, self.t_test) = splits["test"]
+        self.updater = step or LocalStep()
+        self.updater.attach(self)
         self.history = History()
         self.epoch = 0          # epochs finished
         self.step = 0           # steps finished in the current epoch
         self.iteration = 0      # steps finished in the whole run
-        self._interval_loss = 0.0   # summed minibatch losses not yet logged
-        self._interval_steps = 0
-        self.last_good_checkpoint = None
-        self._last_good_where = ""
+        self.interval_loss, self.interval_steps = 0.0, 0  # summed minibatch losses not yet logged
+        self.interval_mean = self.interval_length = None  # the interval the last step closed
+        self.observation = {}   # the last epoch's evaluation
+        self.last_good_checkpoint, self.last_good_where = None, ""
+        self.stopped_checkpoint = None  # what a signal's stop saved
         self._stop_signal = None
-        self.after_epoch = None  # called with the trainer after each epoch (fastnet train --profile)
-        self.start_loss = None      # the untrained net's first minibatch loss: what "exploded" means
+        self.extensions = standard_extensions(settings)
+        for extension in extensions:
+            self.extend(extension)
 
-    # --- data ---------------------------------------------------------------------------------
-    def _to_device(self, x, t, split):
-        """Move a split to the backend once and validate it once; steps then skip the checks."""
-        if x is None or t is None:
-            raise InputError(f"x_{split} and t_{split} must be given together")
-        x = self.backend.asarray(x)
-        t = self.backend.asarray(t)
-        if x.dtype.kind == "f" and x.dtype != self.net.dtype:
-            x = x.astype(self.net.dtype)
-        self.net.check_inputs(x, t, f"x_{split}", f"t_{split}")
-        return x, t
+    def extend(self, extension):
+        """Call ``extension`` at the loop's moments, after those already there; returns it."""
+        self.extensions.append(extension)
+        return extension
+
+    def find(self, kind):
+        """The first extension of type ``kind``, or None."""
+        return next((e for e in self.extensions if isinstance(e, kind)), None)
+
+    @property
+    def selection(self):
+        from fastnet.training.selection import ModelSelection
+
+        return self.find(ModelSelection)
+
+    @property
+    def schedule(self):
+        return self.updater.schedule
 
     @property
     def steps_per_epoch(self) -> int:
         return math.ceil(self.x_train.shape[0] / self.batch_size)
 
-    # --- resuming -------------------------------------------------------------------------------
-    def restore_progress(self, progress: dict, history: dict, source=None):
-        """Continue where a checkpoint (``source``, the file it came from) left off."""
-        self.epoch = int(progress["epoch"])
-        self.step = int(progress["step"])
-        self.iteration = int(progress["iteration"])
-        if self.step > self.steps_per_epoch:
-            raise InputError(f"the checkpoint is at step {self.step} of an epoch, but this run has "
-                             f"only {self.steps_per_epoch} steps per epoch (different data or batch size)")
-        self._interval_loss = float(progress.get("interval_loss", 0.0))
-        self._interval_steps = int(progress.get("interval_steps", 0))
-        self.start_loss = progress.get("start_loss")
-        self.history = History(history)
-        self.selection.load(progress.get("selection"), self.epoch, source)
-        self.schedule = resumed_schedule(progress.get("schedule"), self.schedule, self.optimizer.lr,
-                                         self.epochs, self.steps_per_epoch, source, say=self.log)
-        if source is not None:
-            self.last_good_checkpoint = Path(source)
-            self._last_good_where = self.position()
-
-    def _progress(self) -> dict:
-        return {"epoch": self.epoch, "step": self.step, "iteration": self.iteration,
-                "interval_loss": float(self._interval_loss), "interval_steps": self._interval_steps,
-                "start_loss": self.start_loss, "selection": self.selection.state(),
-                **({"schedule": self.schedule.to_dict()} if self.schedule is not None else {})}
+    @property
+    def curves_path(self):
+        return None if self.out_dir is None else self.out_dir / "curves.png"
 
     def position(self) -> str:
         """Where the run stands, in words ("epoch 2, step 30/100", "end of epoch 3")."""
@@ -151,145 +119,115 @@ class Trainer(StopsAndFailures):
             return f"end of epoch {self.epoch}" if self.epoch else "start"
         return f"epoch {self.epoch + 1}, step {self.step}/{self.steps_per_epoch}"
 
-    def save_checkpoint(self, path=None):
-        """Save the run's state; a net with non-finite values is never saved (it would not load)."""
-        path = path or self.checkpoint_path
-        if path is None:
-            return None
-        xp = self.backend.xp
-        for key, value in self.net.state_arrays().items():
-            if not bool(xp.isfinite(value).all()):
-                self._diverged(f"{key} holds non-finite values", where=self.position())
-        save_checkpoint(path, self.net, self.optimizer, self._progress(), self.config,
-                        self.history.to_dict())
-        self.last_good_checkpoint, self._last_good_where = Path(path), self.position()
-        return path
+    # --- state -----------------------------------------------------------------------------------
+    def progress(self) -> dict:
+        """The run's position and every piece's state, as a checkpoint's ``progress`` holds it."""
+        state = {"epoch": self.epoch, "step": self.step, "iteration": self.iteration,
+                 "interval_loss": float(self.interval_loss), "interval_steps": self.interval_steps}
+        for extension in self.extensions:
+            state.update(extension.state())
+        return {**state, **self.updater.state()}
 
-    @property
-    def checkpoint_path(self):
-        return None if self.out_dir is None else self.out_dir / "checkpoint.npz"
+    def restore_progress(self, progress: dict, history: dict, source=None):
+        """Continue where a checkpoint (``source``, the file it came from) left off."""
+        from fastnet.errors import InputError
 
-    @property
-    def curves_path(self):
-        return None if self.out_dir is None else self.out_dir / "curves.png"
+        self.epoch, self.step = int(progress["epoch"]), int(progress["step"])
+        self.iteration = int(progress["iteration"])
+        if self.step > self.steps_per_epoch:
+            raise InputError(f"the checkpoint is at step {self.step} of an epoch, but this run has "
+                             f"only {self.steps_per_epoch} steps per epoch (different data or batch size)")
+        self.interval_loss = float(progress.get("interval_loss", 0.0))
+        self.interval_steps = int(progress.get("interval_steps", 0))
+        self.history = History(history)
+        for extension in self.extensions:
+            extension.load_state(self, progress, source)
+        self.updater.load_state(self, progress, source)
+        if source is not None:
+            self.last_good_checkpoint, self.last_good_where = Path(source), self.position()
 
     # --- the loop ---------------------------------------------------------------------------------
+    @property
+    def thread_choice(self):
+        """The BLAS and convolution threads ``fit`` runs with: the caller's choice in force
+        (``using_threads``; a rank's share), else ``fastnet.threads``' policy for this net and
+        batch (``threads`` setting: ``--threads``)."""
+        return active_choice() or threads_for(self.net, self.x_train.shape[1:], self.batch_size,
+                                              self.settings.threads)
+
     def fit(self) -> History:
-        """Train to the last epoch; the output folder is held against other runs meanwhile.
-
-        The BLAS, numba and convolution threads follow ``fastnet.threads``' policy for this net
-        and batch, unless the caller chose already (inside ``using_threads``, as the command and
-        each rank of a distributed run do).
-        """
-        with output_folder_lock(self.out_dir, say=self.log), self._thread_policy():
-            return self._fit()
-
-    def _thread_policy(self):
-        if active_choice() is not None:
-            return nullcontext()
-        return using_threads(threads_for(self.net, self.x_train.shape[1:], self.batch_size))
-
-    def _fit(self) -> History:
-        self._stop_signal = None
-        # The data was checked on arrival.  Overflow on the way to a non-finite loss is reported
-        # once, by _diverged, not as a stream of RuntimeWarnings.
-        with self.net.trusted_inputs(), self._interrupts(), \
-                numpy.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            while self.epoch < self.epochs and not self.selection.should_stop:
-                self._check_stop()
-                self._run_epoch()
-            self._check_stop()
-        self.selection.report_stop(self.epoch < self.epochs, say=self.log)
-        TensorBoardWatch.close_if_open(self.watch)
-        if self.out_dir is not None:
-            from fastnet.training.plot import plot_history
-
-            plot_history(self.history, self.curves_path, title=self.title)
+        """Train to the last epoch; the output folder is held against other runs meanwhile."""
+        with output_folder_lock(self.out_dir, say=self.log), using_threads(self.thread_choice):
+            self._stop_signal = None
+            self._call("start")
+            try:
+                # The data was checked on arrival.  Overflow on the way to a non-finite loss is
+                # reported once, by the divergence guard, not as a stream of RuntimeWarnings.
+                with self.net.trusted_inputs(), stop_signals(self._on_signal), \
+                        numpy.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    while self.epoch < self.epochs and not any(e.should_stop(self) for e in self.extensions):
+                        self._check_stop()
+                        self._run_epoch()
+                    self._check_stop()
+            except BaseException as exc:
+                if not isinstance(exc, TrainingInterrupted):
+                    self._call("stop", "error")
+                raise
+            self._call("stop", "complete")
         return self.history
 
     def _run_epoch(self):
-        from tqdm.auto import tqdm
-
-        net, opt, bs = self.net, self.optimizer, self.batch_size
-        n = self.x_train.shape[0]
-        perm = self.backend.rng(epoch_seed(self.seed, self.epoch)).permutation(n)
-        # On a GPU, reading the loss forces a sync: only do it once per logging interval.
-        check_every_step = self.backend.device == "cpu"
-        # disable=None: a bar on a terminal, none in a log file (the epoch lines still come).
-        bar = tqdm(total=self.steps_per_epoch, initial=self.step, unit="batch", leave=False,
-                   desc=f"epoch {self.epoch + 1}/{self.epochs}",
-                   disable=None if self.progress else True, dynamic_ncols=True)
+        perm = self.backend.rng(epoch_seed(self.seed, self.epoch)).permutation(self.x_train.shape[0])
         self.backend.synchronize()
-        started = time.perf_counter()
-        first_step = self.step
-        try:
-            while self.step < self.steps_per_epoch:
-                idx = perm[self.step * bs:(self.step + 1) * bs]
-                grads = self.step_gradient(idx)
-                if check_every_step and not math.isfinite(float(net.last_loss)):
-                    self._diverged(float(net.last_loss))
-                if self.start_loss is None:
-                    self.start_loss = float(net.last_loss)  # once per run: one sync on a GPU
-                if self.schedule is not None:
-                    self.schedule.apply(opt)
-                opt.update(net.params, grads)
-                self._interval_loss = self._interval_loss + net.last_loss
-                self._interval_steps += 1
-                self.step += 1
-                self.iteration += 1
-                bar.update(1)
-                if self._interval_steps == self.log_every or self.step == self.steps_per_epoch:
-                    mean = float(self._interval_loss) / self._interval_steps
-                    if not math.isfinite(mean) or mean > self.explosion_limit():
-                        self._diverged(self._loss_problem(mean), self._interval_steps)
-                    self.history.add_step_loss(self.iteration, mean)
-                    self.history.add_step_lr(self.iteration, opt.lr)
-                    rate = (self.step - first_step) * bs / max(time.perf_counter() - started, 1e-9)
-                    bar.set_postfix(loss=f"{mean:.4f}", samples_s=f"{rate:,.0f}")
-                    self._interval_loss, self._interval_steps = 0.0, 0
-                self._check_stop()
-        finally:
-            bar.close()
+        started, first_step = time.perf_counter(), self.step
+        while self.step < self.steps_per_epoch:
+            self.updater.update(self, perm[self.step * self.batch_size:(self.step + 1) * self.batch_size])
+            self.interval_loss = self.interval_loss + self.net.last_loss
+            self.interval_steps += 1
+            self.step += 1
+            self.iteration += 1
+            self.interval_mean = self.interval_length = None
+            if self.interval_steps == self.settings.log_every or self.step == self.steps_per_epoch:
+                # On a GPU, reading the loss forces a sync: only once per logging interval.
+                self.interval_mean = float(self.interval_loss) / self.interval_steps
+                self.interval_length, self.interval_loss, self.interval_steps = self.interval_steps, 0.0, 0
+            if self.interval_mean is not None:
+                self.history.add_step_loss(self.iteration, self.interval_mean)
+                self.history.add_step_lr(self.iteration, self.optimizer.lr)
+            self._call("after_step")
+            self._check_stop()
         self.backend.synchronize()
-        seconds = time.perf_counter() - started
-        self._end_epoch(seconds, (self.step - first_step) * bs)
-
-    def step_gradient(self, idx):
-        """The gradient of the training rows ``idx`` (a RankTrainer computes only its share)."""
-        return self.net.gradient(self.x_train[idx], self.t_train[idx])
-
-    def evaluate_set(self, x, t):
-        return evaluate(self.net, x, t, self.eval_batch_size)
+        self._end_epoch(time.perf_counter() - started, (self.step - first_step) * self.batch_size)
 
     def _end_epoch(self, seconds, samples):
         samples = min(samples, self.x_train.shape[0])
-        train_loss, train_acc = self.evaluate_set(self.x_train, self.t_train)
-        test_loss, test_acc = (self.evaluate_set(self.x_test, self.t_test)
-                               if self.x_test is not None else (None, None))
-        val_loss, val_acc = (self.evaluate_set(self.x_val, self.t_val)
-                             if self.x_val is not None else (None, None))
-        if not math.isfinite(train_loss) or train_loss > self.explosion_limit():
-            self._diverged(self._loss_problem(train_loss), where=f"the evaluation after epoch {self.epoch + 1}")
+        ev = self.updater.evaluate
+        train_loss, train_acc = ev(self, self.x_train, self.t_train)
+        test_loss, test_acc = ev(self, self.x_test, self.t_test) if self.x_test is not None else (None, None)
+        val_loss, val_acc = ev(self, self.x_val, self.t_val) if self.x_val is not None else (None, None)
         self.epoch += 1
         self.step = 0
-        self.history.add_epoch(epoch=self.epoch, train_loss=train_loss, train_acc=train_acc,
-                               test_loss=test_loss, test_acc=test_acc, epoch_seconds=seconds,
-                               samples_per_second=samples / max(seconds, 1e-9), val_loss=val_loss,
-                               val_acc=val_acc, lr=self.optimizer.lr)
-        improved = val_acc is not None and self.selection.observe(self.epoch, val_loss, val_acc)
-        line = (f"epoch {self.epoch}/{self.epochs}: train loss {train_loss:.4f} acc {train_acc:.4f}")
-        line += Selection.describe(val_loss, val_acc, improved)
-        if test_acc is not None:
-            line += f", test loss {test_loss:.4f} acc {test_acc:.4f}"
-        if self.out_dir is not None:
-            self.save_checkpoint()
-            if improved and self.selection.keep_best:
-                save_best(self)
-            self.history.save(self.out_dir / "history.json", config=self.config,
-                              backend=self.backend.name)
-        # Logged after saving: an epoch announced as done has its checkpoint on disk.
-        self.log(line + f" ({seconds:.1f} s, {samples / max(seconds, 1e-9):,.0f} samples/s)")
-        if self.watch is not None:
-            self.watch.epoch(self)
-        if self.after_epoch is not None:
-            self.after_epoch(self)
+        self.observation = dict(epoch=self.epoch, train_loss=train_loss, train_acc=train_acc,
+                                test_loss=test_loss, test_acc=test_acc, epoch_seconds=seconds,
+                                samples_per_second=samples / max(seconds, 1e-9), val_loss=val_loss,
+                                val_acc=val_acc, lr=self.optimizer.lr)
+        self.history.add_epoch(**self.observation)
+        self._call("end_epoch")
+
+    def _call(self, moment, *args):
+        for extension in self.extensions:
+            getattr(extension, moment)(self, *args)
+
+    # --- stopping on a signal --------------------------------------------------------------------
+    def _on_signal(self, signum):
+        self._stop_signal = signum
+
+    def _check_stop(self):
+        signum = self.updater.agree_stop(self, self._stop_signal)
+        if signum is None:
+            return
+        self._stop_signal, where = signum, self.position()
+        self.stopped_checkpoint = None
+        self._call("stop", "signal")
+        raise interruption(signum, where, self.stopped_checkpoint, self.epoch >= self.epochs,
+                           self.updater.resume_options, self.updater.launcher)

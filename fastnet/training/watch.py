@@ -3,27 +3,18 @@ minibatch losses logged during it, and the curves picture."""
 from __future__ import annotations
 
 from fastnet.tensorboard_log import TensorBoardLog
+from fastnet.training.extension import Extension
 
 PER_EPOCH = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "lr",
              "epoch_seconds", "samples_per_second")
 
 
-class TensorBoardWatch:
+class TensorBoardWatch(Extension):
     def __init__(self, folder, title=""):
         self.log = TensorBoardLog(folder)  # fails here, before training, without tensorboardX
         self.title = title
 
-    @classmethod
-    def open(cls, settings):
-        """The watch a TrainerConfig asks for (``tensorboard``: a folder), or None."""
-        return None if settings.tensorboard is None else cls(settings.tensorboard, settings.title)
-
-    @staticmethod
-    def close_if_open(watch):
-        if watch is not None:
-            watch.close()
-
-    def epoch(self, trainer):
+    def end_epoch(self, trainer):
         from fastnet.plots import curves_figure
 
         data = trainer.history.to_dict()
@@ -34,5 +25,5 @@ class TensorBoardWatch:
         self.log.epoch(trainer.epoch, {k: data[k][-1] for k in PER_EPOCH if data.get(k)})
         self.log.figure("pictures/curves", curves_figure(data, title=self.title), trainer.epoch)
 
-    def close(self):
+    def stop(self, trainer, reason):
         self.log.close()

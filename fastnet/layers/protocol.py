@@ -1,0 +1,47 @@
+"""What a layer declares, read by everything that handles layers without knowing them.
+
+A fastnet layer declares on its class: ``kind`` (a short name: "affine", "conv", "pool",
+"relu", "batchnorm", "dropout", ...), its trained ``param_names`` with their ``grad_names``,
+its ``state_names`` (buffers: arrays kept without training, such as BatchNorm's running
+statistics), its ``decay_names``, whether ``forward`` takes ``train_flg``, and ``fuses_with``:
+the kinds of a following layer it can run in the same pass (``forward_<kind>(x, that_layer)``,
+e.g. ``Affine.forward_relu``).  The net, the profiler and the parity check read
+``declaration(layer)`` and nothing else.
+
+A book-style layer of the user's own (any object with ``forward``/``backward``) declares
+nothing: it is taken as it is, kind "foreign", no registered parameters, and this is the one
+place that looks at its ``forward`` to learn whether it takes ``train_flg``.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+FOREIGN = "foreign"
+
+
+@dataclass(frozen=True)
+class Declaration:
+    kind: str
+    params: tuple = ()
+    grads: tuple = ()  # (parameter, its gradient's attribute) pairs
+    buffers: tuple = ()
+    decay: tuple = ()
+    takes_train_flag: bool = False
+    fuses_with: tuple = ()
+    native: bool = True  # a fastnet Layer (backend, dtype, validation, state_dict)
+
+    def fused_forward(self, layer, following_kind):
+        """The method running ``layer`` and a following layer of that kind in one pass, or None."""
+        return getattr(layer, f"forward_{following_kind}") if following_kind in self.fuses_with else None
+
+
+def declaration(layer) -> Declaration:
+    from fastnet.layers.base import Layer
+
+    if isinstance(layer, Layer):
+        cls = type(layer)
+        return Declaration(cls.kind, tuple(cls.param_names), tuple(cls.grad_names.items()), tuple(cls.state_names),
+                           tuple(cls.decay_names), bool(cls.takes_train_flag), tuple(cls.fuses_with))
+    return Declaration(FOREIGN, takes_train_flag="train_flg" in inspect.signature(layer.forward).parameters,
+                       native=False)

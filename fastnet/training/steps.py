@@ -1,0 +1,111 @@
+"""The step of the loop: one update from the rows of a batch (Chainer's ``update_core``).
+
+``LocalStep`` computes the gradient in this process; ``DataParallelStep`` computes this rank's
+share and allreduces it (``fastnet.distributed.DataParallel``).  A step also evaluates a whole
+set, agrees with the other processes on when to stop, applies the learning-rate schedule and
+keeps the schedule's state in the checkpoint.
+"""
+from __future__ import annotations
+
+from fastnet.errors import InputError
+from fastnet.training.evaluation import evaluate
+from fastnet.training.lr import resumed_schedule, run_schedule
+
+
+class LocalStep:
+    launcher, resume_options = (), ()  # what a resume command adds (mpiexec -n N, --distributed)
+
+    def __init__(self):
+        self.schedule = None  # None: the classic constant rate
+
+    def attach(self, trainer):
+        """Called once by the Trainer this step serves."""
+        self.schedule = run_schedule(trainer.settings, trainer.optimizer.lr, trainer.steps_per_epoch)
+
+    def update(self, trainer, rows):
+        grads = self.gradient(trainer, rows)
+        if self.schedule is not None:
+            self.schedule.apply(trainer.optimizer)
+        trainer.optimizer.update(trainer.net.params, grads)
+
+    def gradient(self, trainer, rows):
+        return trainer.net.gradient(trainer.x_train[rows], trainer.t_train[rows])
+
+    def evaluate(self, trainer, x, t):
+        return evaluate(trainer.net, x, t, trainer.eval_batch_size)
+
+    def agree_stop(self, trainer, signum):
+        """The signal every process stops on (None: go on); one process decides alone."""
+        return signum
+
+    def state(self) -> dict:
+        return {"schedule": self.schedule.to_dict()} if self.schedule is not None else {}
+
+    def load_state(self, trainer, progress, source=None):
+        self.schedule = resumed_schedule(progress.get("schedule"), self.schedule, trainer.optimizer.lr,
+                                         trainer.epochs, trainer.steps_per_epoch, source, say=trainer.log)
+
+
+class DataParallelStep(LocalStep):
+    """One rank's step: its rows of each global batch, reduced evaluation, agreed stops.
+
+    ``join(trainer)`` once the net and optimizer are built and any checkpoint is loaded: the
+    net is wrapped in ``DataParallel`` (rank 0's state broadcast to every rank).
+    """
+
+    def __init__(self, comm, name="mpi"):
+        super().__init__()
+        self.comm = comm
+        self.launcher = ("mpiexec", "-n", str(comm.size))
+        self.resume_options = ("--distributed", name)
+        self.parallel = None
+        self._rank_states = None
+        self._streams = False
+
+    def join(self, trainer, meta=None, say=print):
+        from fastnet.distributed import DataParallel
+
+        self.parallel = DataParallel(trainer.net, self.comm, seed=trainer.seed, optimizer=trainer.optimizer)
+        self._rank_states = self.parallel.rng_states()
+        self._streams = self.parallel.has_streams()  # the net's layers are fixed from here on
+        if meta is not None and self._streams:
+            saved = meta["progress"].get("rank_layer_states")
+            if not (isinstance(saved, list) and self._restore_streams(saved)):
+                say(f"note: the checkpoint was written by {len(saved) if isinstance(saved, list) else 1} "
+                    f"process(es), this run has {self.comm.size}: dropout masks come from fresh (seed, rank) "
+                    f"streams, so the run is not bitwise the uninterrupted one")
+
+    def _restore_streams(self, saved) -> bool:
+        try:
+            return self.parallel.restore_rng_states(saved)
+        except (InputError, TypeError, KeyError, ValueError):
+            return False
+
+    def gradient(self, trainer, rows):
+        mine = rows[self.parallel.rows(len(rows))]
+        return self.parallel.slice_gradient(trainer.x_train[mine], trainer.t_train[mine], len(rows))
+
+    def evaluate(self, trainer, x, t):
+        return self.parallel.evaluate(x, t, trainer.eval_batch_size)
+
+    def agree_stop(self, trainer, signum):
+        """Every rank stops at the same step: the first signal any rank saw, shared with all.
+
+        Rank 0 saves every rank's dropout stream state, so the states are gathered where a
+        checkpoint follows: in the same exchange at an epoch's last step, and in a second one
+        when a signal stops the run mid-epoch.  Other steps exchange the signal alone.
+        """
+        epoch_end = self._streams and trainer.step == trainer.steps_per_epoch
+        mine = self.parallel.rng_states_here() if epoch_end else None
+        shared = self.comm.allgather_object((signum, mine))
+        if epoch_end:
+            self._rank_states = [states for _signal, states in shared]
+        signals = [s for s, _states in shared if s is not None]
+        if not signals:
+            return None
+        if self._streams and not epoch_end:
+            self._rank_states = self.parallel.rng_states()
+        return signals[0]
+
+    def state(self) -> dict:
+        return {**super().state(), "ranks": self.comm.size, "rank_layer_states": self._rank_states}
