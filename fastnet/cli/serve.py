@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 
 from fastnet.cli.backend_choice import add_backend_options, choose_backend
-from fastnet.cli.parser import _number
+from fastnet.cli.parser import number_option
 from fastnet.errors import InputError
 
-port_number = _number(int, lambda v: 0 <= v <= 65535, "a port number (0-65535; 0 picks a free one)")
+port_number = number_option(int, lambda v: 0 <= v <= 65535, "a port number (0-65535; 0 picks a free one)")
 
 
 def register(sub):
