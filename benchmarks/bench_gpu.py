@@ -52,7 +52,7 @@ def compare_losses(workload, backend_name, torch_device, steps=LOSS_STEPS):
     for layer in net.layers.values():
         if isinstance(layer, Dropout):
             layer.dropout_ratio = 0.0
-    model = torch_twin(net, torch).to(torch_device)
+    model = torch_twin(net).to(torch_device)
     x, t = make_data(workload)
     xd, td = backend.asarray(x), backend.asarray(t)
     xt, tt = (torch.from_numpy(a).to(torch_device) for a in (x, t))
