@@ -102,6 +102,7 @@ def test_a_stalled_client_is_cut_off_and_ctrl_c_stops_cleanly(server):
 
 
 def browser():
+    pytest.importorskip("selenium", reason="the browser test needs selenium (pip install selenium)")
     webdriver = pytest.importorskip("selenium.webdriver", reason="the browser test needs selenium")
     if not (Path(CHROMIUM).exists() and Path(DRIVER).exists()):
         pytest.skip("no chromium and chromedriver here (apt-get install chromium chromium-driver)")

@@ -39,6 +39,11 @@ def build_parser():
 _received: list[int] = []  # stop signals taken by _stop during this command
 
 
+def stop_handled() -> None:
+    """A command whose normal end is a stop signal (``fastnet serve``'s Ctrl-C) says it took it."""
+    _received.clear()
+
+
 def _stop(signum, frame):
     """Outside the training loop a stop signal ends the command at once (the loop saves first)."""
     from fastnet.training.stopping import StopNow

@@ -41,6 +41,9 @@ def run(args):
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
+        from fastnet.cli.main import stop_handled
+
+        stop_handled()  # Ctrl-C is how a server ends: exit 0
         print("fastnet serve: stopped", flush=True)
     finally:
         server.server_close()
