@@ -116,12 +116,12 @@ def browser():
 
 
 def test_page_shows_the_drawn_digit_in_a_real_browser(server, tmp_path):
+    driver = browser()  # skips, with the reason, where selenium or chromium is missing
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     _, port = server
-    driver = browser()
     try:
         driver.get(f"http://127.0.0.1:{port}/")
         pad = driver.find_element(By.ID, "pad")
