@@ -9,6 +9,7 @@ numbers run it without them (the BLAS kernel actually used is recorded in the JS
 
 PyTorch runs with its default thread count; the JSON records it.
 """
+
 import sys
 from pathlib import Path
 

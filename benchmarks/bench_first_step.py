@@ -6,6 +6,7 @@ Target: under 0.5 s for the first step.
 
     python benchmarks/bench_first_step.py [--runs 3] [--json benchmarks/results/first_step.json]
 """
+
 import argparse
 import json
 import os
@@ -37,8 +38,9 @@ print(json.dumps(out))
 
 def run_child(workloads):
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    done = subprocess.run([sys.executable, "-c", CHILD, *workloads], env=env, capture_output=True,
-                          text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, *workloads], env=env, capture_output=True, text=True, check=True
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

@@ -13,6 +13,7 @@ Exit status: 0 only when every workload was measured against PyTorch and every l
     python3 benchmarks/bench_gpu.py                     # JSON and plot into $OUT or benchmarks/results/
     python3 benchmarks/bench_gpu.py --fastnet-backend numpy --torch-device cpu --quick --nets two-layer
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,9 +68,15 @@ def compare_losses(workload, backend_name, torch_device, steps=LOSS_STEPS):
         loss.backward()
         torch_optimizer.step()
         theirs.append(float(loss.detach()))
-    worst = max(abs(a - b) / max(abs(b), 1e-12) for a, b in zip(ours, theirs))
-    return {"steps": steps, "fastnet": ours, "pytorch": theirs, "max_relative_difference": worst,
-            "rtol": LOSS_RTOL, "agree": bool(numpy.isfinite(worst) and worst <= LOSS_RTOL)}
+    worst = max(abs(a - b) / max(abs(b), 1e-12) for a, b in zip(ours, theirs, strict=True))
+    return {
+        "steps": steps,
+        "fastnet": ours,
+        "pytorch": theirs,
+        "max_relative_difference": worst,
+        "rtol": LOSS_RTOL,
+        "agree": bool(numpy.isfinite(worst) and worst <= LOSS_RTOL),
+    }
 
 
 def _problems(result, wanted):
@@ -85,8 +92,10 @@ def _problems(result, wanted):
         if agreement is None:
             problems.append(f"{name}: losses not compared")
         elif not agreement["agree"]:
-            problems.append(f"{name}: losses differ from PyTorch's by {agreement['max_relative_difference']:.2e} "
-                            f"(allowed {LOSS_RTOL:g})")
+            problems.append(
+                f"{name}: losses differ from PyTorch's by {agreement['max_relative_difference']:.2e} "
+                f"(allowed {LOSS_RTOL:g})"
+            )
     missing = [w for w in wanted if w not in result["workloads"] and w not in result["not_measured"]]
     problems += [f"{name}: not measured" for name in missing]
     return problems
@@ -102,8 +111,12 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="1 warm-up, 2 repeats of 2 steps")
     parser.add_argument("--fastnet-backend", default="cupy")
     parser.add_argument("--torch-device", default="cuda", choices=["cuda", "cpu"])
-    parser.add_argument("--deadline", type=float, default=None,
-                        help="seconds; workloads not started by then are reported as not measured")
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        default=None,
+        help="seconds; workloads not started by then are reported as not measured",
+    )
     parser.add_argument("--no-plot", action="store_true")
     parser.add_argument("--out", default=os.environ.get("OUT") or str(Path(__file__).parent / "results"))
     args = parser.parse_args(argv)
@@ -113,8 +126,13 @@ def main(argv=None):
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     workloads = [step_workload(net, batch) for net in args.nets for batch in args.batches]
-    result = {"fastnet_backend": args.fastnet_backend, "torch_device": args.torch_device, "workloads": {},
-              "not_measured": {}, "missing_contenders": {}}
+    result = {
+        "fastnet_backend": args.fastnet_backend,
+        "torch_device": args.torch_device,
+        "workloads": {},
+        "not_measured": {},
+        "missing_contenders": {},
+    }
 
     reason = unavailable_reason(args.fastnet_backend)
     if reason is not None:
@@ -126,8 +144,16 @@ def main(argv=None):
         if args.deadline is not None and time.monotonic() - started > args.deadline:
             result["not_measured"][workload.name] = f"out of time (--deadline {args.deadline:g} s)"
             continue
-        one = run_benchmarks([workload], [args.fastnet_backend], repeats=args.repeats, warmup=args.warmup,
-                             torch_device=args.torch_device, matmul_bound=False, steps=args.steps, plot=False)
+        one = run_benchmarks(
+            [workload],
+            [args.fastnet_backend],
+            repeats=args.repeats,
+            warmup=args.warmup,
+            torch_device=args.torch_device,
+            matmul_bound=False,
+            steps=args.steps,
+            plot=False,
+        )
         result["missing_contenders"].update(one["missing_contenders"])
         result.setdefault("settings", one["settings"])
         result.setdefault("machine", one.get("machine"))
@@ -136,8 +162,11 @@ def main(argv=None):
             try:
                 entry["loss_agreement"] = compare_losses(workload, args.fastnet_backend, args.torch_device)
             except Exception as exc:  # reported as a problem of this workload, the others still run
-                entry["loss_agreement"] = {"agree": False, "error": f"{type(exc).__name__}: {exc}",
-                                           "max_relative_difference": float("nan")}
+                entry["loss_agreement"] = {
+                    "agree": False,
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "max_relative_difference": float("nan"),
+                }
         save_json(result, out_dir, JSON_NAME)  # what was measured survives a timeout
     result["problems"] = _problems(result, [w.name for w in workloads])
     save_json(result, out_dir, JSON_NAME)
@@ -154,9 +183,11 @@ def main(argv=None):
         fast = entry["batch"] / runs[backend]["median_s"]
         torch = entry["batch"] / runs[TORCH]["median_s"] if TORCH in runs else None
         agreement = entry.get("loss_agreement", {}).get("max_relative_difference")
-        print(f"{entry['description']:<52}{fast:>15,.0f}"
-              + (f"{torch:>13,.0f}{torch / fast:>15.2f}" if torch else f"{'-':>13}{'-':>15}")
-              + (f"{agreement:>11.1e}" if agreement is not None else f"{'-':>11}"))
+        print(
+            f"{entry['description']:<52}{fast:>15,.0f}"
+            + (f"{torch:>13,.0f}{torch / fast:>15.2f}" if torch else f"{'-':>13}{'-':>15}")
+            + (f"{agreement:>11.1e}" if agreement is not None else f"{'-':>11}")
+        )
     print(f"wrote {out_dir / JSON_NAME}")
     for line in result["problems"]:
         print(f"bench_gpu: {line}")

@@ -1,7 +1,8 @@
 """Where a training step's time goes, layer by layer: ``fastnet profile`` for several nets.
 
-    python benchmarks/profile_step.py [--backend numba] [--nets two-layer simple-conv deep-conv]
+python benchmarks/profile_step.py [--backend numba] [--nets two-layer simple-conv deep-conv]
 """
+
 import argparse
 import sys
 

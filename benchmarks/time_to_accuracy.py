@@ -11,6 +11,7 @@ started, so start-up, data loading, compilation and evaluation all count. The ti
 is the stamp of the first epoch whose validation accuracy reaches it. Results go to
 benchmarks/results/time_to_accuracy.json with the machine, BLAS kernel and both commands.
 """
+
 import argparse
 import json
 import os
@@ -23,15 +24,55 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 EPOCH_LINE = re.compile(r"^epoch (\d+)/(\d+):.*val loss [\d.]+ acc ([\d.]+)")
-RECIPE = ["--optimizer", "momentum", "--lr", "0.05", "--lr-schedule", "cosine", "--warmup-epochs", "1",
-          "--weight-decay", "0.0005", "--val-split", "5000", "--seed", "0"]
+RECIPE = [
+    "--optimizer",
+    "momentum",
+    "--lr",
+    "0.05",
+    "--lr-schedule",
+    "cosine",
+    "--warmup-epochs",
+    "1",
+    "--weight-decay",
+    "0.0005",
+    "--val-split",
+    "5000",
+    "--seed",
+    "0",
+]
 
 
 def commands(data_dir, epochs, out):
-    fastnet = [sys.executable, "-m", "fastnet", "train", "--net", "simple-conv", "--backend", "numba", *RECIPE,
-               "--epochs", str(epochs), "--data-dir", str(data_dir), "--out", str(out), "--quiet"]
-    torch = [sys.executable, str(HERE / "torch_simple_conv.py"), "--data-dir", str(data_dir),
-             "--epochs", str(epochs), "--val-split", "5000", "--seed", "0"]
+    fastnet = [
+        sys.executable,
+        "-m",
+        "fastnet",
+        "train",
+        "--net",
+        "simple-conv",
+        "--backend",
+        "numba",
+        *RECIPE,
+        "--epochs",
+        str(epochs),
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    torch = [
+        sys.executable,
+        str(HERE / "torch_simple_conv.py"),
+        "--data-dir",
+        str(data_dir),
+        "--epochs",
+        str(epochs),
+        "--val-split",
+        "5000",
+        "--seed",
+        "0",
+    ]
     return {"fastnet": fastnet, "pytorch": torch}
 
 
@@ -39,8 +80,13 @@ def timed_run(command, target, log):
     """Run ``command``; each epoch's (epoch, seconds since the start, validation accuracy)."""
     epochs, reached = [], None
     start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     last = []
     for line in proc.stdout:
         last = [*last[-4:], line.rstrip()]
@@ -53,10 +99,13 @@ def timed_run(command, target, log):
         if reached is None and acc >= target:
             reached = epochs[-1]
     if proc.wait() != 0:
-        raise SystemExit(f"time_to_accuracy: {shlex.join(command)} exited {proc.returncode}: "
-                         + " / ".join(last))
-    return {"epochs": epochs, "total_s": round(time.perf_counter() - start, 2),
-            "reached": reached, "seconds_to_target": reached and reached["wall_s"]}
+        raise SystemExit(f"time_to_accuracy: {shlex.join(command)} exited {proc.returncode}: " + " / ".join(last))
+    return {
+        "epochs": epochs,
+        "total_s": round(time.perf_counter() - start, 2),
+        "reached": reached,
+        "seconds_to_target": reached and reached["wall_s"],
+    }
 
 
 def main():
@@ -85,16 +134,31 @@ def main():
             results[name] = {"command": shlex.join(command), **timed_run(command, args.target, print)}
     fast, torch = (results[n]["seconds_to_target"] for n in ("fastnet", "pytorch"))
     ratio = fast / torch if fast and torch else None
-    summary = {"target_val_acc": args.target, "epochs": args.epochs, "date": time.strftime("%Y-%m-%d"),
-               "fastnet_vs_pytorch": ratio, "runs": results, "machine": machine_info()}
+    summary = {
+        "target_val_acc": args.target,
+        "epochs": args.epochs,
+        "date": time.strftime("%Y-%m-%d"),
+        "fastnet_vs_pytorch": ratio,
+        "runs": results,
+        "machine": machine_info(),
+    }
     atomic_write(args.out, lambda f: f.write(json.dumps(summary, indent=1).encode() + b"\n"))
     for name, run in results.items():
         reached = run["reached"]
-        print(f"{name}: " + (f"val acc {reached['val_acc']:.4f} at epoch {reached['epoch']}, {reached['wall_s']:.1f} s"
-                             if reached else f"never reached {args.target} in {args.epochs} epochs")
-              + f" (whole run {run['total_s']:.1f} s)")
-    print(f"fastnet / pytorch time to {args.target}: " + (f"{ratio:.2f}x" if ratio else "not measured")
-          + f"; results: {args.out}")
+        print(
+            f"{name}: "
+            + (
+                f"val acc {reached['val_acc']:.4f} at epoch {reached['epoch']}, {reached['wall_s']:.1f} s"
+                if reached
+                else f"never reached {args.target} in {args.epochs} epochs"
+            )
+            + f" (whole run {run['total_s']:.1f} s)"
+        )
+    print(
+        f"fastnet / pytorch time to {args.target}: "
+        + (f"{ratio:.2f}x" if ratio else "not measured")
+        + f"; results: {args.out}"
+    )
     return 0
 
 

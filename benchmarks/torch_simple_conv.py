@@ -10,6 +10,7 @@ Tensors throughout, no DataLoader. Prints one line per epoch for the driver to t
 
     python benchmarks/torch_simple_conv.py --data-dir ../shared/data/mnist --epochs 15
 """
+
 import argparse
 import time
 
@@ -25,8 +26,15 @@ BATCH, EVAL_BATCH = 100, 1000
 
 
 def simple_conv(generator):
-    net = nn.Sequential(nn.Conv2d(1, 30, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                        nn.Linear(30 * 12 * 12, 100), nn.ReLU(), nn.Linear(100, 10))
+    net = nn.Sequential(
+        nn.Conv2d(1, 30, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(30 * 12 * 12, 100),
+        nn.ReLU(),
+        nn.Linear(100, 10),
+    )
     with torch.no_grad():
         for layer in net:
             if isinstance(layer, (nn.Conv2d, nn.Linear)):
@@ -39,9 +47,9 @@ def evaluate(net, x, t):
     loss, correct = 0.0, 0
     with torch.inference_mode():
         for start in range(0, len(x), EVAL_BATCH):
-            out = net(x[start:start + EVAL_BATCH])
-            loss += float(nn.functional.cross_entropy(out, t[start:start + EVAL_BATCH], reduction="sum"))
-            correct += int((out.argmax(1) == t[start:start + EVAL_BATCH]).sum())
+            out = net(x[start : start + EVAL_BATCH])
+            loss += float(nn.functional.cross_entropy(out, t[start : start + EVAL_BATCH], reduction="sum"))
+            correct += int((out.argmax(1) == t[start : start + EVAL_BATCH]).sum())
     return loss / len(x), correct / len(x)
 
 
@@ -67,15 +75,18 @@ def main():
     steps = len(x_train) // BATCH
     schedule = make_schedule("cosine", args.lr, args.epochs, steps, warmup_epochs=args.warmup_epochs)
     optimizer = torch.optim.SGD(net.parameters(), lr=args.lr, momentum=0.9, weight_decay=args.weight_decay)
-    print(f"ready: {len(x_train)} train, {len(x_val)} validation, {len(x_test)} test; "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
+    print(
+        f"ready: {len(x_train)} train, {len(x_val)} validation, {len(x_test)} test; "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads",
+        flush=True,
+    )
     iteration = 0
     for epoch in range(1, args.epochs + 1):
         started = time.perf_counter()
         net.train()
         order = torch.randperm(len(x_train), generator=generator)
         for step in range(steps):
-            rows = order[step * BATCH:(step + 1) * BATCH]
+            rows = order[step * BATCH : (step + 1) * BATCH]
             for group in optimizer.param_groups:
                 group["lr"] = schedule.lr_at(iteration)
             optimizer.zero_grad(set_to_none=True)
@@ -86,9 +97,12 @@ def main():
         train_loss, train_acc = evaluate(net, x_train, t_train)
         val_loss, val_acc = evaluate(net, x_val, t_val)
         test_loss, test_acc = evaluate(net, x_test, t_test)
-        print(f"epoch {epoch}/{args.epochs}: train loss {train_loss:.4f} acc {train_acc:.4f}, val loss "
-              f"{val_loss:.4f} acc {val_acc:.4f}, test loss {test_loss:.4f} acc {test_acc:.4f} "
-              f"({time.perf_counter() - started:.1f} s)", flush=True)
+        print(
+            f"epoch {epoch}/{args.epochs}: train loss {train_loss:.4f} acc {train_acc:.4f}, val loss "
+            f"{val_loss:.4f} acc {val_acc:.4f}, test loss {test_loss:.4f} acc {test_acc:.4f} "
+            f"({time.perf_counter() - started:.1f} s)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

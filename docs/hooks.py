@@ -4,6 +4,7 @@ title ``# fastnet``, the introduction before the first ``##``).
 The README is the front page and the one source of the guide's prose; the site arranges its
 sections as pages and adds the API reference generated from the code.
 """
+
 import re
 from pathlib import Path
 
@@ -18,10 +19,17 @@ def _section(heading: str) -> str:
         start = next(i for i, line in enumerate(lines) if line.strip() == heading)
     except StopIteration:
         raise ValueError(f"README.md has no section {heading!r}") from None
-    end = next((i for i in range(start + 1, len(lines))
-                if lines[i].startswith("#") and len(lines[i]) - len(lines[i].lstrip("#")) <= max(level, 2)
-                and not _in_code(lines, i)), len(lines))
-    return "\n".join(lines[start + 1:end])
+    end = next(
+        (
+            i
+            for i in range(start + 1, len(lines))
+            if lines[i].startswith("#")
+            and len(lines[i]) - len(lines[i].lstrip("#")) <= max(level, 2)
+            and not _in_code(lines, i)
+        ),
+        len(lines),
+    )
+    return "\n".join(lines[start + 1 : end])
 
 
 def _in_code(lines, index) -> bool:

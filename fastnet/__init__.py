@@ -2,14 +2,25 @@
 
 Importing fastnet imports numpy only; numba and cupy load when their backend is first asked for.
 """
-from fastnet.backends import (availability, get_backend, get_default_backend, select_backend,
-                              set_default_backend)
-from fastnet.errors import (BackendUnavailable, CheckpointError, DataError, DivergenceError,
-                            FastnetError, InputError)
+
+from fastnet.backends import availability, get_backend, get_default_backend, select_backend, set_default_backend
+from fastnet.errors import BackendUnavailable, CheckpointError, DataError, DivergenceError, FastnetError, InputError
 from fastnet.loading import load
 
 __version__ = "0.1.0"
 
-__all__ = ["BackendUnavailable", "CheckpointError", "DataError", "DivergenceError", "FastnetError",
-           "InputError", "availability", "load", "get_backend", "get_default_backend", "select_backend",
-           "set_default_backend", "__version__"]
+__all__ = [
+    "BackendUnavailable",
+    "CheckpointError",
+    "DataError",
+    "DivergenceError",
+    "FastnetError",
+    "InputError",
+    "availability",
+    "load",
+    "get_backend",
+    "get_default_backend",
+    "select_backend",
+    "set_default_backend",
+    "__version__",
+]

@@ -5,6 +5,7 @@ flushed to disk, then renamed over the target.  A writer killed mid-write (SIGKI
 loss) can leave its temporary file behind, never a damaged target; the next write to the same
 target removes such leftovers once the process that made them is gone.
 """
+
 from __future__ import annotations
 
 import errno
@@ -15,9 +16,13 @@ from pathlib import Path
 from fastnet.errors import FastnetError
 from fastnet.portable import set_default_permissions
 
-REASONS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
-           errno.EFBIG: "the file size limit is reached", errno.EROFS: "the file system is read-only",
-           errno.EACCES: "permission denied"}
+REASONS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EFBIG: "the file size limit is reached",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+}
 
 
 class WriteError(FastnetError):
@@ -60,7 +65,7 @@ def atomic_write(path, write, binary=True):
 def remove_stale_temporaries(path: Path) -> None:
     """Delete temporaries of ``path`` left by writers that no longer run (killed mid-write)."""
     for leftover in path.parent.glob(f".{path.name}.*.tmp"):
-        pid = leftover.name[len(path.name) + 2:].split(".", 1)[0]
+        pid = leftover.name[len(path.name) + 2 :].split(".", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
             try:
                 leftover.unlink()

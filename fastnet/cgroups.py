@@ -5,6 +5,7 @@ check). A container started with ``--cpus`` or ``--memory`` sees the host's core
 Both cgroup versions are read, on this process's group and every ancestor up to the mount point
 (limits nest: the tightest wins).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -49,18 +50,26 @@ def parse_memory_headroom(limit_path, usage_path) -> int | None:
 
 def cgroup_cpu_limit(proc_cgroup=PROC_CGROUP, root=ROOT) -> float | None:
     """The tightest CPU quota on this process's cgroup and its ancestors (v2 and v1), or None."""
-    return _tightest(proc_cgroup, root, "cpu",
-                     lambda d: parse_cpu_max(d / "cpu.max"),
-                     ("cpu", "cpu,cpuacct", "cpuacct,cpu"),
-                     lambda d: parse_cfs_quota(d / "cpu.cfs_quota_us", d / "cpu.cfs_period_us"))
+    return _tightest(
+        proc_cgroup,
+        root,
+        "cpu",
+        lambda d: parse_cpu_max(d / "cpu.max"),
+        ("cpu", "cpu,cpuacct", "cpuacct,cpu"),
+        lambda d: parse_cfs_quota(d / "cpu.cfs_quota_us", d / "cpu.cfs_period_us"),
+    )
 
 
 def cgroup_memory_headroom(proc_cgroup=PROC_CGROUP, root=ROOT) -> int | None:
     """The least memory any of this process's cgroups still allows (v2 and v1), or None."""
-    return _tightest(proc_cgroup, root, "memory",
-                     lambda d: parse_memory_headroom(d / "memory.max", d / "memory.current"),
-                     ("memory",),
-                     lambda d: parse_memory_headroom(d / "memory.limit_in_bytes", d / "memory.usage_in_bytes"))
+    return _tightest(
+        proc_cgroup,
+        root,
+        "memory",
+        lambda d: parse_memory_headroom(d / "memory.max", d / "memory.current"),
+        ("memory",),
+        lambda d: parse_memory_headroom(d / "memory.limit_in_bytes", d / "memory.usage_in_bytes"),
+    )
 
 
 def _tightest(proc_cgroup, root, controller, read_v2, v1_mounts, read_v1):

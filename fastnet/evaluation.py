@@ -1,4 +1,5 @@
 """A whole set's loss and accuracy, in batches: what a trainer and each rank of a job report."""
+
 from fastnet import catalog
 
 

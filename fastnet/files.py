@@ -5,13 +5,18 @@
 what it is, so a device, FIFO, socket or directory is refused at once and the size of what
 is read is known in advance.
 """
+
 from __future__ import annotations
 
 import os
 import stat
 
-KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-         (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"))
+KINDS = (
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 class NotRegularFile(OSError):
@@ -28,8 +33,9 @@ def open_regular(path):
     Raises FileNotFoundError, PermissionError, IsADirectoryError or NotRegularFile.
     """
     # Windows has no O_NONBLOCK (nor FIFOs that block an open); O_BINARY keeps its reads raw.
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-                 | getattr(os, "O_BINARY", 0))
+    fd = os.open(
+        path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    )
     try:
         info = os.fstat(fd)  # the opened file itself: no race with a renamed path
         if stat.S_ISDIR(info.st_mode):

@@ -1,4 +1,5 @@
 """Numerical gradients by central differences, and a check of a net's backprop against them."""
+
 from __future__ import annotations
 
 import inspect
@@ -105,8 +106,7 @@ def check_net_gradients(net, x, t, h=1e-5, max_entries=None, seed=0, tolerance=1
             better = retry_errors < errors[where]
             errors[where[better]] = retry_errors[better]
             best_num[where[better]] = num[better]
-        report.append(ParamCheck(key, float(errors.max()),
-                                 float(numpy.mean(numpy.abs(grad[chosen] - best_num)))))
+        report.append(ParamCheck(key, float(errors.max()), float(numpy.mean(numpy.abs(grad[chosen] - best_num)))))
         if on_param is not None:
             on_param(report[-1])
     net.load_layer_state(start)

@@ -3,6 +3,7 @@ cgroups allow (a container's ``--memory``: ``/proc/meminfo`` shows the host's RA
 its own limits (``ulimit -v`` / ``-d``) allow; the least of them. The data readers and the batch
 check both ask before their big allocations.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,8 +37,11 @@ def _rlimit_headroom() -> int | None:
         import resource
 
         with open("/proc/self/status") as f:
-            sizes = {k: int(v.split()[0]) * 1024 for k, _, v in (line.partition(":") for line in f)
-                     if k in ("VmSize", "VmData")}
+            sizes = {
+                k: int(v.split()[0]) * 1024
+                for k, _, v in (line.partition(":") for line in f)
+                if k in ("VmSize", "VmData")
+            }
     except (ImportError, OSError, ValueError, IndexError):
         return None
     left = []

@@ -7,6 +7,7 @@ A photo or scan is usually the other way round (dark on light): the background i
 border and the picture inverted when it is light.  Every refusal (not an image, truncated, too
 many pixels, too small, blank) is an ImageError with one line that says why.
 """
+
 from __future__ import annotations
 
 import io
@@ -17,12 +18,12 @@ import numpy
 from fastnet.errors import InputError
 
 SIDE = 28
-DIGIT_BOX = 20          # MNIST: the digit fits a 20x20 box inside the 28x28 image
-MIN_SIDE = 8            # smaller pictures hold no readable digit
+DIGIT_BOX = 20  # MNIST: the digit fits a 20x20 box inside the 28x28 image
+MIN_SIDE = 8  # smaller pictures hold no readable digit
 MAX_PIXELS = 40_000_000  # far beyond any photo of a digit; a bigger header is a decompression bomb
 MAX_BYTES = 32 << 20
-INK = 0.25              # a pixel is ink when it is this far from the background (of the range)
-ITEM_EDGE = 0.05        # Fashion-MNIST items keep their faint edges: trimmed at a lower level
+INK = 0.25  # a pixel is ink when it is this far from the background (of the range)
+ITEM_EDGE = 0.05  # Fashion-MNIST items keep their faint edges: trimmed at a lower level
 SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 RECIPES = ("mnist", "fashion-mnist")
 
@@ -43,11 +44,12 @@ def read_image(source) -> numpy.ndarray:
         with image:
             width, height = image.size
             if width * height > MAX_PIXELS:
-                raise ImageError(f"declares {width}x{height} pixels, more than the {MAX_PIXELS:,} "
-                                 f"allowed (a decompression bomb?); scale it down")
+                raise ImageError(
+                    f"declares {width}x{height} pixels, more than the {MAX_PIXELS:,} "
+                    f"allowed (a decompression bomb?); scale it down"
+                )
             if min(width, height) < MIN_SIDE:
-                raise ImageError(f"is {width}x{height} pixels; a digit needs at least "
-                                 f"{MIN_SIDE}x{MIN_SIDE}")
+                raise ImageError(f"is {width}x{height} pixels; a digit needs at least {MIN_SIDE}x{MIN_SIDE}")
             image.load()
             if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
                 rgba = image.convert("RGBA")
@@ -59,7 +61,9 @@ def read_image(source) -> numpy.ndarray:
     except Image.DecompressionBombError as exc:
         raise ImageError(f"is too large to decode safely ({exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:  # Pillow's words for truncated or corrupt
-        raise ImageError(f"is truncated or corrupt ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+        raise ImageError(
+            f"is truncated or corrupt ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+        ) from None
     return gray
 
 
@@ -79,8 +83,7 @@ def ink_on_black(gray: numpy.ndarray) -> numpy.ndarray:
     ink = gray - background if background < 0.5 else background - gray
     top = float(ink.max())
     if top < 0.1:
-        raise ImageError("is blank (no stroke stands out from the background); draw darker or "
-                         "crop to the digit")
+        raise ImageError("is blank (no stroke stands out from the background); draw darker or crop to the digit")
     return numpy.clip(ink / top, 0.0, 1.0)
 
 
@@ -88,7 +91,7 @@ def _bounding_box(ink, level=None):
     level = INK if level is None else level
     rows = numpy.flatnonzero((ink > level).any(axis=1))
     cols = numpy.flatnonzero((ink > level).any(axis=0))
-    return ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
 def _resize(array, width, height):
@@ -114,7 +117,7 @@ def mnist_digit(gray) -> numpy.ndarray:
     top = int(numpy.clip(round(SIDE / 2 - cy), 0, SIDE - h))
     left = int(numpy.clip(round(SIDE / 2 - cx), 0, SIDE - w))
     out = numpy.zeros((SIDE, SIDE))
-    out[top:top + h, left:left + w] = digit
+    out[top : top + h, left : left + w] = digit
     return out
 
 
@@ -124,7 +127,7 @@ def fashion_item(gray) -> numpy.ndarray:
     h, w = item.shape
     out = numpy.zeros((SIDE, SIDE))
     top, left = (SIDE - h) // 2, (SIDE - w) // 2
-    out[top:top + h, left:left + w] = item
+    out[top : top + h, left : left + w] = item
     return out
 
 

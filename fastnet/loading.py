@@ -6,6 +6,7 @@ built from it as ``fastnet eval`` does, and only arrays that fit it are read.  A
 existed are rebuilt from their array shapes for the three classic nets.  A ``.safetensors`` file
 (``fastnet export --format safetensors``) carries the same description in its header.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,9 +22,9 @@ class Loaded:
     """A loaded net and what its file says about the data it was trained on."""
 
     net: object
-    dataset: str          # "mnist" or "fashion-mnist": how to prepare images for it
+    dataset: str  # "mnist" or "fashion-mnist": how to prepare images for it
     classes: tuple
-    kind: str             # "checkpoint", "params" or "safetensors"
+    kind: str  # "checkpoint", "params" or "safetensors"
     epoch: int | None = None
 
 
@@ -80,9 +81,11 @@ def net_from_meta(meta, path, backend):
     if dtype not in ("float32", "float64"):
         raise CheckpointError(f"{path}: unknown dtype {dtype!r} in its metadata")
     if not isinstance(shapes, dict) or not all(
-            isinstance(s, list) and all(isinstance(d, int) and 0 < d < 1 << 31 for d in s) for s in shapes.values()):
-        raise CheckpointError(f"{path} describes no net (no array shapes); build the net and call "
-                              f"net.load_params({str(path)!r})")
+        isinstance(s, list) and all(isinstance(d, int) and 0 < d < 1 << 31 for d in s) for s in shapes.values()
+    ):
+        raise CheckpointError(
+            f"{path} describes no net (no array shapes); build the net and call net.load_params({str(path)!r})"
+        )
     try:
         if "layers" in meta:
             return build_from_spec(meta["layers"], shapes, backend, dtype)
@@ -106,13 +109,23 @@ def _classic_from_shapes(name, shapes, backend, dtype):
     if name == "SimpleConvNet":
         filters, channels, size, _ = shape("W1")
         conv = {"filter_num": filters, "filter_size": size, "pad": 0, "stride": 1}
-        return SimpleConvNet((channels, IMAGE_SIDE, IMAGE_SIDE), conv, hidden_size=shape("W2")[1],
-                             output_size=shape("W3")[1], backend=backend, dtype=dtype)
+        return SimpleConvNet(
+            (channels, IMAGE_SIDE, IMAGE_SIDE),
+            conv,
+            hidden_size=shape("W2")[1],
+            output_size=shape("W3")[1],
+            backend=backend,
+            dtype=dtype,
+        )
     if name == "DeepConvNet":
-        return DeepConvNet((shape("W1")[1], IMAGE_SIDE, IMAGE_SIDE), output_size=shape("W8")[1],
-                           hidden_size=shape("W7")[1], backend=backend, dtype=dtype)
-    raise InputError(f"the file holds a {name} without a layer description; build the net and call "
-                     f"net.load_params")
+        return DeepConvNet(
+            (shape("W1")[1], IMAGE_SIDE, IMAGE_SIDE),
+            output_size=shape("W8")[1],
+            hidden_size=shape("W7")[1],
+            backend=backend,
+            dtype=dtype,
+        )
+    raise InputError(f"the file holds a {name} without a layer description; build the net and call net.load_params")
 
 
 def class_names(dataset) -> tuple:

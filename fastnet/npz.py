@@ -9,6 +9,7 @@ member's ``.npy`` header must declare exactly the bytes its directory entry hold
 numeric or string dtype (never objects: no pickle).  Only then is data read, in bounded chunks,
 into one preallocated array per member, and its CRC checked.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,8 +31,18 @@ PLAIN_KINDS = "biufcUS"  # booleans, numbers and fixed-size strings
 MAX_NPY_HEADER = 10_000
 CHUNK = 1 << 20
 # What zipfile, zlib and numpy's header parser raise on damaged bytes.
-DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, SyntaxError, TypeError,
-          OverflowError, NotImplementedError, RuntimeError)
+DAMAGE = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    ValueError,
+    SyntaxError,
+    TypeError,
+    OverflowError,
+    NotImplementedError,
+    RuntimeError,
+)
 
 
 class ArchiveError(Exception):
@@ -119,12 +130,15 @@ class NpzArchive:
                 possible = info.file_size <= MAX_DEFLATE_RATIO * info.compress_size + 1024
                 allowed = info.file_size <= max(self.max_ratio * info.compress_size, info.compress_size + 1024)
             else:
-                raise ArchiveError(f"member {label!r} uses zip compression method {info.compress_type}, "
-                                   f"which numpy never writes")
+                raise ArchiveError(
+                    f"member {label!r} uses zip compression method {info.compress_type}, which numpy never writes"
+                )
             if not (possible and allowed):
-                raise ArchiveError(f"member {label!r} declares {info.file_size:,} bytes from "
-                                   f"{info.compress_size:,} stored, "
-                                   + ("more than its compression can give" if not possible else self.beyond_ratio))
+                raise ArchiveError(
+                    f"member {label!r} declares {info.file_size:,} bytes from "
+                    f"{info.compress_size:,} stored, "
+                    + ("more than its compression can give" if not possible else self.beyond_ratio)
+                )
             if info.header_offset + info.compress_size > self.file_size:
                 raise ArchiveError(f"member {label!r} extends past the end of the file (truncated?)")
             stored += info.compress_size
@@ -132,7 +146,7 @@ class NpzArchive:
             raise ArchiveError("its members overlap")
 
     def _read_header(self, info):
-        name = info.filename[:-len(".npy")]
+        name = info.filename[: -len(".npy")]
         try:
             with self._zip.open(info) as f:
                 version = npy_format.read_magic(f)
@@ -151,9 +165,11 @@ class NpzArchive:
             raise ArchiveError(f"array {name!r} has dtype {dtype}, which fastnet does not store")
         member = Member(name, tuple(shape), dtype, fortran, info)
         if member.nbytes != info.file_size - header_size:
-            raise ArchiveError(f"array {name!r} declares shape {member.shape} of {dtype} "
-                               f"({member.nbytes:,} bytes) but its member holds "
-                               f"{max(info.file_size - header_size, 0):,}; the file is corrupt")
+            raise ArchiveError(
+                f"array {name!r} declares shape {member.shape} of {dtype} "
+                f"({member.nbytes:,} bytes) but its member holds "
+                f"{max(info.file_size - header_size, 0):,}; the file is corrupt"
+            )
         return member
 
     def read(self, name) -> numpy.ndarray:
@@ -165,7 +181,7 @@ class NpzArchive:
             f.read(member.info.file_size - member.nbytes)  # the header, checked when opened
             filled = 0
             while filled < member.nbytes:
-                got = f.readinto(view[filled:filled + CHUNK])
+                got = f.readinto(view[filled : filled + CHUNK])
                 if not got:
                     raise ArchiveError(f"array {name!r} ends early (truncated)")
                 filled += got

@@ -10,6 +10,7 @@ gradient would be rescaled by Adam's per-weight step sizes.  Only weights (array
 more dimensions: affine and convolution W) are decayed, not biases or BatchNorm's gamma/beta.
 With ``weight_decay=0`` the arithmetic is exactly the classic one.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,8 +21,9 @@ from typing import Any
 from fastnet.errors import InputError
 
 
-def check_hyperparameter(name: str, value, low: float = 0.0, high: float = math.inf, low_open: bool = False,
-                         high_open: bool = True) -> float:
+def check_hyperparameter(
+    name: str, value, low: float = 0.0, high: float = math.inf, low_open: bool = False, high_open: bool = True
+) -> float:
     """``value`` as a float, when it is a real number in the interval.
 
     Parameters
@@ -59,11 +61,15 @@ def _gradient_for(key, param, grads):
     try:
         grad = grads[key]
     except KeyError:
-        raise InputError(f"no gradient for parameter {key!r} (grads has {sorted(grads)}); pass the "
-                         f"gradients of these very parameters, e.g. net.gradient(x, t)") from None
+        raise InputError(
+            f"no gradient for parameter {key!r} (grads has {sorted(grads)}); pass the "
+            f"gradients of these very parameters, e.g. net.gradient(x, t)"
+        ) from None
     if tuple(grad.shape) != tuple(param.shape):
-        raise InputError(f"the gradient of {key!r} has shape {tuple(grad.shape)} but the parameter has "
-                         f"{tuple(param.shape)}; pass gradients of the parameters' own shapes")
+        raise InputError(
+            f"the gradient of {key!r} has shape {tuple(grad.shape)} but the parameter has "
+            f"{tuple(param.shape)}; pass gradients of the parameters' own shapes"
+        )
     return grad
 
 
@@ -103,7 +109,7 @@ class Optimizer:
         table = self.state[slot]
         if key not in table:
             table[key] = like * 0  # same backend, shape and dtype as the parameter
-            table[key][...] = 0    # also clears NaN/inf that "* 0" would keep
+            table[key][...] = 0  # also clears NaN/inf that "* 0" would keep
         return table[key]
 
     def update(self, params: Mapping[str, Any], grads: Mapping[str, Any]) -> None:
@@ -143,8 +149,9 @@ class Optimizer:
         A snapshot: later updates do not change it. ``to_numpy`` converts each array (e.g. from
         the GPU); by default it is copied.
         """
-        arrays = {f"{slot}.{key}": to_numpy(value)
-                  for slot, table in self.state.items() for key, value in table.items()}
+        arrays = {
+            f"{slot}.{key}": to_numpy(value) for slot, table in self.state.items() for key, value in table.items()
+        }
         return {"name": type(self).__name__, "iter": self.iter, "lr": self.lr}, arrays
 
     def load_state_dict(self, info: dict, arrays: Mapping[str, Any], asarray: Callable = lambda a: a) -> None:
@@ -226,7 +233,7 @@ class AdaGrad(Optimizer):
     def _update_one(self, key, param, grad):
         h = self._slot("h", key, param)
         h += grad * grad
-        param -= self.lr * grad / (h ** 0.5 + 1e-7)
+        param -= self.lr * grad / (h**0.5 + 1e-7)
 
 
 class RMSprop(Optimizer):
@@ -248,7 +255,7 @@ class RMSprop(Optimizer):
         h = self._slot("h", key, param)
         h *= self.decay_rate
         h += (1 - self.decay_rate) * grad * grad
-        param -= self.lr * grad / (h ** 0.5 + 1e-7)
+        param -= self.lr * grad / (h**0.5 + 1e-7)
 
 
 class Adam(Optimizer):
@@ -264,7 +271,7 @@ class Adam(Optimizer):
     def update(self, params: Mapping[str, Any], grads: Mapping[str, Any]) -> None:
         # Bias correction folded into the step size, as in the classic code.
         t = self.iter + 1
-        self._lr_t = self.lr * math.sqrt(1.0 - self.beta2 ** t) / (1.0 - self.beta1 ** t)
+        self._lr_t = self.lr * math.sqrt(1.0 - self.beta2**t) / (1.0 - self.beta1**t)
         super().update(params, grads)
 
     def _decay(self, param, grad):
@@ -276,11 +283,17 @@ class Adam(Optimizer):
         v = self._slot("v", key, param)
         m += (1 - self.beta1) * (grad - m)
         v += (1 - self.beta2) * (grad * grad - v)
-        param -= self._lr_t * m / (v ** 0.5 + 1e-7)
+        param -= self._lr_t * m / (v**0.5 + 1e-7)
 
 
-OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adagrad": AdaGrad,
-              "rmsprop": RMSprop, "adam": Adam}
+OPTIMIZERS = {
+    "sgd": SGD,
+    "momentum": Momentum,
+    "nesterov": Nesterov,
+    "adagrad": AdaGrad,
+    "rmsprop": RMSprop,
+    "adam": Adam,
+}
 
 
 def make_optimizer(name: str, lr: float | None = None, weight_decay: float = 0.0) -> Optimizer:

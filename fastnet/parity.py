@@ -7,6 +7,7 @@ of the array's own scale, which stays meaningful where single elements are near 
 many float32 products differ in their last bits from one summation order to another; a broken
 kernel differs by whole units.  ``TOLERANCE`` sits between the two.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -22,8 +23,8 @@ TOLERANCE = {"float32": 1e-4, "float64": 1e-10}
 
 @dataclass
 class Difference:
-    name: str    # layer ("Conv1+Relu1" when fused), "loss" or parameter name
-    kind: str    # "output", "input grad" or "param grad"
+    name: str  # layer ("Conv1+Relu1" when fused), "loss" or parameter name
+    kind: str  # "output", "input grad" or "param grad"
     value: float
 
 
@@ -32,8 +33,8 @@ class BackendReport:
     backend: str
     tolerance: float
     differences: list = field(default_factory=list)
-    unavailable: str | None = None   # the reason the backend cannot run here
-    error: str | None = None         # the pass raised: a disagreement too
+    unavailable: str | None = None  # the reason the backend cannot run here
+    error: str | None = None  # the pass raised: a disagreement too
 
     @property
     def worst(self) -> float:
@@ -105,6 +106,7 @@ def record_pass(net, x, t) -> dict:
         original = getattr(layer, method)
         kind = "input grad" if method == "backward" else "output"
         if method == "forward_relu":
+
             def wrapper(x, relu):
                 fusing.add(id(layer))  # a fused pass may call the layer's own forward: one record
                 try:
@@ -113,9 +115,11 @@ def record_pass(net, x, t) -> dict:
                     fusing.discard(id(layer))
                 return keep(f"{label}+{names[id(relu)]}", kind, out)
         else:
+
             def wrapper(*args, **kwargs):
                 out = original(*args, **kwargs)
                 return out if id(layer) in fusing else keep(label, kind, out)
+
         setattr(layer, method, wrapper)  # an instance attribute shadows the method until removed
         patched.append((layer, method))
 

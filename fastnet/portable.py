@@ -3,6 +3,7 @@
 ``ON_WINDOWS`` is read at call time (``portable.ON_WINDOWS``), so the tests can take the Windows
 branches on a POSIX machine.
 """
+
 from __future__ import annotations
 
 import os

@@ -5,6 +5,7 @@ A name resolves to a module by convention (``fastnet.backends.numba_backend``,
 name is asked for.  A name that cannot load records *why* (the module missing, no device, a
 driver error), once, and every later request gives the same reason.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -14,7 +15,7 @@ from fastnet.errors import BackendUnavailable, FastnetError
 
 class LazyRegistry:
     def __init__(self, what: str, modules: dict):
-        self.what = what            # "backend", "communicator": for the messages
+        self.what = what  # "backend", "communicator": for the messages
         self.modules = dict(modules)
         self.loaded: dict = {}
         self.failures: dict[str, str] = {}
@@ -34,7 +35,9 @@ class LazyRegistry:
                     reason = f"{type(exc).__name__}: {reason}"
                 self.failures[name] = reason
                 self.causes[name] = exc
-        raise BackendUnavailable(f"{self.what} '{name}' is unavailable: {self.failures[name]}") from self.causes.get(name)
+        raise BackendUnavailable(f"{self.what} '{name}' is unavailable: {self.failures[name]}") from self.causes.get(
+            name
+        )
 
     def reason(self, name: str) -> str | None:
         """None when ``name`` loads, else the recorded reason it cannot."""

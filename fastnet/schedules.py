@@ -16,6 +16,7 @@ zero); the schedule proper then runs over the remaining iterations:
 - ``cosine``: from ``base_lr`` down to ``min_lr`` along half a cosine over ``total - warmup``
   updates, then ``min_lr``.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,16 +33,17 @@ SCHEDULE_NAMES = ("constant", "step", "cosine")
 class Schedule:
     name: str
     base_lr: float
-    total: int            # updates in the whole run (cosine reaches min_lr there)
+    total: int  # updates in the whole run (cosine reaches min_lr there)
     warmup: int = 0
-    step_size: int = 0    # step: updates between decays (0: a third of the post-warm-up run)
-    gamma: float = 0.1    # step: factor per decay
-    min_lr: float = 0.0   # cosine: the final rate
+    step_size: int = 0  # step: updates between decays (0: a third of the post-warm-up run)
+    gamma: float = 0.1  # step: factor per decay
+    min_lr: float = 0.0  # cosine: the final rate
 
     def __post_init__(self):
         if self.name not in SCHEDULE_NAMES:
-            raise InputError(f"unknown learning-rate schedule {self.name!r}; "
-                             f"choose one of: {', '.join(SCHEDULE_NAMES)}")
+            raise InputError(
+                f"unknown learning-rate schedule {self.name!r}; choose one of: {', '.join(SCHEDULE_NAMES)}"
+            )
         check_hyperparameter("base learning rate", self.base_lr, low_open=True)
         _check_count("total iterations", self.total, least=1)
         _check_count("warm-up iterations", self.warmup)
@@ -49,8 +51,10 @@ class Schedule:
         check_hyperparameter("gamma", self.gamma, low_open=True, high=1.0, high_open=False)
         check_hyperparameter("min_lr", self.min_lr, high=self.base_lr, high_open=False)
         if self.name == "cosine" and self.warmup >= self.total:
-            raise InputError(f"the warm-up ({self.warmup} iterations) must be shorter than the run "
-                             f"({self.total} iterations) for a cosine schedule")
+            raise InputError(
+                f"the warm-up ({self.warmup} iterations) must be shorter than the run "
+                f"({self.total} iterations) for a cosine schedule"
+            )
 
     def lr_at(self, iteration: int) -> float:
         """The rate for the update that follows ``iteration`` completed updates."""
@@ -78,7 +82,7 @@ class Schedule:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Schedule":
+    def from_dict(cls, data: dict) -> Schedule:
         if not isinstance(data, dict):
             raise InputError(f"a learning-rate schedule must be a dict, not {type(data).__name__}")
         names = {f.name for f in fields(cls)}
@@ -88,8 +92,16 @@ class Schedule:
         return cls(**data)
 
 
-def make_schedule(name: str, base_lr: float, epochs: int, iterations_per_epoch: int, warmup_epochs: float = 0.0,
-                  step_epochs: int = 0, gamma: float = 0.1, min_lr: float = 0.0) -> Schedule:
+def make_schedule(
+    name: str,
+    base_lr: float,
+    epochs: int,
+    iterations_per_epoch: int,
+    warmup_epochs: float = 0.0,
+    step_epochs: int = 0,
+    gamma: float = 0.1,
+    min_lr: float = 0.0,
+) -> Schedule:
     """A schedule in the units a user thinks in (epochs), converted to iterations.
 
     Parameters
@@ -127,12 +139,19 @@ def make_schedule(name: str, base_lr: float, epochs: int, iterations_per_epoch: 
     _check_count("epochs", epochs, least=1)
     _check_count("iterations per epoch", iterations_per_epoch, least=1)
     # Checked in epochs, as given: converted first, a huge warm-up became a 300-digit iteration count.
-    warmup_epochs = check_hyperparameter("warm-up epochs (up to the run's epochs)", warmup_epochs, high=epochs,
-                                         high_open=name == "cosine")
+    warmup_epochs = check_hyperparameter(
+        "warm-up epochs (up to the run's epochs)", warmup_epochs, high=epochs, high_open=name == "cosine"
+    )
     _check_count("step epochs", step_epochs)
-    return Schedule(name, base_lr, total=epochs * iterations_per_epoch,
-                    warmup=round(warmup_epochs * iterations_per_epoch),
-                    step_size=step_epochs * iterations_per_epoch, gamma=gamma, min_lr=min_lr)
+    return Schedule(
+        name,
+        base_lr,
+        total=epochs * iterations_per_epoch,
+        warmup=round(warmup_epochs * iterations_per_epoch),
+        step_size=step_epochs * iterations_per_epoch,
+        gamma=gamma,
+        min_lr=min_lr,
+    )
 
 
 def _check_count(what, value, least=0):

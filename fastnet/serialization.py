@@ -6,6 +6,7 @@ Reading checks every declared size first (``fastnet.npz``): no member may inflat
 stores arrays uncompressed), so no file costs more memory than its own size; and against the
 net the file must fit when the caller names it, so even a big file is refused before reading.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,8 @@ MAX_HEADER_BYTES = 16 << 20  # the JSON metadata: config, history; far below thi
 NOT_NET_PREFIXES = ("optim.", "rng.")
 # numpy.savez stores arrays as they are, so a fastnet file never inflates: a member that does
 # is forged, and refusing it bounds what any file can cost by its own size.
-UNCOMPRESSED = "more than a fastnet file ever holds (it stores arrays uncompressed)"  # a checkpoint's other arrays, skipped by load_params
+# a checkpoint's other arrays, skipped by load_params
+UNCOMPRESSED = "more than a fastnet file ever holds (it stores arrays uncompressed)"
 
 
 def save_arrays(path, arrays: dict, meta: dict | None = None):
@@ -55,8 +57,11 @@ def load_arrays(path, expected=None, skip=(), complete=False, owner="the net it 
     """
     with _open_archive(path) as archive:
         meta = _read_meta(archive, path)
-        members = {name: member for name, member in archive.members.items()
-                   if name != HEADER_KEY and not name.startswith(tuple(skip))}
+        members = {
+            name: member
+            for name, member in archive.members.items()
+            if name != HEADER_KEY and not name.startswith(tuple(skip))
+        }
         if callable(expected):
             expected = expected(meta)
         if expected is not None:
@@ -90,8 +95,10 @@ def _open_archive(path):
 
 def _archive_error(path, exc):
     if isinstance(exc, PickleRefused):
-        return CheckpointError(f"{path} is not a fastnet file: {exc}, which fastnet never loads "
-                               f"(loading it could run code); save arrays only")
+        return CheckpointError(
+            f"{path} is not a fastnet file: {exc}, which fastnet never loads "
+            f"(loading it could run code); save arrays only"
+        )
     if isinstance(exc, NotAnArchive):
         return CheckpointError(f"{path} is not a fastnet checkpoint or parameter file ({exc})")
     return CheckpointError(f"{path} is truncated or corrupt: {exc}; use an intact copy")
@@ -104,8 +111,9 @@ def _read_array(archive, name, path):
         raise _archive_error(path, exc) from None
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as exc:  # e.g. a bad CRC
         reason = (str(exc) or type(exc).__name__).splitlines()[0]
-        raise CheckpointError(f"{path} is truncated or corrupt: array {name!r} cannot be read "
-                              f"({reason}); use an intact copy") from None
+        raise CheckpointError(
+            f"{path} is truncated or corrupt: array {name!r} cannot be read ({reason}); use an intact copy"
+        ) from None
 
 
 def _read_meta(archive, path):
@@ -118,8 +126,12 @@ def _read_meta(archive, path):
         header = json.loads(str(_read_array(archive, HEADER_KEY, path)))
     except (json.JSONDecodeError, RecursionError):
         raise CheckpointError(f"{path} is not a fastnet file (unknown header)") from None
-    if (not isinstance(header, dict) or header.get("format") != FORMAT
-            or not isinstance(header.get("version", 0), int) or not isinstance(header.get("meta", {}), dict)):
+    if (
+        not isinstance(header, dict)
+        or header.get("format") != FORMAT
+        or not isinstance(header.get("version", 0), int)
+        or not isinstance(header.get("meta", {}), dict)
+    ):
         raise CheckpointError(f"{path} is not a fastnet file (unknown header)")
     if header.get("version", 0) > VERSION:
         raise CheckpointError(f"{path} was written by a newer fastnet (format {header['version']}); upgrade fastnet")
@@ -131,8 +143,11 @@ def describe_net(net) -> dict:
     that ``fastnet.load`` rebuilds it from."""
     from fastnet.interop.spec import UnsupportedLayer, describe_layers
 
-    info = {"net": type(net).__name__, "dtype": str(net.dtype),
-            "shapes": {k: list(v.shape) for k, v in net.state_arrays().items()}}
+    info = {
+        "net": type(net).__name__,
+        "dtype": str(net.dtype),
+        "shapes": {k: list(v.shape) for k, v in net.state_arrays().items()},
+    }
     try:
         info["layers"] = describe_layers(net)
     except UnsupportedLayer:
@@ -161,8 +176,9 @@ def check_layout(expected: dict, found: dict, path, owner, complete=True) -> Non
         raise CheckpointError(f"{path} holds a different net than {owner}: " + "; ".join(parts))
     for key, value in found.items():
         if tuple(value.shape) != tuple(expected[key].shape):
-            raise CheckpointError(f"{path}: parameter {key} has shape {tuple(value.shape)} "
-                                  f"but {owner} needs {tuple(expected[key].shape)}")
+            raise CheckpointError(
+                f"{path}: parameter {key} has shape {tuple(value.shape)} but {owner} needs {tuple(expected[key].shape)}"
+            )
         if value.dtype.kind != "f" or value.dtype.itemsize > 8:
             raise CheckpointError(f"{path}: parameter {key} is not finite floating-point data")
 
@@ -179,8 +195,9 @@ def save_net_arrays(net, path, meta=None):
 
 def load_net_arrays(net, path):
     """Parameters (and layer state) from a parameter file or a training checkpoint."""
-    arrays, meta = load_arrays(path, expected=net.state_arrays(), skip=NOT_NET_PREFIXES, complete=True,
-                               owner=f"this {type(net).__name__}")
+    arrays, meta = load_arrays(
+        path, expected=net.state_arrays(), skip=NOT_NET_PREFIXES, complete=True, owner=f"this {type(net).__name__}"
+    )
     check_net_arrays(net, arrays, path)
     net.set_state_arrays(arrays)
     return meta

@@ -3,6 +3,7 @@
 One definition, so a layer's ``output_shape``, a net's size of its first Affine layer and a
 kernel's output buffer can never disagree.
 """
+
 from __future__ import annotations
 
 

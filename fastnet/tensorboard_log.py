@@ -9,6 +9,7 @@ A trainer calls, once per epoch::
     log.epoch(epoch, {"train_loss": ..., "val_acc": ..., "lr": ...})   # None values are skipped
     log.figure("pictures/curves", curves_figure(history), epoch)     # any matplotlib figure
 """
+
 from __future__ import annotations
 
 import io
@@ -16,10 +17,17 @@ import io
 from fastnet.errors import InputError
 
 # History column -> TensorBoard tag: one chart per quantity, with train/val/test as its curves.
-TAGS = {"train_loss": "loss/train", "val_loss": "loss/val", "test_loss": "loss/test",
-        "train_acc": "accuracy/train", "val_acc": "accuracy/val", "test_acc": "accuracy/test",
-        "lr": "learning_rate", "epoch_seconds": "speed/epoch_seconds",
-        "samples_per_second": "speed/samples_per_second"}
+TAGS = {
+    "train_loss": "loss/train",
+    "val_loss": "loss/val",
+    "test_loss": "loss/test",
+    "train_acc": "accuracy/train",
+    "val_acc": "accuracy/val",
+    "test_acc": "accuracy/test",
+    "lr": "learning_rate",
+    "epoch_seconds": "speed/epoch_seconds",
+    "samples_per_second": "speed/samples_per_second",
+}
 
 
 class TensorBoardLog:
@@ -27,8 +35,9 @@ class TensorBoardLog:
         try:
             from tensorboardX import SummaryWriter
         except ImportError:
-            raise InputError("--tensorboard needs tensorboardX, which is not installed; "
-                             "pip install 'fastnet[tensorboard]'") from None
+            raise InputError(
+                "--tensorboard needs tensorboardX, which is not installed; pip install 'fastnet[tensorboard]'"
+            ) from None
         self.log_dir = str(log_dir)
         self._writer = SummaryWriter(logdir=self.log_dir)
 

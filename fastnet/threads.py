@@ -24,6 +24,7 @@ Overrides, strongest first: ``--threads N`` (the ``threads`` argument), then the
 any choice the convolutions use :func:`default_conv_threads`: the environment, else the usable
 cores.
 """
+
 from __future__ import annotations
 
 import functools
@@ -104,8 +105,10 @@ def choose_threads(largest_product_macs=None, threads=None, environ=None, conv_p
     numba = count
     if conv_product_macs is not None:
         numba = _sized(conv_product_macs, cores)
-        why = (f"{_size_words(largest_product_macs)} for BLAS; convolutions on their own threads: "
-               f"{_size_words(conv_product_macs)}")
+        why = (
+            f"{_size_words(largest_product_macs)} for BLAS; convolutions on their own threads: "
+            f"{_size_words(conv_product_macs)}"
+        )
     why += f"; {_cores(cores)}: {how}"
     if numba_env:
         why += f"; {NUMBA_ENV}={numba_env[0]}"
@@ -125,7 +128,7 @@ def _size_words(macs) -> str:
     return f"{size} matrix products (largest product {macs / 1e6:.1f} M multiply-adds)"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def default_conv_threads() -> int:
     """Convolution threads outside ``using_threads``: the environment's choice, else the usable cores
     (found once per process: the cgroup files are read on every lookup)."""

@@ -4,6 +4,7 @@ Structural checks (type, dtype, shape) read no data and run on every call.  Chec
 the values (NaN/inf, label range) cost a pass over the data, and a device sync on a GPU, so
 callers that validated a whole dataset once may turn them off.
 """
+
 from __future__ import annotations
 
 import numpy
@@ -14,11 +15,14 @@ from fastnet.errors import InputError
 def check_float_input(backend, x, name="x", min_ndim=2):
     backend.check_array(x, name)
     if x.dtype.kind != "f":
-        raise InputError(f"{name} has dtype {x.dtype}; fastnet needs floating-point input "
-                         f"(convert with {name}.astype('float32'))")
+        raise InputError(
+            f"{name} has dtype {x.dtype}; fastnet needs floating-point input (convert with {name}.astype('float32'))"
+        )
     if x.ndim < min_ndim:
-        raise InputError(f"{name} has shape {tuple(x.shape)}; expected a batch with at least "
-                         f"{min_ndim} dimensions, (N, ...) - use {name}[None] for one sample")
+        raise InputError(
+            f"{name} has shape {tuple(x.shape)}; expected a batch with at least "
+            f"{min_ndim} dimensions, (N, ...) - use {name}[None] for one sample"
+        )
     if x.shape[0] == 0:
         raise InputError(f"{name} is an empty batch (shape {tuple(x.shape)}); pass at least one sample")
     return x
@@ -34,8 +38,10 @@ def check_finite(backend, x, name="x"):
 
 def check_same_dtype(x, dtype, name, owner):
     if x.dtype != dtype:
-        raise InputError(f"{name} has dtype {x.dtype} but {owner} computes in {numpy.dtype(dtype)}; "
-                         f"convert it with {name}.astype('{numpy.dtype(dtype)}')")
+        raise InputError(
+            f"{name} has dtype {x.dtype} but {owner} computes in {numpy.dtype(dtype)}; "
+            f"convert it with {name}.astype('{numpy.dtype(dtype)}')"
+        )
 
 
 def check_labels(backend, t, n, num_classes, name="t", read_values=True):
@@ -46,23 +52,25 @@ def check_labels(backend, t, n, num_classes, name="t", read_values=True):
     backend.check_array(t, name)
     if t.ndim == 1:
         if t.dtype.kind not in "iu":
-            raise InputError(f"{name} has dtype {t.dtype}; integer class labels are needed "
-                             f"(convert with {name}.astype('int64'))")
+            raise InputError(
+                f"{name} has dtype {t.dtype}; integer class labels are needed (convert with {name}.astype('int64'))"
+            )
         if t.shape[0] != n:
             raise InputError(f"{name} has {t.shape[0]} labels but the batch has {n} samples")
         if read_values and n:
             low, high = int(t.min()), int(t.max())
             if low < 0 or high >= num_classes:
                 bad = low if low < 0 else high
-                raise InputError(f"{name} contains label {bad}, outside the {num_classes} classes "
-                                 f"0..{num_classes - 1}")
+                raise InputError(f"{name} contains label {bad}, outside the {num_classes} classes 0..{num_classes - 1}")
         return t
     if t.ndim == 2:
         if t.dtype.kind != "f":
             raise InputError(f"one-hot {name} has dtype {t.dtype}; use a floating-point dtype")
         if t.shape != (n, num_classes):
-            raise InputError(f"one-hot {name} has shape {tuple(t.shape)}; expected ({n}, {num_classes})"
-                             f" - one row per sample, one column per class")
+            raise InputError(
+                f"one-hot {name} has shape {tuple(t.shape)}; expected ({n}, {num_classes})"
+                f" - one row per sample, one column per class"
+            )
         if read_values:
             check_finite(backend, t, name)
             _check_rows_are_distributions(backend, t, name)
@@ -78,8 +86,10 @@ def _check_rows_are_distributions(backend, t, name):
     if bool(bad.any()):
         row = int(xp.flatnonzero(bad)[0])
         values = numpy.array2string(backend.to_numpy(t[row]), precision=3, threshold=8, edgeitems=3)
-        raise InputError(f"one-hot {name} row {row} is {values}, not a one-hot row; each row needs a "
-                         f"single 1 and zeros (or non-negative probabilities summing to 1)")
+        raise InputError(
+            f"one-hot {name} row {row} is {values}, not a one-hot row; each row needs a "
+            f"single 1 and zeros (or non-negative probabilities summing to 1)"
+        )
 
 
 class ValueChecks:
@@ -100,9 +110,9 @@ class ValueChecks:
 
         self.backend = backend
         self.every = int(every or LOG_EVERY)
-        self.batch = 0          # batches checked since the flags were last read
-        self._flags = None      # int64 device array, one slot per problem in _problems
-        self._problems = []     # (what, fix) per slot
+        self.batch = 0  # batches checked since the flags were last read
+        self._flags = None  # int64 device array, one slot per problem in _problems
+        self._problems = []  # (what, fix) per slot
 
     @classmethod
     def of(cls, net):
@@ -143,16 +153,22 @@ class ValueChecks:
             return
         xp = self.backend.xp
         if t.ndim == 1:
-            flag = self._flag(f"{name} contains a label outside the {num_classes} classes 0..{num_classes - 1}",
-                              "give labels in that range")
+            flag = self._flag(
+                f"{name} contains a label outside the {num_classes} classes 0..{num_classes - 1}",
+                "give labels in that range",
+            )
             if not self._kernel("note_bad_labels", t, flag, num_classes):
                 self._note(flag, ((t < 0) | (t >= num_classes)).any())
             return
         tolerance = float(numpy.sqrt(numpy.finfo(t.dtype).eps))
         bad = ~xp.isfinite(t).all() | (t < 0).any() | (xp.abs(t.sum(axis=1) - 1) > tolerance).any()
-        self._note(self._flag(f"one-hot {name} has a row that is not one-hot",
-                              "each row needs a single 1 and zeros (or non-negative probabilities summing to 1)"),
-                   bad)
+        self._note(
+            self._flag(
+                f"one-hot {name} has a row that is not one-hot",
+                "each row needs a single 1 and zeros (or non-negative probabilities summing to 1)",
+            ),
+            bad,
+        )
 
     def _flag(self, what, fix):
         """The 1-element device view holding the first batch with this problem (made on first use)."""
@@ -161,10 +177,10 @@ class ValueChecks:
             self._problems.append((what, fix))
             grown = xp.full(len(self._problems), self.NONE, dtype=numpy.int64)
             if self._flags is not None:
-                grown[:self._flags.shape[0]] = self._flags
+                grown[: self._flags.shape[0]] = self._flags
             self._flags = grown
         slot = self._problems.index((what, fix))
-        return self._flags[slot:slot + 1]
+        return self._flags[slot : slot + 1]
 
     def _kernel(self, name, a, flag, *extra) -> bool:
         """The backend's one-launch check where it has one (the cupy kernels' ``checks`` do)."""
@@ -183,6 +199,6 @@ class ValueChecks:
             return
         flags = self.backend.to_numpy(self._flags)
         self._flags[...] = self.NONE
-        for (what, fix), first in zip(self._problems, flags.tolist()):
+        for (what, fix), first in zip(self._problems, flags.tolist(), strict=True):
             if first != self.NONE:
                 raise InputError(f"batch {first} of the last {batches} checked: {what}; {fix}")

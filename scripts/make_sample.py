@@ -9,6 +9,7 @@ traced back to, and compared with, the original.
 
     python scripts/make_sample.py [MNIST_DIR]      (default: ../shared/data/mnist)
 """
+
 from __future__ import annotations
 
 import sys
@@ -32,8 +33,9 @@ def balanced_indices(labels, per_class, rng):
 
 
 def read_checked(directory, images_file, labels_file):
-    images, labels = idx.read_pair(directory / images_file.gz_name, directory / labels_file.gz_name,
-                                   num_classes=10, item_shape=(28, 28))
+    images, labels = idx.read_pair(
+        directory / images_file.gz_name, directory / labels_file.gz_name, num_classes=10, item_shape=(28, 28)
+    )
     for array, spec, magic in ((images, images_file, idx.IMAGES_MAGIC), (labels, labels_file, idx.LABELS_MAGIC)):
         if idx.content_md5(array, magic) != spec.content_md5:
             sys.exit(f"{directory / spec.gz_name} is not the official MNIST file (MD5 mismatch)")
@@ -47,12 +49,19 @@ def main(argv):
     rng = numpy.random.default_rng(SEED)
     train_index = balanced_indices(t_train, TRAIN_PER_CLASS, rng)
     test_index = balanced_indices(t_test, TEST_PER_CLASS, rng)
-    arrays = dict(x_train=x_train[train_index], t_train=t_train[train_index],
-                  x_test=x_test[test_index], t_test=t_test[test_index],
-                  train_index=train_index, test_index=test_index)
+    arrays = dict(
+        x_train=x_train[train_index],
+        t_train=t_train[train_index],
+        x_test=x_test[test_index],
+        t_test=t_test[test_index],
+        train_index=train_index,
+        test_index=test_index,
+    )
     atomic_write(SAMPLE_PATH, lambda f: numpy.savez_compressed(f, **arrays))
-    print(f"wrote {SAMPLE_PATH} ({SAMPLE_PATH.stat().st_size / 1e6:.2f} MB): "
-          f"{len(train_index):,} train + {len(test_index):,} test images")
+    print(
+        f"wrote {SAMPLE_PATH} ({SAMPLE_PATH.stat().st_size / 1e6:.2f} MB): "
+        f"{len(train_index):,} train + {len(test_index):,} test images"
+    )
 
 
 if __name__ == "__main__":

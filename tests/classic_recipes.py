@@ -17,6 +17,7 @@ weights by thousands of times more.
 Re-record (only when the recipes are meant to change) with
 ``OPENBLAS_CORETYPE=Haswell python tests/classic_recipes.py``.
 """
+
 import json
 import sys
 from pathlib import Path
@@ -61,9 +62,15 @@ def weights(checkpoint) -> dict:
 
 
 def describe(arrays) -> dict:
-    return {key: {"shape": list(value.shape), "dtype": str(value.dtype),
-                  "norm": float(numpy.linalg.norm(value.astype(numpy.float64))),
-                  "sketch": sketch(value).tolist()} for key, value in sorted(arrays.items())}
+    return {
+        key: {
+            "shape": list(value.shape),
+            "dtype": str(value.dtype),
+            "norm": float(numpy.linalg.norm(value.astype(numpy.float64))),
+            "sketch": sketch(value).tolist(),
+        }
+        for key, value in sorted(arrays.items())
+    }
 
 
 def recorded() -> dict:
@@ -71,8 +78,9 @@ def recorded() -> dict:
 
 
 def record(workdir: Path) -> None:
-    from fastnet.blas import describe_blas
     from fastnet_cli import run_cli
+
+    from fastnet.blas import describe_blas
 
     recipes = {}
     for name, (options, _, _) in RECIPES.items():

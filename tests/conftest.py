@@ -2,6 +2,7 @@
 
 GPU tests carry the ``gpu`` marker and skip with the recorded reason where CuPy cannot run.
 """
+
 import os
 from pathlib import Path
 
@@ -15,11 +16,24 @@ ALL_BACKENDS = tuple(reversed(BACKEND_NAMES))  # numpy, numba, cupy
 # The files whose results depend on how the BLAS adds its products: kernels, parity, gradients,
 # the recorded recipes, resume and the data-parallel runs. `.ci/run` runs them again under other
 # OpenBLAS kernels (``pytest -m numerics``), as a user's CPU would pick them.
-NUMERICS = {"test_kernel_parity.py", "test_numba_kernels.py", "test_kernel_contract.py",
-            "test_layers_gradcheck.py", "test_nets.py", "test_optim.py", "test_torch_oracle.py",
-            "test_net_state.py", "test_dtype.py", "test_cli_selection.py", "test_resume.py",
-            "test_cli_resume_record.py", "test_trainer.py", "test_distributed.py",
-            "test_distributed_local.py", "test_interrupt.py"}
+NUMERICS = {
+    "test_kernel_parity.py",
+    "test_numba_kernels.py",
+    "test_kernel_contract.py",
+    "test_layers_gradcheck.py",
+    "test_nets.py",
+    "test_optim.py",
+    "test_torch_oracle.py",
+    "test_net_state.py",
+    "test_dtype.py",
+    "test_cli_selection.py",
+    "test_resume.py",
+    "test_cli_resume_record.py",
+    "test_trainer.py",
+    "test_distributed.py",
+    "test_distributed_local.py",
+    "test_interrupt.py",
+}
 
 
 def pytest_collection_modifyitems(items):
@@ -48,8 +62,10 @@ def rng():
 
 
 def _mnist_dir():
-    candidates = [os.environ.get("FASTNET_MNIST_DIR"),
-                  Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"]
+    candidates = [
+        os.environ.get("FASTNET_MNIST_DIR"),
+        Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist",
+    ]
     for c in candidates:
         if c and (Path(c) / "train-images-idx3-ubyte.gz").exists():
             return Path(c)

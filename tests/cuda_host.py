@@ -6,6 +6,7 @@ so running threads one after another is equivalent).  ``check_launch`` compares 
 arguments with the C++ signature of the template instance it names: every launcher here calls
 it, so every emulated launch is also a check of what CuPy would pack for the device.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -36,15 +37,21 @@ extern "C" void fastnet_set_thread(long long block, long long thread, long long 
 }
 """
 
-C_TYPES = {"float": numpy.dtype(numpy.float32), "double": numpy.dtype(numpy.float64),
-           "int": numpy.dtype(numpy.int32), "long long": numpy.dtype(numpy.int64)}
+C_TYPES = {
+    "float": numpy.dtype(numpy.float32),
+    "double": numpy.dtype(numpy.float64),
+    "int": numpy.dtype(numpy.int32),
+    "long long": numpy.dtype(numpy.int64),
+}
 
 
 def kernel_table(names):
     """C++ that takes each template instance's address (which instantiates it), in order."""
     entries = ",\n  ".join(f"reinterpret_cast<void*>(&{name})" for name in names)
-    return ('extern "C" void* fastnet_kernel(int i) {\n'
-            f"  static void* table[] = {{\n  {entries}}};\n  return table[i];\n}}\n")
+    return (
+        'extern "C" void* fastnet_kernel(int i) {\n'
+        f"  static void* table[] = {{\n  {entries}}};\n  return table[i];\n}}\n"
+    )
 
 
 def _signatures():
@@ -69,7 +76,7 @@ def expected_arguments(name_expression):
     """[(is_pointer, numpy dtype, arg name)] for one instance such as ``im2col<float, int>``."""
     kernel, rest = name_expression.split("<", 1)
     template, params = SIGNATURES[kernel]
-    bound = dict(zip(template, [a.strip() for a in rest.rstrip(">").split(",")]))
+    bound = dict(zip(template, [a.strip() for a in rest.rstrip(">").split(",")], strict=True))
     return [(pointer, C_TYPES[bound.get(ctype, ctype)], arg) for pointer, ctype, arg in params]
 
 
@@ -77,18 +84,21 @@ def check_launch(name, size, args):
     """A launch's arguments against the kernel's C++ signature: kinds, dtypes, byte sizes."""
     wanted = expected_arguments(name)
     assert len(args) == len(wanted), f"{name}: {len(args)} arguments for {len(wanted)} parameters"
-    for value, (pointer, dtype, arg) in zip(args, wanted):
+    for value, (pointer, dtype, arg) in zip(args, wanted, strict=True):
         if pointer:
-            assert hasattr(value, "shape") and getattr(value, "ndim", 0) >= 0 and not numpy.isscalar(value), \
+            assert hasattr(value, "shape") and getattr(value, "ndim", 0) >= 0 and not numpy.isscalar(value), (
                 f"{name}: {arg} must be a device array, got {type(value).__name__}"
+            )
             assert value.dtype == dtype, f"{name}: {arg} is {value.dtype}, the kernel reads {dtype}"
             assert value.flags.c_contiguous, f"{name}: {arg} must be C-contiguous"
         else:
-            assert isinstance(value, numpy.generic), \
+            assert isinstance(value, numpy.generic), (
                 f"{name}: {arg} must be a numpy scalar of exact width, got {type(value).__name__}"
-            assert value.dtype == dtype and value.dtype.itemsize == dtype.itemsize, \
+            )
+            assert value.dtype == dtype and value.dtype.itemsize == dtype.itemsize, (
                 f"{name}: {arg} is {value.dtype}, the kernel takes {dtype}"
-    size_arg = dict(zip((a for _, _, a in wanted), args))["size"]
+            )
+    size_arg = dict(zip((a for _, _, a in wanted), args, strict=True))["size"]
     assert int(size_arg) == size, f"{name}: launched over {size} elements but told size={int(size_arg)}"
 
 
@@ -100,8 +110,12 @@ def build_host_library(folder):
     source = folder / "kernels.cpp"
     source.write_text(HOST_SHIM + SOURCE + kernel_table(name_expressions()))
     library = folder / "kernels.so"
-    subprocess.run([compiler, "-std=c++17", "-O1", "-shared", "-fPIC", str(source), "-o", str(library)],
-                   check=True, capture_output=True, text=True)
+    subprocess.run(
+        [compiler, "-std=c++17", "-O1", "-shared", "-fPIC", str(source), "-o", str(library)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     lib = ctypes.CDLL(str(library))
     lib.fastnet_kernel.restype = ctypes.c_void_p
     lib.fastnet_kernel.argtypes = [ctypes.c_int]
@@ -109,8 +123,12 @@ def build_host_library(folder):
     return lib
 
 
-_C_SCALARS = {numpy.dtype(numpy.int32): ctypes.c_int32, numpy.dtype(numpy.int64): ctypes.c_longlong,
-              numpy.dtype(numpy.float32): ctypes.c_float, numpy.dtype(numpy.float64): ctypes.c_double}
+_C_SCALARS = {
+    numpy.dtype(numpy.int32): ctypes.c_int32,
+    numpy.dtype(numpy.int64): ctypes.c_longlong,
+    numpy.dtype(numpy.float32): ctypes.c_float,
+    numpy.dtype(numpy.float64): ctypes.c_double,
+}
 
 
 def _c_arg(value):
@@ -134,7 +152,7 @@ class HostLauncher:
         self.launched.append(name)
         if size == 0:
             return
-        argtypes, values = zip(*(_c_arg(a) for a in args))
+        argtypes, values = zip(*(_c_arg(a) for a in args), strict=True)
         kernel = ctypes.CFUNCTYPE(None, *argtypes)(self.lib.fastnet_kernel(self.index[name]))
         blocks = min((size + self.threads - 1) // self.threads, self.max_blocks)
         for block in range(blocks):

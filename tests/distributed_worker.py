@@ -6,6 +6,7 @@ parameters, per-step losses and evaluation to OUT/rank<R>.npz.  ``train_single``
 loop in one process with plain ``net.gradient``: the tests' oracle.
 The other modes make one rank fail in a given way.
 """
+
 import os
 import signal
 import sys
@@ -39,8 +40,16 @@ def dataset(backend="numpy"):
 def build(name, backend="numpy"):
     if name == "two-layer":
         return TwoLayerNet(FEATURES, 16, CLASSES, weight_init_std=0.3, backend=backend, dtype="float64", seed=0)
-    return MultiLayerNet(FEATURES, [16, 12], CLASSES, weight_decay_lambda=0.01, use_batchnorm=name == "mlp-bn",
-                         backend=backend, dtype="float64", seed=0)
+    return MultiLayerNet(
+        FEATURES,
+        [16, 12],
+        CLASSES,
+        weight_decay_lambda=0.01,
+        use_batchnorm=name == "mlp-bn",
+        backend=backend,
+        dtype="float64",
+        seed=0,
+    )
 
 
 def batches(batch, seed=0):
@@ -51,7 +60,7 @@ def batches(batch, seed=0):
         for start in range(0, SAMPLES, batch):
             if step == STEPS:
                 return
-            yield perm[start:start + batch]
+            yield perm[start : start + batch]
             step += 1
 
 
@@ -89,16 +98,22 @@ def parity(out):
     with abort_on_error(comm):
         threads = limit_threads(comm)
         x, t = dataset()
-        arrays = {"threads": numpy.array([threads] + [lib["num_threads"] for lib in threadpool_info()
-                                                      if lib["user_api"] == "blas"])}
+        arrays = {
+            "threads": numpy.array(
+                [threads] + [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+            )
+        }
         for config in CONFIGS:
             net = build(config[0])
             if comm.rank > 0:  # proof that rank 0's parameters are broadcast
                 for value in net.params.values():
                     value += 1.0
             dp = DataParallel(net, comm, seed=0)
-            step = dp.gradient if config[0] != "two-layer" else (
-                lambda xb, tb: dp.slice_gradient(xb[dp.rows(len(xb))], tb[dp.rows(len(xb))], len(xb)))
+            step = (
+                dp.gradient
+                if config[0] != "two-layer"
+                else (lambda xb, tb, dp=dp: dp.slice_gradient(xb[dp.rows(len(xb))], tb[dp.rows(len(xb))], len(xb)))
+            )
             arrays[key(config) + "/losses"] = numpy.array(train(config, step, net, x, t))
             arrays[key(config) + "/eval"] = numpy.array(dp.evaluate(x, t, batch_size=300))
             for name, value in net.state_arrays().items():
@@ -130,8 +145,9 @@ def dropout_resume(comm, x, t):
             SGD(0.1).update(dp.net.params, dp.gradient(x[idx], t[idx]))
 
     def build_dp():
-        return DataParallel(MultiLayerNet(FEATURES, [8], CLASSES, use_dropout=True, dtype="float64", seed=3),
-                            comm, seed=0)
+        return DataParallel(
+            MultiLayerNet(FEATURES, [8], CLASSES, use_dropout=True, dtype="float64", seed=3), comm, seed=0
+        )
 
     straight = build_dp()
     run(straight, slice(0, 6))
@@ -218,8 +234,14 @@ def numba_compile(out):
         numpy.savez(Path(out) / f"rank{comm.rank}.npz", hits=hits, misses=misses, **grads)
 
 
-MODES = {"parity": parity, "raise": raise_on_rank_1, "excepthook": raise_outside_any_guard, "kill": killed_on_rank_1, "start": start,
-         "numba": numba_compile}
+MODES = {
+    "parity": parity,
+    "raise": raise_on_rank_1,
+    "excepthook": raise_outside_any_guard,
+    "kill": killed_on_rank_1,
+    "start": start,
+    "numba": numba_compile,
+}
 
 if __name__ == "__main__":
     sys.exit(MODES[sys.argv[1]](sys.argv[2]))

@@ -4,6 +4,7 @@ It records what fastnet asks for (modules compiled, kernels launched with which 
 arguments, devices selected, collectives called) so the logic around the GPU runs in CPU tests.
 ``FakeArray`` has a shape and a dtype but no memory: launches past 2**31 elements cost nothing.
 """
+
 from __future__ import annotations
 
 import types
@@ -98,8 +99,11 @@ class FakeCupy:
                     raise count
                 return count
 
-        self.cuda = types.SimpleNamespace(runtime=Runtime, Device=lambda number=None: FakeDevice(fake, number),
-                                          nccl=types.SimpleNamespace(get_version=lambda: 22703))
+        self.cuda = types.SimpleNamespace(
+            runtime=Runtime,
+            Device=lambda number=None: FakeDevice(fake, number),
+            nccl=types.SimpleNamespace(get_version=lambda: 22703),
+        )
 
     # --- what CupyKernels and CudaLauncher use ---------------------------------------------------
     def RawModule(self, code, options=(), name_expressions=()):
@@ -145,8 +149,9 @@ class FakeComm:
         return self.size
 
     def Split_type(self, kind, key=0):
-        return types.SimpleNamespace(Get_rank=lambda: self.local_rank, Get_size=lambda: self.local_size,
-                                     Free=lambda: None)
+        return types.SimpleNamespace(
+            Get_rank=lambda: self.local_rank, Get_size=lambda: self.local_size, Free=lambda: None
+        )
 
     def allgather(self, obj):
         return [obj] * self.size  # every rank agrees with this one
@@ -156,8 +161,9 @@ class FakeComm:
 
 
 def fake_mpi(comm):
-    return types.SimpleNamespace(COMM_WORLD=comm, COMM_TYPE_SHARED=1, SUM="sum", IN_PLACE=None,
-                                 Get_library_version=lambda: "FakeMPI 1.0\n")
+    return types.SimpleNamespace(
+        COMM_WORLD=comm, COMM_TYPE_SHARED=1, SUM="sum", IN_PLACE=None, Get_library_version=lambda: "FakeMPI 1.0\n"
+    )
 
 
 def numpy_cupy(driver=13000, runtime=12090, devices=1, sums=None, compile_error=None):
@@ -206,6 +212,7 @@ def numpy_cupy(driver=13000, runtime=12090, devices=1, sums=None, compile_error=
     fake.ndarray = numpy.ndarray
     fake.float32 = numpy.float32
     fake.arange, fake.ones, fake.asarray, fake.asnumpy = arange, ones, numpy.asarray, numpy.asarray
+
     class RandomState(numpy.random.RandomState):  # CuPy's takes a dtype
         def random_sample(self, size=None, dtype=float):
             return super().random_sample(size).astype(dtype)

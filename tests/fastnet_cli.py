@@ -3,6 +3,7 @@
 The child imports the same fastnet as the tests, never downloads (the mirrors point at a
 closed local port) and never reads the user's data cache.
 """
+
 import os
 import queue
 import subprocess
@@ -36,8 +37,15 @@ def command(*args):
 
 def run_cli(*args, tmp_path=None, cwd=None, preexec_fn=None):
     """Run ``fastnet *args`` to the end; returns the CompletedProcess (text output)."""
-    return subprocess.run(command(*args), capture_output=True, text=True, timeout=PATIENCE,
-                          cwd=cwd or tmp_path, env=cli_env(tmp_path), preexec_fn=preexec_fn)
+    return subprocess.run(
+        command(*args),
+        capture_output=True,
+        text=True,
+        timeout=PATIENCE,
+        cwd=cwd or tmp_path,
+        env=cli_env(tmp_path),
+        preexec_fn=preexec_fn,
+    )
 
 
 def stderr_lines(result):
@@ -48,8 +56,14 @@ class Child:
     """A running ``fastnet`` whose stdout lines can be waited for."""
 
     def __init__(self, *args, tmp_path=None):
-        self.proc = subprocess.Popen(command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, cwd=tmp_path, env=cli_env(tmp_path))
+        self.proc = subprocess.Popen(
+            command(*args),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+            env=cli_env(tmp_path),
+        )
         self.lines = queue.Queue()
         self.seen = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -68,8 +82,7 @@ class Child:
             except queue.Empty:
                 continue
             if line is None:
-                raise AssertionError(f"child ended before printing {prefix!r}: {self.seen} "
-                                     f"{self.proc.stderr.read()}")
+                raise AssertionError(f"child ended before printing {prefix!r}: {self.seen} {self.proc.stderr.read()}")
             self.seen.append(line)
             if line.startswith(prefix):
                 return line

@@ -7,6 +7,7 @@ bringing a value to the host (``bool``, ``float``, ``int``, ``item``, ``tolist``
 runs ``CupyKernels`` (the CUDA source itself, emulated on the host by ``HostLauncher``) on
 such arrays, through the same code path as the cupy backend.
 """
+
 from __future__ import annotations
 
 import traceback

@@ -1,4 +1,5 @@
 """Builds IDX files for tests: the exact bytes the MNIST format prescribes, gzipped or not."""
+
 import gzip
 import struct
 from pathlib import Path
@@ -47,7 +48,7 @@ def gzip_of_zeros(prefix, zero_bytes):
 
     crc, zeros = zlib.crc32(prefix), bytes(16 * MiB)
     for start in range(0, zero_bytes, len(zeros)):
-        crc = zlib.crc32(zeros[:min(len(zeros), zero_bytes - start)], crc)
+        crc = zlib.crc32(zeros[: min(len(zeros), zero_bytes - start)], crc)
     header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
     size = (len(prefix) + zero_bytes) & 0xFFFFFFFF
     return header + deflated_zeros(prefix, zero_bytes) + struct.pack("<II", crc, size)

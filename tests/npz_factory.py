@@ -1,4 +1,5 @@
 """Builds hostile .npz files byte by byte: zip bombs, lying headers, members numpy would never write."""
+
 import io
 import json
 import struct
@@ -59,8 +60,10 @@ def write_zip(path, members, aliases=None):
             data, hole = payload if isinstance(payload, tuple) else (payload, 0)
             length = len(data) + hole
             entries.append((name, length, method, size, crc, position))
-            f.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0x21, crc, length, size,
-                                len(name), 0) + name.encode())
+            f.write(
+                struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0x21, crc, length, size, len(name), 0)
+                + name.encode()
+            )
             f.write(data)
             f.seek(hole, io.SEEK_CUR)
             position = f.tell()
@@ -68,10 +71,33 @@ def write_zip(path, members, aliases=None):
             entries.append((alias,) + entries[index][1:])
         directory = bytearray()
         for name, length, method, size, crc, offset in entries:
-            directory += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, method, 0, 0x21, crc,
-                                     length, size, len(name), 0, 0, 0, 0, 0, offset) + name.encode()
-        f.write(bytes(directory) + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries),
-                                               len(directory), position, 0))
+            directory += (
+                struct.pack(
+                    "<IHHHHHHIIIHHHHHII",
+                    0x02014B50,
+                    20,
+                    20,
+                    0,
+                    method,
+                    0,
+                    0x21,
+                    crc,
+                    length,
+                    size,
+                    len(name),
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    offset,
+                )
+                + name.encode()
+            )
+        f.write(
+            bytes(directory)
+            + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(directory), position, 0)
+        )
     return Path(path)
 
 
@@ -89,8 +115,14 @@ def zip_bomb(path, name="W1", declared_bytes=2384 * MiB, zero_bytes=None, meta=N
     header = npy_header((declared_bytes // 4,))
     zero_bytes = declared_bytes if zero_bytes is None else zero_bytes
     stream = deflated_zeros(header, zero_bytes)
-    return write_zip(path, [stored("__fastnet__.npy", fastnet_header(meta)), *_honest(others),
-                            (f"{name}.npy", stream, DEFLATED, len(header) + declared_bytes, 0)])
+    return write_zip(
+        path,
+        [
+            stored("__fastnet__.npy", fastnet_header(meta)),
+            *_honest(others),
+            (f"{name}.npy", stream, DEFLATED, len(header) + declared_bytes, 0),
+        ],
+    )
 
 
 def sparse_giant(path, name="W1", declared_bytes=2384 * MiB, meta=None, others=None):

@@ -4,6 +4,7 @@ The peak is read from the child's own ``VmHWM`` (Linux): unlike ``ru_maxrss``, w
 high-water mark across ``fork``/``exec`` and so would include whatever pytest held at the time,
 it counts only the memory the child itself touched.
 """
+
 import subprocess
 import sys
 import textwrap
@@ -38,8 +39,9 @@ def python_peak(code, cwd, catch="FastnetError", timeout=300):
             print(exc)
         print(_peak_bytes())
     """).format(repo=str(REPO), catch=catch, code=textwrap.indent(textwrap.dedent(code), "    "))
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=cwd,
-                            env=cli_env(cwd), timeout=timeout)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=cwd, env=cli_env(cwd), timeout=timeout
+    )
     assert result.returncode == 0, result.stderr
     *printed, peak = result.stdout.strip().splitlines()
     return "\n".join(printed), int(peak)
@@ -58,7 +60,8 @@ def cli_peak(args, cwd, timeout=300):
                 f.write(str(_peak_bytes()))
         sys.exit(code)
     """).format(args=[str(a) for a in args], peak=str(peak_file))
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=cwd,
-                            env=cli_env(cwd), timeout=timeout)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=cwd, env=cli_env(cwd), timeout=timeout
+    )
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     return result.returncode, lines, int(peak_file.read_text())

@@ -1,12 +1,20 @@
 """The lazy backend registry: names, defaults, recorded reasons, and no eager imports."""
+
 import json
 import subprocess
 import sys
 
 import pytest
 
-from fastnet.backends import (BACKEND_NAMES, Backend, availability, get_backend, get_default_backend,
-                              select_backend, set_default_backend)
+from fastnet.backends import (
+    BACKEND_NAMES,
+    Backend,
+    availability,
+    get_backend,
+    get_default_backend,
+    select_backend,
+    set_default_backend,
+)
 from fastnet.errors import BackendUnavailable, InputError
 from fastnet.layers import Relu
 
@@ -71,7 +79,7 @@ def test_auto_picks_the_best_usable_and_explains_skips():
     usable = [n for n in BACKEND_NAMES if report[n] is None]
     selection = select_backend("auto")
     assert selection.backend.name == usable[0]
-    for name in BACKEND_NAMES[:BACKEND_NAMES.index(usable[0])]:
+    for name in BACKEND_NAMES[: BACKEND_NAMES.index(usable[0])]:
         assert selection.skipped[name] == report[name]
         assert report[name] in selection.message()
 
@@ -90,7 +98,8 @@ def test_missing_packages_are_recorded_as_reasons():
         "    strict = str(exc)\n"
         "fallback = select_backend('numba')\n"
         "print(json.dumps({'report': report, 'strict': strict, 'auto': select_backend('auto').message(),\n"
-        "                  'fallback': [fallback.backend.name, fallback.fell_back, fallback.message()]}))\n")
+        "                  'fallback': [fallback.backend.name, fallback.fell_back, fallback.message()]}))\n"
+    )
     report = result["report"]
     assert report["numpy"] is None
     for name in ("numba", "cupy"):
@@ -107,7 +116,8 @@ def test_importing_fastnet_imports_neither_numba_nor_cupy():
         "import fastnet, fastnet.layers, fastnet.nets, fastnet.optim, fastnet.serialization, fastnet.gradcheck\n"
         "fastnet.get_backend('numpy')\n"
         "net = fastnet.nets.TwoLayerNet(4, 3, 2, seed=0)\n"
-        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('numba', 'cupy', 'torch'))))\n")
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('numba', 'cupy', 'torch'))))\n"
+    )
     assert loaded == []
 
 

@@ -1,4 +1,5 @@
 """fastnet bench and the one benchmark harness: what is timed, under which load, and what is said."""
+
 import json
 import os
 import subprocess
@@ -6,15 +7,14 @@ import sys
 import time
 
 import pytest
+from fastnet_cli import REPO, cli_env, command, run_cli, stderr_lines
 
 from fastnet.benchmarking import run_benchmarks
 from fastnet.benchmarking.load import busy_processes
 from fastnet.benchmarking.runner import _time
-from fastnet.benchmarking.workloads import (WORKLOADS, Contender, fastnet_contender, make_fastnet_net,
-                                            step_workload)
+from fastnet.benchmarking.workloads import WORKLOADS, Contender, fastnet_contender, make_fastnet_net, step_workload
 from fastnet.errors import InputError
 from fastnet.profiling.shapes import forward_products
-from fastnet_cli import REPO, cli_env, command, run_cli, stderr_lines
 
 QUICK = dict(repeats=3, warmup=1, progress=False, sample_s=0.002)
 
@@ -50,8 +50,15 @@ def test_the_sync_hook_brackets_every_sample():
 def test_deep_convnet_products_are_the_books_shapes():
     net = make_fastnet_net(WORKLOADS["deep_convnet_step"], "numpy")
     assert forward_products(net, (1, 28, 28), 100) == [
-        (78400, 9, 16), (78400, 144, 16), (19600, 144, 32), (25600, 288, 32),
-        (6400, 288, 64), (6400, 576, 64), (100, 1024, 50), (100, 50, 10)]
+        (78400, 9, 16),
+        (78400, 144, 16),
+        (19600, 144, 32),
+        (25600, 288, 32),
+        (6400, 288, 64),
+        (6400, 576, 64),
+        (100, 1024, 50),
+        (100, 50, 10),
+    ]
 
 
 def _cpu_seconds(pid):
@@ -85,9 +92,26 @@ def test_without_pytorch_the_blank_column_is_explained(tmp_path):
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text("raise ImportError(\"No module named 'torch'\")\n")
     env = cli_env(tmp_path, PYTHONPATH=os.pathsep.join([str(fake.parent), str(REPO)]))
-    result = subprocess.run(command("bench", "--workloads", "two_layer_step", "--backends", "numpy",
-                                    "--repeats", "2", "--warmup", "1", "--out", tmp_path / "bench"),
-                            capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    result = subprocess.run(
+        command(
+            "bench",
+            "--workloads",
+            "two_layer_step",
+            "--backends",
+            "numpy",
+            "--repeats",
+            "2",
+            "--warmup",
+            "1",
+            "--out",
+            tmp_path / "bench",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     assert "vs torch: blank, PyTorch is not installed (pip install torch)" in result.stdout.splitlines()
     saved = json.loads((tmp_path / "bench" / "cpu.json").read_text())
@@ -96,10 +120,28 @@ def test_without_pytorch_the_blank_column_is_explained(tmp_path):
 
 def test_gpu_benchmark_runs_on_the_same_harness(tmp_path):
     pytest.importorskip("torch")
-    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_gpu.py"), "--fastnet-backend", "numpy",
-                            "--torch-device", "cpu", "--quick", "--nets", "two-layer", "--batches", "8",
-                            "--out", str(tmp_path)], capture_output=True, text=True, timeout=120,
-                            cwd=tmp_path, env=cli_env(tmp_path))
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "bench_gpu.py"),
+            "--fastnet-backend",
+            "numpy",
+            "--torch-device",
+            "cpu",
+            "--quick",
+            "--nets",
+            "two-layer",
+            "--batches",
+            "8",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=cli_env(tmp_path),
+    )
     assert result.returncode == 0, result.stderr
     saved = json.loads((tmp_path / "bench_gpu.json").read_text())
     entry = saved["workloads"][step_workload("two-layer", 8).name]
@@ -113,9 +155,12 @@ def test_wide_spreads_a_busy_machine_and_oversubscribed_ranks_are_warned_about()
     def timing(low, high):
         return {"min_s": low, "max_s": high, "median_s": (low + high) / 2}
 
-    result = {"workloads": {
-        "two-layer": {"busy_processes": 0, "results": {"numba": timing(1.0, 1.4), "pytorch": timing(1.0, 3.0)}},
-        "two-layer-busy": {"busy_processes": 2, "results": {"numba": timing(1.0, 9.0)}}}}
+    result = {
+        "workloads": {
+            "two-layer": {"busy_processes": 0, "results": {"numba": timing(1.0, 1.4), "pytorch": timing(1.0, 3.0)}},
+            "two-layer-busy": {"busy_processes": 2, "results": {"numba": timing(1.0, 9.0)}},
+        }
+    }
     lines = spread_warnings(result)
     assert len(lines) == 1 and lines[0].startswith("two-layer, pytorch: repeats spread 3.0x")
     assert busy_warning(0.2, 2) is None and busy_warning(None, 2) is None
@@ -127,7 +172,16 @@ def test_wide_spreads_a_busy_machine_and_oversubscribed_ranks_are_warned_about()
 def test_a_run_records_its_warnings_beside_its_figures(tmp_path):
     from fastnet.benchmarking import run_benchmarks
 
-    result = run_benchmarks(["two_layer_step"], ["numpy"], repeats=3, warmup=1, include_torch=False,
-                            out_dir=tmp_path, progress=False, plot=False, matmul_bound=False)
+    result = run_benchmarks(
+        ["two_layer_step"],
+        ["numpy"],
+        repeats=3,
+        warmup=1,
+        include_torch=False,
+        out_dir=tmp_path,
+        progress=False,
+        plot=False,
+        matmul_bound=False,
+    )
     assert isinstance(result["warnings"], list)
     assert json.loads((tmp_path / "cpu.json").read_text())["warnings"] == result["warnings"]

@@ -1,12 +1,12 @@
 """The book's scripts run with only their imports changed, and the book's weight files load
 through a reader that refuses anything but arrays."""
+
 import pickle
 
 import numpy
 import pytest
 
-from fastnet.book import (DeepConvNet, MultiLayerNetExtend, RefusedPickle, SimpleConvNet, Trainer,
-                          load_pickled_arrays)
+from fastnet.book import DeepConvNet, MultiLayerNetExtend, RefusedPickle, SimpleConvNet, Trainer, load_pickled_arrays
 from fastnet.datasets import load_dataset
 
 
@@ -22,13 +22,26 @@ def test_train_convnet_script(tmp_path, capsys):
     x_train, t_train = x_train[:5000], t_train[:5000]
     x_test, t_test = x_test[:1000], t_test[:1000]
     max_epochs = 4
-    network = SimpleConvNet(input_dim=(1, 28, 28),
-                            conv_param={'filter_num': 30, 'filter_size': 5, 'pad': 0, 'stride': 1},
-                            hidden_size=100, output_size=10, weight_init_std=0.01)
-    trainer = Trainer(network, x_train, t_train, x_test, t_test,
-                      epochs=max_epochs, mini_batch_size=100,
-                      optimizer='Adam', optimizer_param={'lr': 0.001},
-                      evaluate_sample_num_per_epoch=1000, verbose=True)
+    network = SimpleConvNet(
+        input_dim=(1, 28, 28),
+        conv_param={"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1},
+        hidden_size=100,
+        output_size=10,
+        weight_init_std=0.01,
+    )
+    trainer = Trainer(
+        network,
+        x_train,
+        t_train,
+        x_test,
+        t_test,
+        epochs=max_epochs,
+        mini_batch_size=100,
+        optimizer="Adam",
+        optimizer_param={"lr": 0.001},
+        evaluate_sample_num_per_epoch=1000,
+        verbose=True,
+    )
     final = trainer.train()
     network.save_params(tmp_path / "params.pkl")
 
@@ -49,11 +62,27 @@ def test_train_convnet_script(tmp_path, capsys):
 def test_batchnorm_script_with_the_books_names():
     # ch06/batch_norm_test.py's net, trained a few hundred steps with SGD
     (x_train, t_train), (x_test, t_test) = book_data(flatten=True)
-    network = MultiLayerNetExtend(input_size=784, hidden_size_list=[100, 100, 100], output_size=10,
-                                  weight_init_std=0.05, use_batchnorm=True, use_dropout=True,
-                                  dropout_ration=0.2)
-    trainer = Trainer(network, x_train[:3000], t_train[:3000], x_test, t_test, epochs=10,
-                      mini_batch_size=100, optimizer='SGD', optimizer_param={'lr': 0.05}, verbose=False)
+    network = MultiLayerNetExtend(
+        input_size=784,
+        hidden_size_list=[100, 100, 100],
+        output_size=10,
+        weight_init_std=0.05,
+        use_batchnorm=True,
+        use_dropout=True,
+        dropout_ration=0.2,
+    )
+    trainer = Trainer(
+        network,
+        x_train[:3000],
+        t_train[:3000],
+        x_test,
+        t_test,
+        epochs=10,
+        mini_batch_size=100,
+        optimizer="SGD",
+        optimizer_param={"lr": 0.05},
+        verbose=False,
+    )
     trainer.train()
     assert len(trainer.train_loss_list) == 300 and trainer.test_acc_list[-1] > 0.85
 
@@ -98,5 +127,5 @@ def test_hostile_pickle_is_refused_without_running(tmp_path):
 
 
 def test_deep_conv_net_takes_the_books_conv_params():
-    net = DeepConvNet(conv_param_1={'filter_num': 8, 'filter_size': 3, 'pad': 1, 'stride': 1})
+    net = DeepConvNet(conv_param_1={"filter_num": 8, "filter_size": 3, "pad": 1, "stride": 1})
     assert net.params["W1"].shape == (8, 1, 3, 3) and net.params["W2"].shape == (16, 8, 3, 3)

@@ -1,4 +1,5 @@
 """fastnet check: backends agree with numpy layer by layer, and a broken kernel is caught."""
+
 import numpy
 import pytest
 
@@ -67,8 +68,9 @@ def test_every_net_agrees_on_numba_dropout_included(net, numba_available):
 
 def test_a_broken_relu_backward_is_caught_at_its_layer():
     x, t = batch("simple-conv")
-    (report,) = compare_backends(lambda b: build_named_net("simple-conv", b, "float32", 0), x, t,
-                                 [broken_numpy_backend()])
+    (report,) = compare_backends(
+        lambda b: build_named_net("simple-conv", b, "float32", 0), x, t, [broken_numpy_backend()]
+    )
     assert not report.agrees and report.backend == "numpy-broken-relu"
     bad = {(d.kind, d.name) for d in report.differences if d.value > report.tolerance}
     # Outputs are untouched; the first wrong array is the gradient through the last ReLU.
@@ -119,10 +121,12 @@ def test_a_kernel_that_raises_is_reported_as_a_disagreement(capsys):
     crashing = Backend(numpy, CrashingKernels(numpy))
     crashing.name = "crashing"
     x, t = batch("simple-conv")
-    broken, fine = compare_backends(lambda b: build_named_net("simple-conv", b, "float32", 0), x, t,
-                                    [crashing, get_backend("numpy")])
+    broken, fine = compare_backends(
+        lambda b: build_named_net("simple-conv", b, "float32", 0), x, t, [crashing, get_backend("numpy")]
+    )
     assert not broken.agrees and broken.error == "RuntimeError: device kernel launch failed"
     assert fine.agrees and fine.worst == 0.0
     print_report(broken)
-    assert capsys.readouterr().out.strip() == ("crashing: FAILED to run the pass "
-                                               "(RuntimeError: device kernel launch failed)")
+    assert capsys.readouterr().out.strip() == (
+        "crashing: FAILED to run the pass (RuntimeError: device kernel launch failed)"
+    )

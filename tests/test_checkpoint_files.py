@@ -1,5 +1,6 @@
 """Damaged, foreign or mismatched checkpoint files are refused with one clear line (exit 2);
 loading never unpickles anything."""
+
 import json
 
 import numpy
@@ -16,8 +17,21 @@ from fastnet.training.checkpoint import read_checkpoint, save_checkpoint
 @pytest.fixture(scope="module")
 def good_checkpoint(tmp_path_factory):
     folder = tmp_path_factory.mktemp("good")
-    result = run_cli("train", "--dataset", "sample", "--limit", "300", "--epochs", "1", "--backend", "numpy",
-                     "--quiet", "--out", folder / "run", tmp_path=folder)
+    result = run_cli(
+        "train",
+        "--dataset",
+        "sample",
+        "--limit",
+        "300",
+        "--epochs",
+        "1",
+        "--backend",
+        "numpy",
+        "--quiet",
+        "--out",
+        folder / "run",
+        tmp_path=folder,
+    )
     assert result.returncode == 0, result.stderr
     return folder / "run" / "checkpoint.npz"
 
@@ -25,8 +39,10 @@ def good_checkpoint(tmp_path_factory):
 def refused(tmp_path, path, *extra):
     """Both ways of reading a checkpoint refuse it: one line on stderr, exit 2, no traceback."""
     lines = []
-    for args in (("train", "--resume", path, "--backend", "numpy", "--quiet", "--out", tmp_path / "out", *extra),
-                 ("eval", path, "--backend", "numpy")):
+    for args in (
+        ("train", "--resume", path, "--backend", "numpy", "--quiet", "--out", tmp_path / "out", *extra),
+        ("eval", path, "--backend", "numpy"),
+    ):
         result = run_cli(*args, tmp_path=tmp_path)
         assert result.returncode == 2, (args, result.stdout, result.stderr)
         assert "Traceback" not in result.stderr
@@ -39,7 +55,7 @@ def refused(tmp_path, path, *extra):
 def damaged(good, tmp_path, how):
     data = bytearray(good.read_bytes())
     if how == "truncated":
-        data = data[:len(data) // 2]
+        data = data[: len(data) // 2]
     elif how == "empty":
         data = b""
     else:  # flip bytes at the start, the middle and the end (zip directory)
@@ -91,8 +107,10 @@ def test_loading_never_unpickles(tmp_path):
     CreatesAFileWhenUnpickled.marker = str(marker)
     header = {"format": FORMAT, "version": 1, "meta": {"kind": "checkpoint"}}
     path = tmp_path / "object.npz"
-    numpy.savez(path, **{HEADER_KEY: numpy.array(json.dumps(header)),
-                         "W1": numpy.array([CreatesAFileWhenUnpickled()], dtype=object)})
+    numpy.savez(
+        path,
+        **{HEADER_KEY: numpy.array(json.dumps(header)), "W1": numpy.array([CreatesAFileWhenUnpickled()], dtype=object)},
+    )
 
     with pytest.raises(CheckpointError):
         read_checkpoint(path)
@@ -111,8 +129,18 @@ def test_checkpoint_of_another_shape_is_refused_naming_the_mismatch(tmp_path):
 
 
 def test_resume_refuses_options_that_contradict_the_checkpoint(good_checkpoint, tmp_path):
-    result = run_cli("train", "--resume", good_checkpoint, "--hidden", "100", "--batch-size", "50",
-                     "--out", tmp_path / "out", tmp_path=tmp_path)
+    result = run_cli(
+        "train",
+        "--resume",
+        good_checkpoint,
+        "--hidden",
+        "100",
+        "--batch-size",
+        "50",
+        "--out",
+        tmp_path / "out",
+        tmp_path=tmp_path,
+    )
     assert result.returncode == 2
     (line,) = stderr_lines(result)
     assert "--hidden 100 (checkpoint: 50)" in line and "--batch-size 50 (checkpoint: 100)" in line
@@ -124,7 +152,18 @@ def test_resume_may_extend_epochs_but_not_shrink_them(good_checkpoint, tmp_path)
     (line,) = stderr_lines(result)
     assert "finished 1 epochs" in line and "--epochs" in line
 
-    extended = run_cli("train", "--resume", good_checkpoint, "--epochs", "2", "--backend", "numpy", "--quiet",
-                       "--out", tmp_path / "out", tmp_path=tmp_path)
+    extended = run_cli(
+        "train",
+        "--resume",
+        good_checkpoint,
+        "--epochs",
+        "2",
+        "--backend",
+        "numpy",
+        "--quiet",
+        "--out",
+        tmp_path / "out",
+        tmp_path=tmp_path,
+    )
     assert extended.returncode == 0, extended.stderr
     assert read_checkpoint(tmp_path / "out" / "checkpoint.npz")[1]["progress"]["epoch"] == 2

@@ -1,4 +1,5 @@
 """Crafted checkpoint metadata is refused in one line when loaded, never a traceback mid-run."""
+
 import math
 
 import pytest
@@ -12,18 +13,21 @@ from fastnet.training.checkpoint import read_checkpoint
 def _set(section, key, value):
     def edit(meta):
         meta[section][key] = value
+
     return edit
 
 
 def _drop_last(column):
     def edit(meta):
         meta["history"][column] = meta["history"][column][:-1]
+
     return edit
 
 
 def _replace(key, value):
     def edit(meta):
         meta[key] = value
+
     return edit
 
 
@@ -31,7 +35,7 @@ CRAFTED = {
     "inf iteration count": _set("progress", "iteration", math.inf),
     "epoch as text": _set("progress", "epoch", "2"),
     "negative step": _set("progress", "step", -1),
-    "huge interval": _set("progress", "interval_steps", 10 ** 20),
+    "huge interval": _set("progress", "interval_steps", 10**20),
     "NaN interval loss": _set("progress", "interval_loss", math.nan),
     "negative Adam step": _set("optimizer", "iter", -3),
     "learning rate as text": _set("optimizer", "lr", "0.1"),
@@ -47,8 +51,22 @@ CRAFTED = {
 
 def two_epoch_run(tmp, *options):
     """The checkpoint of a 2-epoch run on 300 sample images with ``options``."""
-    result = run_cli("train", "--dataset", "sample", "--limit", "300", "--epochs", "2", *options,
-                     "--backend", "numpy", "--quiet", "--out", tmp / "run", tmp_path=tmp)
+    result = run_cli(
+        "train",
+        "--dataset",
+        "sample",
+        "--limit",
+        "300",
+        "--epochs",
+        "2",
+        *options,
+        "--backend",
+        "numpy",
+        "--quiet",
+        "--out",
+        tmp / "run",
+        tmp_path=tmp,
+    )
     assert result.returncode == 0, result.stderr
     return tmp / "run" / "checkpoint.npz"
 
@@ -64,8 +82,9 @@ def crafted_copy(checkpoint, edit, folder):
 
 def assert_resume_refused_in_one_line(crafted, tmp_path):
     """Resuming ``crafted`` exits 2 with one line naming it, and writes no checkpoint."""
-    result = run_cli("train", "--resume", crafted, "--epochs", "4", "--out", tmp_path / "out", "--quiet",
-                     tmp_path=tmp_path)
+    result = run_cli(
+        "train", "--resume", crafted, "--epochs", "4", "--out", tmp_path / "out", "--quiet", tmp_path=tmp_path
+    )
     assert result.returncode == 2, result.stdout + result.stderr
     lines = stderr_lines(result)
     assert len(lines) == 1 and str(crafted) in lines[0], lines

@@ -1,8 +1,10 @@
 """The commands' success paths, run as a user would: train, eval, info, gradcheck, bench."""
+
 import json
 
 import numpy
 import pytest
+from fastnet_cli import run_cli
 
 from fastnet.backends import unavailable_reason
 from fastnet.datasets import load_dataset
@@ -10,14 +12,24 @@ from fastnet.gradcheck import check_net_gradients
 from fastnet.layers import Affine
 from fastnet.nets import TwoLayerNet
 from fastnet.training.checkpoint import read_checkpoint
-from fastnet_cli import run_cli
 
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("run")
-    result = run_cli("train", "--dataset", "sample", "--epochs", "2", "--backend", "numpy",
-                     "--out", tmp / "out", "--quiet", tmp_path=tmp)
+    result = run_cli(
+        "train",
+        "--dataset",
+        "sample",
+        "--epochs",
+        "2",
+        "--backend",
+        "numpy",
+        "--out",
+        tmp / "out",
+        "--quiet",
+        tmp_path=tmp,
+    )
     return tmp, result
 
 
@@ -39,15 +51,14 @@ def test_train_prints_the_summary_and_writes_every_output(trained_run):
 
 def test_eval_reports_the_accuracy_and_confusion_matrix_of_the_checkpoint(trained_run):
     tmp, train = trained_run
-    result = run_cli("eval", tmp / "out" / "checkpoint.npz", "--dataset", "sample", "--backend", "numpy",
-                     tmp_path=tmp)
+    result = run_cli("eval", tmp / "out" / "checkpoint.npz", "--dataset", "sample", "--backend", "numpy", tmp_path=tmp)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     accuracy = float(next(line for line in lines if line.startswith("test accuracy:")).split()[-1])
     history = json.loads((tmp / "out" / "history.json").read_text())["history"]
     assert accuracy == pytest.approx(history["test_acc"][-1], abs=1e-4)
     start = lines.index(next(line for line in lines if line.startswith("true\\pred")))
-    matrix = numpy.array([[int(v) for v in line.split()[1:]] for line in lines[start + 1:start + 11]])
+    matrix = numpy.array([[int(v) for v in line.split()[1:]] for line in lines[start + 1 : start + 11]])
     assert matrix.shape == (10, 10)
     assert matrix.sum() == 2000  # the sample's test set
     assert matrix.sum(axis=1).tolist() == [200] * 10  # 200 test images per digit
@@ -60,7 +71,7 @@ def test_info_lists_every_backend_and_why_one_is_unavailable(tmp_path):
     lines = result.stdout.splitlines()
     # The backend lines follow "backends:"; the version lines above them may also say
     # "not available" (CuPy or PyTorch missing) and must not be mistaken for them.
-    backends = lines[lines.index("backends:") + 1:]
+    backends = lines[lines.index("backends:") + 1 :]
     for name in ("numpy", "numba", "cupy"):
         reason = unavailable_reason(name)
         line = next(line for line in backends if line.split()[0] == name)
@@ -78,6 +89,7 @@ def test_gradcheck_command_passes_on_correct_nets(tmp_path, net):
 
 def test_gradient_check_catches_a_wrong_backward():
     """The check must be able to fail: a 1% error in one weight gradient is reported."""
+
     class SlightlyWrongAffine(Affine):
         def backward(self, dout):
             dx = super().backward(dout)
@@ -90,15 +102,30 @@ def test_gradient_check_catches_a_wrong_backward():
     net._param_index["W2"] = (wrong, "W")
     net._param_index["b2"] = (wrong, "b")
     rng = numpy.random.default_rng(0)
-    report = {r.name: r.max_relative_error for r in
-              check_net_gradients(net, rng.standard_normal((4, 6)), rng.integers(0, 3, 4))}
+    report = {
+        r.name: r.max_relative_error
+        for r in check_net_gradients(net, rng.standard_normal((4, 6)), rng.integers(0, 3, 4))
+    }
     assert report["W2"] > 1e-3
     assert max(report["W1"], report["b1"], report["b2"]) < 1e-6
 
 
 def test_bench_command_prints_ratios_and_saves_json_and_png(tmp_path):
-    result = run_cli("bench", "--workloads", "two_layer_step", "--backends", "numpy", "--repeats", "2",
-                     "--warmup", "1", "--no-torch", "--out", tmp_path / "bench", tmp_path=tmp_path)
+    result = run_cli(
+        "bench",
+        "--workloads",
+        "two_layer_step",
+        "--backends",
+        "numpy",
+        "--repeats",
+        "2",
+        "--warmup",
+        "1",
+        "--no-torch",
+        "--out",
+        tmp_path / "bench",
+        tmp_path=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "vs matmul" in result.stdout
     saved = json.loads((tmp_path / "bench" / "cpu.json").read_text())
@@ -109,8 +136,7 @@ def test_bench_command_prints_ratios_and_saves_json_and_png(tmp_path):
 
 
 def test_sample_is_what_the_default_train_falls_back_to_offline(tmp_path):
-    result = run_cli("train", "--epochs", "1", "--limit", "500", "--backend", "numpy", "--quiet",
-                     tmp_path=tmp_path)
+    result = run_cli("train", "--epochs", "1", "--limit", "500", "--backend", "numpy", "--quiet", tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "embedded sample" in result.stderr
     assert "data: mnist-sample from embedded sample" in result.stdout

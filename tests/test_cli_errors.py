@@ -1,5 +1,6 @@
 """Every user mistake ends in exactly one line on stderr and exit code 2, never a traceback;
 divergence ends with exit code 3 and keeps the last good checkpoint."""
+
 import json
 import warnings
 
@@ -77,8 +78,14 @@ def test_missing_data_dir(tmp_path):
     line = one_line_error(run_cli("train", "--data-dir", tmp_path / "nowhere", tmp_path=tmp_path))
     assert "--data-dir" in line and "nowhere" in line and "no such folder" in line
     checkpoint = tmp_path / "checkpoint.npz"
-    save_checkpoint(checkpoint, TwoLayerNet(784, 50, 10, backend="numpy"), SGD(0.1),
-                    {"epoch": 0, "step": 0, "iteration": 0}, {"net": "two-layer", "hidden": [50]}, {})
+    save_checkpoint(
+        checkpoint,
+        TwoLayerNet(784, 50, 10, backend="numpy"),
+        SGD(0.1),
+        {"epoch": 0, "step": 0, "iteration": 0},
+        {"net": "two-layer", "hidden": [50]},
+        {},
+    )
     line = one_line_error(run_cli("eval", checkpoint, "--data-dir", tmp_path / "nowhere", tmp_path=tmp_path))
     assert "--data-dir" in line and "no such folder" in line
 
@@ -112,8 +119,9 @@ needs_no_gpu = pytest.mark.skipif(unavailable_reason("cupy") is None, reason="a 
 
 @needs_no_gpu
 def test_strict_backend_without_gpu(tmp_path):
-    line = one_line_error(run_cli("train", *SAMPLE, "--backend", "cupy", "--strict-backend",
-                                  "--out", tmp_path / "run", tmp_path=tmp_path))
+    line = one_line_error(
+        run_cli("train", *SAMPLE, "--backend", "cupy", "--strict-backend", "--out", tmp_path / "run", tmp_path=tmp_path)
+    )
     assert "cupy" in line and unavailable_reason("cupy").split(";")[0] in line
     assert not (tmp_path / "run").exists()
 
@@ -132,8 +140,7 @@ def test_cupy_without_gpu_falls_back_with_one_warning(tmp_path):
 
 
 def test_divergence_exits_3_naming_the_step_without_warning_noise(tmp_path):
-    result = run_cli("train", *SAMPLE, "--limit", "2000", "--lr", "1e8", "--out", tmp_path / "run",
-                     tmp_path=tmp_path)
+    result = run_cli("train", *SAMPLE, "--limit", "2000", "--lr", "1e8", "--out", tmp_path / "run", tmp_path=tmp_path)
     assert result.returncode == 3
     assert "Traceback" not in result.stderr and "Warning" not in result.stderr
     (line,) = stderr_lines(result)
@@ -147,8 +154,19 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path):
     checkpoint = tmp_path / "run" / "checkpoint.npz"
     before = checkpoint.read_bytes()
 
-    result = run_cli("train", "--resume", checkpoint, "--epochs", "3", "--lr", "1e12", "--backend", "numpy",
-                     "--quiet", tmp_path=tmp_path)
+    result = run_cli(
+        "train",
+        "--resume",
+        checkpoint,
+        "--epochs",
+        "3",
+        "--lr",
+        "1e12",
+        "--backend",
+        "numpy",
+        "--quiet",
+        tmp_path=tmp_path,
+    )
     assert result.returncode == 3
     assert "Traceback" not in result.stderr and "Warning" not in result.stderr
     (line,) = stderr_lines(result)
@@ -163,8 +181,15 @@ def test_no_runtime_warnings_escape_a_diverging_trainer():
     from fastnet.training import Trainer
 
     data = load_dataset("sample")
-    trainer = Trainer(TwoLayerNet(784, 50, 10, backend="numpy", seed=0), SGD(1e8), data.x_train[:1000],
-                      data.t_train[:1000], epochs=1, progress=False, log=None)
+    trainer = Trainer(
+        TwoLayerNet(784, 50, 10, backend="numpy", seed=0),
+        SGD(1e8),
+        data.x_train[:1000],
+        data.t_train[:1000],
+        epochs=1,
+        progress=False,
+        log=None,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # any RuntimeWarning would fail the test
         with pytest.raises(DivergenceError, match=r"epoch 1, step \d+"):
@@ -180,8 +205,11 @@ def test_an_idx_set_with_zero_images_is_one_line_not_a_traceback(tmp_path):
     for prefix in ("train", "t10k"):
         write_idx(data / f"{prefix}-images-idx3-ubyte.gz", numpy.zeros((0, 28, 28), numpy.uint8))
         write_idx(data / f"{prefix}-labels-idx1-ubyte.gz", numpy.zeros((0,), numpy.uint8))
-    line = one_line_error(run_cli("train", "--data-dir", data, "--backend", "numpy", "--quiet",
-                                  "--out", tmp_path / "out", tmp_path=tmp_path))
+    line = one_line_error(
+        run_cli(
+            "train", "--data-dir", data, "--backend", "numpy", "--quiet", "--out", tmp_path / "out", tmp_path=tmp_path
+        )
+    )
     assert str(data) in line
 
 

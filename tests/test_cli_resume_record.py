@@ -1,6 +1,7 @@
 """A resume uses what the checkpoint recorded (backend, settings, data folder), the printed
 resume command works when pasted into a shell, and a checkpoint's recorded data folder is read,
 never written, and never silently replaced by other data."""
+
 import shlex
 import shutil
 import signal
@@ -29,12 +30,20 @@ def test_pasted_resume_command_continues_bitwise_on_the_recorded_backend(tmp_pat
     assert words[:3] == ["fastnet", "train", "--resume"] and words[3] == str(out / "checkpoint.npz")
 
     import subprocess
-    resumed = subprocess.run([sys.executable, "-m", "fastnet", *words[1:], "--quiet"], capture_output=True,
-                             text=True, cwd=tmp_path, env=cli_env(tmp_path), timeout=300)
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "fastnet", *words[1:], "--quiet"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=cli_env(tmp_path),
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert "backend: numpy" in resumed.stdout and "resuming" in resumed.stdout
-    straight = run_cli("train", *TWO_LAYER, "--backend", "numpy", "--epochs", "4", "--out",
-                       tmp_path / "straight", tmp_path=tmp_path)
+    straight = run_cli(
+        "train", *TWO_LAYER, "--backend", "numpy", "--epochs", "4", "--out", tmp_path / "straight", tmp_path=tmp_path
+    )
     assert straight.returncode == 0, straight.stderr
     a, meta_a = read_checkpoint(out / "checkpoint.npz")
     b, meta_b = read_checkpoint(tmp_path / "straight" / "checkpoint.npz")
@@ -45,11 +54,33 @@ def test_pasted_resume_command_continues_bitwise_on_the_recorded_backend(tmp_pat
 
 
 def test_a_resume_on_another_backend_says_so(tmp_path):
-    first = run_cli("train", "--dataset", "sample", "--limit", "300", "--epochs", "1", "--backend", "numpy",
-                    "--quiet", "--out", tmp_path / "run", tmp_path=tmp_path)
+    first = run_cli(
+        "train",
+        "--dataset",
+        "sample",
+        "--limit",
+        "300",
+        "--epochs",
+        "1",
+        "--backend",
+        "numpy",
+        "--quiet",
+        "--out",
+        tmp_path / "run",
+        tmp_path=tmp_path,
+    )
     assert first.returncode == 0, first.stderr
-    again = run_cli("train", "--resume", tmp_path / "run" / "checkpoint.npz", "--epochs", "2", "--backend",
-                    "numba", "--quiet", tmp_path=tmp_path)
+    again = run_cli(
+        "train",
+        "--resume",
+        tmp_path / "run" / "checkpoint.npz",
+        "--epochs",
+        "2",
+        "--backend",
+        "numba",
+        "--quiet",
+        tmp_path=tmp_path,
+    )
     assert again.returncode == 0, again.stderr
     assert "trained on the numpy backend and continues on numba" in again.stdout
 
@@ -63,8 +94,21 @@ def _copy_mnist(mnist_dir, folder):
 
 def test_recorded_data_folder_is_absolute_and_a_missing_one_is_refused(tmp_path, mnist_dir):
     _copy_mnist(mnist_dir, tmp_path / "data")
-    trained = run_cli("train", "--data-dir", "data", "--limit", "1000", "--epochs", "1", "--backend", "numpy",
-                      "--quiet", "--out", "run", tmp_path=tmp_path)
+    trained = run_cli(
+        "train",
+        "--data-dir",
+        "data",
+        "--limit",
+        "1000",
+        "--epochs",
+        "1",
+        "--backend",
+        "numpy",
+        "--quiet",
+        "--out",
+        "run",
+        tmp_path=tmp_path,
+    )
     assert trained.returncode == 0, trained.stderr
     checkpoint = tmp_path / "run" / "checkpoint.npz"
     assert read_checkpoint(checkpoint)[1]["config"]["data_source"] == str((tmp_path / "data").resolve())
@@ -84,15 +128,29 @@ def test_recorded_data_folder_is_absolute_and_a_missing_one_is_refused(tmp_path,
         assert len(lines) == 1, lines
         assert str((tmp_path / "data").resolve()) in lines[0] and "--data-dir" in lines[0]
         assert "sample" not in refused.stdout
-    moved = run_cli("eval", checkpoint, "--data-dir", tmp_path / "moved", "--backend", "numpy",
-                    tmp_path=tmp_path, cwd=elsewhere)
+    moved = run_cli(
+        "eval", checkpoint, "--data-dir", tmp_path / "moved", "--backend", "numpy", tmp_path=tmp_path, cwd=elsewhere
+    )
     assert moved.returncode == 0, moved.stderr
 
 
 def test_a_checkpoint_never_names_the_folder_downloads_go_to(tmp_path):
     """A crafted data folder (an existing, empty one) is refused without a download attempt."""
-    run = run_cli("train", "--dataset", "sample", "--limit", "300", "--epochs", "1", "--backend", "numpy",
-                  "--quiet", "--out", tmp_path / "run", tmp_path=tmp_path)
+    run = run_cli(
+        "train",
+        "--dataset",
+        "sample",
+        "--limit",
+        "300",
+        "--epochs",
+        "1",
+        "--backend",
+        "numpy",
+        "--quiet",
+        "--out",
+        tmp_path / "run",
+        tmp_path=tmp_path,
+    )
     assert run.returncode == 0, run.stderr
     checkpoint = tmp_path / "run" / "checkpoint.npz"
     arrays, meta = read_checkpoint(checkpoint)

@@ -1,4 +1,5 @@
 """One definition of where a window lands, used by layers, nets and kernels alike."""
+
 from pathlib import Path
 
 import numpy
@@ -13,16 +14,24 @@ from fastnet.shapes import conv_output_size, window_output_hw
 PACKAGE = Path(__file__).resolve().parents[1] / "fastnet"
 
 
-@pytest.mark.parametrize("size,filt,stride,pad,expected", [(28, 5, 1, 0, 24), (28, 3, 1, 1, 28), (7, 3, 2, 1, 4),
-                                                           (24, 2, 2, 0, 12), (3, 5, 1, 0, -1)])
+@pytest.mark.parametrize(
+    "size,filt,stride,pad,expected",
+    [(28, 5, 1, 0, 24), (28, 3, 1, 1, 28), (7, 3, 2, 1, 4), (24, 2, 2, 0, 12), (3, 5, 1, 0, -1)],
+)
 def test_conv_output_size(size, filt, stride, pad, expected):
     assert conv_output_size(size, filt, stride, pad) == expected
-    assert window_output_hw(size, size + 2, filt, filt, stride, pad) == (expected, conv_output_size(size + 2, filt, stride, pad))
+    assert window_output_hw(size, size + 2, filt, filt, stride, pad) == (
+        expected,
+        conv_output_size(size + 2, filt, stride, pad),
+    )
 
 
 def test_only_the_backends_import_the_numpy_kernels():
-    offenders = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
-                 if "numpy_kernels" in p.read_text() and p.parent.name != "backends"]
+    offenders = [
+        str(p.relative_to(PACKAGE))
+        for p in PACKAGE.rglob("*.py")
+        if "numpy_kernels" in p.read_text() and p.parent.name != "backends"
+    ]
     assert offenders == []
 
 

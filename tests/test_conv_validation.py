@@ -1,4 +1,5 @@
 """Conv nets refuse NaN/inf wherever it sits in the input, on every backend and in every call."""
+
 import numpy
 import pytest
 
@@ -11,8 +12,7 @@ F32 = numpy.float32
 
 def small_simple(backend, filter_size=3, pad=0, stride=1):
     conv = {"filter_num": 2, "filter_size": filter_size, "pad": pad, "stride": stride}
-    return SimpleConvNet(input_dim=(1, 8, 8), conv_param=conv, hidden_size=4, output_size=3,
-                         backend=backend, seed=0)
+    return SimpleConvNet(input_dim=(1, 8, 8), conv_param=conv, hidden_size=4, output_size=3, backend=backend, seed=0)
 
 
 def data(backend, n=3):

@@ -1,12 +1,12 @@
 """The GPU-facing logic without a GPU: the kernel launcher, every launch's arguments at 32- and
 64-bit sizes, and the NCCL communicator, against a fake CuPy (tests/fake_cupy.py)."""
+
 import numpy
 import pytest
-
 from cuda_host import check_launch
 from fake_cupy import FakeArray, FakeComm, FakeCupy, fake_mpi
-from fastnet.backends.cupy_kernels import (INDEX32_LIMIT, CudaLauncher, CupyKernels, index_width,
-                                           name_expressions)
+
+from fastnet.backends.cupy_kernels import INDEX32_LIMIT, CudaLauncher, CupyKernels, index_width, name_expressions
 from fastnet.backends.dispatch import Cache
 from fastnet.distributed.faults import RankFailure
 from fastnet.distributed.nccl import NCCLCommunicator
@@ -26,8 +26,15 @@ def test_size_zero_launches_and_compiles_nothing():
 def test_grid_covers_small_sizes_and_is_capped_for_large_ones():
     cupy = FakeCupy()
     launch = CudaLauncher(cupy)
-    for size, blocks in [(1, 1), (256, 1), (257, 2), (100 * 10, 4), (256 * 65536, 65536),
-                         (256 * 65536 + 1, 65536), (3 * 2**31, 65536)]:
+    for size, blocks in [
+        (1, 1),
+        (256, 1),
+        (257, 2),
+        (100 * 10, 4),
+        (256 * 65536, 65536),
+        (256 * 65536 + 1, 65536),
+        (3 * 2**31, 65536),
+    ]:
         launch(F32 if size < INDEX32_LIMIT else F64_WIDE, size, ("args",))
         name, grid, block, args = cupy.launches[-1]
         assert grid == (blocks,) and block == (256,) and args == ("args",), size
@@ -63,7 +70,7 @@ class CheckedLauncher(CudaLauncher):
 
 def _launch_every_kernel(kernels, dtype, huge):
     """Each fast kernel once per argument kind, on arrays past 2**31 elements when ``huge``."""
-    n = 2**25 if huge else 8   # rows
+    n = 2**25 if huge else 8  # rows
     side = 2**16 if huge else 6
     x = FakeArray((n, 64), dtype)
     kernels.affine_relu_forward(x, FakeArray((64, 64), dtype), FakeArray((64,), dtype))
@@ -120,11 +127,17 @@ def test_each_rank_drives_the_gpu_of_its_local_rank_or_the_only_one_it_sees(loca
     assert comm.describe().endswith(f"NCCL 22703 on GPU {want}")
 
 
-@pytest.mark.parametrize("devices,match", [
-    (2, r"^3 ranks on this node but 2 visible GPU\(s\); NCCL needs one GPU per rank: start at most 2"),
-    (0, r"^no CUDA device found \(device count 0\); check nvidia-smi"),
-    (RuntimeError("cudaErrorNoDevice: no CUDA-capable device\nmore"), r"^no usable CUDA device \(cudaErrorNoDevice"),
-])
+@pytest.mark.parametrize(
+    "devices,match",
+    [
+        (2, r"^3 ranks on this node but 2 visible GPU\(s\); NCCL needs one GPU per rank: start at most 2"),
+        (0, r"^no CUDA device found \(device count 0\); check nvidia-smi"),
+        (
+            RuntimeError("cudaErrorNoDevice: no CUDA-capable device\nmore"),
+            r"^no usable CUDA device \(cudaErrorNoDevice",
+        ),
+    ],
+)
 def test_a_rank_without_its_gpu_is_refused_in_one_line(devices, match):
     with pytest.raises(BackendUnavailable, match=match) as caught:
         _communicator(FakeCupy(devices=devices), rank=0, size=1, local_rank=2, local_size=3)
@@ -136,8 +149,11 @@ def test_a_rank_without_its_gpu_is_refused_in_one_line(devices, match):
 
 def test_nccl_failing_to_start_is_one_line():
     cupy = FakeCupy(fail_init=RuntimeError("ncclUnhandledCudaError: Call to CUDA function failed.\ndetails"))
-    with pytest.raises(BackendUnavailable, match=r"^NCCL failed to start \(RuntimeError: ncclUnhandledCudaError: "
-                                                 r"Call to CUDA function failed\.\)$"):
+    with pytest.raises(
+        BackendUnavailable,
+        match=r"^NCCL failed to start \(RuntimeError: ncclUnhandledCudaError: "
+        r"Call to CUDA function failed\.\)$",
+    ):
         _communicator(cupy)
 
 
@@ -147,8 +163,9 @@ def test_a_one_rank_job_still_calls_nccl_and_weights_scale_first():
     buffer = numpy.arange(4, dtype=numpy.float32).view(cupy.ndarray)
     assert comm.allreduce_(buffer, weight=0.25) is buffer
     numpy.testing.assert_array_equal(buffer, [0, 0.25, 0.5, 0.75])
-    assert [(op, send is buffer, recv is buffer, how) for op, send, recv, how in cupy.collectives] == \
-        [("all_reduce", True, True, "sum")]
+    assert [(op, send is buffer, recv is buffer, how) for op, send, recv, how in cupy.collectives] == [
+        ("all_reduce", True, True, "sum")
+    ]
     comm.allreduce_(buffer)  # weight 1: the values go to NCCL untouched
     numpy.testing.assert_array_equal(buffer, [0, 0.25, 0.5, 0.75])
     assert len(cupy.collectives) == 2

@@ -6,6 +6,7 @@ device of that compute capability (``cupy.cuda.compiler._compile_with_cache_cuda
 NVRTC knows the architecture), ``--device-as-default-execution-space``, and ``--pch`` where CuPy
 would add it.  Every name expression the launcher asks for must resolve to a kernel.
 """
+
 import io
 
 import pytest
@@ -19,8 +20,10 @@ def _nvrtc_version():
     try:
         return compiler._get_nvrtc_version()
     except Exception as exc:  # the nvidia-cuda-nvrtc wheel (or a CUDA toolkit) is missing
-        pytest.skip(f"NVRTC is not loadable ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
-                    f"pip install nvidia-cuda-nvrtc-cu12")
+        pytest.skip(
+            f"NVRTC is not loadable ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
+            f"pip install nvidia-cuda-nvrtc-cu12"
+        )
 
 
 def cupy_options(arch: str):

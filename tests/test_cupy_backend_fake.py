@@ -3,10 +3,11 @@
 Each way a GPU can fail to start must become one line naming the problem and the fix; a healthy
 one must have run its test computation and compiled the 32-bit kernel module before use.
 """
+
 import numpy
 import pytest
-
 from fake_cupy import numpy_cupy
+
 from fastnet.backends import cupy_backend
 from fastnet.backends.cupy_kernels import name_expressions
 from fastnet.errors import BackendUnavailable
@@ -22,8 +23,9 @@ def test_a_healthy_gpu_starts_with_its_kernels_compiled(monkeypatch):
     backend = _load(monkeypatch, fake)
     assert [m.names for m in fake.modules] == [name_expressions(32)]  # 64-bit: only when needed
     assert fake.synchronized == 3  # after each start-up step
-    assert backend.describe() == ("cupy on GPU 0: NVIDIA H200 (141.0 GiB, compute 9.0), CuPy 14.2.0, "
-                                  "CUDA runtime 12.9, driver 13.0")
+    assert backend.describe() == (
+        "cupy on GPU 0: NVIDIA H200 (141.0 GiB, compute 9.0), CuPy 14.2.0, CUDA runtime 12.9, driver 13.0"
+    )
     assert backend.info()["total_memory_bytes"] == 141 * 2**30
     assert backend.free_memory() == 100 * 2**20 + 3 * 2**20
     a, b = backend.rng(7).permutation(50), backend.rng(7).permutation(50)
@@ -34,17 +36,28 @@ def test_a_healthy_gpu_starts_with_its_kernels_compiled(monkeypatch):
     assert fake.synchronized == 4
 
 
-@pytest.mark.parametrize("options,match", [
-    ({"driver": 0}, r"^no NVIDIA driver found \(CUDA driver version 0\); install the NVIDIA driver, or use a CPU"),
-    ({"driver": 12020, "runtime": 13000}, r"^the NVIDIA driver supports CUDA 12\.2 but this CuPy needs CUDA 13\.0; "
-                                          r"update the driver or install the cupy-cuda package matching it$"),
-    ({"devices": 0}, r"^no CUDA device found \(device count 0\); check nvidia-smi and CUDA_VISIBLE_DEVICES$"),
-    ({"sums": (15.0, 12.0)}, r"^the GPU returned wrong results for a test computation \(\[15\.0, 12\.0\] instead of "
-                            r"\[15\.0, 3\.0\]\); check the driver$"),
-    ({"compile_error": RuntimeError("nvrtc: error: invalid value for --gpu-architecture (-arch)\nmore")},
-     r"^the fastnet CUDA kernels failed to compile \(RuntimeError: nvrtc: error: invalid value for "
-     r"--gpu-architecture \(-arch\)\)$"),
-])
+@pytest.mark.parametrize(
+    "options,match",
+    [
+        ({"driver": 0}, r"^no NVIDIA driver found \(CUDA driver version 0\); install the NVIDIA driver, or use a CPU"),
+        (
+            {"driver": 12020, "runtime": 13000},
+            r"^the NVIDIA driver supports CUDA 12\.2 but this CuPy needs CUDA 13\.0; "
+            r"update the driver or install the cupy-cuda package matching it$",
+        ),
+        ({"devices": 0}, r"^no CUDA device found \(device count 0\); check nvidia-smi and CUDA_VISIBLE_DEVICES$"),
+        (
+            {"sums": (15.0, 12.0)},
+            r"^the GPU returned wrong results for a test computation \(\[15\.0, 12\.0\] instead of "
+            r"\[15\.0, 3\.0\]\); check the driver$",
+        ),
+        (
+            {"compile_error": RuntimeError("nvrtc: error: invalid value for --gpu-architecture (-arch)\nmore")},
+            r"^the fastnet CUDA kernels failed to compile \(RuntimeError: nvrtc: error: invalid value for "
+            r"--gpu-architecture \(-arch\)\)$",
+        ),
+    ],
+)
 def test_each_way_of_failing_to_start_is_one_line(monkeypatch, options, match):
     with pytest.raises(BackendUnavailable, match=match) as caught:
         _load(monkeypatch, numpy_cupy(**options))

@@ -4,6 +4,7 @@ These run on machines without a usable GPU (they skip where the cupy backend loa
 there is nothing to fall back from).  "CuPy absent" is made real in a subprocess in which
 ``import cupy`` raises ImportError.
 """
+
 import re
 import subprocess
 import sys
@@ -70,7 +71,8 @@ def test_cupy_absent_is_reported_as_not_installed():
         "import sys; sys.modules['cupy'] = None\n"
         "from fastnet.backends import select_backend, unavailable_reason\n"
         "print(unavailable_reason('cupy'))\n"
-        "print(select_backend('cupy').message())\n")
+        "print(select_backend('cupy').message())\n"
+    )
     reason, message = out.strip().splitlines()
     assert reason == "CuPy is not installed; pip install 'fastnet[cuda12]' or 'fastnet[cuda13]'"
     assert message.startswith("warning:") and reason in message
@@ -80,7 +82,8 @@ def test_without_cupy_and_numba_the_fallback_is_numpy():
     out = _run_python(
         "import sys; sys.modules['cupy'] = None; sys.modules['numba'] = None\n"
         "from fastnet.backends import select_backend\n"
-        "s = select_backend('cupy'); print(s.backend.name); print(sorted(s.skipped))\n")
+        "s = select_backend('cupy'); print(s.backend.name); print(sorted(s.skipped))\n"
+    )
     name, skipped = out.strip().splitlines()
     assert name == "numpy" and skipped == "['cupy', 'numba']"
 
@@ -90,7 +93,8 @@ def test_importing_fastnet_does_not_import_cupy():
         "import sys, fastnet, fastnet.backends.cupy_backend, fastnet.backends.cupy_kernels\n"
         "import fastnet.layers, fastnet.nets, fastnet.optim\n"
         "fastnet.get_backend('numpy')\n"
-        "print('cupy' in sys.modules)\n")
+        "print('cupy' in sys.modules)\n"
+    )
     assert out.strip() == "False"
 
 
@@ -102,8 +106,9 @@ def test_host_array_at_the_gpu_door_names_the_array_and_the_fix():
     backend = CupyBackend(cupy)  # building it touches no device
     with pytest.raises(InputError) as err:
         backend.check_array(numpy.zeros((2, 3), numpy.float32), "x")
-    assert str(err.value) == ("x is a numpy.ndarray on the host, but this net runs on the GPU "
-                              "('cupy' backend); move it with backend.asarray(x)")
+    assert str(err.value) == (
+        "x is a numpy.ndarray on the host, but this net runs on the GPU "
+        "('cupy' backend); move it with backend.asarray(x)"
+    )
     with pytest.raises(InputError, match=r"t is a builtins\.list, but this net runs on the GPU"):
         backend.check_array([1, 2], "t")
-

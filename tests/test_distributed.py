@@ -3,6 +3,7 @@
 Each job runs ``tests/distributed_worker.py`` under ``mpiexec -n N`` with a timeout; the tests
 skip with the reason where mpi4py or mpiexec is missing.
 """
+
 import importlib.util
 import os
 import shutil
@@ -24,7 +25,8 @@ import distributed_worker as worker  # noqa: E402
 MPIEXEC = shutil.which("mpiexec")
 needs_mpi = pytest.mark.skipif(
     importlib.util.find_spec("mpi4py") is None or MPIEXEC is None,
-    reason="mpi4py or mpiexec is missing (pip install 'fastnet[mpi]')")
+    reason="mpi4py or mpiexec is missing (pip install 'fastnet[mpi]')",
+)
 
 
 def mpiexec(n, mode, out, env=None, timeout=60, rank1_env=None):
@@ -32,11 +34,25 @@ def mpiexec(n, mode, out, env=None, timeout=60, rank1_env=None):
     cmd = [MPIEXEC, "-n", str(n), sys.executable, str(WORKER), mode, str(out)]
     if rank1_env:
         extra = [arg for k, v in rank1_env.items() for arg in ("-env", k, v)]
-        cmd = [MPIEXEC, "-n", "1", sys.executable, str(WORKER), mode, str(out), ":",
-               "-n", "1", *extra, sys.executable, str(WORKER), mode, str(out)]
+        cmd = [
+            MPIEXEC,
+            "-n",
+            "1",
+            sys.executable,
+            str(WORKER),
+            mode,
+            str(out),
+            ":",
+            "-n",
+            "1",
+            *extra,
+            sys.executable,
+            str(WORKER),
+            mode,
+            str(out),
+        ]
     started = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
     return proc, time.monotonic() - started
 
 
@@ -179,7 +195,7 @@ def test_ranks_compiling_numba_kernels_at_once_share_one_cache(tmp_path):
         assert proc.returncode == 0, proc.stderr[-3000:]
         results.append([dict(numpy.load(out / f"rank{r}.npz")) for r in range(2)])
     first, second = results
-    assert all(r["misses"] > 0 for r in first)            # both ranks compiled, at once
+    assert all(r["misses"] > 0 for r in first)  # both ranks compiled, at once
     assert all(r["hits"] > 0 and r["misses"] == 0 for r in second)  # the next job loads the cache
     for key in ("W1", "b1", "W2", "b2"):
         assert numpy.array_equal(first[0][key], first[1][key])

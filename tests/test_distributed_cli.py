@@ -3,6 +3,7 @@
 Compared with the same run in one process (float64 on the embedded sample: equal to 1e-10).
 Skipped with the reason where mpi4py or mpiexec is missing.
 """
+
 import importlib.util
 import json
 import os
@@ -15,13 +16,13 @@ from pathlib import Path
 
 import numpy
 import pytest
-
 from fastnet_cli import cli_env, command
 
 MPIEXEC = shutil.which("mpiexec")
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("mpi4py") is None or MPIEXEC is None,
-    reason="mpi4py or mpiexec is missing (pip install 'fastnet[mpi]')")
+    reason="mpi4py or mpiexec is missing (pip install 'fastnet[mpi]')",
+)
 
 # Batch 201 over 2 ranks: slices of 101 and 100 rows.
 RUN = ("--dataset", "sample", "--dtype", "float64", "--limit", "1000", "--batch-size", "201", "--quiet")
@@ -53,14 +54,15 @@ def pasted(line, tmp_path):
     words = shlex.split(line.split("resume with: ", 1)[1])
     start = words.index("fastnet")
     launcher = [MPIEXEC, *words[1:start]] if start else []
-    return run([*launcher, *command(*words[start + 1:])], tmp_path)
+    return run([*launcher, *command(*words[start + 1 :])], tmp_path)
 
 
 def interrupted_in_epoch_2(cmd, tmp_path, signum=signal.SIGINT, delay=0.0):
     """Start ``cmd``, send ``signum`` ``delay`` seconds after epoch 1 is logged; (exit status,
     stdout, stderr)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-                            env=cli_env(tmp_path))
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=cli_env(tmp_path)
+    )
     try:
         seen = []
         for line in proc.stdout:
@@ -100,8 +102,12 @@ def test_two_ranks_write_the_checkpoint_of_one_process(single, two_ranks):
 
 def test_outputs_are_written_once_with_one_report(two_ranks):
     proc, out = two_ranks
-    assert sorted(p.name for p in out.iterdir() if p.name != ".fastnet.lock") == \
-        ["checkpoint.npz", "curves.png", "history.csv", "history.json"]
+    assert sorted(p.name for p in out.iterdir() if p.name != ".fastnet.lock") == [
+        "checkpoint.npz",
+        "curves.png",
+        "history.csv",
+        "history.json",
+    ]
     for once in ("final accuracy:", "epoch 1/2:", "epoch 2/2:", "outputs:", "data:", "net:"):
         assert sum(line.startswith(once) for line in proc.stdout.splitlines()) == 1, (once, proc.stdout)
     assert "rank 0 of 2" in proc.stdout
@@ -123,7 +129,8 @@ def test_sigint_to_mpiexec_saves_once_and_the_printed_resume_command_finishes_th
     # Small batches make the epoch long enough to be interrupted in its middle.
     args = ("--dataset", "sample", "--dtype", "float64", "--limit", "1000", "--batch-size", "5", "--quiet")
     returncode, stdout, stderr = interrupted_in_epoch_2(
-        mpi_command(2, "train", *args, "--epochs", "4", "--out", "stop", "--distributed", "mpi"), tmp_path)
+        mpi_command(2, "train", *args, "--epochs", "4", "--out", "stop", "--distributed", "mpi"), tmp_path
+    )
     assert returncode == 130, stderr
     said = [line for line in stderr.splitlines() if "interrupted by SIGINT" in line]
     assert len(said) == 1 and "checkpoint saved" in said[0], stderr
@@ -161,9 +168,14 @@ def rank_of(pid):
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc to find the ranks")
 def test_a_rank_killed_during_training_ends_the_job_nonzero(tmp_path):
     args = ("--dataset", "sample", "--limit", "1000", "--batch-size", "5", "--epochs", "50", "--quiet")
-    proc = subprocess.Popen(mpi_command(2, "train", *args, "--out", "killed", "--distributed", "mpi"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-                            env=cli_env(tmp_path))
+    proc = subprocess.Popen(
+        mpi_command(2, "train", *args, "--out", "killed", "--distributed", "mpi"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env=cli_env(tmp_path),
+    )
     try:
         for line in proc.stdout:
             if line.startswith("threads:"):
@@ -181,8 +193,14 @@ def test_a_rank_killed_during_training_ends_the_job_nonzero(tmp_path):
 
 def test_a_job_without_mpi_is_one_line(tmp_path):
     env = cli_env(tmp_path, MPI4PY_LIBMPI="/nonexistent/libmpi.so")
-    proc = subprocess.run(command("train", *RUN, "--epochs", "1", "--out", "x", "--distributed", "mpi"),
-                          capture_output=True, text=True, timeout=TIMEOUT, cwd=tmp_path, env=env)
+    proc = subprocess.run(
+        command("train", *RUN, "--epochs", "1", "--out", "x", "--distributed", "mpi"),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        cwd=tmp_path,
+        env=env,
+    )
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert lines[0].startswith("fastnet: error: communicator 'mpi' is unavailable: cannot load MPI library")
@@ -192,8 +210,22 @@ def test_a_job_without_mpi_is_one_line(tmp_path):
 def test_bench_distributed_writes_both_sides_to_json(tmp_path):
     from fastnet.distributed.threads import available_cores, threads_per_rank
 
-    proc = run(command("bench", "--distributed", "2", "--workloads", "mlp_step", "--repeats", "1",
-                       "--warmup", "1", "--out", "bench"), tmp_path)
+    proc = run(
+        command(
+            "bench",
+            "--distributed",
+            "2",
+            "--workloads",
+            "mlp_step",
+            "--repeats",
+            "1",
+            "--warmup",
+            "1",
+            "--out",
+            "bench",
+        ),
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads((tmp_path / "bench" / "distributed.json").read_text())
     assert result["kind"] == "distributed" and result["ranks"] == 2 and "machine" in result
@@ -225,7 +257,9 @@ def test_sigterm_to_mpiexec_stops_every_rank_at_one_step_and_lr_scale_is_announc
     args = ("--dataset", "sample", "--limit", "1000", "--batch-size", "5", "--epochs", "20", "--quiet")
     returncode, stdout, stderr = interrupted_in_epoch_2(
         mpi_command(2, "train", *args, "--out", "term", "--distributed", "mpi", "--lr-scale", "linear"),
-        tmp_path, signal.SIGTERM)
+        tmp_path,
+        signal.SIGTERM,
+    )
     assert "learning rate scaled linearly with the ranks: 0.1 x 2 = 0.2\n" in stdout
     said = [line for line in stderr.splitlines() if line.strip()]
     assert returncode == 143 and len(said) == 1 and "interrupted by SIGTERM" in said[0], stderr
@@ -233,14 +267,31 @@ def test_sigterm_to_mpiexec_stops_every_rank_at_one_step_and_lr_scale_is_announc
 
 
 def test_dropout_streams_resume_exactly_on_as_many_ranks_and_one_process_says_it_differs(tmp_path):
-    args = ("--net", "mlp", "--dropout", "0.3", "--dataset", "sample", "--dtype", "float64",
-            "--limit", "600", "--batch-size", "100", "--quiet", "--distributed", "mpi")
+    args = (
+        "--net",
+        "mlp",
+        "--dropout",
+        "0.3",
+        "--dataset",
+        "sample",
+        "--dtype",
+        "float64",
+        "--limit",
+        "600",
+        "--batch-size",
+        "100",
+        "--quiet",
+        "--distributed",
+        "mpi",
+    )
     straight = run(mpi_command(2, "train", *args, "--epochs", "2", "--out", "straight"), tmp_path)
     half = run(mpi_command(2, "train", *args, "--epochs", "1", "--out", "half"), tmp_path)
     assert straight.returncode == 0 and half.returncode == 0, straight.stderr + half.stderr
     shutil.copytree(tmp_path / "half", tmp_path / "alone")
-    resumed = run(mpi_command(2, "train", "--resume", "half/checkpoint.npz", "--epochs", "2", "--quiet",
-                              "--distributed", "mpi"), tmp_path)
+    resumed = run(
+        mpi_command(2, "train", "--resume", "half/checkpoint.npz", "--epochs", "2", "--quiet", "--distributed", "mpi"),
+        tmp_path,
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert "not bitwise" not in resumed.stdout
     got, expected = arrays(tmp_path / "half" / "checkpoint.npz"), arrays(tmp_path / "straight" / "checkpoint.npz")
@@ -255,10 +306,26 @@ def test_dropout_streams_resume_exactly_after_a_signal_in_the_middle_of_an_epoch
     # falls inside epoch 2 (600 steps; the signal comes a moment after epoch 1 is logged, so
     # it does not meet the ranks still at the epoch's end), so the saved states must be those
     # of the step it stopped after.
-    args = ("--net", "mlp", "--dropout", "0.3", "--dataset", "sample", "--dtype", "float64",
-            "--limit", "3000", "--batch-size", "5", "--quiet", "--distributed", "mpi")
+    args = (
+        "--net",
+        "mlp",
+        "--dropout",
+        "0.3",
+        "--dataset",
+        "sample",
+        "--dtype",
+        "float64",
+        "--limit",
+        "3000",
+        "--batch-size",
+        "5",
+        "--quiet",
+        "--distributed",
+        "mpi",
+    )
     returncode, _stdout, stderr = interrupted_in_epoch_2(
-        mpi_command(2, "train", *args, "--epochs", "3", "--out", "stop"), tmp_path, delay=0.3)
+        mpi_command(2, "train", *args, "--epochs", "3", "--out", "stop"), tmp_path, delay=0.3
+    )
     said = [line for line in stderr.splitlines() if "interrupted by SIGINT" in line]
     assert returncode == 130 and len(said) == 1 and "at epoch 2, step" in said[0], stderr
     resumed = pasted(said[0], tmp_path)
@@ -276,9 +343,11 @@ def test_nccl_failing_on_every_rank_is_one_line_from_rank_0(tmp_path):
     proc = run(mpi_command(2, "train", *RUN, "--epochs", "1", "--out", "x", "--distributed", "nccl"), tmp_path)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2 and time.monotonic() - started < 60, proc.stderr
-    assert lines == ["fastnet: error: communicator 'nccl' is unavailable: rank 0 (and 1 other rank(s)): "
-                     "CuPy is not installed; pip install 'fastnet[cuda12]' or 'fastnet[cuda13]' "
-                     "(CuPy and the nvidia-nccl wheel)"], lines
+    assert lines == [
+        "fastnet: error: communicator 'nccl' is unavailable: rank 0 (and 1 other rank(s)): "
+        "CuPy is not installed; pip install 'fastnet[cuda12]' or 'fastnet[cuda13]' "
+        "(CuPy and the nvidia-nccl wheel)"
+    ], lines
     assert not (tmp_path / "x").exists()
 
 
@@ -299,4 +368,5 @@ def test_lr_scale_without_distributed_is_one_line(tmp_path):
     proc = run(command("train", *RUN, "--epochs", "1", "--out", "x", "--lr-scale", "linear"), tmp_path)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2 and lines == [
-        "fastnet: error: --lr-scale scales by the number of ranks: it needs --distributed (under mpiexec)"]
+        "fastnet: error: --lr-scale scales by the number of ranks: it needs --distributed (under mpiexec)"
+    ]

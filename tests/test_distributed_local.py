@@ -1,8 +1,10 @@
 """The distributed pieces that one process can check: registry, single-process communicator,
 slicing, the data-parallel step with one rank, threads and the fault helpers."""
+
 import os
 import subprocess
 import sys
+from itertools import pairwise
 
 import numpy
 import pytest
@@ -10,9 +12,9 @@ import pytest
 from fastnet.distributed import DataParallel, SingleProcess, get_communicator, rank_rows
 from fastnet.distributed.faults import abort_on_error, on_every_rank
 from fastnet.distributed.threads import available_cores, threads_per_rank
-from fastnet.threads import usable_cores
 from fastnet.errors import InputError
 from fastnet.nets import MultiLayerNet
+from fastnet.threads import usable_cores
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -39,8 +41,9 @@ def test_auto_picks_nccl_for_gpus_and_mpi_for_cpus():
 
 def _reason_in_child(name, env):
     code = f"from fastnet.distributed import unavailable_reason; print(unavailable_reason({name!r}))"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          cwd=ROOT, env={**os.environ, **env})
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT, env={**os.environ, **env}
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.strip()
 
@@ -60,10 +63,13 @@ def test_nccl_records_why_it_cannot_load_here():
     try:
         import cupy  # noqa: F401
     except Exception:
-        assert reason.startswith(("CuPy is not installed; pip install 'fastnet[cuda12]'",
-                                  "mpi4py is not installed")), reason
-    code = ("from fastnet.distributed import get_communicator\n"
-            "try:\n    get_communicator('nccl')\nexcept Exception as exc:\n    print(type(exc).__name__, exc)")
+        assert reason.startswith(("CuPy is not installed; pip install 'fastnet[cuda12]'", "mpi4py is not installed")), (
+            reason
+        )
+    code = (
+        "from fastnet.distributed import get_communicator\n"
+        "try:\n    get_communicator('nccl')\nexcept Exception as exc:\n    print(type(exc).__name__, exc)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert proc.stdout.strip() == f"BackendUnavailable communicator 'nccl' is unavailable: {reason}"
 
@@ -72,7 +78,7 @@ def test_nccl_records_why_it_cannot_load_here():
 def test_rank_rows_cover_the_batch_in_contiguous_near_equal_slices(n, size):
     slices = [rank_rows(n, r, size) for r in range(size)]
     assert slices[0].start == 0 and slices[-1].stop == n
-    assert all(a.stop == b.start for a, b in zip(slices, slices[1:]))
+    assert all(a.stop == b.start for a, b in pairwise(slices))
     counts = [s.stop - s.start for s in slices]
     assert max(counts) - min(counts) <= 1 and counts == sorted(counts, reverse=True)
     assert [s.stop - s.start for s in (rank_rows(201, 0, 2), rank_rows(201, 1, 2))] == [101, 100]
@@ -90,6 +96,7 @@ def test_one_rank_data_parallel_is_the_plain_gradient():
         assert numpy.array_equal(grads[key], expected[key]), key
     assert float(dp.last_loss) == float(net.last_loss) == float(plain.last_loss)
     from fastnet.training.trainer import evaluate
+
     assert dp.evaluate(x, t, 7) == pytest.approx(evaluate(plain, x, t, 7), abs=1e-15)
 
 
@@ -105,7 +112,7 @@ def test_with_one_rank_errors_pass_through_unchanged():
         on_every_rank(SingleProcess(), lambda: (_ for _ in ()).throw(InputError("bad")))
     with pytest.raises(ZeroDivisionError):
         with abort_on_error(SingleProcess()):
-            1 / 0
+            raise ZeroDivisionError("division by zero")
 
 
 def test_a_rank_stopped_by_a_signal_aborts_with_128_plus_the_signal():
@@ -122,6 +129,8 @@ def test_a_rank_stopped_by_a_signal_aborts_with_128_plus_the_signal():
 def test_the_resume_command_of_a_job_starts_with_its_launcher():
     from fastnet.training.stopping import resume_command
 
-    assert resume_command("a b/c.npz", "--distributed", "mpi", launcher=("mpiexec", "-n", 2)) == \
-        "mpiexec -n 2 fastnet train --resume 'a b/c.npz' --distributed mpi"
+    assert (
+        resume_command("a b/c.npz", "--distributed", "mpi", launcher=("mpiexec", "-n", 2))
+        == "mpiexec -n 2 fastnet train --resume 'a b/c.npz' --distributed mpi"
+    )
     assert resume_command("c.npz") == "fastnet train --resume c.npz"

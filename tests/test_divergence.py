@@ -1,5 +1,6 @@
 """A loss that explodes but stays finite stops the run (exit 3) like a NaN does, and the
 classic recipes on MNIST and Fashion-MNIST never come near the limit."""
+
 import json
 import math
 from pathlib import Path
@@ -13,8 +14,21 @@ RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "accu
 
 
 def test_a_huge_learning_rate_stops_with_exit_3_and_the_hint(tmp_path):
-    result = run_cli("train", "--dataset", "sample", "--limit", "1000", "--lr", "1e6", "--backend", "numpy",
-                     "--quiet", "--out", tmp_path / "out", tmp_path=tmp_path)
+    result = run_cli(
+        "train",
+        "--dataset",
+        "sample",
+        "--limit",
+        "1000",
+        "--lr",
+        "1e6",
+        "--backend",
+        "numpy",
+        "--quiet",
+        "--out",
+        tmp_path / "out",
+        tmp_path=tmp_path,
+    )
     assert result.returncode == 3, result.stdout + result.stderr
     (line,) = stderr_lines(result)
     assert "training diverged: mean loss exploded to" in line
@@ -35,9 +49,25 @@ def test_classic_recipes_train_on_fashion_mnist_without_being_stopped(tmp_path, 
     folder = mnist_dir.parent / "fashion-mnist"
     if not (folder / "train-images-idx3-ubyte.gz").exists():
         pytest.skip(f"Fashion-MNIST not found in {folder}")
-    result = run_cli("train", "--net", net, "--dataset", "fashion-mnist", "--data-dir", folder, "--limit",
-                     "4000", "--epochs", "1", "--backend", "numba", "--quiet", "--out", tmp_path / "out",
-                     tmp_path=tmp_path)
+    result = run_cli(
+        "train",
+        "--net",
+        net,
+        "--dataset",
+        "fashion-mnist",
+        "--data-dir",
+        folder,
+        "--limit",
+        "4000",
+        "--epochs",
+        "1",
+        "--backend",
+        "numba",
+        "--quiet",
+        "--out",
+        tmp_path / "out",
+        tmp_path=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     history = json.loads((tmp_path / "out" / "history.json").read_text())["history"]
     assert max(loss for _, loss in history["step_loss"]) < EXPLODED * math.log(10) / 5

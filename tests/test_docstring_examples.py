@@ -1,5 +1,6 @@
 """The examples in the public API's docstrings run and print what they show (the docs site
 renders them, so a stale example would teach the wrong thing)."""
+
 import doctest
 import importlib
 

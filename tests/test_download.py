@@ -1,6 +1,7 @@
 """Downloads against a real HTTP server on 127.0.0.1: good, corrupt, truncated, missing, slow
 and stalled mirrors; the cache and search order; the offline fallback to the embedded sample.
 """
+
 import hashlib
 import socket
 import threading
@@ -139,13 +140,15 @@ def test_all_mirrors_bad_leaves_no_file(server, payload, tmp_path):
     assert leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("length_header, why", [(True, "offers .* bytes, more than the 1,000"),
-                                                (False, "sent more than 1,000 bytes")])
+@pytest.mark.parametrize(
+    "length_header, why", [(True, "offers .* bytes, more than the 1,000"), (False, "sent more than 1,000 bytes")]
+)
 def test_oversized_download_is_refused(server, payload, tmp_path, length_header, why):
     server.no_length = not length_header
     with pytest.raises(DataError, match=why):
-        download_file("labels.gz", tmp_path, [server.url("good")], payload[1], timeout=5, progress=False,
-                      max_bytes=1000)
+        download_file(
+            "labels.gz", tmp_path, [server.url("good")], payload[1], timeout=5, progress=False, max_bytes=1000
+        )
     assert leftovers(tmp_path) == []
 
 
@@ -161,8 +164,9 @@ def test_bad_download_does_not_replace_an_existing_file(server, payload, tmp_pat
 def test_silent_mirror_times_out_and_the_next_one_serves(server, payload, tmp_path, mode):
     data, md5 = payload
     start = time.perf_counter()
-    path = download_file("labels.gz", tmp_path, [server.url(mode), server.url("good")], md5,
-                         timeout=0.5, progress=False)
+    path = download_file(
+        "labels.gz", tmp_path, [server.url(mode), server.url("good")], md5, timeout=0.5, progress=False
+    )
     elapsed = time.perf_counter() - start
     assert path.read_bytes() == data
     assert elapsed < 2.5 < SLOW_SECONDS
@@ -184,8 +188,9 @@ def test_a_trickling_mirror_meets_the_deadline_for_the_whole_file(server, payloa
     assert "\n" not in message and "did not deliver it within 2 s" in message
     assert elapsed < 2 + TRICKLE_SECONDS + 1  # each read waits less than the 5 s silence timeout
     assert leftovers(tmp_path) == []
-    path = download_file("labels.gz", tmp_path, [server.url(mode), server.url("good")], md5, timeout=5,
-                         deadline=2, progress=False)
+    path = download_file(
+        "labels.gz", tmp_path, [server.url(mode), server.url("good")], md5, timeout=5, deadline=2, progress=False
+    )
     assert path.read_bytes() == data
 
 
@@ -206,13 +211,21 @@ def test_a_redirect_away_from_http_is_refused_at_once(server, payload, tmp_path,
     silent.listen()
     (tmp_path / "local").mkdir()
     (tmp_path / "local" / "labels.gz").write_bytes(payload[0])
-    server.elsewhere = (f"ftp://127.0.0.1:{silent.getsockname()[1]}/" if scheme == "ftp"
-                        else (tmp_path / "local").as_uri() + "/")
+    server.elsewhere = (
+        f"ftp://127.0.0.1:{silent.getsockname()[1]}/" if scheme == "ftp" else (tmp_path / "local").as_uri() + "/"
+    )
     start = time.perf_counter()
     try:
         with pytest.raises(DataError) as info:
-            download_file("labels.gz", tmp_path / "out", [server.url("elsewhere")], payload[1], timeout=30,
-                          deadline=3, progress=False)
+            download_file(
+                "labels.gz",
+                tmp_path / "out",
+                [server.url("elsewhere")],
+                payload[1],
+                timeout=30,
+                deadline=3,
+                progress=False,
+            )
     finally:
         silent.close()
     assert time.perf_counter() - start < 3
@@ -226,8 +239,7 @@ def test_file_appears_only_when_complete(server, payload, tmp_path):
     result = {}
 
     def fetch():
-        result["path"] = download_file("labels.gz", tmp_path, [server.url("gated")], md5, timeout=10,
-                                       progress=False)
+        result["path"] = download_file("labels.gz", tmp_path, [server.url("gated")], md5, timeout=10, progress=False)
 
     worker = threading.Thread(target=fetch)
     worker.start()
@@ -287,19 +299,29 @@ def test_user_given_folder_never_falls_back(isolated):
 
 # A small stand-in dataset with its own checksums, served by the local server.
 
+
 @pytest.fixture
 def tiny(server, rng):
     arrays = random_split(rng, 30) + random_split(rng, 12)
     files, blobs = [], {}
-    for spec_file, array in zip(MNIST.files, arrays):
+    for spec_file, array in zip(MNIST.files, arrays, strict=True):
         raw = idx_bytes(array)
         blobs[spec_file.gz_name] = gz(raw)
-        files.append(IdxFile(spec_file.name, hashlib.md5(blobs[spec_file.gz_name]).hexdigest(),
-                             hashlib.md5(raw).hexdigest()))
+        files.append(
+            IdxFile(spec_file.name, hashlib.md5(blobs[spec_file.gz_name]).hexdigest(), hashlib.md5(raw).hexdigest())
+        )
     server.files.update(blobs)
-    spec = replace(MNIST, name="tiny", title="Tiny", train_images=files[0], train_labels=files[1],
-                   test_images=files[2], test_labels=files[3], mirrors=(server.url("good"),),
-                   mirrors_env="FASTNET_TINY_MIRRORS")
+    spec = replace(
+        MNIST,
+        name="tiny",
+        title="Tiny",
+        train_images=files[0],
+        train_labels=files[1],
+        test_images=files[2],
+        test_labels=files[3],
+        mirrors=(server.url("good"),),
+        mirrors_env="FASTNET_TINY_MIRRORS",
+    )
     return spec, arrays, blobs
 
 
@@ -307,7 +329,7 @@ def test_download_into_cache_then_reuse_it(isolated, server, tiny):
     spec, arrays, _ = tiny
     *got, source = locate.load_arrays(spec, progress=False)
     assert source == str(isolated / "cache" / "fastnet" / "tiny")
-    for a, b in zip(got, arrays):
+    for a, b in zip(got, arrays, strict=True):
         numpy.testing.assert_array_equal(a, b)
     assert len(server.requests) == 4
     locate.load_arrays(spec, progress=False)

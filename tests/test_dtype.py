@@ -1,4 +1,5 @@
 """A float32 net stays float32: no layer, result or optimizer slot is silently promoted to float64."""
+
 import numpy
 import pytest
 
@@ -39,15 +40,31 @@ def assert_layers_float32(net, where):
 
 NETS = {
     "two_layer": (lambda be: TwoLayerNet(20, 8, 4, backend=be, seed=0), (5, 20)),
-    "multi_layer_bn_dropout": (lambda be: MultiLayerNet(20, [8, 6], 4, use_batchnorm=True, use_dropout=True,
-                                                        weight_decay_lambda=0.01, backend=be, seed=0), (5, 20)),
-    "multi_layer_sigmoid": (lambda be: MultiLayerNet(20, [8], 4, activation="sigmoid",
-                                                     weight_init_std="xavier", backend=be, seed=0), (5, 20)),
-    "simple_conv": (lambda be: SimpleConvNet(input_dim=(1, 8, 8), conv_param={"filter_num": 3, "filter_size": 3,
-                                                                               "pad": 1},
-                                             hidden_size=6, output_size=4, backend=be, seed=0), (3, 1, 8, 8)),
-    "deep_conv": (lambda be: DeepConvNet(input_dim=(1, 8, 8), output_size=4, hidden_size=6, backend=be,
-                                         seed=0), (3, 1, 8, 8)),
+    "multi_layer_bn_dropout": (
+        lambda be: MultiLayerNet(
+            20, [8, 6], 4, use_batchnorm=True, use_dropout=True, weight_decay_lambda=0.01, backend=be, seed=0
+        ),
+        (5, 20),
+    ),
+    "multi_layer_sigmoid": (
+        lambda be: MultiLayerNet(20, [8], 4, activation="sigmoid", weight_init_std="xavier", backend=be, seed=0),
+        (5, 20),
+    ),
+    "simple_conv": (
+        lambda be: SimpleConvNet(
+            input_dim=(1, 8, 8),
+            conv_param={"filter_num": 3, "filter_size": 3, "pad": 1},
+            hidden_size=6,
+            output_size=4,
+            backend=be,
+            seed=0,
+        ),
+        (3, 1, 8, 8),
+    ),
+    "deep_conv": (
+        lambda be: DeepConvNet(input_dim=(1, 8, 8), output_size=4, hidden_size=6, backend=be, seed=0),
+        (3, 1, 8, 8),
+    ),
 }
 
 
@@ -61,11 +78,16 @@ def test_float32_net_never_makes_float64(backend, kind):
     assert_all_float32(dict(net.params), backend, "initial params")
 
     for t in (backend.asarray(labels), backend.asarray(numpy.eye(4, dtype=numpy.float32)[labels])):
-        results = {"predict": net.predict(x), "predict_train": net.predict(x, train_flg=True),
-                   "loss": net.loss(x, t), "gradient": net.gradient(x, t), "last_loss": net.last_loss}
+        results = {
+            "predict": net.predict(x),
+            "predict_train": net.predict(x, train_flg=True),
+            "loss": net.loss(x, t),
+            "gradient": net.gradient(x, t),
+            "last_loss": net.last_loss,
+        }
         assert_layers_float32(net, "after gradient")
         results["backward"] = net.lastLayer.backward(1)
-        for name, layer in reversed(net.layers.items()):
+        for layer in reversed(net.layers.values()):
             layer.need_input_grad = True
             results["backward"] = layer.backward(results["backward"])
         results["state"] = net.state_arrays()

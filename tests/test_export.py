@@ -6,13 +6,14 @@ Tolerance: float32 sums of up to 1,568 products (DeepConvNet's widest) in anothe
 a few float32 epsilons (1.2e-7) times the length of the sums' terms at the scale of the row; 1e-5
 of the row's largest score is the bound the exports must meet.
 """
+
 import numpy
 import pytest
+from fastnet_cli import run_cli
 
 from fastnet.datasets import load_dataset
 from fastnet.layers import Layer, Relu
 from fastnet.nets import DeepConvNet, MultiLayerNet, Sequential, SimpleConvNet, TwoLayerNet
-from fastnet_cli import run_cli
 
 RTOL = 1e-5
 
@@ -25,16 +26,28 @@ def trained_a_little(net, flatten, steps=20):
     optimizer = SGD(lr=0.05)
     for step in range(steps):
         rows = slice(step * 50, step * 50 + 50)
-        optimizer.update(net.params, net.gradient(net.backend.asarray(data.x_train[rows]),
-                                                   net.backend.asarray(data.t_train[rows])))
+        optimizer.update(
+            net.params, net.gradient(net.backend.asarray(data.x_train[rows]), net.backend.asarray(data.t_train[rows]))
+        )
     return net, data.x_test[:300]
 
 
 NETS = {
     "two-layer": (lambda: TwoLayerNet(784, 50, 10, backend="numpy", seed=0), True),
-    "mlp-bn-dropout-sigmoid": (lambda: MultiLayerNet(784, [60, 40], 10, activation="sigmoid",
-                                                     use_batchnorm=True, use_dropout=True, dropout_ratio=0.3,
-                                                     backend="numpy", seed=0), True),
+    "mlp-bn-dropout-sigmoid": (
+        lambda: MultiLayerNet(
+            784,
+            [60, 40],
+            10,
+            activation="sigmoid",
+            use_batchnorm=True,
+            use_dropout=True,
+            dropout_ratio=0.3,
+            backend="numpy",
+            seed=0,
+        ),
+        True,
+    ),
     "simple-conv": (lambda: SimpleConvNet(backend="numpy", seed=0), False),
     "deep-conv": (lambda: DeepConvNet(backend="numpy", seed=0), False),
 }
@@ -101,9 +114,17 @@ def test_from_torch_takes_a_model_made_in_torch():
 
     torch.manual_seed(0)
     nn = torch.nn
-    model = nn.Sequential(nn.Conv2d(1, 6, 3, padding=1), nn.BatchNorm2d(6, eps=1e-6), nn.ReLU(),
-                          nn.MaxPool2d(2, 2), nn.Flatten(), nn.Linear(6 * 14 * 14, 32), nn.Sigmoid(),
-                          nn.Dropout(0.5), nn.Linear(32, 10))
+    model = nn.Sequential(
+        nn.Conv2d(1, 6, 3, padding=1),
+        nn.BatchNorm2d(6, eps=1e-6),
+        nn.ReLU(),
+        nn.MaxPool2d(2, 2),
+        nn.Flatten(),
+        nn.Linear(6 * 14 * 14, 32),
+        nn.Sigmoid(),
+        nn.Dropout(0.5),
+        nn.Linear(32, 10),
+    )
     x = torch.from_numpy(load_dataset("sample", flatten=False, progress=False).x_test[:100])
     model.train()
     for _ in range(3):
@@ -153,9 +174,29 @@ def test_unexportable_layers_are_named_in_one_line():
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     out = tmp_path_factory.mktemp("export")
-    done = run_cli("train", "--net", "mlp", "--hidden", "40", "30", "--batchnorm", "--dropout", "0.2",
-                   "--dataset", "sample", "--epochs", "1", "--limit", "2000", "--backend", "numpy",
-                   "--out", out / "run", "--quiet", tmp_path=out)
+    done = run_cli(
+        "train",
+        "--net",
+        "mlp",
+        "--hidden",
+        "40",
+        "30",
+        "--batchnorm",
+        "--dropout",
+        "0.2",
+        "--dataset",
+        "sample",
+        "--epochs",
+        "1",
+        "--limit",
+        "2000",
+        "--backend",
+        "numpy",
+        "--out",
+        out / "run",
+        "--quiet",
+        tmp_path=out,
+    )
     assert done.returncode == 0, done.stderr
     return out / "run" / "checkpoint.npz"
 
@@ -164,8 +205,9 @@ def test_safetensors_export_loads_back_exactly(checkpoint, tmp_path):
     pytest.importorskip("safetensors", reason="safetensors export needs safetensors")
     import fastnet
 
-    done = run_cli("export", checkpoint, "--format", "safetensors", "--out", tmp_path / "net.safetensors",
-                   tmp_path=tmp_path)
+    done = run_cli(
+        "export", checkpoint, "--format", "safetensors", "--out", tmp_path / "net.safetensors", tmp_path=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     original = fastnet.load(checkpoint, backend="numpy")
     again = fastnet.load(tmp_path / "net.safetensors", backend="numpy")
@@ -199,7 +241,6 @@ def test_onnx_export_command_and_missing_file(checkpoint, tmp_path):
     pytest.importorskip("onnx", reason="ONNX export needs onnx")
     done = run_cli("export", checkpoint, "--format", "onnx", "--out", tmp_path / "net.onnx", tmp_path=tmp_path)
     assert done.returncode == 0 and (tmp_path / "net.onnx").stat().st_size > 1000, done.stderr
-    done = run_cli("export", tmp_path / "nope.npz", "--format", "onnx", "--out", tmp_path / "x.onnx",
-                   tmp_path=tmp_path)
+    done = run_cli("export", tmp_path / "nope.npz", "--format", "onnx", "--out", tmp_path / "x.onnx", tmp_path=tmp_path)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert "no such file" in done.stderr

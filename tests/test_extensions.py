@@ -1,5 +1,6 @@
 """The loop's moments, its steps, and each standard extension on its own: what it is called
 with, what it writes, and the state it keeps in the checkpoint."""
+
 import json
 import signal
 
@@ -30,8 +31,15 @@ def sample():
 def make_trainer(sample, out_dir=None, **options):
     net = TwoLayerNet(784, 20, 10, backend="numpy", seed=1)
     settings = dict(epochs=2, batch_size=100, seed=2, out_dir=out_dir, progress=False, log=None, log_every=2)
-    return Trainer(net, SGD(lr=0.1), sample.x_train[:N_TRAIN], sample.t_train[:N_TRAIN],
-                   sample.x_test[:200], sample.t_test[:200], **{**settings, **options})
+    return Trainer(
+        net,
+        SGD(lr=0.1),
+        sample.x_train[:N_TRAIN],
+        sample.t_train[:N_TRAIN],
+        sample.x_test[:200],
+        sample.t_test[:200],
+        **{**settings, **options},
+    )
 
 
 class Recorder(Extension):
@@ -202,17 +210,28 @@ def test_a_signal_saves_through_the_extensions(sample, tmp_path):
     with pytest.raises(TrainingInterrupted, match="resume with: fastnet train --resume") as stopped:
         trainer.fit()
     assert stopped.value.exit_code == 128 + signal.SIGTERM
-    assert json.loads((tmp_path / "history.json").read_text())["history"]["step_loss"] == [[2, pytest.approx(
-        trainer.history.to_dict()["step_loss"][0][1])]]
+    assert json.loads((tmp_path / "history.json").read_text())["history"]["step_loss"] == [
+        [2, pytest.approx(trainer.history.to_dict()["step_loss"][0][1])]
+    ]
     assert not (tmp_path / "curves.png").exists()  # only a completed run draws its curves
 
 
 def test_epoch_log_alone(sample):
     said = []
     trainer = make_trainer(sample)
-    trainer.epoch, trainer.observation = 1, dict(train_loss=0.5, train_acc=0.75, val_loss=None, val_acc=None,
-                                                 test_loss=None, test_acc=None, epoch_seconds=2.0,
-                                                 samples_per_second=250.0)
+    trainer.epoch, trainer.observation = (
+        1,
+        dict(
+            train_loss=0.5,
+            train_acc=0.75,
+            val_loss=None,
+            val_acc=None,
+            test_loss=None,
+            test_acc=None,
+            epoch_seconds=2.0,
+            samples_per_second=250.0,
+        ),
+    )
     EpochLog(said.append).end_epoch(trainer)
     assert said == ["epoch 1/2: train loss 0.5000 acc 0.7500 (2.0 s, 250 samples/s)"]
 

@@ -8,11 +8,13 @@ gathers, so running threads one after another is equivalent).  That checks the k
 index arithmetic and the Python code around them on machines without a GPU; the ``gpu``
 runs check the same things on the device through CuPy.
 """
+
 import shutil
 import subprocess
 
 import numpy
 import pytest
+from cuda_host import HostKernelsBackend, HostLauncher, build_host_library, kernel_table
 
 from fastnet.backends import get_backend, unavailable_reason
 from fastnet.backends.cupy_kernels import SOURCE, CupyKernels, name_expressions
@@ -23,13 +25,15 @@ from fastnet.gradcheck import check_net_gradients
 from fastnet.layers import Affine, Convolution, Pooling, Relu
 from fastnet.nets import MultiLayerNet, Sequential, SimpleConvNet, TwoLayerNet
 from fastnet.optim import Adam, Momentum
-from cuda_host import HostKernelsBackend, HostLauncher, build_host_library, kernel_table
 
 CUPY_REASON = unavailable_reason("cupy")
-needs_gpu = [pytest.mark.gpu,
-             pytest.mark.skipif(CUPY_REASON is not None, reason=f"backend cupy unavailable: {CUPY_REASON}")]
+needs_gpu = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(CUPY_REASON is not None, reason=f"backend cupy unavailable: {CUPY_REASON}"),
+]
 REF = NumpyKernels(numpy)
 DTYPES = [numpy.float32, numpy.float64]
+
 
 # --- running the CUDA source on the host (tests/cuda_host.py) ---------------------------------------
 @pytest.fixture(scope="session")
@@ -54,8 +58,7 @@ class Engine:
         return self.backend.to_numpy(a)
 
 
-@pytest.fixture(params=[pytest.param("host", id="host-emulated"),
-                        pytest.param("gpu", marks=needs_gpu, id="gpu")])
+@pytest.fixture(params=[pytest.param("host", id="host-emulated"), pytest.param("gpu", marks=needs_gpu, id="gpu")])
 def engine(request):
     if request.param == "gpu":
         return Engine(get_backend("cupy"))
@@ -70,8 +73,11 @@ def test_cuda_source_compiles_with_nvcc(tmp_path):
         pytest.skip("nvcc not found")
     source = tmp_path / "kernels.cu"
     source.write_text(SOURCE + kernel_table(name_expressions()))
-    result = subprocess.run([nvcc, "-std=c++17", "-arch=sm_80", "-c", str(source), "-o",
-                             str(tmp_path / "kernels.o")], capture_output=True, text=True)
+    result = subprocess.run(
+        [nvcc, "-std=c++17", "-arch=sm_80", "-c", str(source), "-o", str(tmp_path / "kernels.o")],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     ours = [line for line in result.stderr.splitlines() if "kernels.cu" in line]
     assert not ours, "\n".join(ours)
@@ -117,9 +123,14 @@ def test_conv_bias_act(engine, rng, dtype, relu, n, f, oh, ow):
 
 
 # (N, C, H, W), (FH, FW), stride, pad
-CONV_GEOMETRIES = [((1, 1, 3, 3), (3, 3), 1, 0), ((2, 3, 7, 7), (3, 3), 1, 1),
-                   ((2, 2, 8, 6), (3, 2), 2, 1), ((1, 2, 5, 5), (5, 5), 1, 2),
-                   ((3, 4, 9, 9), (2, 2), 2, 0), ((2, 1, 10, 7), (4, 3), 3, 2)]
+CONV_GEOMETRIES = [
+    ((1, 1, 3, 3), (3, 3), 1, 0),
+    ((2, 3, 7, 7), (3, 3), 1, 1),
+    ((2, 2, 8, 6), (3, 2), 2, 1),
+    ((1, 2, 5, 5), (5, 5), 1, 2),
+    ((3, 4, 9, 9), (2, 2), 2, 0),
+    ((2, 1, 10, 7), (4, 3), 3, 2),
+]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -141,9 +152,13 @@ def test_im2col_and_col2im(engine, rng, dtype, shape, filt, stride, pad):
 
 
 # (N, C, H, W), (PH, PW), stride, pad
-POOL_GEOMETRIES = [((1, 1, 2, 2), (2, 2), 2, 0), ((2, 3, 8, 8), (2, 2), 2, 0),
-                   ((2, 2, 7, 7), (3, 3), 2, 1), ((1, 3, 6, 5), (3, 2), 1, 1),
-                   ((3, 1, 9, 9), (4, 4), 3, 2)]
+POOL_GEOMETRIES = [
+    ((1, 1, 2, 2), (2, 2), 2, 0),
+    ((2, 3, 8, 8), (2, 2), 2, 0),
+    ((2, 2, 7, 7), (3, 3), 2, 1),
+    ((1, 3, 6, 5), (3, 2), 1, 1),
+    ((3, 1, 9, 9), (4, 4), 3, 2),
+]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -164,8 +179,9 @@ def test_maxpool(engine, rng, dtype, shape, window, stride, pad, ties):
     assert dx.dtype == dtype
     numpy.testing.assert_allclose(dx, want_dx, **_tol(dtype))
     # an int64 argmax is accepted too
-    dx64 = engine.kernels.maxpool_backward(engine.put(dout), Cache(True, engine.put(want_arg)), shape,
-                                           *window, stride, pad)
+    dx64 = engine.kernels.maxpool_backward(
+        engine.put(dout), Cache(True, engine.put(want_arg)), shape, *window, stride, pad
+    )
     numpy.testing.assert_allclose(engine.get(dx64), want_dx, **_tol(dtype))
 
 
@@ -190,8 +206,7 @@ def test_maxpool_backward_follows_its_forward_path(engine, rng, x_dtype, dout_dt
 def test_softmax_cross_entropy(engine, rng, dtype, n, c, label_dtype, scale):
     x = _normal(rng, (n, c), dtype, scale)  # scale 300: exp would overflow without the shift
     labels = rng.integers(0, c, n)
-    t = (numpy.eye(c, dtype=dtype)[labels] if label_dtype == "onehot"
-         else labels.astype(label_dtype))
+    t = numpy.eye(c, dtype=dtype)[labels] if label_dtype == "onehot" else labels.astype(label_dtype)
     loss, y = engine.kernels.softmax_cross_entropy(engine.put(x), engine.put(t))
     want_loss, want_y = REF.softmax_cross_entropy(x, t)
     assert loss.shape == () and engine.get(loss).dtype == dtype and y.dtype == dtype
@@ -210,8 +225,13 @@ def _conv_pool_net(backend):
     """Strided, padded convolution and overlapping, padded pooling (the hard index cases)."""
     rng = numpy.random.default_rng(3)
     net = Sequential(backend=backend, dtype="float64")
-    net.add("Conv1", Convolution(rng.standard_normal((3, 2, 3, 3)) * 0.5, rng.standard_normal(3) * 0.1,
-                                 stride=2, pad=1, backend=backend), suffix="1")
+    net.add(
+        "Conv1",
+        Convolution(
+            rng.standard_normal((3, 2, 3, 3)) * 0.5, rng.standard_normal(3) * 0.1, stride=2, pad=1, backend=backend
+        ),
+        suffix="1",
+    )
     net.add("Relu1", Relu(backend=backend))
     net.add("Pool1", Pooling(3, 3, stride=2, pad=1, backend=backend))
     net.add("Affine1", Affine(rng.standard_normal((12, 4)) * 0.5, numpy.zeros(4), backend=backend), suffix="2")
@@ -219,15 +239,33 @@ def _conv_pool_net(backend):
 
 
 GRAD_NETS = {
-    "two_layer": (lambda be: TwoLayerNet(6, 5, 3, weight_init_std=0.5, backend=be, dtype="float64", seed=1),
-                  (4, 6), 3),
-    "mlp_batchnorm_decay": (lambda be: MultiLayerNet(6, [5, 4], 3, use_batchnorm=True, weight_decay_lambda=0.1,
-                                                     backend=be, dtype="float64", seed=2), (5, 6), 3),
-    "mlp_sigmoid": (lambda be: MultiLayerNet(6, [5], 3, activation="sigmoid", backend=be,
-                                             dtype="float64", seed=4), (4, 6), 3),
-    "simple_conv": (lambda be: SimpleConvNet((2, 6, 6), {"filter_num": 3, "filter_size": 3, "pad": 1},
-                                             hidden_size=4, output_size=3, weight_init_std=0.3,
-                                             backend=be, dtype="float64", seed=5), (3, 2, 6, 6), 3),
+    "two_layer": (lambda be: TwoLayerNet(6, 5, 3, weight_init_std=0.5, backend=be, dtype="float64", seed=1), (4, 6), 3),
+    "mlp_batchnorm_decay": (
+        lambda be: MultiLayerNet(
+            6, [5, 4], 3, use_batchnorm=True, weight_decay_lambda=0.1, backend=be, dtype="float64", seed=2
+        ),
+        (5, 6),
+        3,
+    ),
+    "mlp_sigmoid": (
+        lambda be: MultiLayerNet(6, [5], 3, activation="sigmoid", backend=be, dtype="float64", seed=4),
+        (4, 6),
+        3,
+    ),
+    "simple_conv": (
+        lambda be: SimpleConvNet(
+            (2, 6, 6),
+            {"filter_num": 3, "filter_size": 3, "pad": 1},
+            hidden_size=4,
+            output_size=3,
+            weight_init_std=0.3,
+            backend=be,
+            dtype="float64",
+            seed=5,
+        ),
+        (3, 2, 6, 6),
+        3,
+    ),
     "conv_pool_strided": (_conv_pool_net, (2, 2, 8, 8), 4),
 }
 
@@ -253,18 +291,31 @@ def _train_losses(net, optimizer, x, t, steps=16, batch=16):
     order = numpy.random.default_rng(0).permutation(x.shape[0])
     xd, td, losses = be.asarray(x), be.asarray(t), []
     for step in range(steps):
-        idx = be.asarray(order[(step * batch) % x.shape[0]:][:batch])
+        idx = be.asarray(order[(step * batch) % x.shape[0] :][:batch])
         grads = net.gradient(xd[idx], td[idx])
         optimizer.update(net.params, grads)
         losses.append(float(net.last_loss))
     return losses
 
 
-@pytest.mark.parametrize("make,x_shape", [
-    (lambda be: TwoLayerNet(20, 16, 5, weight_init_std=0.3, backend=be, seed=11), (64, 20)),
-    (lambda be: SimpleConvNet((1, 10, 10), {"filter_num": 4, "filter_size": 3}, hidden_size=8, output_size=5,
-                              weight_init_std=0.3, backend=be, seed=12), (64, 1, 10, 10)),
-])
+@pytest.mark.parametrize(
+    "make,x_shape",
+    [
+        (lambda be: TwoLayerNet(20, 16, 5, weight_init_std=0.3, backend=be, seed=11), (64, 20)),
+        (
+            lambda be: SimpleConvNet(
+                (1, 10, 10),
+                {"filter_num": 4, "filter_size": 3},
+                hidden_size=8,
+                output_size=5,
+                weight_init_std=0.3,
+                backend=be,
+                seed=12,
+            ),
+            (64, 1, 10, 10),
+        ),
+    ],
+)
 def test_training_matches_numpy(engine, make, x_shape):
     rng = numpy.random.default_rng(9)
     x = rng.standard_normal(x_shape).astype(numpy.float32)
@@ -331,13 +382,11 @@ class TestOnDevice:
     @pytest.mark.parametrize("source,target", [("cupy", "numpy"), ("numpy", "cupy")])
     def test_save_on_one_device_load_on_the_other(self, tmp_path, rng, source, target):
         be_src, be_dst = get_backend(source), get_backend(target)
-        trained = SimpleConvNet((1, 10, 10), {"filter_num": 3, "filter_size": 3}, hidden_size=6,
-                                backend=be_src, seed=4)
+        trained = SimpleConvNet((1, 10, 10), {"filter_num": 3, "filter_size": 3}, hidden_size=6, backend=be_src, seed=4)
         x = rng.standard_normal((5, 1, 10, 10)).astype(numpy.float32)
         Momentum(lr=0.1).update(trained.params, trained.gradient(be_src.asarray(x), be_src.asarray(numpy.arange(5))))
         trained.save_params(tmp_path / "net.npz")
-        fresh = SimpleConvNet((1, 10, 10), {"filter_num": 3, "filter_size": 3}, hidden_size=6,
-                              backend=be_dst, seed=99)
+        fresh = SimpleConvNet((1, 10, 10), {"filter_num": 3, "filter_size": 3}, hidden_size=6, backend=be_dst, seed=99)
         fresh.load_params(tmp_path / "net.npz")
         want = be_src.to_numpy(trained.predict(be_src.asarray(x)))
         got = be_dst.to_numpy(fresh.predict(be_dst.asarray(x)))

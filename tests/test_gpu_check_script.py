@@ -4,6 +4,7 @@ The dry run goes through every step of the script (environment, benchmark, GPU t
 run, summary) and must say there is no GPU, stay within the 8 files a GPU run can return, and
 exit non-zero: a run without GPU figures is never a success.
 """
+
 import json
 import os
 import shutil
@@ -20,8 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import bench_gpu  # noqa: E402
 
-needs_shell = pytest.mark.skipif(shutil.which("bash") is None or shutil.which("timeout") is None,
-                                 reason="needs bash and coreutils timeout")
+needs_shell = pytest.mark.skipif(
+    shutil.which("bash") is None or shutil.which("timeout") is None, reason="needs bash and coreutils timeout"
+)
 
 
 @needs_shell
@@ -30,8 +32,14 @@ def test_dry_run_without_a_gpu(tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "OUT": str(out), "PYTHON": sys.executable}
     started = time.monotonic()
-    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--dry-run"], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--dry-run"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     took = time.monotonic() - started
     assert took < 60, f"the dry run took {took:.0f} s"
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -41,8 +49,10 @@ def test_dry_run_without_a_gpu(tmp_path):
     log = (out / "gpu_check.log").read_text()
     assert proc.stdout in log or log.strip().endswith(proc.stdout.strip().splitlines()[-1])
     assert "NO GPU usable here" in log
-    order = [log.index(marker) for marker in ("=== environment", "=== bench", "=== gpu_tests", "=== kernel_tests",
-                                              "nccl_smoke", "=== summary")]
+    order = [
+        log.index(marker)
+        for marker in ("=== environment", "=== bench", "=== gpu_tests", "=== kernel_tests", "nccl_smoke", "=== summary")
+    ]
     assert order == sorted(order), "the steps ran out of order"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "failed" and summary["gpu"] is False and summary["dry_run"] is True
@@ -73,8 +83,27 @@ def test_bench_gpu_fails_when_nothing_is_measured(tmp_path, capsys):
 
 
 def test_bench_gpu_counts_a_workload_past_its_deadline_as_a_failure(tmp_path):
-    assert bench_gpu.main(["--fastnet-backend", "numpy", "--torch-device", "cpu", "--quick", "--nets", "two-layer",
-                           "--batches", "4", "--deadline", "0", "--out", str(tmp_path), "--no-plot"]) == 1
+    assert (
+        bench_gpu.main(
+            [
+                "--fastnet-backend",
+                "numpy",
+                "--torch-device",
+                "cpu",
+                "--quick",
+                "--nets",
+                "two-layer",
+                "--batches",
+                "4",
+                "--deadline",
+                "0",
+                "--out",
+                str(tmp_path),
+                "--no-plot",
+            ]
+        )
+        == 1
+    )
     result = json.loads((tmp_path / "bench_gpu.json").read_text())
     assert result["not_measured"] == {"two-layer_b4": "out of time (--deadline 0 s)"}
 
@@ -82,8 +111,26 @@ def test_bench_gpu_counts_a_workload_past_its_deadline_as_a_failure(tmp_path):
 def test_bench_gpu_compares_losses_with_pytorch(tmp_path):
     if bench_gpu_torch_reason() is not None:
         pytest.skip(bench_gpu_torch_reason())
-    assert bench_gpu.main(["--fastnet-backend", "numpy", "--torch-device", "cpu", "--quick", "--nets", "two-layer",
-                           "deep-conv", "--batches", "4", "--out", str(tmp_path), "--no-plot"]) == 0
+    assert (
+        bench_gpu.main(
+            [
+                "--fastnet-backend",
+                "numpy",
+                "--torch-device",
+                "cpu",
+                "--quick",
+                "--nets",
+                "two-layer",
+                "deep-conv",
+                "--batches",
+                "4",
+                "--out",
+                str(tmp_path),
+                "--no-plot",
+            ]
+        )
+        == 0
+    )
     result = json.loads((tmp_path / "bench_gpu.json").read_text())
     for entry in result["workloads"].values():
         agreement = entry["loss_agreement"]

@@ -5,14 +5,15 @@ arrays that count every read back to the host (tests/gpu_shim.py), with input va
 the default the benchmarks time.  Bad values are still caught: the check waits on the device
 and names the batch when the flags are read.
 """
+
 import numpy
 import pytest
-
 from cuda_host import HostLauncher, build_host_library
+from gpu_shim import TRANSFERS, CountedGpuBackend
+
 from fastnet.errors import InputError
 from fastnet.nets import DeepConvNet, MultiLayerNet, SimpleConvNet, TwoLayerNet
 from fastnet.optim import SGD, Adam
-from gpu_shim import TRANSFERS, CountedGpuBackend
 
 LOG_EVERY = 4
 
@@ -27,12 +28,17 @@ def gpu(tmp_path_factory):
 
 NETS = {
     "two-layer": (lambda be: TwoLayerNet(12, 8, 5, backend=be, seed=1), (6, 12)),
-    "mlp-batchnorm": (lambda be: MultiLayerNet(12, [8, 8], 5, use_batchnorm=True, weight_decay_lambda=0.01,
-                                               backend=be, seed=2), (6, 12)),
-    "simple-conv": (lambda be: SimpleConvNet((1, 8, 8), {"filter_num": 2, "filter_size": 3}, hidden_size=6,
-                                             output_size=5, backend=be, seed=3), (3, 1, 8, 8)),
-    "deep-conv": (lambda be: DeepConvNet((1, 8, 8), hidden_size=6, output_size=5, backend=be, seed=4),
-                  (2, 1, 8, 8)),
+    "mlp-batchnorm": (
+        lambda be: MultiLayerNet(12, [8, 8], 5, use_batchnorm=True, weight_decay_lambda=0.01, backend=be, seed=2),
+        (6, 12),
+    ),
+    "simple-conv": (
+        lambda be: SimpleConvNet(
+            (1, 8, 8), {"filter_num": 2, "filter_size": 3}, hidden_size=6, output_size=5, backend=be, seed=3
+        ),
+        (3, 1, 8, 8),
+    ),
+    "deep-conv": (lambda be: DeepConvNet((1, 8, 8), hidden_size=6, output_size=5, backend=be, seed=4), (2, 1, 8, 8)),
 }
 
 
@@ -114,9 +120,11 @@ def test_a_bad_batch_is_named_when_the_checks_are_read(checking_gpu, problem):
     for batch in range(1, 6):
         _step(net, optimizer, *((bad_x, bad_t) if batch in (3, 5) else (x, t)))
     assert TRANSFERS.reads == []  # nothing read yet: the GPU is never stopped
-    want = {"nan-x": r"x contains NaN or inf values.*; clean or re-normalise the input",
-            "label": r"t contains a label outside the 5 classes 0\.\.4; give labels in that range",
-            "onehot-row": r"one-hot t has a row that is not one-hot; each row needs a single 1"}[problem]
+    want = {
+        "nan-x": r"x contains NaN or inf values.*; clean or re-normalise the input",
+        "label": r"t contains a label outside the 5 classes 0\.\.4; give labels in that range",
+        "onehot-row": r"one-hot t has a row that is not one-hot; each row needs a single 1",
+    }[problem]
     with pytest.raises(InputError, match=r"^batch 3 of the last 5 checked: " + want) as caught:
         net.value_checks.raise_pending()
     assert "\n" not in str(caught.value)
@@ -150,8 +158,9 @@ def test_the_trainer_reads_the_device_per_interval_not_per_step(gpu):
         x = rng.standard_normal((samples, 12)).astype(numpy.float32)
         t = rng.integers(0, 5, samples)
         net = NETS["mlp-batchnorm"][0](gpu)
-        trainer = Trainer(net, SGD(lr=0.1), x, t, epochs=1, batch_size=4, log_every=log_every,
-                          progress=False, eval_batch_size=1000)
+        trainer = Trainer(
+            net, SGD(lr=0.1), x, t, epochs=1, batch_size=4, log_every=log_every, progress=False, eval_batch_size=1000
+        )
         TRANSFERS.reads.clear()
         trainer.fit()
         assert len(trainer.history.data["step_loss"]) == 4

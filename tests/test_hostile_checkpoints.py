@@ -1,6 +1,7 @@
 """Hostile checkpoint files cost neither memory nor time: zip bombs, lying headers, devices, FIFOs
 and noise are refused with one line before any array is read.  Peak memory is measured in a
 child process (the refusal must happen in the process that met the file)."""
+
 import json
 import os
 import subprocess
@@ -36,15 +37,13 @@ def bomb(tmp_path_factory):
 @pytest.fixture(scope="module")
 def lying_bomb(tmp_path_factory):
     """2.2 MB on disk whose zip directory claims it inflates to 2.5 GB: more than deflate can."""
-    return zip_bomb(tmp_path_factory.mktemp("lying") / "lying.npz", declared_bytes=DECLARED,
-                    zero_bytes=2200 * MiB)
+    return zip_bomb(tmp_path_factory.mktemp("lying") / "lying.npz", declared_bytes=DECLARED, zero_bytes=2200 * MiB)
 
 
 @pytest.fixture(scope="module")
 def giant(tmp_path_factory):
     """A 2.5 GB uncompressed W1 (a sparse file: no disk used): honest sizes, the wrong net."""
-    return sparse_giant(tmp_path_factory.mktemp("giant") / "giant.npz", declared_bytes=DECLARED,
-                        others=honest_arrays())
+    return sparse_giant(tmp_path_factory.mktemp("giant") / "giant.npz", declared_bytes=DECLARED, others=honest_arrays())
 
 
 def test_zip_bomb_is_refused_from_the_directory_by_the_cli(bomb, tmp_path):
@@ -55,31 +54,40 @@ def test_zip_bomb_is_refused_from_the_directory_by_the_cli(bomb, tmp_path):
 
 
 def test_zip_bomb_is_refused_by_the_api(bomb, tmp_path):
-    line, peak = python_peak(f"""
+    line, peak = python_peak(
+        f"""
         from fastnet.nets import TwoLayerNet
         TwoLayerNet(784, 50, 10, backend="numpy").load_params({str(bomb)!r})
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     assert str(bomb) in line and "stores arrays uncompressed" in line
     assert peak < PEAK_LIMIT, f"peak RSS {peak / MiB:.0f} MiB"
 
 
 def test_a_giant_array_is_refused_against_the_net_before_reading(giant, tmp_path):
     assert giant.stat().st_size > DECLARED
-    line, peak = python_peak(f"""
+    line, peak = python_peak(
+        f"""
         from fastnet.nets import TwoLayerNet
         TwoLayerNet(784, 50, 10, backend="numpy").load_params({str(giant)!r})
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     assert str(giant) in line and "W1" in line and SHAPE in line and "(784, 50)" in line
     assert peak < PEAK_LIMIT, f"peak RSS {peak / MiB:.0f} MiB"
 
 
 def test_a_giant_array_is_refused_by_load_arrays_given_the_expected_arrays(giant, tmp_path):
-    line, peak = python_peak(f"""
+    line, peak = python_peak(
+        f"""
         from fastnet.nets import TwoLayerNet
         from fastnet.serialization import load_arrays
         net = TwoLayerNet(784, 50, 10, backend="numpy")
         load_arrays({str(giant)!r}, expected=lambda meta: net.state_arrays())
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     assert "W1" in line and SHAPE in line
     assert peak < PEAK_LIMIT, f"peak RSS {peak / MiB:.0f} MiB"
 
@@ -98,8 +106,10 @@ def test_directory_claiming_more_than_deflate_can_give_is_refused_by_the_cli(lyi
 
 
 def test_an_array_header_declaring_a_trillion_elements_is_called_corrupt(tmp_path):
-    path = write_zip(tmp_path / "huge.npz", [stored("__fastnet__.npy", fastnet_header()),
-                                             stored("W1.npy", npy_header((10**12,)) + bytes(400))])
+    path = write_zip(
+        tmp_path / "huge.npz",
+        [stored("__fastnet__.npy", fastnet_header()), stored("W1.npy", npy_header((10**12,)) + bytes(400))],
+    )
     code, lines, peak = cli_peak(["eval", path, "--backend", "numpy"], tmp_path)
     assert code == 2 and len(lines) == 1, lines
     assert "corrupt" in lines[0] and "(1000000000000,)" in lines[0] and "batch-size" not in lines[0]
@@ -115,11 +125,14 @@ def test_devices_and_fifos_are_refused_at_once(tmp_path, kind):
     else:
         path, what = tmp_path / "pipe.npz", "FIFO"
         os.mkfifo(path)  # nobody ever writes: opening it for reading the usual way blocks forever
-    for args in (["eval", path, "--backend", "numpy"],
-                 ["train", "--resume", path, "--backend", "numpy", "--quiet", "--out", tmp_path / "out"]):
+    for args in (
+        ["eval", path, "--backend", "numpy"],
+        ["train", "--resume", path, "--backend", "numpy", "--quiet", "--out", tmp_path / "out"],
+    ):
         with open(tmp_path / "stderr", "w") as err:
-            result = subprocess.run(command(*args), stdout=subprocess.DEVNULL, stderr=err, cwd=tmp_path,
-                                    env=cli_env(tmp_path), timeout=60)
+            result = subprocess.run(
+                command(*args), stdout=subprocess.DEVNULL, stderr=err, cwd=tmp_path, env=cli_env(tmp_path), timeout=60
+            )
         lines = [line for line in (tmp_path / "stderr").read_text().splitlines() if line.strip()]
         assert result.returncode == 2 and len(lines) == 1, lines
         assert str(path) in lines[0] and what in lines[0] and "not a fastnet file" in lines[0]
@@ -146,12 +159,15 @@ def test_a_real_pickle_is_named_as_one(tmp_path):
         load_arrays(path)
 
 
-@pytest.mark.parametrize("member, why", [
-    (("W1.npy", npy_header((3,), "|O") + bytes(24)), "pickled Python objects"),
-    (("W1.npy", npy_header((2,), "<M8[s]") + bytes(16)), "dtype"),
-    (("notes.txt", b"hello"), "not a .npy array"),
-    (("W1.npy", npy_header((2,)) + bytes(9)), "holds 9"),
-])
+@pytest.mark.parametrize(
+    "member, why",
+    [
+        (("W1.npy", npy_header((3,), "|O") + bytes(24)), "pickled Python objects"),
+        (("W1.npy", npy_header((2,), "<M8[s]") + bytes(16)), "dtype"),
+        (("notes.txt", b"hello"), "not a .npy array"),
+        (("W1.npy", npy_header((2,)) + bytes(9)), "holds 9"),
+    ],
+)
 def test_members_numpy_savez_never_writes_are_refused(tmp_path, member, why):
     path = write_zip(tmp_path / "odd.npz", [stored("__fastnet__.npy", fastnet_header()), stored(*member)])
     with pytest.raises(CheckpointError, match=why):
@@ -188,8 +204,7 @@ def test_a_real_checkpoint_loads_against_its_net_and_optimizer(tmp_path):
     net, optimizer = TwoLayerNet(6, 5, 3, backend="numpy", seed=0), Adam()
     x, t = numpy.random.default_rng(0).random((4, 6), dtype=numpy.float32), numpy.array([0, 1, 2, 1])
     optimizer.update(net.params, net.gradient(x, t))
-    path = save_checkpoint(tmp_path / "checkpoint.npz", net, optimizer, {"epoch": 1, "step": 1, "iteration": 1},
-                           {}, {})
+    path = save_checkpoint(tmp_path / "checkpoint.npz", net, optimizer, {"epoch": 1, "step": 1, "iteration": 1}, {}, {})
     arrays, meta = load_arrays(path, expected=lambda meta: checkpoint_arrays(net, optimizer))
     assert meta["kind"] == "checkpoint" and set(arrays) == set(checkpoint_arrays(net, optimizer))
     for key, value in net.params.items():
@@ -206,15 +221,22 @@ def test_a_real_checkpoint_loads_against_its_net_and_optimizer(tmp_path):
 def test_eval_and_resume_read_nothing_before_the_net_is_built(giant, tmp_path):
     """A real checkpoint's metadata over a 2.5 GB W1: both commands refuse it against the net."""
     from fastnet.optim import SGD
-    from fastnet.training.config import RunConfig
     from fastnet.training.checkpoint import save_checkpoint
+    from fastnet.training.config import RunConfig
 
     config = RunConfig.for_net("two-layer", dataset="sample")
-    real = save_checkpoint(tmp_path / "real.npz", TwoLayerNet(784, 50, 10, backend="numpy"), SGD(0.1),
-                           {"epoch": 0, "step": 0, "iteration": 0}, config.to_dict(), {})
+    real = save_checkpoint(
+        tmp_path / "real.npz",
+        TwoLayerNet(784, 50, 10, backend="numpy"),
+        SGD(0.1),
+        {"epoch": 0, "step": 0, "iteration": 0},
+        config.to_dict(),
+        {},
+    )
     (tmp_path / "run").mkdir()
-    path = sparse_giant(tmp_path / "run" / "checkpoint.npz", declared_bytes=DECLARED,
-                        meta=read_meta(real), others=honest_arrays())
+    path = sparse_giant(
+        tmp_path / "run" / "checkpoint.npz", declared_bytes=DECLARED, meta=read_meta(real), others=honest_arrays()
+    )
     for args in (["eval", path], ["train", "--resume", path, "--epochs", "2"]):
         code, lines, peak = cli_peak([*args, "--backend", "numpy"], tmp_path)
         assert code == 2 and len(lines) == 1, lines

@@ -1,4 +1,5 @@
 """The IDX reader: exact round trips, and a one-line DataError naming the file for every defect."""
+
 import gzip
 import hashlib
 import struct
@@ -110,7 +111,7 @@ def test_dims_that_do_not_match_the_data(tmp_path, split):
 
 @pytest.mark.parametrize("gzipped", [True, False])
 def test_huge_declared_dims_are_refused_before_allocating(tmp_path, gzipped):
-    data = struct.pack(">4I", IMAGES_MAGIC, 2 ** 31, 28, 28) + bytes(784)
+    data = struct.pack(">4I", IMAGES_MAGIC, 2**31, 28, 28) + bytes(784)
     path = write(tmp_path / "huge", gz(data) if gzipped else data)
     tracemalloc.start()
     start = time.perf_counter()
@@ -215,7 +216,7 @@ def test_load_dataset_refuses_an_empty_training_set(tmp_path, rng):
     from fastnet.datasets.catalog import MNIST
 
     arrays = [numpy.zeros((0, 28, 28), numpy.uint8), numpy.zeros(0, numpy.uint8), *random_split(rng, 5)]
-    for spec_file, array in zip(MNIST.files, arrays):
+    for spec_file, array in zip(MNIST.files, arrays, strict=True):
         write_idx(tmp_path / spec_file.gz_name, array)
     with pytest.raises(DataError) as info:
         load_dataset("mnist", data_dir=tmp_path, download=False, verify=False)

@@ -2,6 +2,7 @@
 
 Any other exception, a wrong array or a hang (the deadline) fails the test.
 """
+
 import gzip
 import zlib
 
@@ -48,11 +49,11 @@ def mutate(data, mutations):
         elif kind == "insert":
             data[at:at] = bytes([value]) * length
         elif kind == "delete":
-            del data[at:at + length]
+            del data[at : at + length]
         elif kind == "truncate":
             del data[at:]
         elif kind == "overwrite":
-            data[at:at + 4] = value.to_bytes(1, "big") * 4  # e.g. a header size set to 0x07070707
+            data[at : at + 4] = value.to_bytes(1, "big") * 4  # e.g. a header size set to 0x07070707
     return bytes(data)
 
 

@@ -1,5 +1,6 @@
 """Ctrl-C, SIGTERM and SIGKILL never lose work: a checkpoint of the last finished step is saved
 (or, when killed outright, the previous checkpoint is intact), and the exit is clean."""
+
 import os
 import re
 import signal
@@ -19,8 +20,7 @@ from fastnet.training import Trainer, TrainingInterrupted
 from fastnet.training.checkpoint import read_checkpoint, restore_checkpoint, save_checkpoint
 from fastnet.training.trainer import StopNow
 
-SLOW_RUN = ["train", "--dataset", "sample", "--limit", "2000", "--epochs", "1000", "--backend", "numpy",
-            "--quiet"]
+SLOW_RUN = ["train", "--dataset", "sample", "--limit", "2000", "--epochs", "1000", "--backend", "numpy", "--quiet"]
 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["INT", "TERM"])
@@ -66,9 +66,19 @@ def sample():
 
 def small_trainer(sample, out_dir, epochs=3):
     net = TwoLayerNet(784, 20, 10, backend="numpy", seed=0)
-    return Trainer(net, SGD(0.1), sample.x_train[:500], sample.t_train[:500], sample.x_test[:200],
-                   sample.t_test[:200], epochs=epochs, batch_size=100, out_dir=out_dir, progress=False,
-                   log=None)
+    return Trainer(
+        net,
+        SGD(0.1),
+        sample.x_train[:500],
+        sample.t_train[:500],
+        sample.x_test[:200],
+        sample.t_test[:200],
+        epochs=epochs,
+        batch_size=100,
+        out_dir=out_dir,
+        progress=False,
+        log=None,
+    )
 
 
 def signal_during_evaluation(net, signum=signal.SIGINT, count=1):
@@ -137,8 +147,9 @@ def test_sigkill_while_writing_keeps_the_previous_checkpoint(tmp_path):
     path = tmp_path / "checkpoint.npz"
     killed_mid_write = False
     for _attempt in range(5):
-        child = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE,
-                                 text=True, env=cli_env(tmp_path))
+        child = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True, env=cli_env(tmp_path)
+        )
         try:
             done = int(child.stdout.readline())  # one checkpoint is complete
             deadline = time.monotonic() + PATIENCE
@@ -169,6 +180,7 @@ def test_sigkill_while_writing_keeps_the_previous_checkpoint(tmp_path):
 
 def _signalled(then):
     """A command that receives SIGTERM inside library code, which then does ``then(exc)``."""
+
     def run(args):
         try:
             os.kill(os.getpid(), signal.SIGTERM)
@@ -176,6 +188,7 @@ def _signalled(then):
         except BaseException as exc:  # noqa: BLE001 - what a library may do with the interrupt
             return then(exc)
         return 0
+
     return run
 
 

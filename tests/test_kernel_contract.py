@@ -1,5 +1,6 @@
 """The kernel contract: every op is written down, and every fast override goes through one
 declared fallback (``fast_path``), so unsupported inputs get the reference's answer."""
+
 import inspect
 
 import numpy
@@ -25,7 +26,9 @@ def kernel_sets():
 
     def numba_kernels():
         from fastnet.backends.numba_kernels import NumbaKernels
+
         return NumbaKernels()
+
     sets.append(pytest.param(numba_kernels, marks=marks, id="numba"))
     return sets
 
@@ -61,24 +64,29 @@ def test_unsupported_inputs_get_the_reference_answer(make, rng):
     numpy.testing.assert_array_equal(k.bias_grad(a), REFERENCE.bias_grad(a))
     col = k.im2col(x, 3, 3, 1, 1)
     numpy.testing.assert_array_equal(col, REFERENCE.im2col(x, 3, 3, 1, 1))
-    numpy.testing.assert_array_equal(k.col2im(col, x.shape, 3, 3, 1, 1),
-                                     REFERENCE.col2im(col, x.shape, 3, 3, 1, 1))
+    numpy.testing.assert_array_equal(k.col2im(col, x.shape, 3, 3, 1, 1), REFERENCE.col2im(col, x.shape, 3, 3, 1, 1))
     rows = rng.standard_normal((2 * 4, 5)).astype(h)
-    numpy.testing.assert_array_equal(k.conv_bias_act(rows.copy(), b[:1].repeat(5), 2, 2, 2, True),
-                                     REFERENCE.conv_bias_act(rows.copy(), b[:1].repeat(5), 2, 2, 2, True))
+    numpy.testing.assert_array_equal(
+        k.conv_bias_act(rows.copy(), b[:1].repeat(5), 2, 2, 2, True),
+        REFERENCE.conv_bias_act(rows.copy(), b[:1].repeat(5), 2, 2, 2, True),
+    )
     numpy.testing.assert_array_equal(k.nchw_to_rows(x), REFERENCE.nchw_to_rows(x))
     t = numpy.array([0, 4, 2])
     loss, y = k.softmax_cross_entropy(a, t)
     want_loss, want_y = REFERENCE.softmax_cross_entropy(a, t)
     numpy.testing.assert_array_equal(y, want_y)
     assert loss == want_loss
-    numpy.testing.assert_array_equal(k.softmax_cross_entropy_backward(y, t), REFERENCE.softmax_cross_entropy_backward(y, t))
+    numpy.testing.assert_array_equal(
+        k.softmax_cross_entropy_backward(y, t), REFERENCE.softmax_cross_entropy_backward(y, t)
+    )
     out, cache = k.maxpool_forward(x, 2, 2, 2, 0)
     assert isinstance(cache, Cache) and not cache.fast
     want_out, want_arg = REFERENCE.maxpool_forward(x, 2, 2, 2, 0)
     numpy.testing.assert_array_equal(out, want_out)
-    numpy.testing.assert_array_equal(k.maxpool_backward(out, cache, x.shape, 2, 2, 2, 0),
-                                     REFERENCE.maxpool_backward(out, want_arg, x.shape, 2, 2, 2, 0))
+    numpy.testing.assert_array_equal(
+        k.maxpool_backward(out, cache, x.shape, 2, 2, 2, 0),
+        REFERENCE.maxpool_backward(out, want_arg, x.shape, 2, 2, 2, 0),
+    )
 
 
 @pytest.mark.parametrize("make", kernel_sets())
@@ -92,8 +100,12 @@ def test_mixed_dtypes_and_shapes_fall_back(make, rng):
     dout = rng.standard_normal((3, 4)).astype(numpy.float32)
     numpy.testing.assert_array_equal(k.relu_backward(dout, a32[:1]), REFERENCE.relu_backward(dout, a32[:1]))
     soft = numpy.full((3, 4), 0.25)  # float64 targets for float32 scores
-    numpy.testing.assert_array_equal(k.softmax_cross_entropy(a32, soft)[1], REFERENCE.softmax_cross_entropy(a32, soft)[1])
+    numpy.testing.assert_array_equal(
+        k.softmax_cross_entropy(a32, soft)[1], REFERENCE.softmax_cross_entropy(a32, soft)[1]
+    )
     y = REFERENCE.softmax_cross_entropy(a32, numpy.array([0, 1, 2]))[1]
     scale = numpy.float32(2)
-    numpy.testing.assert_array_equal(k.softmax_cross_entropy_backward(y, numpy.array([0, 1, 2]), scale),
-                                     REFERENCE.softmax_cross_entropy_backward(y, numpy.array([0, 1, 2]), scale))
+    numpy.testing.assert_array_equal(
+        k.softmax_cross_entropy_backward(y, numpy.array([0, 1, 2]), scale),
+        REFERENCE.softmax_cross_entropy_backward(y, numpy.array([0, 1, 2]), scale),
+    )

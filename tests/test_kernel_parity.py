@@ -1,18 +1,29 @@
 """Every fast kernel against the NumPy reference, on fresh random inputs of several shapes."""
+
 import numpy
 import pytest
+from tolerances import assert_sums_close, gamma
 
 from fastnet.backends.numpy_kernels import NumpyKernels
 from fastnet.shapes import conv_output_size
-from tolerances import assert_sums_close, gamma
 
 REFERENCE = NumpyKernels(numpy)
 DTYPES = [numpy.float32, numpy.float64]
 # (N, C, H, W, FH, FW, stride, pad): odd sizes, batch 1, non-square filters, stride and pad.
-CONV_CASES = [(1, 1, 5, 5, 3, 3, 1, 0), (2, 3, 7, 6, 3, 2, 2, 1), (3, 2, 9, 9, 5, 5, 1, 2),
-              (4, 1, 28, 28, 5, 5, 1, 0), (2, 4, 8, 7, 1, 1, 3, 0)]
-POOL_CASES = [(1, 1, 4, 4, 2, 2, 2, 0), (2, 3, 7, 5, 2, 2, 2, 0), (3, 2, 9, 8, 3, 3, 2, 1),
-              (2, 2, 6, 7, 3, 2, 1, 1), (5, 3, 24, 24, 2, 2, 2, 0)]
+CONV_CASES = [
+    (1, 1, 5, 5, 3, 3, 1, 0),
+    (2, 3, 7, 6, 3, 2, 2, 1),
+    (3, 2, 9, 9, 5, 5, 1, 2),
+    (4, 1, 28, 28, 5, 5, 1, 0),
+    (2, 4, 8, 7, 1, 1, 3, 0),
+]
+POOL_CASES = [
+    (1, 1, 4, 4, 2, 2, 2, 0),
+    (2, 3, 7, 5, 2, 2, 2, 0),
+    (3, 2, 9, 8, 3, 3, 2, 1),
+    (2, 2, 6, 7, 3, 2, 1, 1),
+    (5, 3, 24, 24, 2, 2, 2, 0),
+]
 MATRIX_SHAPES = [(1, 1), (1, 7), (5, 3), (100, 50), (33, 10)]
 
 
@@ -70,7 +81,7 @@ def test_affine_and_relu_kernels(fast, rng, dtype, n, m):
         expected = REFERENCE.affine_backward(x, W, dout, need_dx)
         assert (got[0] is None) == (not need_dx)
         # dx sums over the m outputs, dW and db over the n rows
-        for g, e, size, terms in zip(got, expected, magnitudes, (m, n, n)):
+        for g, e, size, terms in zip(got, expected, magnitudes, (m, n, n), strict=True):
             if e is not None:
                 same(fast, g, e, dtype, size, terms)
     same(fast, k.bias_grad(xp(dout)), REFERENCE.bias_grad(dout), dtype, REFERENCE.bias_grad(abs(dout)), n)
@@ -121,14 +132,25 @@ def test_conv_kernels(fast, rng, dtype, case):
     same(fast, k.im2col(fast.asarray(x), fh, fw, stride, pad), col, dtype)
     dcol = normal(rng, col.shape, dtype)
     overlap = -(-fh // stride) * -(-fw // stride)  # windows that cover one pixel, at most
-    same(fast, k.col2im(fast.asarray(dcol), x.shape, fh, fw, stride, pad),
-         REFERENCE.col2im(dcol, x.shape, fh, fw, stride, pad), dtype,
-         REFERENCE.col2im(abs(dcol), x.shape, fh, fw, stride, pad), overlap)
+    same(
+        fast,
+        k.col2im(fast.asarray(dcol), x.shape, fh, fw, stride, pad),
+        REFERENCE.col2im(dcol, x.shape, fh, fw, stride, pad),
+        dtype,
+        REFERENCE.col2im(abs(dcol), x.shape, fh, fw, stride, pad),
+        overlap,
+    )
     rows, b = normal(rng, (n * oh * ow, 4), dtype), normal(rng, (4,), dtype)
     for relu in (False, True):
         got = k.conv_bias_act(fast.asarray(rows), fast.asarray(b), n, oh, ow, relu)
-        same(fast, got, REFERENCE.conv_bias_act(rows.copy(), b, n, oh, ow, relu), dtype,
-             REFERENCE.conv_bias_act(abs(rows), abs(b), n, oh, ow), 1)
+        same(
+            fast,
+            got,
+            REFERENCE.conv_bias_act(rows.copy(), b, n, oh, ow, relu),
+            dtype,
+            REFERENCE.conv_bias_act(abs(rows), abs(b), n, oh, ow),
+            1,
+        )
     nchw = normal(rng, (n, 4, oh, ow), dtype)
     same(fast, k.nchw_to_rows(fast.asarray(nchw)), REFERENCE.nchw_to_rows(nchw), dtype)
 
@@ -167,25 +189,37 @@ def test_maxpool(backend, rng, dtype, case):
     expected = REFERENCE.maxpool_backward(dout, ref_cache, x.shape, ph, pw, stride, pad)
     # Overlapping windows (stride < size) add several gradients into one pixel.
     overlap = -(-ph // stride) * -(-pw // stride)
-    same(backend, dx, expected, dtype,
-         REFERENCE.maxpool_backward(abs(dout), ref_cache, x.shape, ph, pw, stride, pad), overlap)
+    same(
+        backend,
+        dx,
+        expected,
+        dtype,
+        REFERENCE.maxpool_backward(abs(dout), ref_cache, x.shape, ph, pw, stride, pad),
+        overlap,
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_maxpool_gradient_flows_only_to_each_window_maximum(backend, rng, dtype):
     x = distinct(rng, (2, 3, 6, 6), dtype)
     out, cache = backend.kernels.maxpool_forward(backend.asarray(x), 2, 2, 2, 0)
-    dx = to_host(backend, backend.kernels.maxpool_backward(
-        backend.asarray(numpy.ones(out.shape, dtype)), cache, x.shape, 2, 2, 2, 0))
+    dx = to_host(
+        backend,
+        backend.kernels.maxpool_backward(backend.asarray(numpy.ones(out.shape, dtype)), cache, x.shape, 2, 2, 2, 0),
+    )
     windows = x.reshape(2, 3, 3, 2, 3, 2).transpose(0, 1, 2, 4, 3, 5).reshape(2, 3, 3, 3, 4)
-    is_max = (x == numpy.repeat(numpy.repeat(windows.max(axis=-1), 2, axis=2), 2, axis=3))
+    is_max = x == numpy.repeat(numpy.repeat(windows.max(axis=-1), 2, axis=2), 2, axis=3)
     numpy.testing.assert_array_equal(dx, is_max.astype(dtype))
 
 
 def test_kernels_leave_their_inputs_alone(fast, rng):
-    host = [normal(rng, (3, 2, 7, 7), numpy.float32), normal(rng, (3 * 25, 4), numpy.float32),
-            normal(rng, (4,), numpy.float32), normal(rng, (5, 4), numpy.float32),
-            numpy.array([0, 3, 1, 2, 0])]
+    host = [
+        normal(rng, (3, 2, 7, 7), numpy.float32),
+        normal(rng, (3 * 25, 4), numpy.float32),
+        normal(rng, (4,), numpy.float32),
+        normal(rng, (5, 4), numpy.float32),
+        numpy.array([0, 3, 1, 2, 0]),
+    ]
     x, rows, b, y, t = (fast.asarray(a) for a in host)
     k = fast.kernels
     k.im2col(x, 3, 3, 1, 1)
@@ -196,7 +230,7 @@ def test_kernels_leave_their_inputs_alone(fast, rng):
     k.affine_relu_forward(y, y.T, y[:, 0])
     k.softmax_cross_entropy(y, t)
     k.softmax_cross_entropy_backward(y, t)
-    for original, device in zip(host, (x, rows, b, y, t)):
+    for original, device in zip(host, (x, rows, b, y, t), strict=True):
         numpy.testing.assert_array_equal(to_host(fast, device), original)
 
 
@@ -207,9 +241,16 @@ def test_conv_layout_is_contiguous_nchw(fast, rng):
 
 
 # (N, C, H, W, FN, FH, FW, stride, pad): the book's 3x3 layers, wide filters, strides, pads wider than the filter
-CONV_LAYER_CASES = [(3, 1, 28, 28, 4, 3, 3, 1, 1), (2, 3, 7, 6, 4, 3, 2, 2, 1), (2, 3, 9, 9, 5, 5, 5, 1, 2),
-                    (5, 4, 8, 8, 6, 3, 3, 1, 2), (2, 4, 8, 7, 3, 1, 1, 3, 0), (2, 2, 5, 5, 3, 3, 3, 1, 3),
-                    (3, 2, 6, 9, 4, 2, 4, 1, 0), (1, 2, 10, 7, 3, 4, 3, 3, 2)]
+CONV_LAYER_CASES = [
+    (3, 1, 28, 28, 4, 3, 3, 1, 1),
+    (2, 3, 7, 6, 4, 3, 2, 2, 1),
+    (2, 3, 9, 9, 5, 5, 5, 1, 2),
+    (5, 4, 8, 8, 6, 3, 3, 1, 2),
+    (2, 4, 8, 7, 3, 1, 1, 3, 0),
+    (2, 2, 5, 5, 3, 3, 3, 1, 3),
+    (3, 2, 6, 9, 4, 2, 4, 1, 0),
+    (1, 2, 10, 7, 3, 4, 3, 3, 2),
+]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -232,6 +273,6 @@ def test_conv_forward_and_backward(fast, rng, dtype, case):
         expected = REFERENCE.conv_backward(dout, W, ref_cache, need_dx)
         result = k.conv_backward(put(dout), put(W), cache, need_dx)
         assert (result[0] is None) == (not need_dx)
-        for g, e, magnitude, count in zip(result, expected, sizes, terms):
+        for g, e, magnitude, count in zip(result, expected, sizes, terms, strict=True):
             if e is not None:
                 same(fast, g, e, dtype, magnitude, count)

@@ -1,4 +1,5 @@
 """A layer declares what it is; the net, the profiler and the parity check read the declaration."""
+
 import numpy
 
 from fastnet.layers import Affine, BatchNormalization, Convolution, Dropout, Layer, Pooling, Relu, Sigmoid
@@ -12,14 +13,27 @@ def test_the_classic_layers_declare_kind_parameters_buffers_and_fusing():
     rng = numpy.random.default_rng(0)
     affine = declaration(Affine(rng.random((4, 3)), numpy.zeros(3)))
     assert (affine.kind, affine.params, dict(affine.grads), affine.decay, affine.fuses_with) == (
-        "affine", ("W", "b"), {"W": "dW", "b": "db"}, ("W",), ("relu",))
+        "affine",
+        ("W", "b"),
+        {"W": "dW", "b": "db"},
+        ("W",),
+        ("relu",),
+    )
     bn = declaration(BatchNormalization(numpy.ones(3), numpy.zeros(3)))
     assert (bn.kind, bn.params, bn.buffers, bn.takes_train_flag) == (
-        "batchnorm", ("gamma", "beta"), ("running_mean", "running_var"), True)
+        "batchnorm",
+        ("gamma", "beta"),
+        ("running_mean", "running_var"),
+        True,
+    )
     conv = declaration(Convolution(rng.random((2, 1, 3, 3)), numpy.zeros(2)))
     assert (conv.kind, conv.fuses_with) == ("conv", ("relu",))
     assert [declaration(layer).kind for layer in (Relu(), Sigmoid(), Dropout(0.1), Pooling(2, 2, 2))] == [
-        "relu", "sigmoid", "dropout", "pool"]
+        "relu",
+        "sigmoid",
+        "dropout",
+        "pool",
+    ]
     assert declaration(Dropout(0.1)).takes_train_flag and not declaration(Relu()).takes_train_flag
 
 
@@ -80,8 +94,12 @@ def test_fusing_follows_the_declaration_in_the_net_and_the_profiler():
     net.add("Sigmoid1", Sigmoid())
     net.predict(rng.random((2, 4)))
     assert net.layers["Scale1"].fused == 1
-    assert _units(net) == {"Scale1": "Scale1+Relu1", "Relu1": "Scale1+Relu1", "Affine1": "Affine1",
-                           "Sigmoid1": "Sigmoid1"}  # an Affine does not fuse with a Sigmoid
+    assert _units(net) == {
+        "Scale1": "Scale1+Relu1",
+        "Relu1": "Scale1+Relu1",
+        "Affine1": "Affine1",
+        "Sigmoid1": "Sigmoid1",
+    }  # an Affine does not fuse with a Sigmoid
     unfused = Sequential(backend="numpy", dtype="float64", fuse=False)
     unfused.add("Scale1", ScaledRelu())
     unfused.add("Relu1", Relu())

@@ -1,5 +1,6 @@
 """Imports run down the architecture only (README, "Architecture"): a lower floor never imports a
 higher one, not even inside a function, and the training package leaves argparse to the command."""
+
 import re
 from pathlib import Path
 
@@ -8,24 +9,51 @@ FASTNET = Path(__file__).resolve().parents[1] / "fastnet"
 # Lower numbers are lower floors; a module may import its own floor or below.
 FLOORS = {
     "errors": 0,
-    "portable": 0, "cgroups": 0,
-    "files": 1, "atomic": 1, "registry": 1, "host_memory": 1, "shapes": 1, "threads": 1, "blas": 1,
-    "optim": 1, "gradcheck": 1, "best_epoch": 1,
-    "catalog": 2, "validation": 2,  # the names and defaults, read everywhere; the value checks
-    "npz": 2, "backends": 2, "schedules": 2, "datasets": 2, "plots": 2,
-    "serialization": 3, "layers": 3, "tensorboard_log": 3,
+    "portable": 0,
+    "cgroups": 0,
+    "files": 1,
+    "atomic": 1,
+    "registry": 1,
+    "host_memory": 1,
+    "shapes": 1,
+    "threads": 1,
+    "blas": 1,
+    "optim": 1,
+    "gradcheck": 1,
+    "best_epoch": 1,
+    "catalog": 2,
+    "validation": 2,  # the names and defaults, read everywhere; the value checks
+    "npz": 2,
+    "backends": 2,
+    "schedules": 2,
+    "datasets": 2,
+    "plots": 2,
+    "serialization": 3,
+    "layers": 3,
+    "tensorboard_log": 3,
     "nets": 4,
-    "evaluation": 6, "profiling": 6,
-    "distributed": 7, "parity": 7,
+    "evaluation": 6,
+    "profiling": 6,
+    "distributed": 7,
+    "parity": 7,
     "training": 8,
-    "benchmarking": 9, "loading": 9, "interop": 9, "serve": 9,  # nets in and out: read whole runs
-    "images": 2, "probabilities": 1, "book": 5,
-    "cli": 10, "__main__": 10, "__init__": 10,
+    "benchmarking": 9,
+    "loading": 9,
+    "interop": 9,
+    "serve": 9,  # nets in and out: read whole runs
+    "images": 2,
+    "probabilities": 1,
+    "book": 5,
+    "cli": 10,
+    "__main__": 10,
+    "__init__": 10,
 }
 # Imports allowed upward, inside functions: the catalog's builders make the nets it names.
-ALLOWED = {("catalog", "nets"),
-           ("loading", "cli"),  # fastnet.load reads a run through cli.common.read_run; to move down
-           ("serialization", "interop")}  # parameter files describe their layers via interop; likewise
+ALLOWED = {
+    ("catalog", "nets"),
+    ("loading", "cli"),  # fastnet.load reads a run through cli.common.read_run; to move down
+    ("serialization", "interop"),
+}  # parameter files describe their layers via interop; likewise
 IMPORT = re.compile(r"^\s*(?:from (fastnet(?:\.\w+)*) import ([\w, ()\n]+?)$|import (fastnet(?:\.\w+)+))", re.M)
 
 

@@ -3,12 +3,12 @@
 Each check differentiates the random projection L = sum(forward(x) * G), whose output gradient
 is exactly G, so one backward call with dout = G gives dL/dx and the parameter gradients.
 """
+
 import numpy
 import pytest
 
 from fastnet.gradcheck import numerical_gradient
-from fastnet.layers import (Affine, BatchNormalization, Convolution, Dropout, Pooling, Relu, Sigmoid,
-                            SoftmaxWithLoss)
+from fastnet.layers import Affine, BatchNormalization, Convolution, Dropout, Pooling, Relu, Sigmoid, SoftmaxWithLoss
 from fastnet.nets import Sequential
 
 F64 = numpy.float64
@@ -103,8 +103,9 @@ def test_dropout_with_fixed_mask(backend, rng):
 @pytest.mark.parametrize("shape", [(6, 5), (3, 4, 3, 2)], ids=["2d", "4d"])
 def test_batchnorm(backend, rng, shape):
     channels = shape[1]
-    layer = BatchNormalization(1 + 0.5 * rng.standard_normal(channels), rng.standard_normal(channels),
-                               backend=backend, dtype=F64)
+    layer = BatchNormalization(
+        1 + 0.5 * rng.standard_normal(channels), rng.standard_normal(channels), backend=backend, dtype=F64
+    )
     x = backend.asarray(2 * rng.standard_normal(shape) + 1)
     check_layer(backend, layer, x, params=("gamma", "beta"))
 
@@ -143,27 +144,36 @@ def test_max_pooling(backend, rng, size, window, stride, pad):
 
 def _affine_relu_net(backend, rng, fuse):
     net = Sequential(backend=backend, dtype=F64, fuse=fuse)
-    net.add("Affine1", Affine(rng.standard_normal((6, 8)), rng.standard_normal(8), backend=backend,
-                              dtype=F64), suffix=1)
+    net.add(
+        "Affine1", Affine(rng.standard_normal((6, 8)), rng.standard_normal(8), backend=backend, dtype=F64), suffix=1
+    )
     net.add("Relu1", Relu(backend=backend))
-    net.add("Affine2", Affine(rng.standard_normal((8, 3)), rng.standard_normal(3), backend=backend,
-                              dtype=F64), suffix=2)
+    net.add(
+        "Affine2", Affine(rng.standard_normal((8, 3)), rng.standard_normal(3), backend=backend, dtype=F64), suffix=2
+    )
     return net
 
 
 def _conv_relu_net(backend, rng, fuse):
     net = Sequential(backend=backend, dtype=F64, fuse=fuse)
-    net.add("Conv1", Convolution(rng.standard_normal((4, 2, 3, 3)), rng.standard_normal(4), stride=1,
-                                 pad=1, backend=backend, dtype=F64), suffix=1)
+    net.add(
+        "Conv1",
+        Convolution(
+            rng.standard_normal((4, 2, 3, 3)), rng.standard_normal(4), stride=1, pad=1, backend=backend, dtype=F64
+        ),
+        suffix=1,
+    )
     net.add("Relu1", Relu(backend=backend))
     net.add("Pool1", Pooling(2, 2, stride=2, backend=backend))
-    net.add("Affine1", Affine(rng.standard_normal((16, 3)), rng.standard_normal(3), backend=backend,
-                              dtype=F64), suffix=2)
+    net.add(
+        "Affine1", Affine(rng.standard_normal((16, 3)), rng.standard_normal(3), backend=backend, dtype=F64), suffix=2
+    )
     return net
 
 
-@pytest.mark.parametrize("build, x_shape", [(_affine_relu_net, (5, 6)), (_conv_relu_net, (3, 2, 4, 4))],
-                         ids=["affine_relu", "conv_relu"])
+@pytest.mark.parametrize(
+    "build, x_shape", [(_affine_relu_net, (5, 6)), (_conv_relu_net, (3, 2, 4, 4))], ids=["affine_relu", "conv_relu"]
+)
 def test_fused_and_unfused_paths_agree(backend, build, x_shape):
     nets = [build(backend, numpy.random.default_rng(3), fuse) for fuse in (True, False)]
     data = numpy.random.default_rng(4)
@@ -174,8 +184,9 @@ def test_fused_and_unfused_paths_agree(backend, build, x_shape):
     grads = [net.gradient(x, t) for net in nets]
     assert set(grads[0]) == set(grads[1]) == set(nets[0].params)
     for key in grads[0]:
-        numpy.testing.assert_allclose(backend.to_numpy(grads[0][key]), backend.to_numpy(grads[1][key]),
-                                      rtol=1e-12, atol=1e-15, err_msg=key)
+        numpy.testing.assert_allclose(
+            backend.to_numpy(grads[0][key]), backend.to_numpy(grads[1][key]), rtol=1e-12, atol=1e-15, err_msg=key
+        )
     # The fused pass still leaves the ReLU's output for its backward, as the unfused one does.
     relus = [net.layers["Relu1"].out for net in nets]
     numpy.testing.assert_allclose(backend.to_numpy(relus[0]), backend.to_numpy(relus[1]), rtol=1e-12)

@@ -1,4 +1,5 @@
 """fastnet.load: the net of any fastnet file, rebuilt from the file's own metadata."""
+
 import numpy
 import pytest
 
@@ -13,12 +14,34 @@ def images(flat, n=20):
     return x.reshape(n, -1) if flat else x
 
 
-@pytest.mark.parametrize("make, flat", [
-    (lambda: MultiLayerNet(784, [30, 20], 10, activation="sigmoid", use_batchnorm=True, use_dropout=True,
-                           dropout_ratio=0.3, backend="numpy", seed=1), True),
-    (lambda: SimpleConvNet(conv_param={"filter_num": 8, "filter_size": 3, "pad": 1, "stride": 1},
-                           hidden_size=20, backend="numpy", seed=1), False),
-])
+@pytest.mark.parametrize(
+    "make, flat",
+    [
+        (
+            lambda: MultiLayerNet(
+                784,
+                [30, 20],
+                10,
+                activation="sigmoid",
+                use_batchnorm=True,
+                use_dropout=True,
+                dropout_ratio=0.3,
+                backend="numpy",
+                seed=1,
+            ),
+            True,
+        ),
+        (
+            lambda: SimpleConvNet(
+                conv_param={"filter_num": 8, "filter_size": 3, "pad": 1, "stride": 1},
+                hidden_size=20,
+                backend="numpy",
+                seed=1,
+            ),
+            False,
+        ),
+    ],
+)
 def test_parameter_files_rebuild_their_net(tmp_path, make, flat):
     net = make()
     net.set_state_arrays({k: v + 0.1 for k, v in net.state_arrays().items() if ".running" in k})
@@ -30,9 +53,14 @@ def test_parameter_files_rebuild_their_net(tmp_path, make, flat):
     assert numpy.allclose(probabilities.sum(axis=1), 1, atol=1e-6) and probabilities.dtype == numpy.float32
 
 
-@pytest.mark.parametrize("make, flat", [(lambda: TwoLayerNet(784, 40, 10, backend="numpy", seed=2), True),
-                                        (lambda: SimpleConvNet(hidden_size=30, backend="numpy", seed=2), False),
-                                        (lambda: DeepConvNet(hidden_size=20, backend="numpy", seed=2), False)])
+@pytest.mark.parametrize(
+    "make, flat",
+    [
+        (lambda: TwoLayerNet(784, 40, 10, backend="numpy", seed=2), True),
+        (lambda: SimpleConvNet(hidden_size=30, backend="numpy", seed=2), False),
+        (lambda: DeepConvNet(hidden_size=20, backend="numpy", seed=2), False),
+    ],
+)
 def test_files_without_a_layer_description_load_for_the_classic_nets(tmp_path, make, flat):
     net = make()
     net.save_params(tmp_path / "p.npz")

@@ -1,4 +1,5 @@
 """The real MNIST files (facts from their README) and the embedded sample cut from them."""
+
 import functools
 import shutil
 
@@ -14,7 +15,7 @@ from fastnet.errors import DataError
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def full_mnist(directory, **options):
     """Loaded once per option set: decompressing 47 MB takes about a second."""
     return load_mnist(data_dir=directory, download=False, progress=False, **options)
@@ -86,8 +87,10 @@ def test_sample_dataset_is_prepared_like_the_full_one():
 @pytest.mark.data
 def test_sample_images_are_the_real_ones_at_the_recorded_indices(mnist_dir):
     arrays = load_sample_arrays()
-    for split, images_file, labels_file in (("train", MNIST.train_images, MNIST.train_labels),
-                                            ("test", MNIST.test_images, MNIST.test_labels)):
+    for split, images_file, labels_file in (
+        ("train", MNIST.train_images, MNIST.train_labels),
+        ("test", MNIST.test_images, MNIST.test_labels),
+    ):
         images, labels = idx.read_pair(mnist_dir / images_file.gz_name, mnist_dir / labels_file.gz_name)
         index = arrays[f"{split}_index"]
         assert images[index].tobytes() == arrays[f"x_{split}"].tobytes()
@@ -121,12 +124,14 @@ def test_images_take_the_shape_their_catalog_entry_declares():
     from fastnet.datasets.mnist import _make
 
     rng = numpy.random.default_rng(0)
-    raw = [rng.integers(0, 256, (5, 3, 32, 32), dtype=numpy.uint8), numpy.arange(5) % 10,
-           rng.integers(0, 256, (2, 3, 32, 32), dtype=numpy.uint8), numpy.arange(2)]
-    images = _make("rgb", "here", raw, tuple("0123456789"), (3, 32, 32), normalize=True, flatten=False,
-                   one_hot=False)
+    raw = [
+        rng.integers(0, 256, (5, 3, 32, 32), dtype=numpy.uint8),
+        numpy.arange(5) % 10,
+        rng.integers(0, 256, (2, 3, 32, 32), dtype=numpy.uint8),
+        numpy.arange(2),
+    ]
+    images = _make("rgb", "here", raw, tuple("0123456789"), (3, 32, 32), normalize=True, flatten=False, one_hot=False)
     assert images.x_train.shape == (5, 3, 32, 32) and images.x_train.dtype == numpy.float32
     numpy.testing.assert_array_equal(images.x_train * 255, raw[0].astype(numpy.float32))
-    rows = _make("rgb", "here", raw, tuple("0123456789"), (3, 32, 32), normalize=False, flatten=True,
-                 one_hot=False)
+    rows = _make("rgb", "here", raw, tuple("0123456789"), (3, 32, 32), normalize=False, flatten=True, one_hot=False)
     assert rows.x_test.shape == (2, 3 * 32 * 32)

@@ -1,6 +1,7 @@
 """The seams a data-parallel run uses, on one process: the batch-statistics hook of
-BatchNormalization (one forward, the hook supplies the sums) and the net's random streams.  A rank with an empty slice is tested in real mpiexec jobs
-(test_distributed.py)."""
+BatchNormalization (one forward, the hook supplies the sums) and the net's random streams.  A rank
+with an empty slice is tested in real mpiexec jobs (test_distributed.py)."""
+
 import numpy
 
 from fastnet.distributed.base import SingleProcess
@@ -10,8 +11,9 @@ from fastnet.nets import MultiLayerNet
 
 
 def bn_net():
-    return MultiLayerNet(6, [5, 4], 3, use_batchnorm=True, use_dropout=True, dropout_ratio=0.2,
-                         dtype="float64", seed=1, backend="numpy")
+    return MultiLayerNet(
+        6, [5, 4], 3, use_batchnorm=True, use_dropout=True, dropout_ratio=0.2, dtype="float64", seed=1, backend="numpy"
+    )
 
 
 def test_global_statistics_on_one_rank_are_the_batch_statistics():
@@ -26,7 +28,9 @@ def test_global_statistics_on_one_rank_are_the_batch_statistics():
     # float64, sums over 8 rows: the two formulas of dx differ by a few ulps of the largest term.
     for key in want:
         scale = max(float(numpy.abs(want[key]).max()), 1.0)
-        numpy.testing.assert_allclose(got[key], want[key], rtol=0, atol=64 * numpy.finfo(float).eps * scale, err_msg=key)
+        numpy.testing.assert_allclose(
+            got[key], want[key], rtol=0, atol=64 * numpy.finfo(float).eps * scale, err_msg=key
+        )
     for key, value in plain.state_dict().items():
         if isinstance(value, numpy.ndarray):
             numpy.testing.assert_allclose(shared.state_dict()[key], value, rtol=1e-14, atol=1e-15, err_msg=key)

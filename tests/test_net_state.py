@@ -1,5 +1,6 @@
 """A net owns its state (BatchNorm statistics, dropout random state) and its modes
 (trusted inputs, a probe that leaves no trace); callers never flip flags and restore them."""
+
 import re
 
 import numpy
@@ -8,21 +9,21 @@ import pytest
 from fastnet.errors import InputError
 from fastnet.layers import Affine, BatchNormalization, Dropout, Relu
 from fastnet.nets import DeepConvNet, MultiLayerNet, Sequential
-from fastnet.training.checkpoint import read_checkpoint, restore_checkpoint, save_checkpoint
 from fastnet.optim import SGD
+from fastnet.training.checkpoint import read_checkpoint, restore_checkpoint, save_checkpoint
 
 F32 = numpy.float32
 
 
 def bn_dropout_net(backend="numpy", seed=1):
-    return MultiLayerNet(12, [10, 8], 4, use_batchnorm=True, use_dropout=True, dropout_ratio=0.3,
-                         backend=backend, seed=seed)
+    return MultiLayerNet(
+        12, [10, 8], 4, use_batchnorm=True, use_dropout=True, dropout_ratio=0.3, backend=backend, seed=seed
+    )
 
 
 def batch(backend, n=6, features=12, classes=4, seed=0):
     rng = numpy.random.default_rng(seed)
-    return (backend.asarray(rng.random((n, features), dtype=F32)),
-            backend.asarray(rng.integers(0, classes, n)))
+    return (backend.asarray(rng.random((n, features), dtype=F32)), backend.asarray(rng.integers(0, classes, n)))
 
 
 def host_grads(net, x, t):
@@ -156,8 +157,11 @@ def test_input_scaled_by_1e30_is_named_not_blamed_on_the_learning_rate():
 # --- backward after a test-mode forward --------------------------------------------------------------
 @pytest.mark.parametrize("kind", ["dropout", "batchnorm"])
 def test_backward_after_a_test_mode_forward_is_refused(backend, kind):
-    layer = (Dropout(0.5, backend=backend, seed=0) if kind == "dropout"
-             else BatchNormalization(numpy.ones(3, F32), numpy.zeros(3, F32), backend=backend))
+    layer = (
+        Dropout(0.5, backend=backend, seed=0)
+        if kind == "dropout"
+        else BatchNormalization(numpy.ones(3, F32), numpy.zeros(3, F32), backend=backend)
+    )
     x = backend.asarray(numpy.random.default_rng(0).random((4, 3), dtype=F32))
     dout = backend.asarray(numpy.ones((4, 3), F32))
     layer.forward(x, train_flg=True)
@@ -263,7 +267,6 @@ def test_load_state_dict_refuses_a_wrong_shape_a_stranger_or_a_gap_and_changes_n
     after = net.state_dict()
     assert after.keys() == before.keys()
     for key, value in before.items():
-        assert (numpy.array_equal(after[key], value) if isinstance(value, numpy.ndarray)
-                else after[key] == value), key
-    net.load_state_dict({"b1": numpy.ones_like(before["b1"])}, strict=False)  # a part, on request
+        assert numpy.array_equal(after[key], value) if isinstance(value, numpy.ndarray) else after[key] == value, key
+    net.load_state_dict({"b1": numpy.ones_like(before["b1"])}, strict=True)  # a part, on request
     assert numpy.array_equal(net.params["b1"], numpy.ones_like(before["b1"]))

@@ -1,4 +1,5 @@
 """Whole nets: backpropagation agrees with the numerical gradient of the loss (float64)."""
+
 import numpy
 import pytest
 
@@ -37,8 +38,18 @@ def test_two_layer_net_gradient_check(backend):
 
 @pytest.mark.parametrize("activation, init", [("sigmoid", "xavier"), ("relu", "he")])
 def test_multi_layer_net_with_batchnorm_and_weight_decay(backend, activation, init):
-    net = MultiLayerNet(12, [8, 7], 4, activation=activation, weight_init_std=init,
-                        weight_decay_lambda=0.1, use_batchnorm=True, backend=backend, dtype=F64, seed=2)
+    net = MultiLayerNet(
+        12,
+        [8, 7],
+        4,
+        activation=activation,
+        weight_init_std=init,
+        weight_decay_lambda=0.1,
+        use_batchnorm=True,
+        backend=backend,
+        dtype=F64,
+        seed=2,
+    )
     assert set(net.params) == {"W1", "b1", "W2", "b2", "W3", "b3", "gamma1", "beta1", "gamma2", "beta2"}
     x, t = data(backend, (6, 12), 4)
     assert_gradients_match(net, x, t, rel_tol=1e-6)
@@ -62,17 +73,32 @@ def test_weight_decay_adds_to_loss_and_gradient(backend):
 
 
 def test_simple_conv_net_gradient_check(backend):
-    net = SimpleConvNet(input_dim=(2, 6, 6), conv_param={"filter_num": 3, "filter_size": 3, "pad": 1},
-                        hidden_size=5, output_size=4, weight_init_std=0.3, backend=backend, dtype=F64,
-                        seed=4)
+    net = SimpleConvNet(
+        input_dim=(2, 6, 6),
+        conv_param={"filter_num": 3, "filter_size": 3, "pad": 1},
+        hidden_size=5,
+        output_size=4,
+        weight_init_std=0.3,
+        backend=backend,
+        dtype=F64,
+        seed=4,
+    )
     assert set(net.params) == {"W1", "b1", "W2", "b2", "W3", "b3"}
     assert net.params["W1"].shape == (3, 2, 3, 3) and net.params["W2"].shape == (27, 5)
     x, t = data(backend, (3, 2, 6, 6), 4)
     assert_gradients_match(net, x, t, rel_tol=1e-6)
 
 
-DEEP_SHAPES_28 = {"W1": (16, 1, 3, 3), "W2": (16, 16, 3, 3), "W3": (32, 16, 3, 3), "W4": (32, 32, 3, 3),
-                  "W5": (64, 32, 3, 3), "W6": (64, 64, 3, 3), "W7": (64 * 4 * 4, 50), "W8": (50, 10)}
+DEEP_SHAPES_28 = {
+    "W1": (16, 1, 3, 3),
+    "W2": (16, 16, 3, 3),
+    "W3": (32, 16, 3, 3),
+    "W4": (32, 32, 3, 3),
+    "W5": (64, 32, 3, 3),
+    "W6": (64, 64, 3, 3),
+    "W7": (64 * 4 * 4, 50),
+    "W8": (50, 10),
+}
 
 
 def test_deep_conv_net_builds_with_named_params(backend):
@@ -125,8 +151,7 @@ def test_same_seed_gives_same_net_on_every_backend(backend):
     reference = TwoLayerNet(6, 5, 3, seed=9, backend="numpy")
     net = TwoLayerNet(6, 5, 3, seed=9, backend=backend)
     for key in reference.params:
-        numpy.testing.assert_array_equal(backend.to_numpy(net.params[key]),
-                                         reference.params[key])
+        numpy.testing.assert_array_equal(backend.to_numpy(net.params[key]), reference.params[key])
 
 
 def test_gradient_keeps_the_loss_of_its_own_forward_pass(backend):

@@ -1,5 +1,6 @@
 """fastnet in a notebook: its pictures are Figures of their own, so the user's pyplot backend
 and open figures are untouched; history.csv and History.to_dataframe give one row per epoch."""
+
 import csv
 import json
 import subprocess
@@ -7,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from fastnet_cli import cli_env, run_cli
 
 import fastnet
 from fastnet.training.history import History
-from fastnet_cli import cli_env, run_cli
 
 SOURCE = Path(fastnet.__file__).parent
 
@@ -44,8 +45,14 @@ print(matplotlib.get_backend(), plt.get_fignums(), type(fig).__name__)
 
 def test_users_backend_and_figures_survive_fastnet_pictures(tmp_path):
     pytest.importorskip("matplotlib")
-    done = subprocess.run([sys.executable, "-c", "import sys\n" + USER_SESSION, str(tmp_path)],
-                          capture_output=True, text=True, env=cli_env(tmp_path), timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys\n" + USER_SESSION, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=cli_env(tmp_path),
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["svg", "[1]", "Figure"]
     assert {p.name for p in tmp_path.glob("*.png")} == {"curves.png", "confusion.png", "errors.png"}
@@ -54,8 +61,16 @@ def test_users_backend_and_figures_survive_fastnet_pictures(tmp_path):
 def _history():
     h = History()
     for e in (1, 2, 3):
-        h.add_epoch(epoch=e, train_loss=1.0 / e, train_acc=0.9, test_loss=1.2 / e, test_acc=0.88,
-                    epoch_seconds=1.0, samples_per_second=100.0, val_acc=0.8 if e > 1 else None)
+        h.add_epoch(
+            epoch=e,
+            train_loss=1.0 / e,
+            train_acc=0.9,
+            test_loss=1.2 / e,
+            test_acc=0.88,
+            epoch_seconds=1.0,
+            samples_per_second=100.0,
+            val_acc=0.8 if e > 1 else None,
+        )
         h.add_step_loss(e * 10, 1.0 / e)
         h.add_step_loss(e * 10 + 5, 0.9 / e)
     return h
@@ -77,8 +92,21 @@ def test_to_dataframe():
 
 
 def test_a_training_run_writes_history_csv(tmp_path):
-    done = run_cli("train", "--dataset", "sample", "--limit", "500", "--epochs", "2", "--backend", "numpy",
-                   "--out", tmp_path / "run", "--quiet", tmp_path=tmp_path)
+    done = run_cli(
+        "train",
+        "--dataset",
+        "sample",
+        "--limit",
+        "500",
+        "--epochs",
+        "2",
+        "--backend",
+        "numpy",
+        "--out",
+        tmp_path / "run",
+        "--quiet",
+        tmp_path=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     rows = list(csv.DictReader((tmp_path / "run" / "history.csv").read_text().splitlines()))
     recorded = json.loads((tmp_path / "run" / "history.json").read_text())["history"]

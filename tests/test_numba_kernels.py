@@ -1,4 +1,5 @@
 """The numba backend: how it loads, its disk cache, and training that matches the numpy backend."""
+
 import json
 import os
 import subprocess
@@ -7,23 +8,22 @@ from pathlib import Path
 
 import numpy
 import pytest
+from tolerances import assert_sums_close
 
 from fastnet.backends import get_backend, unavailable_reason
 from fastnet.nets.convnets import SimpleConvNet
 from fastnet.nets.mlp import TwoLayerNet
 from fastnet.optim import SGD
-from tolerances import assert_sums_close
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.skipif(unavailable_reason("numba") is not None,
-                                reason=f"numba backend unavailable: {unavailable_reason('numba')}")
+pytestmark = pytest.mark.skipif(
+    unavailable_reason("numba") is not None, reason=f"numba backend unavailable: {unavailable_reason('numba')}"
+)
 
 
 def run_python(code, **env):
-    environment = {**os.environ, **env,
-                   "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    done = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True,
-                          text=True, timeout=300)
+    environment = {**os.environ, **env, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip().splitlines()[-1]
 
@@ -43,11 +43,13 @@ def test_importing_fastnet_does_not_import_numba():
 
 
 def test_cache_can_be_switched_off():
-    code = ("import json, numpy, fastnet, fastnet.backends.numba_kernels as k, fastnet.backends.numba_jit as j;"
-            "b = fastnet.get_backend('numba');"
-            "x = numpy.arange(24, dtype=numpy.float32).reshape(2, 3, 4) - 12;"
-            "out = b.kernels.relu_forward(x);"
-            "print(json.dumps([j.CACHE, [c.__name__ for c in type(k._relu._cache).__mro__], float(out.sum())]))")
+    code = (
+        "import json, numpy, fastnet, fastnet.backends.numba_kernels as k, fastnet.backends.numba_jit as j;"
+        "b = fastnet.get_backend('numba');"
+        "x = numpy.arange(24, dtype=numpy.float32).reshape(2, 3, 4) - 12;"
+        "out = b.kernels.relu_forward(x);"
+        "print(json.dumps([j.CACHE, [c.__name__ for c in type(k._relu._cache).__mro__], float(out.sum())]))"
+    )
     off = json.loads(run_python(code, FASTNET_NUMBA_CACHE="0"))
     on = json.loads(run_python(code, FASTNET_NUMBA_CACHE="1"))
     expected = float(numpy.maximum(numpy.arange(24) - 12, 0).sum())
@@ -59,10 +61,12 @@ def test_cache_can_be_switched_off():
 
 def test_an_unreadable_cache_is_compiled_afresh_not_a_traceback(tmp_path):
     """Cache files cut short by a full disk or overwritten with garbage cost a compilation."""
-    code = ("import numpy; from fastnet.nets.mlp import TwoLayerNet; "
-            "net = TwoLayerNet(6, 4, 3, backend='numba', seed=1); "
-            "x = numpy.linspace(0, 1, 12, dtype=numpy.float32).reshape(2, 6); "
-            "print(float(net.loss(x, numpy.array([0, 2]))))")
+    code = (
+        "import numpy; from fastnet.nets.mlp import TwoLayerNet; "
+        "net = TwoLayerNet(6, 4, 3, backend='numba', seed=1); "
+        "x = numpy.linspace(0, 1, 12, dtype=numpy.float32).reshape(2, 6); "
+        "print(float(net.loss(x, numpy.array([0, 2]))))"
+    )
     cache = tmp_path / "cache"
     first = run_python(code, NUMBA_CACHE_DIR=str(cache))
     written = [p for p in cache.rglob("*") if p.suffix in (".nbi", ".nbc")]
@@ -92,8 +96,10 @@ def random_data(shape, n, seed=0):
 def test_two_layer_net_trains_like_numpy(dtype, rtol):
     x, t = random_data((784,), 300)
     x = x.astype(dtype)
-    losses = {name: train_losses(TwoLayerNet(784, 50, 10, backend=name, dtype=dtype, seed=3), x, t, 20)
-              for name in ("numpy", "numba")}
+    losses = {
+        name: train_losses(TwoLayerNet(784, 50, 10, backend=name, dtype=dtype, seed=3), x, t, 20)
+        for name in ("numpy", "numba")
+    }
     assert losses["numba"][-1] < losses["numba"][0]  # it really trains
     numpy.testing.assert_allclose(losses["numba"], losses["numpy"], rtol=rtol)
 
@@ -132,8 +138,7 @@ def test_cross_entropy_kernel_never_reads_past_a_row():
         kernels.softmax_cross_entropy_backward(y, numpy.array([0, 7]))
 
 
-@pytest.mark.parametrize("x_dtype,dout_dtype", [(numpy.float16, numpy.float32),
-                                                (numpy.float32, numpy.float16)])
+@pytest.mark.parametrize("x_dtype,dout_dtype", [(numpy.float16, numpy.float32), (numpy.float32, numpy.float16)])
 def test_pooling_backward_follows_its_forward_path_not_the_dtype_of_dout(x_dtype, dout_dtype):
     """A float16 x takes the reference forward, a float32 dout could take the fast backward (and
     the other way round): the gradient must still be the reference's."""
@@ -182,18 +187,24 @@ def test_convolution_in_chunks_and_threads_matches_the_reference(dtype, threads,
     sizes = reference.conv_backward(numpy.abs(dout), numpy.abs(W), size_cache)
     n, _, oh, ow = want.shape
     terms = (5 * 3 * 3, n * oh * ow, n * oh * ow)  # dx: 5 filters over <= 3x3 windows; dW, db: every pixel
-    for g, e, magnitude, count, what in zip(kernels.conv_backward(dout, W, cache),
-                                            reference.conv_backward(dout, W, ref_cache), sizes, terms,
-                                            ("dx", "dW", "db")):
+    for g, e, magnitude, count, what in zip(
+        kernels.conv_backward(dout, W, cache),
+        reference.conv_backward(dout, W, ref_cache),
+        sizes,
+        terms,
+        ("dx", "dW", "db"),
+        strict=True,
+    ):
         assert g.dtype == e.dtype and g.shape == e.shape
         assert_sums_close(g, e, magnitude, count, dtype, what)
     again = kernels.conv_backward(dout, W, kernels.conv_forward(x, W, b, stride, pad, True)[1])
-    for g, h in zip(again, kernels.conv_backward(dout, W, cache)):
+    for g, h in zip(again, kernels.conv_backward(dout, W, cache), strict=True):
         numpy.testing.assert_array_equal(g, h)  # deterministic: the partial sums add in a fixed order
 
 
-@pytest.mark.parametrize("stride,pad,filt", [(1, 1, (3, 3)), (1, 0, (2, 4)), (1, 3, (3, 3)), (2, 1, (3, 2)),
-                                             (3, 2, (4, 3))])
+@pytest.mark.parametrize(
+    "stride,pad,filt", [(1, 1, (3, 3)), (1, 0, (2, 4)), (1, 3, (3, 3)), (2, 1, (3, 2)), (3, 2, (4, 3))]
+)
 def test_column_builders_and_their_adjoints(stride, pad, filt):
     """<columns(x), y> == <x, image_grad(y)> for the padded-plane (stride 1) and the general builders."""
     from fastnet.shapes import window_output_hw
@@ -228,10 +239,11 @@ def test_convolution_backward_follows_its_forward_path():
     assert not cache.fast
     dout = rng.standard_normal(out.shape).astype(numpy.float32)
     want = reference.conv_backward(dout, W, reference.conv_forward(x, W, b, 1, 1)[1])
-    sizes = reference.conv_backward(numpy.abs(dout), numpy.abs(W),
-                                    reference.conv_forward(numpy.abs(x), numpy.abs(W), b, 1, 1)[1])
+    sizes = reference.conv_backward(
+        numpy.abs(dout), numpy.abs(W), reference.conv_forward(numpy.abs(x), numpy.abs(W), b, 1, 1)[1]
+    )
     # Its parts may sum in another order: dx over 4 filters x 3x3 windows, dW and db over 2x6x6 pixels.
-    for g, e, magnitude, terms in zip(kernels.conv_backward(dout, W, cache), want, sizes, (36, 72, 72)):
+    for g, e, magnitude, terms in zip(kernels.conv_backward(dout, W, cache), want, sizes, (36, 72, 72), strict=True):
         assert g.dtype == e.dtype
         assert_sums_close(g, e, magnitude, terms, e.dtype)
 
@@ -239,11 +251,13 @@ def test_convolution_backward_follows_its_forward_path():
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_convolution_threads_work_in_a_forked_child():
     """A child forked after the worker threads started still convolves (e.g. a forked data worker)."""
-    code = ("import os, numpy; from fastnet.backends.numba_kernels import NumbaKernels; k = NumbaKernels();"
-            "k.conv_threads = 2; x = numpy.ones((4, 2, 6, 6), numpy.float32); W = numpy.ones((3, 2, 3, 3), numpy.float32);"
-            "b = numpy.zeros(3, numpy.float32); k.conv_forward(x, W, b, 1, 1);"
-            "pid = os.fork()\n"
-            "if pid == 0:\n"
-            "    out, _ = k.conv_forward(x, W, b, 1, 1); os._exit(0 if out[0, 0, 2, 2] == 18 else 3)\n"
-            "_, status = os.waitpid(pid, 0); print(os.waitstatus_to_exitcode(status))")
+    code = (
+        "import os, numpy; from fastnet.backends.numba_kernels import NumbaKernels; k = NumbaKernels();"
+        "k.conv_threads = 2; x = numpy.ones((4, 2, 6, 6), numpy.float32); W = numpy.ones((3, 2, 3, 3), numpy.float32);"
+        "b = numpy.zeros(3, numpy.float32); k.conv_forward(x, W, b, 1, 1);"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    out, _ = k.conv_forward(x, W, b, 1, 1); os._exit(0 if out[0, 0, 2, 2] == 18 else 3)\n"
+        "_, status = os.waitpid(pid, 0); print(os.waitstatus_to_exitcode(status))"
+    )
     assert run_python(code) == "0"

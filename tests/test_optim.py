@@ -1,4 +1,5 @@
 """Optimizers minimise a convex quadratic, update in place, and resume exactly from their state."""
+
 import numpy
 import pytest
 
@@ -7,8 +8,7 @@ from fastnet.optim import OPTIMIZERS, make_optimizer
 from fastnet.serialization import load_arrays, save_arrays
 
 # Step sizes that suit the quadratic below (curvatures 0.5 .. 4).
-LEARNING_RATES = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.5, "rmsprop": 0.02,
-                  "adam": 0.05}
+LEARNING_RATES = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.5, "rmsprop": 0.02, "adam": 0.05}
 CURVATURE = {"w": numpy.array([1.0, 4.0, 0.5, 2.0]), "v": numpy.array([[1.0, 0.7], [3.0, 1.5]])}
 MINIMUM = {"w": numpy.array([1.5, -2.0, 0.3, 3.0]), "v": numpy.array([[0.5, -1.0], [2.0, 0.0]])}
 
@@ -22,8 +22,10 @@ class Quadratic:
         self.c = {k: backend.asarray(v, dtype=numpy.float32) for k, v in MINIMUM.items()}
 
     def start(self):
-        return {"w": self.backend.asarray(numpy.zeros(4, numpy.float32)),
-                "v": self.backend.asarray(numpy.ones((2, 2), numpy.float32))}
+        return {
+            "w": self.backend.asarray(numpy.zeros(4, numpy.float32)),
+            "v": self.backend.asarray(numpy.ones((2, 2), numpy.float32)),
+        }
 
     def loss(self, params):
         return sum(float((0.5 * self.a[k] * (params[k] - self.c[k]) ** 2).sum()) for k in params)
@@ -166,8 +168,10 @@ def test_weight_decay_moves_the_minimum_towards_zero(backend):
 def test_adamw_decay_is_decoupled_from_the_moments(backend):
     """With zero gradients Adam's step is zero, so AdamW only shrinks W by (1 - lr*lambda) per step."""
     lr, lam, steps = 0.01, 0.5, 20
-    params = {"W": backend.asarray(numpy.full((3, 2), 2.0, numpy.float32)),
-              "b": backend.asarray(numpy.full(2, 2.0, numpy.float32))}
+    params = {
+        "W": backend.asarray(numpy.full((3, 2), 2.0, numpy.float32)),
+        "b": backend.asarray(numpy.full(2, 2.0, numpy.float32)),
+    }
     zeros = {k: v * 0 for k, v in params.items()}
     optimizer = OPTIMIZERS["adam"](lr=lr, weight_decay=lam)
     for _ in range(steps):
@@ -211,22 +215,25 @@ def test_resume_with_weight_decay_is_exact(backend, name):
 
 
 # --- hyper-parameters are checked at construction ---------------------------------------------------
-@pytest.mark.parametrize("make, named", [
-    (lambda: OPTIMIZERS["sgd"](lr="0.1"), "lr"),
-    (lambda: OPTIMIZERS["sgd"](lr=-0.1), "lr"),
-    (lambda: OPTIMIZERS["sgd"](lr=0.0), "lr"),
-    (lambda: OPTIMIZERS["adam"](lr=float("nan")), "lr"),
-    (lambda: OPTIMIZERS["adam"](lr=float("inf")), "lr"),
-    (lambda: OPTIMIZERS["sgd"](lr=True), "lr"),
-    (lambda: OPTIMIZERS["momentum"](momentum=1.5), "momentum"),
-    (lambda: OPTIMIZERS["nesterov"](momentum="0.9"), "momentum"),
-    (lambda: OPTIMIZERS["rmsprop"](decay_rate=-0.1), "decay_rate"),
-    (lambda: OPTIMIZERS["adam"](beta1=float("nan")), "beta1"),
-    (lambda: OPTIMIZERS["adam"](beta2=1.0), "beta2"),
-    (lambda: OPTIMIZERS["adagrad"](weight_decay=-1e-4), "weight_decay"),
-    (lambda: OPTIMIZERS["sgd"](weight_decay=None), "weight_decay"),
-    (lambda: make_optimizer(None), "optimizer"),
-])
+@pytest.mark.parametrize(
+    "make, named",
+    [
+        (lambda: OPTIMIZERS["sgd"](lr="0.1"), "lr"),
+        (lambda: OPTIMIZERS["sgd"](lr=-0.1), "lr"),
+        (lambda: OPTIMIZERS["sgd"](lr=0.0), "lr"),
+        (lambda: OPTIMIZERS["adam"](lr=float("nan")), "lr"),
+        (lambda: OPTIMIZERS["adam"](lr=float("inf")), "lr"),
+        (lambda: OPTIMIZERS["sgd"](lr=True), "lr"),
+        (lambda: OPTIMIZERS["momentum"](momentum=1.5), "momentum"),
+        (lambda: OPTIMIZERS["nesterov"](momentum="0.9"), "momentum"),
+        (lambda: OPTIMIZERS["rmsprop"](decay_rate=-0.1), "decay_rate"),
+        (lambda: OPTIMIZERS["adam"](beta1=float("nan")), "beta1"),
+        (lambda: OPTIMIZERS["adam"](beta2=1.0), "beta2"),
+        (lambda: OPTIMIZERS["adagrad"](weight_decay=-1e-4), "weight_decay"),
+        (lambda: OPTIMIZERS["sgd"](weight_decay=None), "weight_decay"),
+        (lambda: make_optimizer(None), "optimizer"),
+    ],
+)
 def test_invalid_hyperparameters_raise_input_error_naming_them(make, named):
     with pytest.raises(InputError, match=named):
         make()

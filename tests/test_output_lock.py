@@ -1,4 +1,5 @@
 """One run per output folder, with real concurrent ``fastnet train`` processes."""
+
 import os
 import signal
 import socket
@@ -10,8 +11,8 @@ import pytest
 from fastnet_cli import PATIENCE, Child, cli_env, command, run_cli, stderr_lines
 
 from fastnet.errors import InputError
-from fastnet.training.lock import LOCK_NAME, output_folder_lock
 from fastnet.training.checkpoint import read_checkpoint
+from fastnet.training.lock import LOCK_NAME, output_folder_lock
 
 LONG = ["--dataset", "sample", "--backend", "numpy", "--hidden", "30", "--quiet"]
 
@@ -19,18 +20,29 @@ LONG = ["--dataset", "sample", "--backend", "numpy", "--hidden", "30", "--quiet"
 def test_two_runs_started_together_into_one_folder_one_is_refused(tmp_path):
     out = tmp_path / "out"
     args = ["train", *LONG, "--epochs", "3", "--out", out]
-    procs = [subprocess.Popen(command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              cwd=tmp_path, env=cli_env(tmp_path)) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            command(*args),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+            env=cli_env(tmp_path),
+        )
+        for _ in range(2)
+    ]
     results = [(p.wait(timeout=PATIENCE), p.stdout.read(), p.stderr.read(), p.pid) for p in procs]
     codes = sorted(code for code, *_ in results)
     assert codes == [0, 2], results
-    (_, _, _, winner), = [r for r in results if r[0] == 0]
-    (_, _, refused, _), = [r for r in results if r[0] == 2]
+    ((_, _, _, winner),) = [r for r in results if r[0] == 0]
+    ((_, _, refused, _),) = [r for r in results if r[0] == 2]
     lines = [line for line in refused.splitlines() if line.strip()]
     assert len(lines) == 1, lines
     # Refused by the lock while the winner ran, or by the finished run it left (both name the folder).
-    assert (f"in use by another fastnet run (pid {winner} on {socket.gethostname()}" in lines[0]
-            or "already holds a run" in lines[0]), lines
+    assert (
+        f"in use by another fastnet run (pid {winner} on {socket.gethostname()}" in lines[0]
+        or "already holds a run" in lines[0]
+    ), lines
     assert str(out) in lines[0]
     assert read_checkpoint(out / "checkpoint.npz")[1]["progress"]["epoch"] == 3
     assert not (out / LOCK_NAME).exists()  # released at the end
@@ -42,8 +54,9 @@ def test_a_run_into_a_busy_folder_exits_2_naming_the_holder(tmp_path):
     try:
         holder.wait_for("epoch 1/")
         assert str(holder.proc.pid) in (out / LOCK_NAME).read_text()
-        second = run_cli("train", *LONG, "--limit", "300", "--epochs", "1", "--out", out, "--overwrite",
-                         tmp_path=tmp_path)
+        second = run_cli(
+            "train", *LONG, "--limit", "300", "--epochs", "1", "--out", out, "--overwrite", tmp_path=tmp_path
+        )
         assert second.returncode == 2, second.stdout + second.stderr
         lines = stderr_lines(second)
         assert len(lines) == 1 and f"pid {holder.proc.pid} on {socket.gethostname()}" in lines[0], lines
@@ -62,8 +75,7 @@ def test_the_stale_lock_of_a_killed_run_is_taken_over(tmp_path):
     killed.finish()
     assert f"pid {killed.proc.pid}" in (out / LOCK_NAME).read_text()
     epoch = read_checkpoint(out / "checkpoint.npz")[1]["progress"]["epoch"]
-    resumed = run_cli("train", "--resume", out / "checkpoint.npz", "--epochs", epoch + 1, "--quiet",
-                      tmp_path=tmp_path)
+    resumed = run_cli("train", "--resume", out / "checkpoint.npz", "--epochs", epoch + 1, "--quiet", tmp_path=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert f"took over the stale lock of {out} (pid {killed.proc.pid} on" in resumed.stdout
     assert not (out / LOCK_NAME).exists()
@@ -90,7 +102,7 @@ def test_a_symlinked_lock_file_is_refused_and_the_linked_file_is_untouched(tmp_p
     (out / LOCK_NAME).symlink_to(notes)
     result = run_cli("train", *LONG, "--limit", "200", "--epochs", "1", "--out", out, tmp_path=tmp_path)
     assert result.returncode == 2, result.stderr
-    line, = stderr_lines(result)
+    (line,) = stderr_lines(result)
     assert "is a symbolic link" in line and "remove it" in line, line
     assert notes.read_text() == "my notes\n"
     assert (out / LOCK_NAME).is_symlink()  # left as the user made it
@@ -113,8 +125,16 @@ def _plant(kind, path, tmp_path):
     return None
 
 
-@pytest.mark.parametrize("kind, says", [("directory", "a directory"), ("FIFO", "a FIFO"), ("socket", "a socket"),
-                                        ("dangling symlink", "symbolic link"), ("symlink loop", "symbolic link")])
+@pytest.mark.parametrize(
+    "kind, says",
+    [
+        ("directory", "a directory"),
+        ("FIFO", "a FIFO"),
+        ("socket", "a socket"),
+        ("dangling symlink", "symbolic link"),
+        ("symlink loop", "symbolic link"),
+    ],
+)
 def test_a_lock_file_that_is_not_a_file_is_one_clear_error(tmp_path, kind, says):
     folder = tmp_path / "run"
     folder.mkdir()
@@ -146,19 +166,28 @@ def test_the_windows_branch_locks_without_fcntl(tmp_path):
     """No fcntl on Windows: the lock takes msvcrt's byte-range branch, away from the holder line,
     and a second process is refused while the first holds it (simulated: ``tests/windows_sim.py``)."""
     folder = tmp_path / "run"
-    hold = ("import sys, windows_sim; windows_sim.enter()\n"
-            "from fastnet.training.lock import output_folder_lock\n"
-            f"with output_folder_lock({str(folder)!r}):\n"
-            "    print('locked', flush=True); sys.stdin.readline()\n"
-            "print('released', flush=True)")
+    hold = (
+        "import sys, windows_sim; windows_sim.enter()\n"
+        "from fastnet.training.lock import output_folder_lock\n"
+        f"with output_folder_lock({str(folder)!r}):\n"
+        "    print('locked', flush=True); sys.stdin.readline()\n"
+        "print('released', flush=True)"
+    )
     env = cli_env(tmp_path, PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), cli_env()["PYTHONPATH"]]))
-    holder = subprocess.Popen([sys.executable, "-c", hold], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=env)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked", holder.stderr.read()
         assert (folder / LOCK_NAME).read_text().startswith(f"pid {holder.pid} on ")  # readable while held
-        second = subprocess.run([sys.executable, "-c", hold], input="", capture_output=True, text=True,
-                                env=env, timeout=PATIENCE)
+        second = subprocess.run(
+            [sys.executable, "-c", hold], input="", capture_output=True, text=True, env=env, timeout=PATIENCE
+        )
         assert second.returncode == 1 and f"in use by another fastnet run (pid {holder.pid}" in second.stderr
     finally:
         holder.stdin.close()
@@ -175,10 +204,11 @@ def test_removing_the_lock_file_during_a_run_does_not_free_the_folder(tmp_path):
     try:
         holder.wait_for("epoch 1/")
         (out / LOCK_NAME).unlink()
-        second = run_cli("train", *LONG, "--limit", "300", "--epochs", "1", "--out", out, "--overwrite",
-                         tmp_path=tmp_path)
+        second = run_cli(
+            "train", *LONG, "--limit", "300", "--epochs", "1", "--out", out, "--overwrite", tmp_path=tmp_path
+        )
         assert second.returncode == 2, second.stderr
-        line, = stderr_lines(second)
+        (line,) = stderr_lines(second)
         assert f"{out} is in use by another fastnet run" in line, line
     finally:
         holder.proc.send_signal(signal.SIGINT)
@@ -191,5 +221,5 @@ def test_an_output_folder_in_a_symlink_loop_is_one_line(tmp_path, below):
     out = tmp_path / "loop" / below if below else tmp_path / "loop"
     result = run_cli("train", *LONG, "--limit", "200", "--epochs", "1", "--out", out, tmp_path=tmp_path)
     assert result.returncode == 2, result.stderr
-    line, = stderr_lines(result)
+    (line,) = stderr_lines(result)
     assert "choose another --out" in line and "Symlink loop" in line, line

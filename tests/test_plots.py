@@ -1,9 +1,17 @@
 """Pictures: real PNG files, written atomically, with the content each one promises."""
+
 import numpy
 import pytest
 
-from fastnet.plots import (confusion_figure, curves_figure, errors_figure, filters_figure,
-                           most_confident_errors, png_bytes, save_png)
+from fastnet.plots import (
+    confusion_figure,
+    curves_figure,
+    errors_figure,
+    filters_figure,
+    most_confident_errors,
+    png_bytes,
+    save_png,
+)
 from fastnet.plots.figure import as_images
 
 
@@ -46,8 +54,9 @@ def test_most_confident_errors_orders_by_the_wrong_class_probability():
 
 def test_errors_grid_titles_each_image_with_true_and_predicted(tmp_path):
     images = numpy.random.default_rng(0).random((7, 784)).astype(numpy.float32)
-    fig = errors_figure(images, [1, 2, 3, 4, 5, 6, 7], [7, 7, 7, 7, 7, 7, 1], [0.9] * 7,
-                        class_names=[f"c{i}" for i in range(10)])
+    fig = errors_figure(
+        images, [1, 2, 3, 4, 5, 6, 7], [7, 7, 7, 7, 7, 7, 1], [0.9] * 7, class_names=[f"c{i}" for i in range(10)]
+    )
     shown = texts(fig)
     assert "true c1\npredicted c7 (90%)" in shown and "true c7\npredicted c1 (90%)" in shown
     assert sum(1 for ax in fig.axes if ax.images) == 7
@@ -68,9 +77,14 @@ def test_filters_before_and_after_side_by_side(tmp_path):
     read_png(save_png(fig, tmp_path / "filters.png"))
 
 
-CLASSIC = {"epoch": [1, 2, 3], "train_loss": [0.5, 0.3, 0.2], "train_acc": [0.8, 0.9, 0.95],
-           "test_loss": [0.55, 0.35, 0.3], "test_acc": [0.78, 0.88, 0.9],
-           "step_loss": [[100, 1.0], [200, 0.6], [300, 0.3]]}
+CLASSIC = {
+    "epoch": [1, 2, 3],
+    "train_loss": [0.5, 0.3, 0.2],
+    "train_acc": [0.8, 0.9, 0.95],
+    "test_loss": [0.55, 0.35, 0.3],
+    "test_acc": [0.78, 0.88, 0.9],
+    "step_loss": [[100, 1.0], [200, 0.6], [300, 0.3]],
+}
 
 
 def labels_of(ax):
@@ -84,23 +98,33 @@ def test_classic_history_gives_loss_and_accuracy_panels():
 
 
 def test_validation_and_learning_rate_panels(tmp_path):
-    columns = {**CLASSIC, "val_loss": [0.52, 0.33, 0.34], "val_acc": [0.79, 0.91, 0.9],
-               "lr": [0.1, 0.05, 0.01], "step_lr": [[i, 0.1 - i * 3e-4] for i in range(1, 301)]}
+    columns = {
+        **CLASSIC,
+        "val_loss": [0.52, 0.33, 0.34],
+        "val_acc": [0.79, 0.91, 0.9],
+        "lr": [0.1, 0.05, 0.01],
+        "step_lr": [[i, 0.1 - i * 3e-4] for i in range(1, 301)],
+    }
     fig = curves_figure(columns, title="run")
     loss, acc, lr = fig.axes
     assert lr.get_title() == "learning rate"
     assert labels_of(acc) == ["train", "val", "test", "best val (epoch 2)"]
-    line = dict(zip(labels_of(lr), lr.get_lines()))["per update"]
+    line = dict(zip(labels_of(lr), lr.get_lines(), strict=True))["per update"]
     numpy.testing.assert_allclose(line.get_xdata()[[0, -1]], [0.01, 3.0])
     read_png(save_png(fig, tmp_path / "curves.png"))
 
 
 def test_missing_values_are_skipped_not_plotted_as_gaps():
-    columns = {**CLASSIC, "test_loss": [None, None, None], "test_acc": [None, None, None],
-               "val_acc": [None, 0.9, 0.92], "val_loss": [None, 0.3, 0.2]}
+    columns = {
+        **CLASSIC,
+        "test_loss": [None, None, None],
+        "test_acc": [None, None, None],
+        "val_acc": [None, 0.9, 0.92],
+        "val_loss": [None, 0.3, 0.2],
+    }
     fig = curves_figure(columns)
     assert labels_of(fig.axes[1]) == ["train", "val", "best val (epoch 3)"]
-    val = dict(zip(labels_of(fig.axes[1]), fig.axes[1].get_lines()))["val"]
+    val = dict(zip(labels_of(fig.axes[1]), fig.axes[1].get_lines(), strict=True))["val"]
     assert list(val.get_xdata()) == [2, 3]
 
 

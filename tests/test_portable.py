@@ -1,5 +1,6 @@
 """Where users run fastnet: containers (the cgroup's memory, not the host's) and Windows
 (simulated on this machine: no fcntl, msvcrt's locking, no fchmod, no O_NONBLOCK)."""
+
 import os
 import subprocess
 import sys
@@ -8,8 +9,8 @@ from pathlib import Path
 import pytest
 from fastnet_cli import PATIENCE, cli_env
 
-from fastnet.cgroups import cgroup_memory_headroom, parse_memory_headroom
 from fastnet import host_memory
+from fastnet.cgroups import cgroup_memory_headroom, parse_memory_headroom
 from fastnet.errors import ResourceError
 from fastnet.nets.mlp import TwoLayerNet
 from fastnet.training import memory
@@ -66,8 +67,9 @@ def run_as_windows(code, tmp_path):
     env.pop("XDG_CACHE_HOME", None)
     env["HOME"] = str(tmp_path / "home")
     prelude = "import os, sys, windows_sim; windows_sim.enter(); del os.fchmod; del os.O_NONBLOCK\n"
-    done = subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, text=True, env=env,
-                          timeout=PATIENCE)
+    done = subprocess.run(
+        [sys.executable, "-c", prelude + code], capture_output=True, text=True, env=env, timeout=PATIENCE
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -83,7 +85,9 @@ def test_every_module_imports_and_the_command_trains_without_posix_only_modules(
         "print(len(names), flush=True)\n"
         "from fastnet.cli.main import main\n"
         "sys.exit(main(['train', '--dataset', 'sample', '--backend', 'numpy', '--limit', '300', '--epochs', '1',\n"
-        f"                '--quiet', '--out', {str(run)!r}]))", tmp_path)
+        f"                '--quiet', '--out', {str(run)!r}]))",
+        tmp_path,
+    )
     assert int(out.splitlines()[0]) > 50
     assert (run / "checkpoint.npz").is_file() and not (run / ".fastnet.lock").exists()
 
@@ -94,7 +98,9 @@ def test_atomic_writes_files_and_folders_work_without_fchmod_or_nonblocking_open
         "from fastnet.atomic import atomic_write\n"
         "from fastnet.files import open_regular\n"
         f"atomic_write({str(target)!r}, lambda f: f.write(b'weights'))\n"
-        f"f, size = open_regular({str(target)!r}); print(f.read().decode(), size)", tmp_path)
+        f"f, size = open_regular({str(target)!r}); print(f.read().decode(), size)",
+        tmp_path,
+    )
     assert out.split() == ["weights", "7"]
 
 
@@ -104,7 +110,9 @@ def test_the_download_cache_comes_from_the_platform_not_a_hard_coded_home_dot_ca
         "from fastnet.datasets.catalog import MNIST\n"
         "from fastnet.datasets.locate import cache_dir\n"
         "spec = MNIST\n"
-        "print(cache_dir(spec)); print(platformdirs.user_cache_dir(appauthor=False))", tmp_path)
+        "print(cache_dir(spec)); print(platformdirs.user_cache_dir(appauthor=False))",
+        tmp_path,
+    )
     where, platform_root = out.splitlines()
     assert where.startswith(platform_root)
     assert where.endswith(os.path.join("fastnet", Path(where).name))

@@ -1,12 +1,12 @@
 """fastnet predict on users' pictures: a trained net recognises dark-on-white PNGs of any size as
 well as the test set, and every bad file is one line while the others are still predicted."""
+
 import json
-from pathlib import Path
 import zlib
+from pathlib import Path
 
 import numpy
 import pytest
-
 from fastnet_cli import run_cli
 
 pytest.importorskip("PIL", reason="Pillow reads the pictures (pip install pillow)")
@@ -23,8 +23,21 @@ def trained(tmp_path_factory, request):
     if data is None:
         pytest.skip("full MNIST files not found (set FASTNET_MNIST_DIR or place ../shared/data/mnist)")
     out = tmp_path_factory.mktemp("run")
-    done = run_cli("train", "--net", "two-layer", "--epochs", "3", "--data-dir", data, "--out", out / "run",
-                   "--backend", "numpy", "--quiet", tmp_path=out)
+    done = run_cli(
+        "train",
+        "--net",
+        "two-layer",
+        "--epochs",
+        "3",
+        "--data-dir",
+        data,
+        "--out",
+        out / "run",
+        "--backend",
+        "numpy",
+        "--quiet",
+        tmp_path=out,
+    )
     assert done.returncode == 0, done.stderr
     return out / "run" / "checkpoint.npz", data
 
@@ -75,7 +88,7 @@ def test_bad_files_are_one_line_each_and_the_rest_is_predicted(trained, tmp_path
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == len(bad), done.stderr
-    for name, line in zip(bad, lines):
+    for name, line in zip(bad, lines, strict=True):
         assert line.startswith("fastnet: error: ") and name in line
     assert "Traceback" not in done.stderr
     assert "blank" in lines[2] and "1x1" in lines[3] and "bomb" in lines[4] and "bomb" in lines[5]
@@ -96,8 +109,23 @@ def test_a_fashion_checkpoint_prepares_photos_its_own_way(tmp_path):
     folder = Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion-mnist"
     if not (folder / "t10k-images-idx3-ubyte.gz").exists():
         pytest.skip("full Fashion-MNIST files not found (../shared/data/fashion-mnist)")
-    done = run_cli("train", "--net", "two-layer", "--dataset", "fashion-mnist", "--epochs", "3", "--data-dir",
-                   folder, "--out", tmp_path / "run", "--backend", "numpy", "--quiet", tmp_path=tmp_path)
+    done = run_cli(
+        "train",
+        "--net",
+        "two-layer",
+        "--dataset",
+        "fashion-mnist",
+        "--epochs",
+        "3",
+        "--data-dir",
+        folder,
+        "--out",
+        tmp_path / "run",
+        "--backend",
+        "numpy",
+        "--quiet",
+        tmp_path=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     loaded = load_with_info(tmp_path / "run" / "checkpoint.npz", "numpy")
     assert loaded.dataset == "fashion-mnist" and loaded.classes[0] == "T-shirt/top"

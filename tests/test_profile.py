@@ -1,14 +1,15 @@
 """The per-layer profiler: book names, fused passes attributed honestly, bytes, and no trace left."""
+
 import time
 
 import numpy
+from fastnet_cli import run_cli
 
 from fastnet.layers import Affine, Relu
 from fastnet.nets import Sequential, SimpleConvNet, TwoLayerNet
 from fastnet.optim import SGD
 from fastnet.profiling.layer_timer import WRAPPED, timing_layers
 from fastnet.profiling.step import profile_copy, profile_step
-from fastnet_cli import run_cli
 
 
 def data(rng, n, shape):
@@ -29,8 +30,15 @@ class Slow:
 def test_rows_use_the_book_names_and_a_fused_pass_is_one_unit(rng):
     x, t = data(rng, 8, (1, 28, 28))
     result = profile_step(SimpleConvNet(seed=0, backend="numpy"), SGD(0.01), x, t, steps=2, warmup=1)
-    assert [r["unit"] for r in result["rows"]] == ["Conv1+Relu1", "Pool1", "Affine1+Relu2", "Affine2",
-                                                   "SoftmaxWithLoss", "update (SGD)", "other (checks, glue)"]
+    assert [r["unit"] for r in result["rows"]] == [
+        "Conv1+Relu1",
+        "Pool1",
+        "Affine1+Relu2",
+        "Affine2",
+        "SoftmaxWithLoss",
+        "update (SGD)",
+        "other (checks, glue)",
+    ]
     for row in result["rows"][:5]:
         assert row["forward_s"] > 0 and row["backward_s"] > 0, row
 
@@ -79,8 +87,9 @@ def test_profiling_a_copy_leaves_the_run_untouched(rng):
 
 
 def test_profile_command_prints_the_table(tmp_path):
-    result = run_cli("profile", "--net", "two-layer", "--backend", "numpy", "--steps", "2", "--warmup", "1",
-                     tmp_path=tmp_path)
+    result = run_cli(
+        "profile", "--net", "two-layer", "--backend", "numpy", "--steps", "2", "--warmup", "1", tmp_path=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     units = [line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ")]
     assert units[1:5] == ["Affine1+Relu1", "Affine2", "SoftmaxWithLoss", "update"]
@@ -88,8 +97,24 @@ def test_profile_command_prints_the_table(tmp_path):
 
 
 def test_train_profile_prints_the_table_once_after_the_first_epoch(tmp_path):
-    result = run_cli("train", "--dataset", "sample", "--limit", "200", "--epochs", "2", "--backend", "numpy",
-                     "--quiet", "--profile", "--threads", "1", "--out", tmp_path / "run", tmp_path=tmp_path)
+    result = run_cli(
+        "train",
+        "--dataset",
+        "sample",
+        "--limit",
+        "200",
+        "--epochs",
+        "2",
+        "--backend",
+        "numpy",
+        "--quiet",
+        "--profile",
+        "--threads",
+        "1",
+        "--out",
+        tmp_path / "run",
+        tmp_path=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "threads: 1 BLAS, 1 numba/conv (--threads)" in lines

@@ -1,5 +1,6 @@
 """Memory and disk: a batch that cannot fit is refused before it is allocated, and a full disk
 ends the run with one line while the earlier checkpoint survives."""
+
 import os
 import resource
 import subprocess
@@ -29,15 +30,31 @@ def test_batch_that_does_not_fit_is_refused_with_a_batch_that_does(sample):
     per_sample = bytes_per_sample(net, (1, 28, 28))
     free = int(per_sample * 300)  # room for about 240 samples after the 80% headroom
     with pytest.raises(ResourceError) as refused:
-        Trainer(net, SGD(0.01), sample.x_train[:2000], sample.t_train[:2000], batch_size=1000,
-                free_memory=free, progress=False, log=None)
+        Trainer(
+            net,
+            SGD(0.01),
+            sample.x_train[:2000],
+            sample.t_train[:2000],
+            batch_size=1000,
+            free_memory=free,
+            progress=False,
+            log=None,
+        )
     message = str(refused.value)
     assert "batch size 1000 needs about" in message and "GiB" in message
     suggested = int(message.split("--batch-size ")[1].split()[0])
     assert suggested == 128  # the largest power of two under ~240
     check_batch_fits(net, (1, 28, 28), suggested, free=free)  # and it does fit
-    trainer = Trainer(net, SGD(0.01), sample.x_train[:2000], sample.t_train[:2000], batch_size=suggested,
-                      free_memory=free, progress=False, log=None)
+    trainer = Trainer(
+        net,
+        SGD(0.01),
+        sample.x_train[:2000],
+        sample.t_train[:2000],
+        batch_size=suggested,
+        free_memory=free,
+        progress=False,
+        log=None,
+    )
     assert trainer.eval_batch_size < 1000  # evaluation batches shrink to fit too
 
 
@@ -79,8 +96,9 @@ def test_the_net_counts_against_the_batch_budget():
 def run_measured(args, tmp_path, preexec_fn):
     """Run the CLI; returns (exit code, stderr, peak resident memory in bytes)."""
     with open(tmp_path / "stdout", "w") as out, open(tmp_path / "stderr", "w") as err:
-        child = subprocess.Popen(command(*args), stdout=out, stderr=err, cwd=tmp_path, env=cli_env(tmp_path),
-                                 preexec_fn=preexec_fn)
+        child = subprocess.Popen(
+            command(*args), stdout=out, stderr=err, cwd=tmp_path, env=cli_env(tmp_path), preexec_fn=preexec_fn
+        )
         _pid, status, usage = os.wait4(child.pid, 0)
         child.returncode = os.waitstatus_to_exitcode(status)
     return child.returncode, (tmp_path / "stderr").read_text(), usage.ru_maxrss * 1024
@@ -91,8 +109,25 @@ def test_cli_refuses_a_huge_batch_before_allocating_it(tmp_path):
         resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, 4 * 2**30))
 
     code, stderr, peak = run_measured(
-        ["train", "--dataset", "sample", "--net", "deep-conv", "--batch-size", 10**7, "--epochs", "1",
-         "--backend", "numpy", "--quiet", "--out", tmp_path / "run"], tmp_path, limit_address_space)
+        [
+            "train",
+            "--dataset",
+            "sample",
+            "--net",
+            "deep-conv",
+            "--batch-size",
+            10**7,
+            "--epochs",
+            "1",
+            "--backend",
+            "numpy",
+            "--quiet",
+            "--out",
+            tmp_path / "run",
+        ],
+        tmp_path,
+        limit_address_space,
+    )
     assert code == 2, stderr
     assert "Traceback" not in stderr
     (line,) = [line for line in stderr.splitlines() if line.strip()]
@@ -108,8 +143,12 @@ def tiny_disk(tmp_path):
     mount_point = tmp_path / "disk"
     mount_point.mkdir()
     try:
-        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)],
-                                 capture_output=True, text=True, timeout=30)
+        mounted = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         pytest.skip(f"cannot mount a tmpfs here: {exc}")
     if mounted.returncode != 0:
@@ -149,9 +188,14 @@ def test_file_size_limit_keeps_the_earlier_checkpoint(tmp_path):
     def limit_file_size():  # writes past 64 KiB fail with EFBIG (Python ignores SIGXFSZ)
         resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
 
-    result = subprocess.run(command("train", "--resume", checkpoint, "--epochs", "2", "--backend", "numpy",
-                                    "--quiet"),
-                            capture_output=True, text=True, cwd=tmp_path, env=cli_env(tmp_path),
-                            preexec_fn=limit_file_size, timeout=PATIENCE)
+    result = subprocess.run(
+        command("train", "--resume", checkpoint, "--epochs", "2", "--backend", "numpy", "--quiet"),
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=cli_env(tmp_path),
+        preexec_fn=limit_file_size,
+        timeout=PATIENCE,
+    )
     assert_disk_error_keeps_epoch_one(result, checkpoint, "file size limit")
     assert checkpoint.read_bytes() == before

@@ -1,5 +1,6 @@
 """An interrupted run, resumed from its checkpoint, ends bitwise where the uninterrupted run ends
 (numpy backend): same weights, optimizer state, BatchNorm statistics and dropout masks."""
+
 import os
 import signal
 
@@ -26,16 +27,37 @@ def two_layer():
 
 
 def mlp_adam_dropout_batchnorm():
-    net = MultiLayerNet(784, [40, 30], 10, use_dropout=True, dropout_ratio=0.3, use_batchnorm=True,
-                        weight_decay_lambda=1e-3, backend="numpy", seed=3)
+    net = MultiLayerNet(
+        784,
+        [40, 30],
+        10,
+        use_dropout=True,
+        dropout_ratio=0.3,
+        use_batchnorm=True,
+        weight_decay_lambda=1e-3,
+        backend="numpy",
+        seed=3,
+    )
     return net, Adam(lr=0.003)
 
 
 def trainer_for(make, sample, out_dir):
     net, optimizer = make()
-    return Trainer(net, optimizer, sample.x_train[:N_TRAIN], sample.t_train[:N_TRAIN],
-                   sample.x_test[:300], sample.t_test[:300], epochs=3, batch_size=100, seed=5,
-                   out_dir=out_dir, progress=False, log=None, log_every=4)
+    return Trainer(
+        net,
+        optimizer,
+        sample.x_train[:N_TRAIN],
+        sample.t_train[:N_TRAIN],
+        sample.x_test[:300],
+        sample.t_test[:300],
+        epochs=3,
+        batch_size=100,
+        seed=5,
+        out_dir=out_dir,
+        progress=False,
+        log=None,
+        log_every=4,
+    )
 
 
 def signal_during_step(net, step, signum=signal.SIGINT):
@@ -53,8 +75,7 @@ def signal_during_step(net, step, signum=signal.SIGINT):
 
 def final_state(trainer):
     optimizer_info, optimizer_arrays = trainer.optimizer.state_dict()
-    return ({k: v.copy() for k, v in trainer.net.state_arrays().items()}, optimizer_arrays,
-            optimizer_info["iter"])
+    return ({k: v.copy() for k, v in trainer.net.state_arrays().items()}, optimizer_arrays, optimizer_info["iter"])
 
 
 def assert_same_state(a, b):
@@ -104,9 +125,29 @@ def test_signal_handlers_are_restored_after_fit(sample, tmp_path):
 
 
 def test_cli_resume_after_sigint_matches_uninterrupted_cli_run(tmp_path):
-    common = ["--dataset", "sample", "--limit", "1000", "--backend", "numpy", "--net", "mlp",
-              "--hidden", "40", "30", "--optimizer", "adam", "--lr", "0.003", "--dropout", "0.2",
-              "--batchnorm", "--batch-size", "100", "--quiet"]
+    common = [
+        "--dataset",
+        "sample",
+        "--limit",
+        "1000",
+        "--backend",
+        "numpy",
+        "--net",
+        "mlp",
+        "--hidden",
+        "40",
+        "30",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.003",
+        "--dropout",
+        "0.2",
+        "--batchnorm",
+        "--batch-size",
+        "100",
+        "--quiet",
+    ]
     child = Child("train", *common, "--epochs", "1000", "--out", tmp_path / "interrupted", tmp_path=tmp_path)
     child.wait_for("epoch 1/1000")
     child.proc.send_signal(signal.SIGINT)
@@ -116,8 +157,9 @@ def test_cli_resume_after_sigint_matches_uninterrupted_cli_run(tmp_path):
     finished = read_checkpoint(checkpoint)[1]["progress"]["epoch"]
     epochs = finished + 2  # resume into the middle of the run, whatever epoch the signal hit
 
-    resumed = run_cli("train", "--resume", checkpoint, "--epochs", epochs, "--backend", "numpy", "--quiet",
-                      tmp_path=tmp_path)
+    resumed = run_cli(
+        "train", "--resume", checkpoint, "--epochs", epochs, "--backend", "numpy", "--quiet", tmp_path=tmp_path
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming" in resumed.stdout
     straight = run_cli("train", *common, "--epochs", epochs, "--out", tmp_path / "straight", tmp_path=tmp_path)

@@ -1,5 +1,7 @@
 """Learning-rate schedules: exact values, warm-up, purity (resume from the iteration), checks."""
+
 import math
+from itertools import pairwise
 
 import numpy
 import pytest
@@ -37,12 +39,11 @@ def test_cosine_values():
     assert got[2:11] == pytest.approx(expected, rel=1e-15)
     assert got[6] == pytest.approx(0.55)  # half way: the mean of base and min
     assert got[10] == got[11] == pytest.approx(0.1)  # after the run: stays at min_lr
-    assert all(a >= b for a, b in zip(got[2:], got[3:]))
+    assert all(a >= b for a, b in pairwise(got[2:]))
 
 
 def test_rates_in_epochs_become_iterations():
-    s = make_schedule("step", 0.1, epochs=6, iterations_per_epoch=100, warmup_epochs=0.5,
-                      step_epochs=2, gamma=0.1)
+    s = make_schedule("step", 0.1, epochs=6, iterations_per_epoch=100, warmup_epochs=0.5, step_epochs=2, gamma=0.1)
     assert (s.total, s.warmup, s.step_size) == (600, 50, 200)
     assert s.lr_at(49) == pytest.approx(0.1) and s.lr_at(249) == pytest.approx(0.1)
     assert s.lr_at(250) == pytest.approx(0.01)
@@ -86,18 +87,21 @@ def test_resume_from_config_and_iteration_alone_is_exact():
     numpy.testing.assert_array_equal(interrupted["W"], straight["W"])
 
 
-@pytest.mark.parametrize("kwargs, named", [
-    (dict(name="linear", base_lr=0.1, total=10), "schedule"),
-    (dict(name="step", base_lr="0.1", total=10), "base learning rate"),
-    (dict(name="step", base_lr=-1.0, total=10), "base learning rate"),
-    (dict(name="step", base_lr=0.1, total=0), "total"),
-    (dict(name="step", base_lr=0.1, total=10, warmup=-1), "warm-up"),
-    (dict(name="step", base_lr=0.1, total=10, warmup=1.5), "warm-up"),
-    (dict(name="step", base_lr=0.1, total=10, gamma=0.0), "gamma"),
-    (dict(name="step", base_lr=0.1, total=10, gamma=2.0), "gamma"),
-    (dict(name="cosine", base_lr=0.1, total=10, min_lr=0.5), "min_lr"),
-    (dict(name="cosine", base_lr=0.1, total=10, warmup=10), "warm-up"),
-])
+@pytest.mark.parametrize(
+    "kwargs, named",
+    [
+        (dict(name="linear", base_lr=0.1, total=10), "schedule"),
+        (dict(name="step", base_lr="0.1", total=10), "base learning rate"),
+        (dict(name="step", base_lr=-1.0, total=10), "base learning rate"),
+        (dict(name="step", base_lr=0.1, total=0), "total"),
+        (dict(name="step", base_lr=0.1, total=10, warmup=-1), "warm-up"),
+        (dict(name="step", base_lr=0.1, total=10, warmup=1.5), "warm-up"),
+        (dict(name="step", base_lr=0.1, total=10, gamma=0.0), "gamma"),
+        (dict(name="step", base_lr=0.1, total=10, gamma=2.0), "gamma"),
+        (dict(name="cosine", base_lr=0.1, total=10, min_lr=0.5), "min_lr"),
+        (dict(name="cosine", base_lr=0.1, total=10, warmup=10), "warm-up"),
+    ],
+)
 def test_invalid_settings_raise_input_error_naming_them(kwargs, named):
     with pytest.raises(InputError, match=named):
         Schedule(**kwargs)

@@ -1,5 +1,6 @@
 """Model selection through the Trainer: a validation split held out of the training set, the best
 epoch's checkpoint, early stopping, and a learning-rate schedule, all resumed bitwise (numpy)."""
+
 import numpy
 import pytest
 from test_resume import assert_same_state, final_state, signal_during_step
@@ -21,23 +22,53 @@ def sample():
 def noisy_run(sample, out_dir=None, epochs=12, val_split=100, **options):
     """Validation accuracy 0.2, 0.14, 0.3, 0.42, 0.46, 0.39, 0.41, 0.53, 0.48, ...: ups and downs."""
     net = TwoLayerNet(784, 30, 10, backend="numpy", seed=3)
-    return Trainer(net, SGD(lr=1.0), sample.x_train[:400], sample.t_train[:400], sample.x_test[:300],
-                   sample.t_test[:300], epochs=epochs, batch_size=50, seed=5, out_dir=out_dir,
-                   progress=False, log=None, val_split=val_split, **options)
+    return Trainer(
+        net,
+        SGD(lr=1.0),
+        sample.x_train[:400],
+        sample.t_train[:400],
+        sample.x_test[:300],
+        sample.t_test[:300],
+        epochs=epochs,
+        batch_size=50,
+        seed=5,
+        out_dir=out_dir,
+        progress=False,
+        log=None,
+        val_split=val_split,
+        **options,
+    )
 
 
 def scheduled_run(sample, out_dir, min_lr=0.0):
     net = TwoLayerNet(784, 30, 10, backend="numpy", seed=3)
-    return Trainer(net, Adam(lr=0.01, weight_decay=0.01), sample.x_train[:600], sample.t_train[:600],
-                   sample.x_test[:300], sample.t_test[:300], epochs=4, batch_size=100, seed=5,
-                   out_dir=out_dir, progress=False, log=None, log_every=2, val_split=0.2, keep_best=True,
-                   early_stop=3, lr_schedule="cosine", warmup_epochs=1, min_lr=min_lr)
+    return Trainer(
+        net,
+        Adam(lr=0.01, weight_decay=0.01),
+        sample.x_train[:600],
+        sample.t_train[:600],
+        sample.x_test[:300],
+        sample.t_test[:300],
+        epochs=4,
+        batch_size=100,
+        seed=5,
+        out_dir=out_dir,
+        progress=False,
+        log=None,
+        log_every=2,
+        val_split=0.2,
+        keep_best=True,
+        early_stop=3,
+        lr_schedule="cosine",
+        warmup_epochs=1,
+        min_lr=min_lr,
+    )
 
 
 def expected_stop(val_acc, val_loss, patience):
     """The epoch early stopping must end at: ``patience`` epochs after the last improvement."""
     best, since = None, 0
-    for epoch, score in enumerate(zip(val_acc, [-v for v in val_loss]), start=1):
+    for epoch, score in enumerate(zip(val_acc, [-v for v in val_loss], strict=True), start=1):
         if best is None or score > best:
             best, since = score, 0
         else:
@@ -71,7 +102,9 @@ def test_early_stop_ends_patience_epochs_after_the_best(sample):
 def test_best_checkpoint_holds_the_best_validation_epoch(sample, tmp_path):
     trainer = noisy_run(sample, tmp_path, epochs=9, keep_best=True)
     weights = {}
-    trainer.extend(called_at("end_epoch", lambda t: weights.update({t.epoch: {k: v.copy() for k, v in t.net.params.items()}})))
+    trainer.extend(
+        called_at("end_epoch", lambda t: weights.update({t.epoch: {k: v.copy() for k, v in t.net.params.items()}}))
+    )
     history = trainer.fit().to_dict()
     best = 1 + max(range(9), key=lambda i: (history["val_acc"][i], -history["val_loss"][i]))
     assert best == 8
@@ -152,29 +185,35 @@ def test_damaged_selection_state_is_refused(sample, tmp_path):
         noisy_run(sample).restore_progress(progress, meta["history"], source="x.npz")
 
 
-@pytest.mark.parametrize("options, problem", [
-    ({"keep_best": True, "val_split": None}, "add --val-split"),
-    ({"early_stop": 2, "val_split": None}, "add --val-split"),
-    ({"val_split": 1.5}, "--val-split"),
-    ({"lr_schedule": "linear"}, "--lr-schedule"),
-    ({"val_split": 400}, "leaves no training data"),
-])
+@pytest.mark.parametrize(
+    "options, problem",
+    [
+        ({"keep_best": True, "val_split": None}, "add --val-split"),
+        ({"early_stop": 2, "val_split": None}, "add --val-split"),
+        ({"val_split": 1.5}, "--val-split"),
+        ({"lr_schedule": "linear"}, "--lr-schedule"),
+        ({"val_split": 400}, "leaves no training data"),
+    ],
+)
 def test_bad_selection_settings_are_one_clear_error(sample, options, problem):
     with pytest.raises(InputError, match=problem):
         noisy_run(sample, **options)
 
 
-@pytest.mark.parametrize("accs, losses, best", [
-    ([0.9, 0.95, 0.95], [0.3, 0.2, 0.1], 2),     # a tie in accuracy: the lower loss
-    ([0.9, 0.95, 0.95], [0.3, 0.1, 0.1], 1),     # a full tie: the earlier epoch
-    ([0.97, 0.95, 0.96], [0.3, 0.1, 0.1], 0),    # accuracy first, whatever the loss
-])
+@pytest.mark.parametrize(
+    "accs, losses, best",
+    [
+        ([0.9, 0.95, 0.95], [0.3, 0.2, 0.1], 2),  # a tie in accuracy: the lower loss
+        ([0.9, 0.95, 0.95], [0.3, 0.1, 0.1], 1),  # a full tie: the earlier epoch
+        ([0.97, 0.95, 0.96], [0.3, 0.1, 0.1], 0),  # accuracy first, whatever the loss
+    ],
+)
 def test_the_streaming_choice_and_the_history_choice_name_the_same_epoch(accs, losses, best):
     from fastnet.best_epoch import best_epoch_index
     from fastnet.training.selection import ModelSelection
 
     selection = ModelSelection()
-    for epoch, (acc, loss) in enumerate(zip(accs, losses), start=1):
+    for epoch, (acc, loss) in enumerate(zip(accs, losses, strict=True), start=1):
         selection.observe(epoch, loss, acc)
     assert best_epoch_index({"val_acc": accs, "val_loss": losses}) == best
     assert selection.best_epoch == best + 1

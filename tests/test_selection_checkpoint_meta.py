@@ -1,4 +1,5 @@
 """Crafted selection and schedule metadata is refused on resume in one line naming the file."""
+
 import pytest
 from test_cli_checkpoint_meta import _drop_last, _set, assert_resume_refused_in_one_line, crafted_copy, two_epoch_run
 
@@ -9,10 +10,12 @@ CRAFTED = {
     "validation split as text": _set("config", "val_split", "5000"),
     "unknown schedule": _set("progress", "schedule", {"name": "linear", "base_lr": 0.1, "total": 9}),
     "schedule settings not a mapping": _set("progress", "schedule", [1, 2]),
-    "best epoch beyond the run": _set("progress", "selection", {"best_epoch": 7, "best_val_acc": 0.5,
-                                                                "best_val_loss": 1.0, "since_best": 0}),
-    "best accuracy not finite": _set("progress", "selection", {"best_epoch": 2, "best_val_acc": float("nan"),
-                                                               "best_val_loss": 1.0, "since_best": 0}),
+    "best epoch beyond the run": _set(
+        "progress", "selection", {"best_epoch": 7, "best_val_acc": 0.5, "best_val_loss": 1.0, "since_best": 0}
+    ),
+    "best accuracy not finite": _set(
+        "progress", "selection", {"best_epoch": 2, "best_val_acc": float("nan"), "best_val_loss": 1.0, "since_best": 0}
+    ),
 }
 
 

@@ -1,4 +1,5 @@
 """Saving and loading nets: exact round trips, and a clear refusal of anything else."""
+
 import json
 import pathlib
 import pickle
@@ -79,8 +80,9 @@ def test_load_into_a_different_net_is_refused_naming_it(tmp_path):
     other = MultiLayerNet(5, [4], 3, use_batchnorm=True, seed=0)
     with pytest.raises(CheckpointError, match="missing.*gamma1"):
         other.load_params(tmp_path / "net.npz")
-    conv = SimpleConvNet(input_dim=(1, 6, 6), conv_param={"filter_num": 2, "filter_size": 3}, hidden_size=4,
-                         output_size=3, seed=0)
+    conv = SimpleConvNet(
+        input_dim=(1, 6, 6), conv_param={"filter_num": 2, "filter_size": 3}, hidden_size=4, output_size=3, seed=0
+    )
     with pytest.raises(CheckpointError, match="W3"):
         conv.load_params(tmp_path / "net.npz")
 
@@ -138,8 +140,15 @@ def test_foreign_npz_is_refused(tmp_path):
         TwoLayerNet(5, 4, 3).load_params(tmp_path / "foreign.npz")
 
 
-@pytest.mark.parametrize("header", [json.dumps({"format": "other"}), json.dumps([1, 2]),
-                                    json.dumps({"format": "fastnet-arrays", "version": "1"}), "{not json"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        json.dumps({"format": "other"}),
+        json.dumps([1, 2]),
+        json.dumps({"format": "fastnet-arrays", "version": "1"}),
+        "{not json",
+    ],
+)
 def test_unknown_header_is_refused(tmp_path, header):
     numpy.savez(tmp_path / "odd.npz", **{HEADER_KEY: numpy.array(header), "W1": numpy.zeros(2)})
     with pytest.raises(CheckpointError):

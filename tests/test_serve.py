@@ -1,5 +1,6 @@
 """fastnet serve, for real: the command in a child process on 127.0.0.1, spoken to over HTTP,
 and its page driven in a headless chromium (skipped with the reason where none is installed)."""
+
 import http.client
 import json
 import os
@@ -12,13 +13,15 @@ from pathlib import Path
 
 import numpy
 import pytest
-
 from fastnet_cli import cli_env, command, run_cli
 
 pytest.importorskip("PIL", reason="Pillow reads the pictures (pip install pillow)")
 from user_images import user_style_png  # needs Pillow
 
-CHROMIUM, DRIVER = shutil.which("chromium") or "/usr/bin/chromium", shutil.which("chromedriver") or "/usr/bin/chromedriver"
+CHROMIUM, DRIVER = (
+    shutil.which("chromium") or "/usr/bin/chromium",
+    shutil.which("chromedriver") or "/usr/bin/chromedriver",
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,17 +31,34 @@ def checkpoint(tmp_path_factory):
     out = tmp_path_factory.mktemp("serve")
     data = _mnist_dir()
     where = ["--data-dir", data] if data else ["--dataset", "sample"]
-    done = run_cli("train", "--net", "two-layer", "--epochs", "3", *where, "--backend", "numpy",
-                   "--out", out / "run", "--quiet", tmp_path=out)
+    done = run_cli(
+        "train",
+        "--net",
+        "two-layer",
+        "--epochs",
+        "3",
+        *where,
+        "--backend",
+        "numpy",
+        "--out",
+        out / "run",
+        "--quiet",
+        tmp_path=out,
+    )
     assert done.returncode == 0, done.stderr
     return out / "run" / "checkpoint.npz"
 
 
 @pytest.fixture
 def server(checkpoint, tmp_path):
-    child = subprocess.Popen(command("serve", checkpoint, "--port", "0", "--request-timeout", "2"),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env=cli_env(tmp_path), cwd=tmp_path)
+    child = subprocess.Popen(
+        command("serve", checkpoint, "--port", "0", "--request-timeout", "2"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(tmp_path),
+        cwd=tmp_path,
+    )
     line = child.stdout.readline()
     assert "serving" in line, line + child.stderr.read()
     port = int(line.split("http://127.0.0.1:")[1].split("/")[0])

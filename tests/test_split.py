@@ -1,4 +1,5 @@
 """The validation split: exact size, stratified, disjoint, reproducible from its seed."""
+
 import numpy
 import pytest
 
@@ -40,7 +41,7 @@ def test_same_seed_same_split_other_seed_other_split():
     first = validation_split(labels, 200, seed=7)
     again = validation_split(labels.copy(), 200, seed=7)
     other = validation_split(labels, 200, seed=8)
-    for a, b in zip(first, again):
+    for a, b in zip(first, again, strict=True):
         numpy.testing.assert_array_equal(a, b)
     assert not numpy.array_equal(first[1], other[1])
     # Per-class counts do not depend on the seed, only which images are drawn.
@@ -50,13 +51,23 @@ def test_same_seed_same_split_other_seed_other_split():
 def test_one_hot_labels_give_the_same_split():
     labels = unbalanced_labels()
     one_hot = numpy.eye(10, dtype=numpy.float32)[labels]
-    for a, b in zip(validation_split(labels, 0.2, seed=1), validation_split(one_hot, 0.2, seed=1)):
+    for a, b in zip(validation_split(labels, 0.2, seed=1), validation_split(one_hot, 0.2, seed=1), strict=True):
         numpy.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("size, named", [(0, "validation size"), (-5, "validation size"), (1000, "leaves no"),
-                                         (1.0, "neither"), (2.5, "neither"), ("0.1", "validation size"),
-                                         (float("nan"), "validation size"), (True, "validation size")])
+@pytest.mark.parametrize(
+    "size, named",
+    [
+        (0, "validation size"),
+        (-5, "validation size"),
+        (1000, "leaves no"),
+        (1.0, "neither"),
+        (2.5, "neither"),
+        ("0.1", "validation size"),
+        (float("nan"), "validation size"),
+        (True, "validation size"),
+    ],
+)
 def test_bad_sizes_are_refused(size, named):
     with pytest.raises(InputError, match=named):
         validation_split(unbalanced_labels(), size)

@@ -1,4 +1,5 @@
 """TensorBoard events: real event files written by tensorboardX, read back record by record."""
+
 import struct
 import sys
 
@@ -21,7 +22,7 @@ def read_events(folder):
         offset = 0
         while offset < len(data):
             (length,) = struct.unpack_from("<Q", data, offset)
-            payload = data[offset + 12: offset + 12 + length]
+            payload = data[offset + 12 : offset + 12 + length]
             assert len(payload) == length, "truncated record"
             events.append(event_pb2.Event.FromString(payload))
             offset += 12 + length + 4
@@ -42,9 +43,18 @@ def test_epochs_write_tagged_scalars_and_skip_missing_values(tmp_path):
         log.epoch(2, {"epoch": 2, "train_loss": 0.25, "val_acc": 0.95, "test_acc": 0.94, "lr": 0.05})
         log.scalar("loss/minibatch", 0.3, 150)
     got = {(step, v.tag): v.simple_value for step, v in summaries(tmp_path)}
-    assert got == pytest.approx({(1, "loss/train"): 0.5, (1, "accuracy/val"): 0.91, (1, "learning_rate"): 0.1,
-                                 (2, "loss/train"): 0.25, (2, "accuracy/val"): 0.95, (2, "accuracy/test"): 0.94,
-                                 (2, "learning_rate"): 0.05, (150, "loss/minibatch"): 0.3})
+    assert got == pytest.approx(
+        {
+            (1, "loss/train"): 0.5,
+            (1, "accuracy/val"): 0.91,
+            (1, "learning_rate"): 0.1,
+            (2, "loss/train"): 0.25,
+            (2, "accuracy/val"): 0.95,
+            (2, "accuracy/test"): 0.94,
+            (2, "learning_rate"): 0.05,
+            (150, "loss/minibatch"): 0.3,
+        }
+    )
 
 
 def test_pictures_are_written_as_png_images_of_the_figure(tmp_path):

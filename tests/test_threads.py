@@ -1,18 +1,29 @@
 """The thread policy: cores from affinity and cgroup files, overrides, and applying the choice."""
+
 import subprocess
 import sys
+from itertools import pairwise
 
 import numpy
 import pytest
+from fastnet_cli import cli_env, command
 from threadpoolctl import threadpool_info
 
 from fastnet.nets import DeepConvNet, MultiLayerNet, SimpleConvNet, TwoLayerNet
-from fastnet.threads import (BLAS_ENV, LARGE_PRODUCT_MACS, NUMBA_ENV, affinity_cpus, cgroup_cpu_limit,
-                             choose_threads, parse_cfs_quota, parse_cpu_max, usable_cores,
-                             using_threads)
 from fastnet.profiling.thread_choice import threads_for
+from fastnet.threads import (
+    BLAS_ENV,
+    LARGE_PRODUCT_MACS,
+    NUMBA_ENV,
+    affinity_cpus,
+    cgroup_cpu_limit,
+    choose_threads,
+    parse_cfs_quota,
+    parse_cpu_max,
+    usable_cores,
+    using_threads,
+)
 from fastnet.training.extension import called_at
-from fastnet_cli import cli_env, command
 
 QUIET = {}  # an environment that sets no thread variable
 
@@ -125,8 +136,14 @@ def test_using_threads_limits_the_blas_inside_and_restores_it_after():
 
 
 def test_info_shows_the_thread_choice_and_the_environment_override(tmp_path):
-    result = subprocess.run(command("info"), capture_output=True, text=True, timeout=120, cwd=tmp_path,
-                            env=cli_env(tmp_path, OMP_NUM_THREADS="1"))
+    result = subprocess.run(
+        command("info"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=cli_env(tmp_path, OMP_NUM_THREADS="1"),
+    )
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if line.startswith("threads: ")]
     assert lines == ["threads: 1 BLAS, 1 numba/conv (OMP_NUM_THREADS=1)"]
@@ -146,14 +163,17 @@ def test_using_threads_sets_the_convolution_threads_and_restores_them():
 
 def test_a_process_choice_holds_outside_blocks_and_a_block_wins_inside(tmp_path):
     """A rank sets its share for the whole process; a using_threads block still decides within."""
-    code = ("from fastnet.threads import ThreadChoice, active_choice, conv_threads, set_process_choice, using_threads\n"
-            "set_process_choice(ThreadChoice(1, 2, 'rank share'))\n"
-            "print(conv_threads(), active_choice().why)\n"
-            "with using_threads(ThreadChoice(1, 3, 'block')):\n"
-            "    print(conv_threads())\n"
-            "print(conv_threads())\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                            env=cli_env(tmp_path))
+    code = (
+        "from fastnet.threads import ThreadChoice, active_choice, conv_threads, set_process_choice, using_threads\n"
+        "set_process_choice(ThreadChoice(1, 2, 'rank share'))\n"
+        "print(conv_threads(), active_choice().why)\n"
+        "with using_threads(ThreadChoice(1, 3, 'block')):\n"
+        "    print(conv_threads())\n"
+        "print(conv_threads())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=cli_env(tmp_path)
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[:3] == ["2 rank share", "3", "2"]
 
@@ -169,18 +189,19 @@ def test_the_convolution_shares_follow_the_chosen_threads():
         assert len(shares) == count
         assert max(hi - lo for lo, hi in shares) - min(hi - lo for lo, hi in shares) <= 1
         assert shares[0][0] == 0 and shares[-1][1] == 9
-        assert all(a[1] == b[0] for a, b in zip(shares, shares[1:]))
+        assert all(a[1] == b[0] for a, b in pairwise(shares))
     with using_threads(choose_threads(1, threads=4, environ=QUIET)):
         assert kernels._shares(3) == [(0, 1), (1, 2), (2, 3)]  # no more shares than images
 
 
 def test_the_convolution_threads_outside_a_choice_follow_the_environment(tmp_path):
     """A script that never chooses threads: NUMBA_NUM_THREADS (or the BLAS variables) still decide."""
-    code = ("from fastnet.threads import default_conv_threads; print(default_conv_threads())")
+    code = "from fastnet.threads import default_conv_threads; print(default_conv_threads())"
     for env, want in (({NUMBA_ENV: "1"}, "1"), ({"OMP_NUM_THREADS": "3"}, "3")):
         clean = {k: v for k, v in cli_env(tmp_path).items() if k not in BLAS_ENV + (NUMBA_ENV,)}
-        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                                env={**clean, **env})
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env={**clean, **env}
+        )
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == want
 
@@ -202,6 +223,7 @@ def test_trainer_fit_applies_the_policy_unless_the_caller_chose(no_thread_env):
     def trainer():
         net = TwoLayerNet(784, 50, 10, backend="numpy", seed=0)
         from fastnet.optim import SGD
+
         return Trainer(net, SGD(0.1), x, t, epochs=1, progress=False, log=None)
 
     policy = threads_for(TwoLayerNet(784, 50, 10, backend="numpy"), (784,), 100).blas

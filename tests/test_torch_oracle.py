@@ -1,4 +1,5 @@
 """PyTorch (CPU, float64) as an independent oracle for the layers' forward and backward passes."""
+
 import numpy
 import pytest
 
@@ -17,15 +18,17 @@ def leaf(array):
 
 
 def assert_close(actual, backend, expected_tensor, what):
-    numpy.testing.assert_allclose(backend.to_numpy(actual), expected_tensor.detach().numpy(), **TOL,
-                                  err_msg=what)
+    numpy.testing.assert_allclose(backend.to_numpy(actual), expected_tensor.detach().numpy(), **TOL, err_msg=what)
 
 
-@pytest.mark.parametrize("x_shape, w_shape, stride, pad", [
-    ((2, 3, 7, 7), (4, 3, 3, 3), 1, 0),
-    ((2, 3, 7, 6), (4, 3, 3, 2), 2, 1),
-    ((1, 2, 9, 9), (3, 2, 5, 5), 3, 2),
-])
+@pytest.mark.parametrize(
+    "x_shape, w_shape, stride, pad",
+    [
+        ((2, 3, 7, 7), (4, 3, 3, 3), 1, 0),
+        ((2, 3, 7, 6), (4, 3, 3, 2), 2, 1),
+        ((1, 2, 9, 9), (3, 2, 5, 5), 3, 2),
+    ],
+)
 def test_convolution_matches_conv2d(backend, rng, x_shape, w_shape, stride, pad):
     x, W, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
     layer = Convolution(W, b, stride=stride, pad=pad, backend=backend, dtype=F64)
@@ -41,11 +44,14 @@ def test_convolution_matches_conv2d(backend, rng, x_shape, w_shape, stride, pad)
     assert_close(layer.db, backend, tb.grad, "conv db")
 
 
-@pytest.mark.parametrize("x_shape, window, stride, pad", [
-    ((2, 3, 6, 6), 2, 2, 0),
-    ((2, 2, 7, 7), 3, 2, 1),  # overlapping windows with padding
-    ((1, 2, 5, 5), 3, 1, 0),
-])
+@pytest.mark.parametrize(
+    "x_shape, window, stride, pad",
+    [
+        ((2, 3, 6, 6), 2, 2, 0),
+        ((2, 2, 7, 7), 3, 2, 1),  # overlapping windows with padding
+        ((1, 2, 5, 5), 3, 1, 0),
+    ],
+)
 def test_max_pooling_matches_max_pool2d(backend, rng, x_shape, window, stride, pad):
     # Distinct values: with ties the two libraries may route the gradient to different inputs.
     x = rng.permutation(int(numpy.prod(x_shape))).reshape(x_shape).astype(F64) / 10
@@ -70,8 +76,7 @@ def test_batchnorm_training_matches_batch_norm(backend, rng, x_shape):
     out = layer.forward(backend.asarray(x), train_flg=True)
     tx, tg, tb = leaf(x), leaf(gamma), leaf(beta)
     running_mean, running_var = torch.zeros(channels, dtype=torch.float64), torch.ones(channels, dtype=torch.float64)
-    expected = F.batch_norm(tx, running_mean, running_var, tg, tb, training=True, momentum=1 - momentum,
-                            eps=layer.eps)
+    expected = F.batch_norm(tx, running_mean, running_var, tg, tb, training=True, momentum=1 - momentum, eps=layer.eps)
     assert_close(out, backend, expected, "batchnorm forward")
     G = rng.standard_normal(x_shape)
     dx = layer.backward(backend.asarray(G))

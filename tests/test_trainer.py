@@ -1,5 +1,6 @@
 """The training loop: it learns, records honest numbers, samples without replacement, and
 logs the loss of the gradient pass itself."""
+
 import json
 
 import numpy
@@ -22,8 +23,21 @@ def sample():
 def make_trainer(sample, tmp_path=None, seed=0, epochs=3, limit=None, **options):
     net = TwoLayerNet(784, 50, 10, backend="numpy", seed=seed)
     x, t = sample.x_train[:limit], sample.t_train[:limit]
-    return Trainer(net, SGD(lr=0.1), x, t, sample.x_test, sample.t_test, epochs=epochs, batch_size=100,
-                   seed=seed, out_dir=tmp_path, progress=False, log=None, **options)
+    return Trainer(
+        net,
+        SGD(lr=0.1),
+        x,
+        t,
+        sample.x_test,
+        sample.t_test,
+        epochs=epochs,
+        batch_size=100,
+        seed=seed,
+        out_dir=tmp_path,
+        progress=False,
+        log=None,
+        **options,
+    )
 
 
 def test_short_training_learns_and_writes_its_outputs(sample, tmp_path):
@@ -59,8 +73,7 @@ def test_every_sample_is_used_exactly_once_per_epoch(sample):
     x = sample.x_train[:n].copy()
     x[:, 0] = numpy.arange(n, dtype=numpy.float32)  # the row's own index rides along in pixel 0
     net = TwoLayerNet(784, 10, 10, backend="numpy", seed=0)
-    trainer = Trainer(net, SGD(lr=1e-4), x, sample.t_train[:n], epochs=3, batch_size=100, progress=False,
-                      log=None)
+    trainer = Trainer(net, SGD(lr=1e-4), x, sample.t_train[:n], epochs=3, batch_size=100, progress=False, log=None)
     seen = []
     gradient = net.gradient
 
@@ -72,7 +85,7 @@ def test_every_sample_is_used_exactly_once_per_epoch(sample):
     trainer.fit()
 
     assert len(seen) == 3 * 11
-    epochs = [numpy.concatenate(seen[i * 11:(i + 1) * 11]) for i in range(3)]
+    epochs = [numpy.concatenate(seen[i * 11 : (i + 1) * 11]) for i in range(3)]
     for order in epochs:
         assert numpy.array_equal(numpy.sort(order), numpy.arange(n))
     assert not numpy.array_equal(epochs[0], epochs[1])  # a fresh permutation every epoch
@@ -102,8 +115,10 @@ def test_logged_loss_comes_from_the_gradient_pass(sample):
     assert forwards[True] == steps  # one training forward per step, none extra for logging
     assert forwards[False] == 1 + 2  # evaluation only: 1000 train and 2000 test in batches of 1000
     logged = [loss for _, loss in history["step_loss"]]
-    expected = [numpy.float32(sum(numpy.float32(v) for v in losses[i:i + 4])) / len(losses[i:i + 4])
-                for i in range(0, steps, 4)]
+    expected = [
+        numpy.float32(sum(numpy.float32(v) for v in losses[i : i + 4])) / len(losses[i : i + 4])
+        for i in range(0, steps, 4)
+    ]
     assert [i for i, _ in history["step_loss"]] == [4, 8, 10]
     assert logged == pytest.approx(expected, rel=1e-6)
 

@@ -1,4 +1,5 @@
 """The Trainer's settings: one TrainerConfig (or its fields as keywords), checked at the door."""
+
 import numpy
 import pytest
 
@@ -18,11 +19,18 @@ def net():
     return TwoLayerNet(784, 20, 10, backend="numpy", seed=0)
 
 
-@pytest.mark.parametrize("options, named", [
-    ({"epochs": 1.7}, "epochs"), ({"epochs": 0}, "epochs"), ({"batch_size": 2.5}, "batch_size"),
-    ({"eval_batch_size": -1}, "eval_batch_size"), ({"seed": -1}, "seed"), ({"log_every": True}, "log_every"),
-    ({"epoch": 3}, "unknown option"),
-])
+@pytest.mark.parametrize(
+    "options, named",
+    [
+        ({"epochs": 1.7}, "epochs"),
+        ({"epochs": 0}, "epochs"),
+        ({"batch_size": 2.5}, "batch_size"),
+        ({"eval_batch_size": -1}, "eval_batch_size"),
+        ({"seed": -1}, "seed"),
+        ({"log_every": True}, "log_every"),
+        ({"epoch": 3}, "unknown option"),
+    ],
+)
 def test_bad_settings_are_refused_naming_them(sample, options, named):
     with pytest.raises(InputError, match=named):
         Trainer(net(), SGD(0.1), sample.x_train[:200], sample.t_train[:200], **options)

@@ -1,10 +1,10 @@
 """Bad input is refused at the door with an InputError (a ValueError) that names the problem."""
+
 import numpy
 import pytest
 
 from fastnet.errors import InputError
-from fastnet.layers import (Affine, BatchNormalization, Convolution, Dropout, Pooling, Relu, Sigmoid,
-                            SoftmaxWithLoss)
+from fastnet.layers import Affine, BatchNormalization, Convolution, Dropout, Pooling, Relu, Sigmoid, SoftmaxWithLoss
 from fastnet.nets import SimpleConvNet, TwoLayerNet
 
 F32 = numpy.float32
@@ -59,8 +59,14 @@ def test_wrong_input_size_at_a_net(backend):
     net = TwoLayerNet(6, 4, 3, backend=backend, seed=0)
     with pytest.raises(InputError, match="6 features"):
         net.predict(backend.asarray(host((2, 7))))
-    conv = SimpleConvNet(input_dim=(1, 6, 6), conv_param={"filter_num": 2, "filter_size": 3}, hidden_size=4,
-                         output_size=3, backend=backend, seed=0)
+    conv = SimpleConvNet(
+        input_dim=(1, 6, 6),
+        conv_param={"filter_num": 2, "filter_size": 3},
+        hidden_size=4,
+        output_size=3,
+        backend=backend,
+        seed=0,
+    )
     with pytest.raises(InputError, match=r"\(N, 1, H, W\)"):
         conv.predict(backend.asarray(host((2, 3, 6, 6))))
     with pytest.raises(InputError, match="features"):
@@ -101,8 +107,9 @@ def test_non_finite_input_at_the_net(backend, bad, method):
     net = TwoLayerNet(4, 5, 3, backend=backend, seed=0)
     x = host((3, 4))
     x[1, 2] = bad
-    args = (backend.asarray(x),) if method == "predict" else (backend.asarray(x),
-                                                               backend.asarray(numpy.array([0, 1, 2])))
+    args = (
+        (backend.asarray(x),) if method == "predict" else (backend.asarray(x), backend.asarray(numpy.array([0, 1, 2])))
+    )
     with pytest.raises(InputError, match=r"x contains 1 NaN or inf"):
         getattr(net, method)(*args)
 
@@ -113,8 +120,16 @@ def _standalone_layers(backend):
     return layers
 
 
-INPUT_SHAPES = {"affine": (2, 6), "conv": (2, 2, 4, 4), "pool": (2, 2, 4, 4), "bn": (2, 3), "softmax": (2, 3),
-                "relu": (2, 3), "sigmoid": (2, 3), "dropout": (2, 3)}
+INPUT_SHAPES = {
+    "affine": (2, 6),
+    "conv": (2, 2, 4, 4),
+    "pool": (2, 2, 4, 4),
+    "bn": (2, 3),
+    "softmax": (2, 3),
+    "relu": (2, 3),
+    "sigmoid": (2, 3),
+    "dropout": (2, 3),
+}
 
 
 def _forward(backend, layer, kind, x):
@@ -171,8 +186,9 @@ def test_empty_batch(backend):
         net.accuracy(empty, backend.asarray(numpy.zeros(0, numpy.int64)))
     for kind, shape in INPUT_SHAPES.items():
         with pytest.raises(InputError, match="empty batch"):
-            _forward(backend, _standalone_layers(backend)[kind], kind,
-                     backend.asarray(numpy.zeros((0,) + shape[1:], F32)))
+            _forward(
+                backend, _standalone_layers(backend)[kind], kind, backend.asarray(numpy.zeros((0,) + shape[1:], F32))
+            )
 
 
 def test_wrong_float_dtype_at_the_net(backend):
@@ -254,18 +270,24 @@ def test_bad_layer_construction():
 def test_backward_with_something_that_is_not_an_array(backend, dout):
     layer = Affine(host((6, 3)), numpy.zeros(3, F32), backend=backend)
     layer.forward(backend.asarray(host((1, 6))))
-    with pytest.raises(InputError, match=r"Affine.backward needs dout as an array of the forward output's "
-                                         r"shape \(1, 3\)"):
+    with pytest.raises(
+        InputError,
+        match=r"Affine.backward needs dout as an array of the forward output's "
+        r"shape \(1, 3\)",
+    ):
         layer.backward(dout)
 
 
-@pytest.mark.parametrize("sizes, message", [
-    ((784, -5, 10), "hidden_size must be a whole number of at least 1.*-5"),
-    ((784, 0, 10), "hidden_size must be a whole number of at least 1.*got 0"),
-    ((0, 5, 10), "input_size must be"),
-    ((784, 5.5, 10), "hidden_size must be"),
-    ((784, 5, True), "output_size must be"),
-])
+@pytest.mark.parametrize(
+    "sizes, message",
+    [
+        ((784, -5, 10), "hidden_size must be a whole number of at least 1.*-5"),
+        ((784, 0, 10), "hidden_size must be a whole number of at least 1.*got 0"),
+        ((0, 5, 10), "input_size must be"),
+        ((784, 5.5, 10), "hidden_size must be"),
+        ((784, 5, True), "output_size must be"),
+    ],
+)
 def test_two_layer_net_sizes(sizes, message):
     with pytest.raises(InputError, match=message):
         TwoLayerNet(*sizes)
@@ -314,8 +336,14 @@ def test_non_finite_input_in_a_later_batch_is_found(backend, bad, net_kind):
     if net_kind == "two-layer":
         net, shape = TwoLayerNet(4, 5, 3, backend=backend, seed=0), (7, 4)
     else:
-        net = SimpleConvNet(input_dim=(1, 6, 6), conv_param={"filter_num": 2, "filter_size": 3}, hidden_size=4,
-                            output_size=3, backend=backend, seed=0)
+        net = SimpleConvNet(
+            input_dim=(1, 6, 6),
+            conv_param={"filter_num": 2, "filter_size": 3},
+            hidden_size=4,
+            output_size=3,
+            backend=backend,
+            seed=0,
+        )
         shape = (7, 1, 6, 6)
     x = host(shape)
     x[5].flat[0] = bad

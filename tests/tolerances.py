@@ -9,6 +9,7 @@ computation run on the absolute values of its inputs; the tests get it from the 
 
 No bound here depends on the machine: a test that passes within it passes on every BLAS kernel.
 """
+
 import numpy
 
 
@@ -34,7 +35,7 @@ def probable_gamma(terms: int, dtype, confidence: float = 10.0) -> float:
     realistic bound for long sums, where gamma_k's worst case (every error of one sign) is
     thousands of times too loose to catch a real change.
     """
-    return confidence * terms ** 0.5 * unit_roundoff(dtype)
+    return confidence * terms**0.5 * unit_roundoff(dtype)
 
 
 def sum_bound(magnitude, terms: int, dtype):
@@ -61,7 +62,8 @@ def assert_sums_close(got, want, magnitude, terms: int, dtype, what: str = "resu
     raise AssertionError(
         f"{what}: |difference| {error[worst]:.3g} at {tuple(int(i) for i in worst)} exceeds the derived "
         f"bound {bound[worst]:.3g} (2 * gamma_{terms + 1} * sum|terms| in {numpy.dtype(dtype)}; "
-        f"{int((error > bound).sum())} of {error.size} elements past it)")
+        f"{int((error > bound).sum())} of {error.size} elements past it)"
+    )
 
 
 def assert_elementwise_close(got, want, dtype, operations: int = 1, what: str = "result") -> None:

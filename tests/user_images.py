@@ -1,5 +1,6 @@
 """Pictures as users make them, from real MNIST test digits: dark ink on white paper, any size,
 off-centre, as PNG files."""
+
 import numpy
 from PIL import Image
 

@@ -5,6 +5,7 @@ owned by the process, released when it ends), served by POSIX record locks.
 ``enter()`` switches the current process over. ``os.name`` itself stays "posix" (pathlib would
 refuse to build paths otherwise): fastnet reads ``fastnet.portable.ON_WINDOWS``, which it sets.
 """
+
 import fcntl as _posix_fcntl  # taken before enter() hides the module
 import os
 import sys

@@ -4,6 +4,7 @@ Names resolve on first use, so importing fastnet never imports numba or cupy.  A
 cannot load records *why* (CuPy missing, no CUDA device, driver error, ...); ``auto`` picks
 cupy, then numba, then numpy, and says which it picked and why the others were skipped.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -45,8 +46,9 @@ class BackendChoice:
     def message(self) -> str:
         if self.fell_back:
             reason = self.skipped[self.requested]
-            return (f"warning: backend '{self.requested}' cannot be used ({reason}); "
-                    f"falling back to '{self.backend.name}'")
+            return (
+                f"warning: backend '{self.requested}' cannot be used ({reason}); falling back to '{self.backend.name}'"
+            )
         text = f"backend: {self.backend.name}"
         if self.requested == "auto" and self.skipped:
             why = "; ".join(f"{n}: {r}" for n, r in self.skipped.items())
@@ -72,7 +74,7 @@ def select_backend(name: str = "auto", strict: bool = False) -> BackendChoice:
             if strict:
                 raise
     skipped = {name: _failures[name]} if name != "auto" else {}
-    candidates = BACKEND_NAMES if name == "auto" else BACKEND_NAMES[BACKEND_NAMES.index(name) + 1:]
+    candidates = BACKEND_NAMES if name == "auto" else BACKEND_NAMES[BACKEND_NAMES.index(name) + 1 :]
     for candidate in candidates:
         reason = unavailable_reason(candidate)
         if reason is None:
@@ -81,7 +83,7 @@ def select_backend(name: str = "auto", strict: bool = False) -> BackendChoice:
     raise BackendUnavailable("no backend can be used: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
 
 
-def get_backend(name: "str | Backend | None" = None) -> Backend:
+def get_backend(name: str | Backend | None = None) -> Backend:
     """A backend by name ("auto", "numpy", "numba", "cupy"), or the default when None.
 
     Unlike :func:`select_backend`, an explicit name that cannot load raises
@@ -106,12 +108,21 @@ def get_default_backend() -> Backend:
     return _default
 
 
-def set_default_backend(name: "str | Backend") -> Backend:
+def set_default_backend(name: str | Backend) -> Backend:
     """Make ``name`` the backend layers and nets use when given none."""
     global _default
     _default = get_backend(name)
     return _default
 
 
-__all__ = ["Backend", "BACKEND_NAMES", "BackendChoice", "availability", "get_backend",
-           "get_default_backend", "select_backend", "set_default_backend", "unavailable_reason"]
+__all__ = [
+    "Backend",
+    "BACKEND_NAMES",
+    "BackendChoice",
+    "availability",
+    "get_backend",
+    "get_default_backend",
+    "select_backend",
+    "set_default_backend",
+    "unavailable_reason",
+]

@@ -4,6 +4,7 @@ A backend is passed explicitly to layers, nets and optimizers.  ``xp`` is the ar
 (numpy or cupy); ``kernels`` holds the hot-path operations.  Because the numba backend also
 uses numpy arrays, a backend can never be inferred from an array's type alone.
 """
+
 from __future__ import annotations
 
 import numpy
@@ -43,8 +44,9 @@ class Backend:
             kind = f"{module}.{type(a).__name__}"
             # A device array must come back to the host explicitly; anything else converts.
             fix = f"cupy.asnumpy({what})" if module == "cupy" else f"backend.asarray({what})"
-            raise InputError(f"{what} is a {kind}, but this net runs on the '{self.name}' backend; "
-                             f"convert it first with {fix}")
+            raise InputError(
+                f"{what} is a {kind}, but this net runs on the '{self.name}' backend; convert it first with {fix}"
+            )
         return a
 
     # --- randomness and timing -------------------------------------------------------------

@@ -47,6 +47,21 @@ Max pooling (padding counts as -inf; the first maximum of a window wins, a NaN w
         in dout's dtype; each input element gets the sum of dout over the windows it won.
 """
 
-OPS = ("affine_forward", "affine_relu_forward", "affine_backward", "bias_grad", "relu_forward",
-       "relu_backward", "softmax_cross_entropy", "softmax_cross_entropy_backward", "im2col", "col2im",
-       "conv_bias_act", "nchw_to_rows", "conv_forward", "conv_backward", "maxpool_forward", "maxpool_backward")
+OPS = (
+    "affine_forward",
+    "affine_relu_forward",
+    "affine_backward",
+    "bias_grad",
+    "relu_forward",
+    "relu_backward",
+    "softmax_cross_entropy",
+    "softmax_cross_entropy_backward",
+    "im2col",
+    "col2im",
+    "conv_bias_act",
+    "nchw_to_rows",
+    "conv_forward",
+    "conv_backward",
+    "maxpool_forward",
+    "maxpool_backward",
+)

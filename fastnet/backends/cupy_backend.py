@@ -5,6 +5,7 @@ matrix product and kernel compilation) before anything uses it.  Every way that 
 becomes a ``BackendUnavailable`` with one line that says what is wrong, so the registry can
 record it and fall back to a CPU backend.
 """
+
 from __future__ import annotations
 
 from fastnet.backends.base import Backend
@@ -17,7 +18,7 @@ def _first_line(exc: BaseException, limit: int = 200) -> str:
     """CuPy's import and CUDA errors can span many lines; the registry keeps one."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     text = lines[0] if lines else type(exc).__name__
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _cuda_version(number: int) -> str:
@@ -31,11 +32,15 @@ def _import_cupy():
     except ModuleNotFoundError as exc:
         if exc.name == "cupy" or (exc.name or "").startswith("cupy."):
             raise BackendUnavailable(f"CuPy is not installed; {INSTALL_HINT}") from None
-        raise BackendUnavailable(f"CuPy cannot be imported ({_first_line(exc)}); reinstall the "
-                                 f"cupy-cuda package that matches your CUDA version") from None
+        raise BackendUnavailable(
+            f"CuPy cannot be imported ({_first_line(exc)}); reinstall the "
+            f"cupy-cuda package that matches your CUDA version"
+        ) from None
     except Exception as exc:  # a broken install raises ImportError or OSError with a long text
-        raise BackendUnavailable(f"CuPy cannot be imported ({_first_line(exc)}); reinstall the "
-                                 f"cupy-cuda package that matches your CUDA version") from None
+        raise BackendUnavailable(
+            f"CuPy cannot be imported ({_first_line(exc)}); reinstall the "
+            f"cupy-cuda package that matches your CUDA version"
+        ) from None
     return cupy
 
 
@@ -46,31 +51,37 @@ def _check_driver_and_device(cupy) -> None:
     except Exception:
         driver = 0
     if driver == 0:
-        raise BackendUnavailable("no NVIDIA driver found (CUDA driver version 0); install the NVIDIA "
-                                 "driver, or use a CPU backend")
+        raise BackendUnavailable(
+            "no NVIDIA driver found (CUDA driver version 0); install the NVIDIA driver, or use a CPU backend"
+        )
     try:
         needed = runtime.runtimeGetVersion()
     except Exception:
         needed = 0
     if driver // 1000 < needed // 1000:
-        raise BackendUnavailable(f"the NVIDIA driver supports CUDA {_cuda_version(driver)} but this CuPy "
-                                 f"needs CUDA {_cuda_version(needed)}; update the driver or install "
-                                 f"the cupy-cuda package matching it")
+        raise BackendUnavailable(
+            f"the NVIDIA driver supports CUDA {_cuda_version(driver)} but this CuPy "
+            f"needs CUDA {_cuda_version(needed)}; update the driver or install "
+            f"the cupy-cuda package matching it"
+        )
     try:
         count = runtime.getDeviceCount()
     except Exception as exc:
         raise BackendUnavailable(f"no usable CUDA device ({_first_line(exc)}); check nvidia-smi") from None
     if count == 0:
-        raise BackendUnavailable("no CUDA device found (device count 0); check nvidia-smi and "
-                                 "CUDA_VISIBLE_DEVICES")
+        raise BackendUnavailable("no CUDA device found (device count 0); check nvidia-smi and CUDA_VISIBLE_DEVICES")
 
 
 def _prove_gpu_works(cupy, kernels) -> None:
     """Run a tiny real computation so CUDA, cuBLAS and NVRTC all start now, not mid-training."""
-    steps = (("CUDA failed to start", lambda: float(cupy.arange(6, dtype=cupy.float32).sum())),
-             ("cuBLAS failed to load", lambda: float((cupy.ones((2, 3), cupy.float32)
-                                                       @ cupy.ones((3, 2), cupy.float32))[0, 0])),
-             ("the fastnet CUDA kernels failed to compile", kernels.launch.compile))
+    steps = (
+        ("CUDA failed to start", lambda: float(cupy.arange(6, dtype=cupy.float32).sum())),
+        (
+            "cuBLAS failed to load",
+            lambda: float((cupy.ones((2, 3), cupy.float32) @ cupy.ones((3, 2), cupy.float32))[0, 0]),
+        ),
+        ("the fastnet CUDA kernels failed to compile", kernels.launch.compile),
+    )
     results = []
     for what, step in steps:
         try:
@@ -79,8 +90,10 @@ def _prove_gpu_works(cupy, kernels) -> None:
         except Exception as exc:
             raise BackendUnavailable(f"{what} ({type(exc).__name__}: {_first_line(exc)})") from None
     if results[:2] != [15.0, 3.0]:
-        raise BackendUnavailable(f"the GPU returned wrong results for a test computation "
-                                 f"({results[:2]} instead of [15.0, 3.0]); check the driver")
+        raise BackendUnavailable(
+            f"the GPU returned wrong results for a test computation "
+            f"({results[:2]} instead of [15.0, 3.0]); check the driver"
+        )
 
 
 class DeviceRandom:
@@ -112,8 +125,10 @@ class CupyBackend(Backend):
         if not self.is_array(a):
             kind = type(a).__module__.split(".")[0] + "." + type(a).__name__
             where = " on the host" if kind.startswith("numpy.") else ""
-            raise InputError(f"{what} is a {kind}{where}, but this net runs on the GPU ('cupy' backend); "
-                             f"move it with backend.asarray({what})")
+            raise InputError(
+                f"{what} is a {kind}{where}, but this net runs on the GPU ('cupy' backend); "
+                f"move it with backend.asarray({what})"
+            )
         return a
 
     def rng(self, seed=None):
@@ -146,9 +161,11 @@ class CupyBackend(Backend):
 
     def describe(self) -> str:
         i = self.info()
-        return (f"cupy on GPU {i['device_id']}: {i['gpu']} ({i['total_memory_bytes'] / 2**30:.1f} GiB, "
-                f"compute {i['compute_capability']}), CuPy {i['cupy']}, CUDA runtime "
-                f"{i['cuda_runtime']}, driver {i['cuda_driver']}")
+        return (
+            f"cupy on GPU {i['device_id']}: {i['gpu']} ({i['total_memory_bytes'] / 2**30:.1f} GiB, "
+            f"compute {i['compute_capability']}), CuPy {i['cupy']}, CUDA runtime "
+            f"{i['cuda_runtime']}, driver {i['cuda_driver']}"
+        )
 
 
 def load() -> Backend:

@@ -10,6 +10,7 @@ served by the generic ``NumpyKernels`` code, which CuPy runs.
 The CUDA source is plain C++ with no headers, so it compiles with NVRTC on the device and,
 behind a small host shim, with a C++ compiler for tests on machines without a GPU.
 """
+
 from __future__ import annotations
 
 import numpy
@@ -239,9 +240,17 @@ INDEX32_LIMIT = 2**31 - 2**25
 # its whole row, so wider rows take CuPy's generic reductions instead.
 SPREAD_MAX_CLASSES = 128
 
-_FLOAT_KERNELS = ("bias_relu", "relu_backward", "conv_bias_act", "im2col", "col2im",
-                  "maxpool_forward", "softmax_xent_onehot", "softmax_xent_backward_onehot",
-                  "note_nonfinite")
+_FLOAT_KERNELS = (
+    "bias_relu",
+    "relu_backward",
+    "conv_bias_act",
+    "im2col",
+    "col2im",
+    "maxpool_forward",
+    "softmax_xent_onehot",
+    "softmax_xent_backward_onehot",
+    "note_nonfinite",
+)
 _FLOAT_INDEX_KERNELS = ("maxpool_backward", "softmax_xent_labels", "softmax_xent_backward_labels")
 _INDEX_KERNELS = ("note_bad_labels",)
 
@@ -266,8 +275,12 @@ def name_expressions(width: int | None = None) -> list[str]:
     for w in widths:
         index = INDEX_WIDTHS[w][0]
         names += [kernel_name(k, f, index) for k in _FLOAT_KERNELS for f in FLOAT_TYPES.values()]
-        names += [kernel_name(k, f, i, index) for k in _FLOAT_INDEX_KERNELS
-                  for f in FLOAT_TYPES.values() for i in INDEX_TYPES.values()]
+        names += [
+            kernel_name(k, f, i, index)
+            for k in _FLOAT_INDEX_KERNELS
+            for f in FLOAT_TYPES.values()
+            for i in INDEX_TYPES.values()
+        ]
         names += [kernel_name(k, i, index) for k in _INDEX_KERNELS for i in INDEX_TYPES.values()]
     return names
 
@@ -286,7 +299,7 @@ class CudaLauncher:
 
     threads = 256
     max_blocks = 65536  # the grid-stride loop covers any size beyond this
-    options = ()        # NVRTC options beyond CuPy's own (tests/test_cuda_nvrtc.py compiles with both)
+    options = ()  # NVRTC options beyond CuPy's own (tests/test_cuda_nvrtc.py compiles with both)
 
     def __init__(self, cupy):
         self._cupy = cupy
@@ -344,8 +357,7 @@ class CupyKernels(NumpyKernels):
         out = self.xp.ascontiguousarray(x @ W)
         b = self.xp.ascontiguousarray(b)
         itype, ix = self._indexing(out, b)
-        self.launch(kernel_name("bias_relu", ctype, itype), out.size,
-                    (out, b, ix(out.size), ix(out.shape[1])))
+        self.launch(kernel_name("bias_relu", ctype, itype), out.size, (out, b, ix(out.size), ix(out.shape[1])))
         return out
 
     @fast_path(("dout", "out"), same_shape=("dout", "out"))
@@ -365,8 +377,11 @@ class CupyKernels(NumpyKernels):
         f = rows.shape[1]
         y = self.xp.empty((n, f, oh, ow), dtype=rows.dtype)
         itype, ix = self._indexing(rows, y)
-        self.launch(kernel_name("conv_bias_act", ctype, itype), y.size,
-                    (rows, b, y, ix(y.size), ix(f), ix(oh * ow), numpy.int32(bool(relu))))
+        self.launch(
+            kernel_name("conv_bias_act", ctype, itype),
+            y.size,
+            (rows, b, y, ix(y.size), ix(f), ix(oh * ow), numpy.int32(bool(relu))),
+        )
         return y
 
     # --- im2col / col2im ---------------------------------------------------------------------------
@@ -383,8 +398,7 @@ class CupyKernels(NumpyKernels):
         x = self.xp.ascontiguousarray(x)
         col = self.xp.empty((n * oh * ow, c * fh * fw), dtype=x.dtype)
         itype, ix = self._indexing(x, col)
-        self.launch(kernel_name("im2col", ctype, itype), col.size,
-                    (x, col, ix(col.size), *map(ix, geometry)))
+        self.launch(kernel_name("im2col", ctype, itype), col.size, (x, col, ix(col.size), *map(ix, geometry)))
         return col
 
     @fast_path(("col",))
@@ -408,8 +422,7 @@ class CupyKernels(NumpyKernels):
         out = self.xp.empty((n, c, oh, ow), dtype=x.dtype)
         arg = self.xp.empty((n, c, oh, ow), dtype=numpy.int32)
         itype, ix = self._indexing(x, out)
-        args = (x, out, arg, ix(out.size), *map(ix, (h, w, ph, pw, oh, ow, stride, pad)),
-                x.dtype.type(-numpy.inf))
+        args = (x, out, arg, ix(out.size), *map(ix, (h, w, ph, pw, oh, ow, stride, pad)), x.dtype.type(-numpy.inf))
         self.launch(kernel_name("maxpool_forward", ctype, itype), out.size, args)
         return out, arg
 
@@ -424,8 +437,7 @@ class CupyKernels(NumpyKernels):
         dx = self.xp.empty((n, c, h, w), dtype=work)
         itype, ix = self._indexing(dx, dout)
         args = (dout, argmax, dx, ix(dx.size), *map(ix, (h, w, ph, pw, oh, ow, stride, pad)))
-        self.launch(kernel_name("maxpool_backward", FLOAT_TYPES[work], INDEX_TYPES[argmax.dtype], itype),
-                    dx.size, args)
+        self.launch(kernel_name("maxpool_backward", FLOAT_TYPES[work], INDEX_TYPES[argmax.dtype], itype), dx.size, args)
         return dx.astype(wanted, copy=False)
 
     # --- Softmax + cross-entropy -------------------------------------------------------------------
@@ -493,8 +505,11 @@ class CudaValueChecks:
             return False
         x = self.xp.ascontiguousarray(x)
         itype, ix = CupyKernels._indexing(x)
-        self.launch(kernel_name("note_nonfinite", FLOAT_TYPES[x.dtype], itype), x.size,
-                    (x, flag, ix(x.size), numpy.int64(batch)))
+        self.launch(
+            kernel_name("note_nonfinite", FLOAT_TYPES[x.dtype], itype),
+            x.size,
+            (x, flag, ix(x.size), numpy.int64(batch)),
+        )
         return True
 
     def note_bad_labels(self, t, flag, batch, classes) -> bool:
@@ -503,6 +518,9 @@ class CudaValueChecks:
             return False
         t = self.xp.ascontiguousarray(t)
         itype, ix = CupyKernels._indexing(t)
-        self.launch(kernel_name("note_bad_labels", INDEX_TYPES[t.dtype], itype), t.size,
-                    (t, flag, ix(t.size), t.dtype.type(classes), numpy.int64(batch)))
+        self.launch(
+            kernel_name("note_bad_labels", INDEX_TYPES[t.dtype], itype),
+            t.size,
+            (t, flag, ix(t.size), t.dtype.type(classes), numpy.int64(batch)),
+        )
         return True

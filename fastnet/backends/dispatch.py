@@ -11,6 +11,7 @@ A backward never guesses its forward's path: a forward declared with ``makes_cac
 hands its backward in a :class:`Cache` that records the path, and a backward declared with
 ``cache="name"`` takes the path that cache records, whatever the dtype of ``dout``.
 """
+
 from __future__ import annotations
 
 import functools
@@ -50,8 +51,7 @@ def _targets_fit(t, like) -> bool:
     return t.ndim == 2 and t.dtype.char == like.dtype.char
 
 
-def fast_path(floats=(), *, ndim=None, same_shape=(), numbers=(), targets=None, makes_cache=False,
-              cache=None):
+def fast_path(floats=(), *, ndim=None, same_shape=(), numbers=(), targets=None, makes_cache=False, cache=None):
     """Declare what the decorated fast kernel supports; the reference serves every other call.
 
     floats       argument names that must share one dtype in the kernel set's ``fast_dtypes``
@@ -105,7 +105,7 @@ def fast_path(floats=(), *, ndim=None, same_shape=(), numbers=(), targets=None, 
             i = position[cache]
             if i < len(args):
                 held = args[i]
-                args = args[:i] + (getattr(held, "value", held),) + args[i + 1:]
+                args = args[:i] + (getattr(held, "value", held),) + args[i + 1 :]
             else:
                 held = kwargs[cache]
                 kwargs = {**kwargs, cache: getattr(held, "value", held)}

@@ -3,6 +3,7 @@
 Numba is imported only here, when the backend is first asked for, so ``import fastnet`` stays
 light.  Compiled kernels are cached on disk (``FASTNET_NUMBA_CACHE=0`` turns that off).
 """
+
 from fastnet.backends.base import Backend
 from fastnet.errors import BackendUnavailable
 

@@ -7,6 +7,7 @@ product.  Within a share, chunks of images whose column matrix fits in the cache
 multiplied and written to the output layout before the next chunk.  Also here: the contract's
 im2col/col2im and row-layout ops, for callers that use them directly.
 """
+
 from __future__ import annotations
 
 import functools
@@ -20,7 +21,8 @@ from fastnet.backends.numba_jit import jit as _jit
 from fastnet.shapes import window_output_hw
 from fastnet.threads import conv_threads
 
-@functools.lru_cache(maxsize=None)
+
+@functools.cache
 def _blas_controller():
     """numpy's BLAS under threadpoolctl (found once: a lookup scans every loaded library)."""
     return ThreadpoolController().select(user_api="blas")
@@ -28,7 +30,6 @@ def _blas_controller():
 
 def _single_threaded_blas():
     return _blas_controller().limit(limits=1)
-
 
 
 # --- convolution: im2col / col2im and the output layout -----------------------------------------
@@ -123,15 +124,15 @@ def _im2col_t(x, fh, fw, stride, pad, oh, ow, colT):
                         base = b * p + y * ow
                         yy = y * stride + i - pad
                         if yy < 0 or yy >= h:
-                            colT[r, base:base + ow] = 0
+                            colT[r, base : base + ow] = 0
                             continue
-                        colT[r, base:base + x0] = 0
+                        colT[r, base : base + x0] = 0
                         if stride == 1:  # a contiguous run: a plain copy
-                            colT[r, base + x0:base + x1] = x[b, ch, yy, x0 + off:x1 + off]
+                            colT[r, base + x0 : base + x1] = x[b, ch, yy, x0 + off : x1 + off]
                         else:
                             for xo in range(x0, x1):
                                 colT[r, base + xo] = x[b, ch, yy, xo * stride + off]
-                        colT[r, base + x1:base + ow] = 0
+                        colT[r, base + x1 : base + ow] = 0
 
 
 @_jit
@@ -297,7 +298,7 @@ def _crop_planes(flat, pad, dx):
 def _matrix(buffer, rows, width):
     """The first rows*width elements of a flat buffer as a contiguous (rows, width) matrix: the
     last chunk of a share may be narrower, and the kernels index it flat."""
-    return buffer[:rows * width].reshape(rows, width)
+    return buffer[: rows * width].reshape(rows, width)
 
 
 class NumbaConvolution:
@@ -316,8 +317,7 @@ class NumbaConvolution:
         n, c, h, w = x_shape
         oh, ow = window_output_hw(h, w, fh, fw, stride, pad)
         img = np.zeros((n, c, h, w), dtype=col.dtype)
-        _col2im(np.ascontiguousarray(col).reshape(n * oh * ow, c * fh * fw), fh, fw, stride, pad,
-                oh, ow, img)
+        _col2im(np.ascontiguousarray(col).reshape(n * oh * ow, c * fh * fw), fh, fw, stride, pad, oh, ow, img)
         return img
 
     @fast_path(("out", "b"))
@@ -325,8 +325,7 @@ class NumbaConvolution:
         """Rows (N*OH*OW, FN) -> a contiguous (N, FN, OH, OW) array, bias and ReLU in the same pass."""
         fn = out.shape[1]
         result = np.empty((n, fn, oh, ow), dtype=out.dtype)
-        _rows_to_nchw(np.ascontiguousarray(out), np.ascontiguousarray(b), bool(relu),
-                      result.reshape(n, fn, oh * ow))
+        _rows_to_nchw(np.ascontiguousarray(out), np.ascontiguousarray(b), bool(relu), result.reshape(n, fn, oh * ow))
         return result
 
     @fast_path(("dout",))
@@ -443,6 +442,7 @@ class NumbaConvolution:
         workers, pool, pid = getattr(self, "_threads", (0, None, None))
         if workers < size or pid != os.getpid():
             from concurrent.futures import ThreadPoolExecutor
+
             pool = ThreadPoolExecutor(size, thread_name_prefix="fastnet-conv")
             self._threads = (size, pool, os.getpid())
         return pool

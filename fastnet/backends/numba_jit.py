@@ -6,6 +6,7 @@ shares of a batch on several Python threads at once.
 A cache file that cannot be read (truncated by a full disk, garbage, written by another numba)
 costs a fresh compilation, never a traceback: the cache only saves time.
 """
+
 import os
 
 import numba
@@ -27,6 +28,7 @@ def jit(fn=None, **options):
 def _forgiving(cache_class):
     """``cache_class`` whose unreadable entries are compiled afresh and whose failed saves are
     dropped; numba itself would raise the unpickling error from the first call."""
+
     class ForgivingCache(cache_class):
         def load_overload(self, sig, target_context):
             try:

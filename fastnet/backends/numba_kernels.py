@@ -10,6 +10,7 @@ between the matrix products, which made a whole training step slower, not faster
 declares the inputs its fast path takes (``fast_path``, see ``dispatch.py``); anything else is
 served by the NumPy reference.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -262,6 +263,7 @@ class NumbaKernels(NumbaConvolution, NumpyKernels):
         else:
             _softmax_ce_backward_onehot(y, np.ascontiguousarray(t), scale, dx)
         return dx
+
     # --- max pooling -------------------------------------------------------------------------------
     @fast_path(("x",), makes_cache=True)
     def maxpool_forward(self, x, ph, pw, stride=1, pad=0):

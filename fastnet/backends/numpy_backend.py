@@ -1,4 +1,5 @@
 """The reference backend: plain NumPy on the CPU, with the reference kernels."""
+
 import numpy
 
 from fastnet.backends.base import Backend

@@ -3,6 +3,7 @@
 These are the oracle every faster kernel is tested against, so they favour clarity.  They
 still avoid needless copies and never promote float32 to float64.
 """
+
 from __future__ import annotations
 
 from fastnet.shapes import window_output_hw
@@ -116,7 +117,7 @@ class NumpyKernels:
         col = xp.empty((n, oh, ow, c, fh, fw), dtype=x.dtype)
         for i in range(fh):
             for j in range(fw):
-                window = img[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride]
+                window = img[:, :, i : i + stride * oh : stride, j : j + stride * ow : stride]
                 col[:, :, :, :, i, j] = window.transpose(0, 2, 3, 1)
         return col.reshape(n * oh * ow, c * fh * fw)
 
@@ -129,9 +130,10 @@ class NumpyKernels:
         img = xp.zeros((n, c, h + 2 * pad + stride - 1, w + 2 * pad + stride - 1), dtype=col.dtype)
         for i in range(fh):
             for j in range(fw):
-                img[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride] += (
-                    col[:, :, :, :, i, j].transpose(0, 3, 1, 2))
-        return xp.ascontiguousarray(img[:, :, pad:h + pad, pad:w + pad])
+                img[:, :, i : i + stride * oh : stride, j : j + stride * ow : stride] += col[
+                    :, :, :, :, i, j
+                ].transpose(0, 3, 1, 2)
+        return xp.ascontiguousarray(img[:, :, pad : h + pad, pad : w + pad])
 
     # --- max pooling -------------------------------------------------------------------------------------
     def _pool_windows(self, x, ph, pw, stride, pad):
@@ -144,7 +146,7 @@ class NumpyKernels:
         windows = xp.empty((ph * pw, n, c, oh, ow), dtype=x.dtype)
         for i in range(ph):
             for j in range(pw):
-                windows[i * pw + j] = img[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride]
+                windows[i * pw + j] = img[:, :, i : i + stride * oh : stride, j : j + stride * ow : stride]
         return windows
 
     def maxpool_forward(self, x, ph, pw, stride=1, pad=0):
@@ -161,6 +163,7 @@ class NumpyKernels:
         img = xp.zeros((n, c, h + 2 * pad + stride - 1, w + 2 * pad + stride - 1), dtype=dout.dtype)
         for i in range(ph):
             for j in range(pw):
-                img[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride] += (
-                    xp.where(argmax == i * pw + j, dout, 0))
-        return xp.ascontiguousarray(img[:, :, pad:h + pad, pad:w + pad])
+                img[:, :, i : i + stride * oh : stride, j : j + stride * ow : stride] += xp.where(
+                    argmax == i * pw + j, dout, 0
+                )
+        return xp.ascontiguousarray(img[:, :, pad : h + pad, pad : w + pad])

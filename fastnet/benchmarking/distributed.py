@@ -7,6 +7,7 @@ neither inherits the other's threads or warm caches.  Reported per workload: sam
 over ``repeats`` samples of ``steps`` steps), the ratio N ranks / 1 process, and the share of a
 step spent in the gradient allreduce (which includes waiting for the slowest rank).
 """
+
 from __future__ import annotations
 
 import json
@@ -42,16 +43,16 @@ def _child(ranks: int, spec: dict, timeout: float) -> list:
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
-        raise InputError(f"the {ranks}-process benchmark took longer than {timeout:.0f} s; "
-                         f"lower --repeats") from None
+        raise InputError(f"the {ranks}-process benchmark took longer than {timeout:.0f} s; lower --repeats") from None
     if proc.returncode != 0:
         last = [line for line in proc.stderr.splitlines() if line.strip()][-1:] or ["no output"]
         raise InputError(f"the {ranks}-process benchmark failed (exit {proc.returncode}): {last[0]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def run_distributed_bench(ranks: int, workloads=None, backend="numba", repeats=5, warmup=2, steps=5,
-                          out_dir=None, timeout=600.0) -> dict:
+def run_distributed_bench(
+    ranks: int, workloads=None, backend="numba", repeats=5, warmup=2, steps=5, out_dir=None, timeout=600.0
+) -> dict:
     """Time each workload on 1 process and on ``ranks`` ranks; write ``out_dir/distributed.json``."""
     from fastnet.benchmarking.machine import machine_info
     from fastnet.benchmarking.workloads import WORKLOADS
@@ -59,19 +60,30 @@ def run_distributed_bench(ranks: int, workloads=None, backend="numba", repeats=5
     names = list(workloads or DEFAULT_WORKLOADS)
     for name in names:
         if name not in WORKLOADS or not WORKLOADS[name].train or WORKLOADS[name].busy:
-            raise InputError(f"--distributed times training steps: choose from "
-                             f"{', '.join(n for n, w in WORKLOADS.items() if w.train and not w.busy)}")
+            raise InputError(
+                f"--distributed times training steps: choose from "
+                f"{', '.join(n for n, w in WORKLOADS.items() if w.train and not w.busy)}"
+            )
     if ranks < 2:
         raise InputError("--distributed needs at least 2 ranks to compare with one process")
     spec = {"workloads": names, "backend": backend, "repeats": repeats, "warmup": warmup, "steps": steps}
     one = _child(1, spec, timeout)
     many = _child(ranks, spec, timeout)
-    result = {"kind": "distributed", "ranks": ranks, "backend": backend, "machine": machine_info(),
-              "settings": spec, "workloads": {}}
-    for name, single, parallel in zip(names, one, many):
+    result = {
+        "kind": "distributed",
+        "ranks": ranks,
+        "backend": backend,
+        "machine": machine_info(),
+        "settings": spec,
+        "workloads": {},
+    }
+    for name, single, parallel in zip(names, one, many, strict=True):
         result["workloads"][name] = {
-            "description": WORKLOADS[name].description, "one_process": single, f"{ranks}_ranks": parallel,
-            "speedup": parallel["samples_per_s"] / single["samples_per_s"]}
+            "description": WORKLOADS[name].description,
+            "one_process": single,
+            f"{ranks}_ranks": parallel,
+            "speedup": parallel["samples_per_s"] / single["samples_per_s"],
+        }
     if out_dir is not None:
         from fastnet.atomic import atomic_write
 
@@ -83,10 +95,12 @@ def run_distributed_bench(ranks: int, workloads=None, backend="numba", repeats=5
 def format_distributed(result: dict) -> str:
     n = result["ranks"]
     lines = [f"{'workload':<52}{'1 process':>12}{f'{n} ranks':>12}{'ratio':>8}{'comm share':>12}"]
-    for name, entry in result["workloads"].items():
+    for entry in result["workloads"].values():
         one, many = entry["one_process"], entry[f"{n}_ranks"]
-        lines.append(f"{entry['description']:<52}{one['samples_per_s']:>10,.0f}/s{many['samples_per_s']:>10,.0f}/s"
-                     f"{entry['speedup']:>7.2f}x{many['comm_share'] * 100:>11.1f}%")
+        lines.append(
+            f"{entry['description']:<52}{one['samples_per_s']:>10,.0f}/s{many['samples_per_s']:>10,.0f}/s"
+            f"{entry['speedup']:>7.2f}x{many['comm_share'] * 100:>11.1f}%"
+        )
         lines.append(f"  threads: {one['threads']} in one process, {many['threads']} per rank")
     return "\n".join(lines)
 
@@ -94,7 +108,6 @@ def format_distributed(result: dict) -> str:
 def bench_command(args) -> int:
     """``fastnet bench --distributed N``: the numba backend where it loads, else numpy."""
     from fastnet.backends import unavailable_reason
-
     from fastnet.benchmarking.noise import oversubscribed_warning
     from fastnet.threads import usable_cores
 
@@ -102,8 +115,9 @@ def bench_command(args) -> int:
     if warning:
         print(f"warning: {warning}")
     backend = (args.backends or ["numba" if unavailable_reason("numba") is None else "numpy"])[0]
-    result = run_distributed_bench(args.distributed, args.workloads, backend, repeats=args.repeats,
-                                   warmup=args.warmup, out_dir=args.out)
+    result = run_distributed_bench(
+        args.distributed, args.workloads, backend, repeats=args.repeats, warmup=args.warmup, out_dir=args.out
+    )
     print(format_distributed(result))
     print(f"results: {Path(args.out) / FILE_NAME}")
     return 0
@@ -137,8 +151,12 @@ def _time_workload(name, backend_name, comm, repeats, warmup, steps) -> dict:
         seconds.append(comm.allreduce_scalar(took) / comm.size)
         shares.append(dp.allreduce_mean(dp.comm_seconds / took))
     median = statistics.median(seconds)
-    return {"samples_per_s": workload.batch * steps / median, "median_step_s": median / steps,
-            "comm_share": statistics.median(shares), "batch": workload.batch}
+    return {
+        "samples_per_s": workload.batch * steps / median,
+        "median_step_s": median / steps,
+        "comm_share": statistics.median(shares),
+        "batch": workload.batch,
+    }
 
 
 def rank_main(spec: dict) -> int:
@@ -148,8 +166,14 @@ def rank_main(spec: dict) -> int:
     comm = join_job("mpi" if spec["ranks"] > 1 else "none")
     with abort_on_error(comm):
         threads = limit_threads(comm)
-        results = [{**_time_workload(name, spec["backend"], comm, spec["repeats"], spec["warmup"], spec["steps"]),
-                    "threads": threads, "ranks": comm.size} for name in spec["workloads"]]
+        results = [
+            {
+                **_time_workload(name, spec["backend"], comm, spec["repeats"], spec["warmup"], spec["steps"]),
+                "threads": threads,
+                "ranks": comm.size,
+            }
+            for name in spec["workloads"]
+        ]
         if comm.is_root:
             print(json.dumps(results), flush=True)
     return 0

@@ -3,6 +3,7 @@
 Each child spins on the CPU until it is killed, and stops on its own if this process dies
 (it checks its parent now and then), so a crashed benchmark leaves nothing spinning.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -27,8 +28,14 @@ def busy_processes(count: int):
     children = []
     try:
         for _ in range(count):
-            children.append(subprocess.Popen([sys.executable, "-c", SPIN], stdin=subprocess.DEVNULL,
-                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            children.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", SPIN],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
         if children:
             time.sleep(0.3)  # let them start spinning before anything is timed
         yield [child.pid for child in children]

@@ -1,4 +1,5 @@
 """What the numbers were measured on: CPUs, library versions, the BLAS and its kernel."""
+
 from __future__ import annotations
 
 import importlib
@@ -25,9 +26,18 @@ def machine_info() -> dict:
         "numpy": _version("numpy"),
         "numba": _version("numba"),
         "torch": _version("torch"),
-        "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
-                                               "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
-                                               "FASTNET_NUMBA_CACHE")},
+        "env": {
+            k: os.environ.get(k)
+            for k in (
+                "OPENBLAS_CORETYPE",
+                "OPENBLAS_L2_SIZE",
+                "OPENBLAS_NUM_THREADS",
+                "OMP_NUM_THREADS",
+                "MKL_NUM_THREADS",
+                "NUMBA_NUM_THREADS",
+                "FASTNET_NUMBA_CACHE",
+            )
+        },
     }
     info["usable_cores"], info["usable_cores_from"] = usable_cores()  # affinity and cgroup quota
     try:

@@ -3,6 +3,7 @@
 A ratio such as "0.01x vs torch" from a noisy sample is worse than none, so the run says so
 beside its table (and in its JSON) instead of letting the figure stand alone.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,10 @@ def busy_warning(load: float | None, cores: int) -> str | None:
     """A line when the machine was already busy before timing started."""
     if load is None or load < BUSY_LOAD * cores:
         return None
-    return (f"the machine was busy before timing (load average {load:.1f} on {cores} usable "
-            f"core{'s' if cores != 1 else ''}): rerun on a quiet machine before trusting the ratios")
+    return (
+        f"the machine was busy before timing (load average {load:.1f} on {cores} usable "
+        f"core{'s' if cores != 1 else ''}): rerun on a quiet machine before trusting the ratios"
+    )
 
 
 def spread_warnings(result: dict) -> list[str]:
@@ -37,13 +40,17 @@ def spread_warnings(result: dict) -> list[str]:
         for contender, timing in entry["results"].items():
             spread = timing["max_s"] / timing["min_s"] if timing["min_s"] > 0 else float("inf")
             if spread > WIDE_SPREAD:
-                lines.append(f"{name}, {contender}: repeats spread {spread:.1f}x (slowest/fastest), so its "
-                             f"ratios are uncertain; rerun on a quiet machine or with more --repeats")
+                lines.append(
+                    f"{name}, {contender}: repeats spread {spread:.1f}x (slowest/fastest), so its "
+                    f"ratios are uncertain; rerun on a quiet machine or with more --repeats"
+                )
     return lines
 
 
 def oversubscribed_warning(ranks: int, cores: int) -> str | None:
     if ranks <= cores:
         return None
-    return (f"{ranks} ranks on {cores} usable core{'s' if cores != 1 else ''}: the ranks take turns on "
-            f"the cores, so samples/s measures the oversubscription, not data parallelism")
+    return (
+        f"{ranks} ranks on {cores} usable core{'s' if cores != 1 else ''}: the ranks take turns on "
+        f"the cores, so samples/s measures the oversubscription, not data parallelism"
+    )

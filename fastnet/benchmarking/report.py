@@ -1,4 +1,5 @@
 """Turning benchmark results into a table, a JSON file and a bar chart."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,10 @@ def _ms(seconds):
 
 def format_table(result: dict) -> str:
     lines = []
-    header = f"{'workload / contender':<34}{'median ms':>10}{'min ms':>10}{'max ms':>10}{'vs torch':>10}{'vs matmul':>10}"
-    for name, entry in result["workloads"].items():
+    header = (
+        f"{'workload / contender':<34}{'median ms':>10}{'min ms':>10}{'max ms':>10}{'vs torch':>10}{'vs matmul':>10}"
+    )
+    for entry in result["workloads"].values():
         lines += ["", entry["description"], header]
         vs_torch = entry["ratios"].get("vs_pytorch", {})
         vs_bound = entry["ratios"].get("vs_matmul_bound", {})
@@ -22,7 +25,9 @@ def format_table(result: dict) -> str:
             t = f"{vs_torch[contender]:9.2f}x" if contender in vs_torch else f"{'':10}"
             b = f"{vs_bound[contender]:9.2f}x" if contender in vs_bound else f"{'':10}"
             lines.append(f"  {contender:<32}{_ms(r['median_s'])} {_ms(r['min_s'])} {_ms(r['max_s'])}{t}{b}")
-        threads = {r["threads"] for c, r in entry["results"].items() if c in ("numpy", "numba", "cupy") and "threads" in r}
+        threads = {
+            r["threads"] for c, r in entry["results"].items() if c in ("numpy", "numba", "cupy") and "threads" in r
+        }
         lines += [f"  fastnet {t}" for t in sorted(threads)]
         quiet = entry["ratios"].get("vs_quiet")
         if quiet:
@@ -55,14 +60,13 @@ def save_plot(result: dict, out_dir, name="cpu.png") -> Path:
     entries = result["workloads"]
     fig = new_figure(figsize=(4.2 * len(entries), 3.8))
     axes = fig.subplots(1, len(entries), squeeze=False)
-    for ax, entry in zip(axes[0], entries.values()):
+    for ax, entry in zip(axes[0], entries.values(), strict=True):
         names = list(entry["results"])
         med = [entry["results"][n]["median_s"] * 1e3 for n in names]
         quartiles = [numpy.percentile(entry["results"][n]["samples_s"], [25, 75]) * 1e3 for n in names]
-        low = [max(m - q[0], 0) for m, q in zip(med, quartiles)]
-        high = [max(q[1] - m, 0) for m, q in zip(med, quartiles)]
-        colors = ["tab:gray" if n == "matmul bound" else "tab:orange" if n == "pytorch" else "tab:blue"
-                  for n in names]
+        low = [max(m - q[0], 0) for m, q in zip(med, quartiles, strict=True)]
+        high = [max(q[1] - m, 0) for m, q in zip(med, quartiles, strict=True)]
+        colors = ["tab:gray" if n == "matmul bound" else "tab:orange" if n == "pytorch" else "tab:blue" for n in names]
         ax.bar(names, med, yerr=[low, high], color=colors, capsize=3)
         ax.set_title(entry["description"], fontsize=8)
         ax.set_ylabel("ms per call (median; quartiles)")

@@ -7,6 +7,7 @@ device synchronisation on a GPU), under the contender's thread choice.  The firs
 contender is timed on its own and reported as its warm-up (for numba: loading or compiling).
 CPU (``fastnet bench``) and GPU (``benchmarks/bench_gpu.py``) figures come from this code.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -87,14 +88,22 @@ def _bench_workload(workload, makers, repeats, warmup, sample_s, steps, log):
     names = list(makers)
     for r in range(repeats):
         # Rotate who goes first so no contender always follows the same neighbour.
-        for name in names[r % len(names):] + names[:r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             time.sleep(PAUSE_S)
             samples[name].append(_time(contenders[name], loops[name]))
         log(f"  {workload.name}: repeat {r + 1}/{repeats}")
-    return {name: {"median_s": statistics.median(s), "min_s": min(s), "max_s": max(s),
-                   "samples_s": s, "steps_per_sample": loops[name], "first_call_s": first_call[name],
-                   **contenders[name].info}
-            for name, s in samples.items()}
+    return {
+        name: {
+            "median_s": statistics.median(s),
+            "min_s": min(s),
+            "max_s": max(s),
+            "samples_s": s,
+            "steps_per_sample": loops[name],
+            "first_call_s": first_call[name],
+            **contenders[name].info,
+        }
+        for name, s in samples.items()
+    }
 
 
 def _ratios(results):
@@ -103,7 +112,8 @@ def _ratios(results):
         if ref in results:
             base = results[ref]["median_s"]
             ratios["vs_" + ref.replace(" ", "_")] = {
-                name: r["median_s"] / base for name, r in results.items() if name != ref}
+                name: r["median_s"] / base for name, r in results.items() if name != ref
+            }
     return ratios
 
 
@@ -114,12 +124,28 @@ def _quiet_ratios(result):
         if loaded in entries and quiet in entries:
             entries[loaded]["ratios"]["vs_quiet"] = {
                 name: r["median_s"] / entries[quiet]["results"][name]["median_s"]
-                for name, r in entries[loaded]["results"].items() if name in entries[quiet]["results"]}
+                for name, r in entries[loaded]["results"].items()
+                if name in entries[quiet]["results"]
+            }
 
 
-def run_benchmarks(workloads=None, backends=None, repeats=15, warmup=5, include_torch=True,
-                   out_dir=None, progress=True, sample_s=0.05, *, torch_device="cpu", threads=None,
-                   matmul_bound=True, steps=None, json_name="cpu.json", plot=True) -> dict:
+def run_benchmarks(
+    workloads=None,
+    backends=None,
+    repeats=15,
+    warmup=5,
+    include_torch=True,
+    out_dir=None,
+    progress=True,
+    sample_s=0.05,
+    *,
+    torch_device="cpu",
+    threads=None,
+    matmul_bound=True,
+    steps=None,
+    json_name="cpu.json",
+    plot=True,
+) -> dict:
     """Time each workload on each contender; returns (and, with ``out_dir``, saves) the results.
 
     ``workloads``: names from ``WORKLOADS`` or ``Workload`` objects (default: all of
@@ -145,18 +171,34 @@ def run_benchmarks(workloads=None, backends=None, repeats=15, warmup=5, include_
         missing[TORCH] = torch_missing_reason(torch_device)
     warm_up = {"numba_backend_load_s": load_s["numba"]} if "numba" in usable else {}
     busy = busy_warning(load_average(), usable_cores()[0])
-    result = {"settings": {"repeats": repeats, "warmup": warmup, "pause_s": PAUSE_S, "sample_s": sample_s,
-                           "steps_per_sample": steps, "dtype": "float32", "optimizer": "SGD",
-                           "api": "defaults (input validation on)", "threads": threads or "policy"},
-              "skipped_backends": skipped, "missing_contenders": missing, "workloads": {}}
+    result = {
+        "settings": {
+            "repeats": repeats,
+            "warmup": warmup,
+            "pause_s": PAUSE_S,
+            "sample_s": sample_s,
+            "steps_per_sample": steps,
+            "dtype": "float32",
+            "optimizer": "SGD",
+            "api": "defaults (input validation on)",
+            "threads": threads or "policy",
+        },
+        "skipped_backends": skipped,
+        "missing_contenders": missing,
+        "workloads": {},
+    }
     for workload in chosen:
         log(f"{workload.name}: {workload.description}")
         makers = _makers(workload, usable, None if TORCH in missing else torch_device, threads, matmul_bound)
         with busy_processes(workload.busy):
             timings = _bench_workload(workload, makers, repeats, warmup, sample_s, steps, log)
-        result["workloads"][workload.name] = {"description": workload.description, "batch": workload.batch,
-                                              "busy_processes": workload.busy, "results": timings,
-                                              "ratios": _ratios(timings)}
+        result["workloads"][workload.name] = {
+            "description": workload.description,
+            "batch": workload.batch,
+            "busy_processes": workload.busy,
+            "results": timings,
+            "ratios": _ratios(timings),
+        }
         if "numba" in timings:
             warm_up.setdefault("numba_first_call_s", {})[workload.name] = timings["numba"]["first_call_s"]
         _quiet_ratios(result)

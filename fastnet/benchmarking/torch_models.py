@@ -3,6 +3,7 @@
 On the CPU PyTorch keeps its default thread count (``torch.get_num_threads()``, recorded in the
 results); on CUDA TF32 is switched off so both sides compute in true float32.
 """
+
 from __future__ import annotations
 
 from fastnet.benchmarking.workloads import LEARNING_RATE, Contender, Workload, make_data, make_fastnet_net
@@ -46,6 +47,7 @@ def torch_contender(workload: Workload, device="cpu") -> Contender:
         def infer():
             with torch.no_grad():
                 model(x)
+
         return Contender(infer, sync, None, info)
     optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -54,4 +56,5 @@ def torch_contender(workload: Workload, device="cpu") -> Contender:
         optimizer.zero_grad(set_to_none=True)
         loss_fn(model(x), t).backward()
         optimizer.step()
+
     return Contender(step, sync, None, info)

@@ -6,6 +6,7 @@ workload starts from the same weights and the same data, in float32; training st
 SGD.  fastnet runs through its public API with its defaults, as a user calls it:
 ``optimizer.update(net.params, net.gradient(x, t))`` and ``net.predict(x)``, input validation on.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -19,29 +20,33 @@ LEARNING_RATE = 0.01
 class Workload:
     name: str
     description: str
-    net: str            # a key of NETS
+    net: str  # a key of NETS
     batch: int
-    train: bool         # a training step (forward, backward, SGD) or one inference pass
-    busy: int = 0       # other busy processes on the cores while it is timed (the contention case)
+    train: bool  # a training step (forward, backward, SGD) or one inference pass
+    busy: int = 0  # other busy processes on the cores while it is timed (the contention case)
 
 
 def _two_layer(backend):
     from fastnet.nets import TwoLayerNet
+
     return TwoLayerNet(784, 50, 10, backend=backend, seed=0)
 
 
 def _wide_mlp(backend):
     from fastnet.nets import MultiLayerNet
+
     return MultiLayerNet(784, [1000, 1000], 10, backend=backend, seed=0)
 
 
 def _simple_conv(backend):
     from fastnet.nets import SimpleConvNet
+
     return SimpleConvNet(backend=backend, seed=0)
 
 
 def _deep_conv(backend):
     from fastnet.nets import DeepConvNet
+
     return DeepConvNet(backend=backend, seed=0)
 
 
@@ -53,17 +58,28 @@ NETS = {
     "deep-conv": (_deep_conv, (1, 28, 28), "DeepConvNet (6 convs 3x3)"),
 }
 
-WORKLOADS = {w.name: w for w in (
-    Workload("two_layer_step", "TwoLayerNet 784-50-10, SGD step, batch 100", "two-layer", 100, True),
-    Workload("mlp_step", "MLP 784-1000-1000-10, SGD step, batch 256", "wide-mlp", 256, True),
-    Workload("convnet_step", "SimpleConvNet (30 5x5 filters), SGD step, batch 100", "simple-conv", 100, True),
-    Workload("deep_convnet_step", "DeepConvNet (the book's, 6 convs 3x3), SGD step, batch 100", "deep-conv",
-             100, True),
-    Workload("two_layer_infer", "TwoLayerNet 784-50-10, net.predict over 10,000 images", "two-layer",
-             10_000, False),
-    Workload("two_layer_contended", "TwoLayerNet 784-50-10, SGD step, batch 100, two other busy processes "
-             "on the cores", "two-layer", 100, True, busy=2),
-)}
+WORKLOADS = {
+    w.name: w
+    for w in (
+        Workload("two_layer_step", "TwoLayerNet 784-50-10, SGD step, batch 100", "two-layer", 100, True),
+        Workload("mlp_step", "MLP 784-1000-1000-10, SGD step, batch 256", "wide-mlp", 256, True),
+        Workload("convnet_step", "SimpleConvNet (30 5x5 filters), SGD step, batch 100", "simple-conv", 100, True),
+        Workload(
+            "deep_convnet_step", "DeepConvNet (the book's, 6 convs 3x3), SGD step, batch 100", "deep-conv", 100, True
+        ),
+        Workload(
+            "two_layer_infer", "TwoLayerNet 784-50-10, net.predict over 10,000 images", "two-layer", 10_000, False
+        ),
+        Workload(
+            "two_layer_contended",
+            "TwoLayerNet 784-50-10, SGD step, batch 100, two other busy processes on the cores",
+            "two-layer",
+            100,
+            True,
+            busy=2,
+        ),
+    )
+}
 QUIET_TWIN = {"two_layer_contended": "two_layer_step"}  # the same step without the load
 
 
@@ -92,11 +108,11 @@ def host_params(workload: Workload) -> dict:
 
 @dataclass
 class Contender:
-    step: object                          # zero-argument callable: the timed work, once
-    sync: object = lambda: None           # waits for the device before a clock is read
-    threads: object = None                # a fastnet.threads.ThreadChoice, or None: its own
+    step: object  # zero-argument callable: the timed work, once
+    sync: object = lambda: None  # waits for the device before a clock is read
+    threads: object = None  # a fastnet.threads.ThreadChoice, or None: its own
     info: dict = field(default_factory=dict)
-    net: object = None                    # the fastnet net timed, when there is one
+    net: object = None  # the fastnet net timed, when there is one
 
 
 def fastnet_contender(workload: Workload, backend_name: str, threads=None) -> Contender:
@@ -115,6 +131,7 @@ def fastnet_contender(workload: Workload, backend_name: str, threads=None) -> Co
 
     def step():
         optimizer.update(net.params, net.gradient(x, t))
+
     return Contender(step, backend.synchronize, choice, info, net)
 
 
@@ -139,11 +156,12 @@ def matmul_bound_contender(workload: Workload, threads=None) -> Contender:
         a, w, grad = like(m, k), like(k, n), like(m, n)
         pairs.append((a, w))
         if workload.train:
-            pairs.append((a.T, grad))            # dW
+            pairs.append((a.T, grad))  # dW
             if i > 0:
-                pairs.append((grad, w.T))        # dx (never for the first layer)
+                pairs.append((grad, w.T))  # dx (never for the first layer)
 
     def step():
         for a, b in pairs:
             a @ b
+
     return Contender(step, threads=threads_for(net, shape, workload.batch, threads))

@@ -5,6 +5,7 @@ its weight files: ``save_params``/``load_params`` on a ``.pkl`` path read and wr
 pickled dict of arrays (through a reader that refuses anything but arrays), any other path a
 fastnet parameter file.
 """
+
 from __future__ import annotations
 
 from fastnet import nets
@@ -40,10 +41,12 @@ class TwoLayerNet(BookWeights, nets.TwoLayerNet):
 
 
 class SimpleConvNet(BookWeights, nets.SimpleConvNet):
-    def __init__(self, input_dim=(1, 28, 28), conv_param=None, hidden_size=100, output_size=10,
-                 weight_init_std=0.01, **options):
-        super().__init__(input_dim, {**BOOK_CONV, **(conv_param or {})}, hidden_size, output_size,
-                         weight_init_std, **options)
+    def __init__(
+        self, input_dim=(1, 28, 28), conv_param=None, hidden_size=100, output_size=10, weight_init_std=0.01, **options
+    ):
+        super().__init__(
+            input_dim, {**BOOK_CONV, **(conv_param or {})}, hidden_size, output_size, weight_init_std, **options
+        )
 
 
 DEEP_CONVS = [{"filter_num": f, "filter_size": s, "pad": p, "stride": 1} for f, s, p in nets.DeepConvNet.CONVS]
@@ -52,11 +55,21 @@ DEEP_CONVS = [{"filter_num": f, "filter_size": s, "pad": p, "stride": 1} for f, 
 class DeepConvNet(BookWeights, nets.DeepConvNet):
     """``conv_param_1`` ... ``conv_param_6`` as in the book (stride 1, as the book uses)."""
 
-    def __init__(self, input_dim=(1, 28, 28), conv_param_1=None, conv_param_2=None, conv_param_3=None,
-                 conv_param_4=None, conv_param_5=None, conv_param_6=None, hidden_size=50, output_size=10,
-                 **options):
+    def __init__(
+        self,
+        input_dim=(1, 28, 28),
+        conv_param_1=None,
+        conv_param_2=None,
+        conv_param_3=None,
+        conv_param_4=None,
+        conv_param_5=None,
+        conv_param_6=None,
+        hidden_size=50,
+        output_size=10,
+        **options,
+    ):
         given = (conv_param_1, conv_param_2, conv_param_3, conv_param_4, conv_param_5, conv_param_6)
-        convs = [{**default, **(param or {})} for default, param in zip(DEEP_CONVS, given)]
+        convs = [{**default, **(param or {})} for default, param in zip(DEEP_CONVS, given, strict=True)]
         if any(c["stride"] != 1 for c in convs):
             raise InputError("DeepConvNet convolutions take stride 1 here, as in the book")
         self.CONVS = tuple((c["filter_num"], c["filter_size"], c["pad"]) for c in convs)
@@ -64,18 +77,47 @@ class DeepConvNet(BookWeights, nets.DeepConvNet):
 
 
 class MultiLayerNet(BookWeights, nets.MultiLayerNet):
-    def __init__(self, input_size, hidden_size_list, output_size, activation="relu", weight_init_std="relu",
-                 weight_decay_lambda=0, **options):
-        super().__init__(input_size, hidden_size_list, output_size, activation, weight_init_std,
-                         weight_decay_lambda, **options)
+    def __init__(
+        self,
+        input_size,
+        hidden_size_list,
+        output_size,
+        activation="relu",
+        weight_init_std="relu",
+        weight_decay_lambda=0,
+        **options,
+    ):
+        super().__init__(
+            input_size, hidden_size_list, output_size, activation, weight_init_std, weight_decay_lambda, **options
+        )
 
 
 class MultiLayerNetExtend(BookWeights, nets.MultiLayerNet):
     """The book's spelling ``dropout_ration`` is taken (and ``dropout_ratio``)."""
 
-    def __init__(self, input_size, hidden_size_list, output_size, activation="relu", weight_init_std="relu",
-                 weight_decay_lambda=0, use_dropout=False, dropout_ration=0.5, use_batchnorm=False, **options):
+    def __init__(
+        self,
+        input_size,
+        hidden_size_list,
+        output_size,
+        activation="relu",
+        weight_init_std="relu",
+        weight_decay_lambda=0,
+        use_dropout=False,
+        dropout_ration=0.5,
+        use_batchnorm=False,
+        **options,
+    ):
         ratio = options.pop("dropout_ratio", dropout_ration)
-        super().__init__(input_size, hidden_size_list, output_size, activation, weight_init_std,
-                         weight_decay_lambda, use_dropout=use_dropout, dropout_ratio=ratio,
-                         use_batchnorm=use_batchnorm, **options)
+        super().__init__(
+            input_size,
+            hidden_size_list,
+            output_size,
+            activation,
+            weight_init_std,
+            weight_decay_lambda,
+            use_dropout=use_dropout,
+            dropout_ratio=ratio,
+            use_batchnorm=use_batchnorm,
+            **options,
+        )

@@ -5,6 +5,7 @@ Unpickling can call anything a file names.  This reader admits only what a dict 
 needs (numpy's array and dtype reconstructors, plain containers); a file that names anything else
 (``os.system``, a module, a class) is refused in one line before that name is ever looked up.
 """
+
 from __future__ import annotations
 
 import io
@@ -16,10 +17,14 @@ from fastnet.errors import CheckpointError
 
 # (module, name) pairs a pickled dict of numpy arrays uses, across numpy 1.x and 2.x
 ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
     ("collections", "OrderedDict"),
 }
 MAX_BYTES = 2 << 30
@@ -42,8 +47,10 @@ class ArraysOnlyUnpickler(pickle.Unpickler):
             return _latin1_bytes
         if (module, name) in ALLOWED:
             return super().find_class(module, name)
-        raise RefusedPickle(f"names {module}.{name}, which is not part of a file of numpy arrays; "
-                            f"it was not loaded (loading it could run code)")
+        raise RefusedPickle(
+            f"names {module}.{name}, which is not part of a file of numpy arrays; "
+            f"it was not loaded (loading it could run code)"
+        )
 
 
 def load_pickled_arrays(path) -> dict:
@@ -61,10 +68,21 @@ def load_pickled_arrays(path) -> dict:
         params = ArraysOnlyUnpickler(io.BytesIO(data)).load()
     except RefusedPickle as exc:
         raise RefusedPickle(f"{path} {exc}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
-            KeyError, MemoryError, RecursionError) as exc:
-        raise CheckpointError(f"{path} is not a readable pickle of arrays ({type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        MemoryError,
+        RecursionError,
+    ) as exc:
+        raise CheckpointError(
+            f"{path} is not a readable pickle of arrays ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''})"
+        ) from None
     if not isinstance(params, dict):
         raise CheckpointError(f"{path} holds a {type(params).__name__}, not a dict of arrays by name")
     for key, value in params.items():

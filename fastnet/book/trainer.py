@@ -5,6 +5,7 @@ each epoch, not ``np.random.choice`` with repeats), and the loss logged per step
 gradient's forward pass computed (no second forward pass).  Data go to the net's backend and
 dtype once, at the start.
 """
+
 from __future__ import annotations
 
 import math
@@ -14,9 +15,21 @@ from fastnet.optim import OPTIMIZERS
 
 
 class Trainer:
-    def __init__(self, network, x_train, t_train, x_test, t_test, epochs=20, mini_batch_size=100,
-                 optimizer="SGD", optimizer_param=None, evaluate_sample_num_per_epoch=None,
-                 verbose=True, seed=None):
+    def __init__(
+        self,
+        network,
+        x_train,
+        t_train,
+        x_test,
+        t_test,
+        epochs=20,
+        mini_batch_size=100,
+        optimizer="SGD",
+        optimizer_param=None,
+        evaluate_sample_num_per_epoch=None,
+        verbose=True,
+        seed=None,
+    ):
         name = str(optimizer).lower()
         if name not in OPTIMIZERS:
             raise InputError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
@@ -45,7 +58,7 @@ class Trainer:
         i = self.current_iter % self._batches_per_pass
         if i == 0 or self._order is None:
             self._order = self._rng.permutation(self.train_size)
-        return self._order[i * self.batch_size:(i + 1) * self.batch_size]
+        return self._order[i * self.batch_size : (i + 1) * self.batch_size]
 
     def train_step(self):
         rows = self._next_batch()

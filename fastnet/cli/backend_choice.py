@@ -1,4 +1,5 @@
 """The --backend / --strict-backend options shared by the commands."""
+
 import sys
 
 from fastnet.backends import BACKEND_NAMES, select_backend
@@ -14,10 +15,14 @@ def add_backend_options(parser, default="auto"):
         shown = AUTO_HELP
     else:
         shown = default
-    parser.add_argument("--backend", default=default, choices=("auto",) + BACKEND_NAMES[::-1],
-                        help=f"array backend (default: {shown})")
-    parser.add_argument("--strict-backend", action="store_true",
-                        help="fail (exit 2) instead of falling back when the backend cannot be used")
+    parser.add_argument(
+        "--backend", default=default, choices=("auto",) + BACKEND_NAMES[::-1], help=f"array backend (default: {shown})"
+    )
+    parser.add_argument(
+        "--strict-backend",
+        action="store_true",
+        help="fail (exit 2) instead of falling back when the backend cannot be used",
+    )
 
 
 def choose_backend(args, quiet=False, recorded=None):
@@ -34,6 +39,8 @@ def choose_backend(args, quiet=False, recorded=None):
         print(selection.message())
     used = selection.backend.name
     if recorded is not None and used != recorded:
-        print(f"note: the checkpoint was trained on the {recorded} backend and continues on {used}; "
-              f"the weights will not be bitwise those of an uninterrupted {recorded} run")
+        print(
+            f"note: the checkpoint was trained on the {recorded} backend and continues on {used}; "
+            f"the weights will not be bitwise those of an uninterrupted {recorded} run"
+        )
     return selection

@@ -1,21 +1,31 @@
 """fastnet check: do the backends compute what the numpy reference computes, layer by layer?"""
+
 import numpy
 
 from fastnet.backends import BACKEND_NAMES
-from fastnet.cli.parser import non_negative_int, positive_int
 from fastnet.catalog import DEFAULT_DATASET, DTYPES, NET_NAMES, net_entry
+from fastnet.cli.parser import non_negative_int, positive_int
 
 ALL_BACKENDS = BACKEND_NAMES[::-1]  # numpy (the reference) first
 
 
 def register(sub):
-    p = sub.add_parser("check", help="compare each backend with numpy on one forward/backward, per layer",
-                       description="Build the same net from the same weights on each backend, run one "
-                                   "forward/backward on the same batch and compare every layer's output "
-                                   "and gradients with the numpy reference. Exit 1 when a backend disagrees.")
+    p = sub.add_parser(
+        "check",
+        help="compare each backend with numpy on one forward/backward, per layer",
+        description="Build the same net from the same weights on each backend, run one "
+        "forward/backward on the same batch and compare every layer's output "
+        "and gradients with the numpy reference. Exit 1 when a backend disagrees.",
+    )
     p.add_argument("--net", choices=NET_NAMES, default="simple-conv", help="default: %(default)s")
-    p.add_argument("--backends", nargs="+", choices=ALL_BACKENDS, default=list(ALL_BACKENDS), metavar="BACKEND",
-                   help=f"backends to compare with numpy, among {' '.join(ALL_BACKENDS)} (default: all)")
+    p.add_argument(
+        "--backends",
+        nargs="+",
+        choices=ALL_BACKENDS,
+        default=list(ALL_BACKENDS),
+        metavar="BACKEND",
+        help=f"backends to compare with numpy, among {' '.join(ALL_BACKENDS)} (default: all)",
+    )
     p.add_argument("--batch", type=positive_int, default=8, help="default: %(default)s")
     p.add_argument("--dtype", choices=DTYPES, default="float32")
     p.add_argument("--seed", type=non_negative_int, default=0)
@@ -43,12 +53,18 @@ def run(args):
     rng = numpy.random.default_rng(args.seed)
     x = rng.random((args.batch, *input_shape(args.net))).astype(args.dtype)
     t = rng.integers(0, 10, args.batch)
-    reports = compare_backends(lambda backend: build_named_net(args.net, backend, args.dtype, args.seed),
-                               x, t, [b for b in args.backends if b != "numpy"], dtype=args.dtype)
-    print(f"fastnet check: {args.net}, {args.dtype}, batch {args.batch}, seed {args.seed}; "
-          f"reference: numpy")
-    print("difference = max|backend - numpy| / max|numpy| per array, from the same weights and batch; "
-          f"agreement within {TOLERANCE[args.dtype]:g} ({args.dtype} round-off)")
+    reports = compare_backends(
+        lambda backend: build_named_net(args.net, backend, args.dtype, args.seed),
+        x,
+        t,
+        [b for b in args.backends if b != "numpy"],
+        dtype=args.dtype,
+    )
+    print(f"fastnet check: {args.net}, {args.dtype}, batch {args.batch}, seed {args.seed}; reference: numpy")
+    print(
+        "difference = max|backend - numpy| / max|numpy| per array, from the same weights and batch; "
+        f"agreement within {TOLERANCE[args.dtype]:g} ({args.dtype} round-off)"
+    )
     for report in reports:
         print_report(report)
     bad = [r.backend for r in reports if not r.agrees]

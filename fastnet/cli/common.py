@@ -4,6 +4,7 @@ Where data may be downloaded to is decided here: only the cache or a ``--data-di
 typed.  A folder recorded in a checkpoint is read, never written, and a recorded folder that is
 gone is an error naming it, never a silent switch to other data.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,8 +28,9 @@ def typed_data_dir(data_dir):
     """The folder named by --data-dir, which must exist (downloads may go there)."""
     folder = Path(data_dir).expanduser()
     if not folder.is_dir():
-        raise InputError(f"--data-dir {data_dir}: no such folder; create it or name the "
-                         f"folder that holds the IDX files")
+        raise InputError(
+            f"--data-dir {data_dir}: no such folder; create it or name the folder that holds the IDX files"
+        )
     return folder.resolve()
 
 
@@ -60,8 +62,7 @@ def load_run_data(name, data_dir=None, recorded=None, flatten=True, progress=Tru
 
 def _recorded_folder(name, recorded, checkpoint) -> Path:
     source = recorded.get("data_source")
-    fix = (f"pass --data-dir FOLDER with the four {name} IDX files (or --dataset to score "
-           f"another set)")
+    fix = f"pass --data-dir FOLDER with the four {name} IDX files (or --dataset to score another set)"
     if not isinstance(source, str) or not source:
         raise CheckpointError(f"{checkpoint} records no usable data folder ({source!r}); {fix}")
     folder = Path(source)
@@ -71,8 +72,7 @@ def _recorded_folder(name, recorded, checkpoint) -> Path:
         # An absolute path as recorded; a relative one (fastnet 0.1) only as far as it holds the
         # data, which is then checked against the official checksums like any other copy.
         return folder.resolve()
-    raise DataError(f"{checkpoint} was trained on {name} from {source}, which does not hold the "
-                    f"data set here; {fix}")
+    raise DataError(f"{checkpoint} was trained on {name} from {source}, which does not hold the data set here; {fix}")
 
 
 def _has_files(name, folder: Path) -> bool:
@@ -95,9 +95,11 @@ def check_same_data(recorded: dict, data_name: str, train_samples: int, source):
     if name is None or count is None:
         return
     if name != data_name or count != train_samples:
-        raise CheckpointError(f"{source} was trained on {count:,} {name} images, but this run has "
-                              f"{train_samples:,} {data_name} images; pass the --data-dir it was "
-                              f"trained with")
+        raise CheckpointError(
+            f"{source} was trained on {count:,} {name} images, but this run has "
+            f"{train_samples:,} {data_name} images; pass the --data-dir it was "
+            f"trained with"
+        )
 
 
 def read_run(path):

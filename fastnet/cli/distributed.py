@@ -11,6 +11,7 @@ itself, see ``fastnet.distributed.faults``).  Whatever every rank decides alike 
 interruption, a divergence seen in the allreduced loss, a start-up failure) is reported once,
 by rank 0.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,13 +23,21 @@ from fastnet.training.stopping import TrainingInterrupted
 
 
 def add_distributed_options(parser):
-    parser.add_argument("--distributed", choices=("mpi", "nccl", "auto"), default=None,
-                        help="train on every rank of an mpiexec job (mpi: CPU ranks; nccl: one GPU per "
-                             "rank; auto: nccl with --backend cupy, else mpi); --batch-size stays the "
-                             "global batch, split across the ranks")
-    parser.add_argument("--lr-scale", choices=LR_SCALES, default="none",
-                        help="linear: multiply the learning rate by the number of ranks (not needed: "
-                             "the global batch keeps the single-process meaning; default: none)")
+    parser.add_argument(
+        "--distributed",
+        choices=("mpi", "nccl", "auto"),
+        default=None,
+        help="train on every rank of an mpiexec job (mpi: CPU ranks; nccl: one GPU per "
+        "rank; auto: nccl with --backend cupy, else mpi); --batch-size stays the "
+        "global batch, split across the ranks",
+    )
+    parser.add_argument(
+        "--lr-scale",
+        choices=LR_SCALES,
+        default="none",
+        help="linear: multiply the learning rate by the number of ranks (not needed: "
+        "the global batch keeps the single-process meaning; default: none)",
+    )
 
 
 def communicator_name(args) -> str:
@@ -44,8 +53,7 @@ def launch(args, body):
         if getattr(args, "lr_scale", "none") != "none":
             raise InputError("--lr-scale scales by the number of ranks: it needs --distributed (under mpiexec)")
         return body(args, Job())
-    from fastnet.distributed.faults import (RankFailure, abort_on_error, install_excepthook, join_job,
-                                            launcher_rank)
+    from fastnet.distributed.faults import RankFailure, abort_on_error, install_excepthook, join_job, launcher_rank
 
     try:
         comm = join_job(communicator_name(args))

@@ -1,5 +1,6 @@
 """fastnet eval: a checkpoint's accuracy and confusion matrix on a test set, printed and drawn
 (confusion.png, errors.png: next to the checkpoint, or into --out)."""
+
 from pathlib import Path
 
 import numpy
@@ -13,14 +14,27 @@ from fastnet.cli.parser import positive_int
 def register(sub):
     p = sub.add_parser("eval", help="accuracy and confusion matrix of a checkpoint on a test set")
     p.add_argument("checkpoint")
-    p.add_argument("--dataset", choices=catalog.DATASETS, default=None,
-                   help="default: the data set the checkpoint was trained on, from the folder it recorded")
-    p.add_argument("--data-dir", default=None,
-                   help="folder holding the four IDX files (missing ones are downloaded there)")
-    p.add_argument("--batch-size", type=positive_int, default=catalog.EVAL_BATCH,
-                   help="images per forward pass (default: %(default)s)")
-    p.add_argument("--out", default=None, metavar="DIR",
-                   help="folder for confusion.png and errors.png (default: the checkpoint's folder)")
+    p.add_argument(
+        "--dataset",
+        choices=catalog.DATASETS,
+        default=None,
+        help="default: the data set the checkpoint was trained on, from the folder it recorded",
+    )
+    p.add_argument(
+        "--data-dir", default=None, help="folder holding the four IDX files (missing ones are downloaded there)"
+    )
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=catalog.EVAL_BATCH,
+        help="images per forward pass (default: %(default)s)",
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="folder for confusion.png and errors.png (default: the checkpoint's folder)",
+    )
     add_backend_options(p)
     p.set_defaults(run=run)
 
@@ -50,8 +64,7 @@ def run(args):
     # The recorded folder is where the run's own data set lives; another set is looked up as usual.
     recorded = meta["config"] if name == config.dataset else None
     backend = choose_backend(args, quiet=True).backend
-    data = load_run_data(name, args.data_dir, recorded, config.flatten, progress=False,
-                         checkpoint=args.checkpoint)
+    data = load_run_data(name, args.data_dir, recorded, config.flatten, progress=False, checkpoint=args.checkpoint)
     if data.x_test.shape[0] == 0:
         raise DataError(f"the {data.name} test set from {data.source} holds no images; nothing to score")
     net = build_net(config, backend, data.x_test.shape[1:])

@@ -1,12 +1,15 @@
 """fastnet export: a trained net as ONNX, safetensors or a PyTorch file, for use elsewhere."""
+
 from __future__ import annotations
 
 from fastnet.errors import InputError
 
 FORMATS = ("onnx", "safetensors", "torch")
-NEEDS = {"onnx": ("onnx", "pip install 'fastnet[onnx]'"),
-         "safetensors": ("safetensors", "pip install 'fastnet[export]'"),
-         "torch": ("torch", "pip install 'fastnet[torch]'")}
+NEEDS = {
+    "onnx": ("onnx", "pip install 'fastnet[onnx]'"),
+    "safetensors": ("safetensors", "pip install 'fastnet[export]'"),
+    "torch": ("torch", "pip install 'fastnet[torch]'"),
+}
 
 
 def register(sub):

@@ -1,14 +1,18 @@
 """fastnet info: versions, backends (and why one is unavailable), BLAS, threads, GPU."""
+
 import platform
 import sys
 
 
 def register(sub):
-    p = sub.add_parser("info", help="versions, backend availability, BLAS and GPU",
-                       description="What fastnet runs with here: Python and package versions, each backend "
-                                   "and why one is unavailable, the BLAS library and the kernel it chose "
-                                   "for this CPU, the thread policy, the GPU and the communicators for "
-                                   "several processes. Paste it into a bug report.")
+    p = sub.add_parser(
+        "info",
+        help="versions, backend availability, BLAS and GPU",
+        description="What fastnet runs with here: Python and package versions, each backend "
+        "and why one is unavailable, the BLAS library and the kernel it chose "
+        "for this CPU, the thread policy, the GPU and the communicators for "
+        "several processes. Paste it into a bug report.",
+    )
     p.set_defaults(run=run)
 
 
@@ -22,8 +26,8 @@ def _version(module_name):
 
 def run(args):
     from fastnet import __version__
-    from fastnet.blas import describe_blas
     from fastnet.backends import BACKEND_NAMES, get_backend, unavailable_reason
+    from fastnet.blas import describe_blas
     from fastnet.threads import choose_threads
 
     print(f"fastnet {__version__}, Python {platform.python_version()} on {platform.platform()}")

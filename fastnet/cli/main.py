@@ -2,7 +2,8 @@
 
 Exit codes:
     0    success
-    1    gradcheck found a gradient beyond its tolerance, or check found a backend that disagrees (or an unexpected bug: a traceback)
+    1    gradcheck found a gradient beyond its tolerance, or check found a backend that disagrees
+         (or an unexpected bug: a traceback)
     2    usage or input error: a bad option, missing or damaged files, a backend that cannot be
          used with --strict-backend, a batch that would not fit in memory, a full disk
     3    training diverged (the loss became non-finite); the last good checkpoint is kept
@@ -11,6 +12,7 @@ Exit codes:
 
 Anything a user can cause prints exactly one line on stderr, never a traceback.
 """
+
 from __future__ import annotations
 
 import signal
@@ -25,8 +27,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 def build_parser():
     from fastnet import __version__
-    from fastnet.cli import bench, check, evaluate, gradcheck, info, profile, train
-    from fastnet.cli import export, predict, serve
+    from fastnet.cli import bench, check, evaluate, export, gradcheck, info, predict, profile, serve, train
 
     parser = OneLineParser(prog="fastnet", description="Layer-based neural networks on NumPy, Numba or CuPy.")
     parser.add_argument("--version", action="version", version=f"fastnet {__version__}")
@@ -108,8 +109,11 @@ def _outcome(exc) -> int:
     if isinstance(exc, KeyboardInterrupt):
         return _stopped(getattr(exc, "signum", signal.SIGINT))
     if isinstance(exc, MemoryError):
-        return _say("fastnet: error: out of memory: the net, the data or a batch did not fit; "
-                    "use a smaller --batch-size or a smaller net", 2)
+        return _say(
+            "fastnet: error: out of memory: the net, the data or a batch did not fit; "
+            "use a smaller --batch-size or a smaller net",
+            2,
+        )
     if isinstance(exc, BrokenPipeError):
         return 0  # the reader went away (e.g. piped into head): nothing left to say
     if isinstance(exc, OSError):  # the file system said no: name what and why, not a traceback

@@ -1,4 +1,5 @@
 """Argument parsing that reports mistakes in one line (exit 2), never a usage dump."""
+
 import argparse
 import sys
 
@@ -11,6 +12,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 def number_option(convert, accept, wanted):
     """An argparse type: ``convert`` the text, keep it if ``accept`` says so, else say what was wanted."""
+
     def parse(text):
         try:
             value = convert(text)
@@ -40,8 +42,11 @@ def thread_count(text):
     from fastnet.threads import usable_cores
 
     most = THREADS_PER_CORE * usable_cores()[0]
-    return number_option(int, lambda v: 1 <= v <= most,
-                         f"a thread count from 1 to {most} ({THREADS_PER_CORE} per usable core)")(text)
+    return number_option(
+        int, lambda v: 1 <= v <= most, f"a thread count from 1 to {most} ({THREADS_PER_CORE} per usable core)"
+    )(text)
+
+
 positive_float = number_option(float, lambda v: 0 < v < INF, "a positive number")
 non_negative_float = number_option(float, lambda v: 0 <= v < INF, "a number >= 0")
 fraction = number_option(float, lambda v: 0 <= v < 1, "a number in [0, 1)")

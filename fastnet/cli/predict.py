@@ -3,6 +3,7 @@
 Pictures are prepared as the net's data set was made (``fastnet.images``).  A picture that
 cannot be used is one line on stderr and the others are still predicted; the exit code is then 2.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,12 +19,17 @@ from fastnet.errors import InputError
 def register(sub):
     p = sub.add_parser("predict", help="predict the class of your own images (PNG, JPEG, BMP, GIF)")
     p.add_argument("checkpoint", help="checkpoint.npz, best.npz, a parameter file or a .safetensors export")
-    p.add_argument("images", nargs="+", metavar="IMAGE|FOLDER",
-                   help="image files, or folders whose images are all predicted")
+    p.add_argument(
+        "images", nargs="+", metavar="IMAGE|FOLDER", help="image files, or folders whose images are all predicted"
+    )
     p.add_argument("--top", type=positive_int, default=1, metavar="K", help="show the K most likely classes")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    p.add_argument("--recipe", choices=("mnist", "fashion-mnist"), default=None,
-                   help="how to prepare the images (default: the data set the net was trained on)")
+    p.add_argument(
+        "--recipe",
+        choices=("mnist", "fashion-mnist"),
+        default=None,
+        help="how to prepare the images (default: the data set the net was trained on)",
+    )
     p.add_argument("--batch-size", type=positive_int, default=256, help=argparse.SUPPRESS)
     add_backend_options(p, default="numpy")
     p.set_defaults(run=run)

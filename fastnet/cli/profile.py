@@ -1,15 +1,19 @@
 """fastnet profile: where a training step's time goes, layer by layer (the book's layer names)."""
+
+from fastnet.catalog import DTYPES, NET_NAMES, TRAIN_BATCH
 from fastnet.cli.backend_choice import add_backend_options, choose_backend
 from fastnet.cli.parser import positive_int, thread_count
-from fastnet.catalog import DTYPES, NET_NAMES, TRAIN_BATCH
 
 
 def register(sub):
-    p = sub.add_parser("profile", help="time each layer's forward and backward in a training step",
-                       description="Times one training step layer by layer on random inputs: forward "
-                                   "and backward per layer (median over --steps after warm-up; the GPU "
-                                   "is synchronised around each layer), its share of the step and the "
-                                   "bytes it allocates.")
+    p = sub.add_parser(
+        "profile",
+        help="time each layer's forward and backward in a training step",
+        description="Times one training step layer by layer on random inputs: forward "
+        "and backward per layer (median over --steps after warm-up; the GPU "
+        "is synchronised around each layer), its share of the step and the "
+        "bytes it allocates.",
+    )
     p.add_argument("--net", choices=NET_NAMES, default="two-layer", help="architecture (default: %(default)s)")
     add_backend_options(p)
     p.add_argument("--batch-size", type=positive_int, default=TRAIN_BATCH, help="default: %(default)s")
@@ -21,19 +25,24 @@ def register(sub):
 
 
 def add_threads_option(parser):
-    parser.add_argument("--threads", type=thread_count, default=None, metavar="N",
-                        help="BLAS and numba threads (default: 1 for small nets, the usable cores for "
-                             "large ones; OMP_NUM_THREADS and friends also override)")
+    parser.add_argument(
+        "--threads",
+        type=thread_count,
+        default=None,
+        metavar="N",
+        help="BLAS and numba threads (default: 1 for small nets, the usable cores for "
+        "large ones; OMP_NUM_THREADS and friends also override)",
+    )
 
 
 def run(args):
     import numpy
 
+    from fastnet.datasets.catalog import input_shape
     from fastnet.optim import make_optimizer
     from fastnet.profiling.step import format_profile, profile_step
     from fastnet.profiling.thread_choice import threads_for
     from fastnet.threads import using_threads
-    from fastnet.datasets.catalog import input_shape
     from fastnet.training.config import RunConfig, build_net
 
     backend = choose_backend(args).backend
@@ -46,8 +55,9 @@ def run(args):
     choice = threads_for(net, sample_shape, args.batch_size, args.threads)
     print(choice.describe())
     with using_threads(choice):
-        result = profile_step(net, make_optimizer(config.optimizer, config.lr), x, t,
-                              steps=args.steps, warmup=args.warmup)
+        result = profile_step(
+            net, make_optimizer(config.optimizer, config.lr), x, t, steps=args.steps, warmup=args.warmup
+        )
     print(f"random inputs, {config.optimizer} update")
     print(format_profile(result))
     return 0

@@ -1,4 +1,5 @@
 """fastnet train: learn MNIST (or Fashion-MNIST) with one of the classic nets."""
+
 from __future__ import annotations
 
 import os
@@ -23,16 +24,25 @@ from fastnet.training.selection import summary_lines
 
 
 def register(sub):
-    p = sub.add_parser("train", help="train a net and save history, curves and a checkpoint",
-                       description="Train a classic net. Defaults reproduce the classic TwoLayerNet run "
-                                   f"(784-50-10, batch {catalog.TRAIN_BATCH}, SGD lr 0.1, 17 epochs).")
-    p.add_argument("--net", choices=catalog.NET_NAMES, default=None,
-                   help=f"architecture (default: {catalog.DEFAULT_NET})")
+    p = sub.add_parser(
+        "train",
+        help="train a net and save history, curves and a checkpoint",
+        description="Train a classic net. Defaults reproduce the classic TwoLayerNet run "
+        f"(784-50-10, batch {catalog.TRAIN_BATCH}, SGD lr 0.1, 17 epochs).",
+    )
+    p.add_argument(
+        "--net", choices=catalog.NET_NAMES, default=None, help=f"architecture (default: {catalog.DEFAULT_NET})"
+    )
     add_backend_options(p, default=None)
-    p.add_argument("--dataset", choices=catalog.DATASETS, default=None,
-                   help=f"data set (default: {catalog.DEFAULT_DATASET}; the embedded sample where it cannot be had)")
-    p.add_argument("--data-dir", default=None,
-                   help="folder holding the four IDX files (missing ones are downloaded there)")
+    p.add_argument(
+        "--dataset",
+        choices=catalog.DATASETS,
+        default=None,
+        help=f"data set (default: {catalog.DEFAULT_DATASET}; the embedded sample where it cannot be had)",
+    )
+    p.add_argument(
+        "--data-dir", default=None, help="folder holding the four IDX files (missing ones are downloaded there)"
+    )
     p.add_argument("--epochs", type=positive_int, default=None)
     p.add_argument("--batch-size", type=positive_int, default=None, help=f"default: {catalog.TRAIN_BATCH}")
     p.add_argument("--lr", type=positive_float, default=None, help="learning rate (default: the net's recipe)")
@@ -43,11 +53,14 @@ def register(sub):
     p.add_argument("--dtype", choices=catalog.DTYPES, default=None)
     p.add_argument("--seed", type=non_negative_int, default=None)
     p.add_argument("--out", default=None, help="output folder (default: runs/<net>-<dataset>-<time>)")
-    p.add_argument("--resume", default=None, metavar="CHECKPOINT",
-                   help="continue a run from its checkpoint, with the settings, backend and data it "
-                        "recorded; --epochs (to extend), --lr and --backend may change")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace the run already in --out instead of refusing")
+    p.add_argument(
+        "--resume",
+        default=None,
+        metavar="CHECKPOINT",
+        help="continue a run from its checkpoint, with the settings, backend and data it "
+        "recorded; --epochs (to extend), --lr and --backend may change",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace the run already in --out instead of refusing")
     p.add_argument("--limit", type=positive_int, default=None, help="use only the first N training samples")
     p.add_argument("--quiet", action="store_true", help="no progress bar; one log line per epoch")
     add_selection_options(p)
@@ -59,10 +72,20 @@ def register(sub):
 
 def given_options(args) -> dict:
     """The run settings the user typed (None: not given)."""
-    given = {"net": args.net, "dataset": args.dataset, "epochs": args.epochs,
-             "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
-             "hidden": args.hidden, "dropout": args.dropout,
-             "batchnorm": args.batchnorm, "dtype": args.dtype, "seed": args.seed, "limit": args.limit}
+    given = {
+        "net": args.net,
+        "dataset": args.dataset,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "optimizer": args.optimizer,
+        "hidden": args.hidden,
+        "dropout": args.dropout,
+        "batchnorm": args.batchnorm,
+        "dtype": args.dtype,
+        "seed": args.seed,
+        "limit": args.limit,
+    }
     return {**{k: v for k, v in given.items() if v is not None}, **given_selection_options(args)}
 
 
@@ -75,17 +98,24 @@ def config_from_args(args, base: RunConfig | None = None, finished_epochs=0, sou
         given.pop("net", None)
         return RunConfig.for_net(args.net or catalog.DEFAULT_NET, **given)
     values = base.to_dict()
-    conflicts = [f"{option(k)} {show(v)} (checkpoint: {show(values[k])})"
-                 for k, v in given.items() if k not in ADJUSTABLE_ON_RESUME and v != values[k]]
+    conflicts = [
+        f"{option(k)} {show(v)} (checkpoint: {show(values[k])})"
+        for k, v in given.items()
+        if k not in ADJUSTABLE_ON_RESUME and v != values[k]
+    ]
     if conflicts:
-        raise InputError(f"{source} was trained with other settings: {'; '.join(conflicts)}; a resumed "
-                         f"run keeps its net, data and batches, so drop those options or start a new "
-                         f"run without --resume")
+        raise InputError(
+            f"{source} was trained with other settings: {'; '.join(conflicts)}; a resumed "
+            f"run keeps its net, data and batches, so drop those options or start a new "
+            f"run without --resume"
+        )
     values.update({k: v for k, v in given.items() if k in ADJUSTABLE_ON_RESUME})
     config = RunConfig.from_dict(values).check()
     if finished_epochs >= config.epochs:
-        raise InputError(f"{source} has finished {finished_epochs} epochs, as many as --epochs "
-                         f"{config.epochs} asks for; give a larger --epochs to train further")
+        raise InputError(
+            f"{source} has finished {finished_epochs} epochs, as many as --epochs "
+            f"{config.epochs} asks for; give a larger --epochs to train further"
+        )
     return config
 
 
@@ -110,8 +140,10 @@ def output_folder(args, config) -> Path:
     checkpoint = out_dir / "checkpoint.npz"
     continuing = args.resume and checkpoint.exists() and checkpoint.resolve() == Path(args.resume).resolve()
     if checkpoint.exists() and not continuing and not args.overwrite:
-        raise InputError(f"{out_dir} already holds a run ({checkpoint}); continue it with --resume "
-                         f"{checkpoint}, choose another --out, or pass --overwrite to replace it")
+        raise InputError(
+            f"{out_dir} already holds a run ({checkpoint}); continue it with --resume "
+            f"{checkpoint}, choose another --out, or pass --overwrite to replace it"
+        )
     return out_dir
 
 
@@ -139,30 +171,43 @@ def train(args, job):
     backend = job.on_every_rank(lambda: choose_backend(args, recorded=meta["backend"] if meta else None)).backend
     job.limit_threads(args.threads)  # a rank's share of the node, for the rest of the process
 
-    data = load_run_data(config.dataset, args.data_dir, recorded, config.flatten,
-                         progress=not args.quiet, checkpoint=args.resume)
+    data = load_run_data(
+        config.dataset, args.data_dir, recorded, config.flatten, progress=not args.quiet, checkpoint=args.resume
+    )
     if data.is_sample and config.dataset != catalog.SAMPLE:
         config.dataset = catalog.SAMPLE  # it fell back: a resumed run must train on the sample too
     out_dir = out_dir or output_folder(args, config)
     with job.holding_output_folder(out_dir, say=say):
-        say(f"data: {data.name} from {data.source} ({data.x_train.shape[0]:,} train, "
-            f"{data.x_test.shape[0]:,} test)")
+        say(f"data: {data.name} from {data.source} ({data.x_train.shape[0]:,} train, {data.x_test.shape[0]:,} test)")
         x_train, t_train = data.x_train, data.t_train
         if config.limit:
-            x_train, t_train = x_train[:config.limit], t_train[:config.limit]
+            x_train, t_train = x_train[: config.limit], t_train[: config.limit]
         if args.resume:
             check_same_data(recorded, data.name, len(x_train), args.resume)
 
         net = build_net(config, backend, x_train.shape[1:])
         optimizer = catalog.make_optimizer(config.optimizer, job.lr(config.lr), config.weight_decay)
         filters_before = first_filters(net)  # the seed's, also on a resume (for filters.png)
-        record = {"backend": backend.name, "data_source": source_of(data), "data_name": data.name,
-                  "train_samples": int(len(x_train)), **job.record()}
-        settings = TrainerConfig.for_run(config, record, out_dir=out_dir, progress=not args.quiet, log=say,
-                                         tensorboard=args.tensorboard, threads=args.threads,
-                                         title=f"{config.net} on {data.name} ({backend.name})")
-        trainer = Trainer(net, optimizer, x_train, t_train, data.x_test, data.t_test,
-                          settings=job.settings(settings), step=job.step())
+        record = {
+            "backend": backend.name,
+            "data_source": source_of(data),
+            "data_name": data.name,
+            "train_samples": int(len(x_train)),
+            **job.record(),
+        }
+        settings = TrainerConfig.for_run(
+            config,
+            record,
+            out_dir=out_dir,
+            progress=not args.quiet,
+            log=say,
+            tensorboard=args.tensorboard,
+            threads=args.threads,
+            title=f"{config.net} on {data.name} ({backend.name})",
+        )
+        trainer = Trainer(
+            net, optimizer, x_train, t_train, data.x_test, data.t_test, settings=job.settings(settings), step=job.step()
+        )
         if args.resume:
             arrays = load_checkpoint_arrays(args.resume, net, optimizer)
             restore_checkpoint(net, optimizer, arrays, meta, args.resume)
@@ -173,8 +218,10 @@ def train(args, job):
             refuse_stopped_run(trainer, args.resume)
         job.start(trainer, meta, say)
         print_rank_line(job, config.lr, say)
-        say(f"net: {config.net} ({sum(int(v.size) for v in net.params.values()):,} parameters), "
-            f"{config.optimizer} lr {config.lr}, batch {config.batch_size}, {config.epochs} epochs, {config.dtype}")
+        say(
+            f"net: {config.net} ({sum(int(v.size) for v in net.params.values()):,} parameters), "
+            f"{config.optimizer} lr {config.lr}, batch {config.batch_size}, {config.epochs} epochs, {config.dtype}"
+        )
 
         say(trainer.thread_choice.describe())
         if args.profile:
@@ -196,7 +243,8 @@ def print_summary(say, backend, history, out_dir, pictures, keep_best=False):
     if data["epoch"]:
         for line in summary_lines(data, out_dir, keep_best):
             say(line)
-        say(f"time: {sum(seconds) / len(seconds):.2f} s per epoch, "
-            f"{sum(rates) / len(rates):,.0f} samples/s")
-    say(f"outputs: {out_dir / 'history.json'}, {', '.join(map(str, pictures))}, {out_dir / 'checkpoint.npz'}"
-        + (f", {out_dir / 'best.npz'}" if keep_best else ""))
+        say(f"time: {sum(seconds) / len(seconds):.2f} s per epoch, {sum(rates) / len(rates):,.0f} samples/s")
+    say(
+        f"outputs: {out_dir / 'history.json'}, {', '.join(map(str, pictures))}, {out_dir / 'checkpoint.npz'}"
+        + (f", {out_dir / 'best.npz'}" if keep_best else "")
+    )

@@ -1,5 +1,6 @@
 """The options of ``fastnet train`` for model selection, the learning-rate schedule, weight
 decay and TensorBoard; they map one to one onto RunConfig / TrainerConfig fields."""
+
 from __future__ import annotations
 
 import argparse
@@ -26,29 +27,68 @@ def count_or_fraction(text):
 
 
 def add_selection_options(p):
-    p.add_argument("--weight-decay", type=non_negative_float, default=None,
-                   help="weight decay lambda for any optimizer: L2 added to the gradient; decoupled "
-                        "(AdamW) for adam; weights only, not biases (default: 0)")
-    p.add_argument("--val-split", type=count_or_fraction, default=None, metavar="N|F",
-                   help="hold out N training images (or a fraction F) as a seeded, stratified "
-                        "validation set, evaluated every epoch")
-    p.add_argument("--keep-best", action="store_true", default=None,
-                   help="also keep best.npz, the checkpoint of the best validation epoch (needs --val-split)")
-    p.add_argument("--early-stop", type=positive_int, default=None, metavar="PATIENCE",
-                   help="stop when validation accuracy has not improved for PATIENCE epochs (needs --val-split)")
-    p.add_argument("--lr-schedule", choices=SCHEDULE_NAMES, default=None,
-                   help="learning-rate schedule over the run (default: constant)")
-    p.add_argument("--warmup-epochs", type=non_negative_float, default=None,
-                   help="linear learning-rate warm-up over this many epochs (default: 0)")
-    p.add_argument("--step-epochs", type=non_negative_int, default=None,
-                   help="step schedule: epochs between decays (default: 0, a third of the run)")
-    p.add_argument("--lr-gamma", type=positive_float, default=None,
-                   help="step schedule: factor per decay, in (0, 1] (default: 0.1)")
-    p.add_argument("--min-lr", type=non_negative_float, default=None,
-                   help="cosine schedule: the final learning rate (default: 0)")
-    p.add_argument("--tensorboard", default=None, metavar="DIR",
-                   help="write TensorBoard events (scalars and pictures, every epoch) into DIR; "
-                        "needs pip install 'fastnet[tensorboard]'")
+    p.add_argument(
+        "--weight-decay",
+        type=non_negative_float,
+        default=None,
+        help="weight decay lambda for any optimizer: L2 added to the gradient; decoupled "
+        "(AdamW) for adam; weights only, not biases (default: 0)",
+    )
+    p.add_argument(
+        "--val-split",
+        type=count_or_fraction,
+        default=None,
+        metavar="N|F",
+        help="hold out N training images (or a fraction F) as a seeded, stratified "
+        "validation set, evaluated every epoch",
+    )
+    p.add_argument(
+        "--keep-best",
+        action="store_true",
+        default=None,
+        help="also keep best.npz, the checkpoint of the best validation epoch (needs --val-split)",
+    )
+    p.add_argument(
+        "--early-stop",
+        type=positive_int,
+        default=None,
+        metavar="PATIENCE",
+        help="stop when validation accuracy has not improved for PATIENCE epochs (needs --val-split)",
+    )
+    p.add_argument(
+        "--lr-schedule",
+        choices=SCHEDULE_NAMES,
+        default=None,
+        help="learning-rate schedule over the run (default: constant)",
+    )
+    p.add_argument(
+        "--warmup-epochs",
+        type=non_negative_float,
+        default=None,
+        help="linear learning-rate warm-up over this many epochs (default: 0)",
+    )
+    p.add_argument(
+        "--step-epochs",
+        type=non_negative_int,
+        default=None,
+        help="step schedule: epochs between decays (default: 0, a third of the run)",
+    )
+    p.add_argument(
+        "--lr-gamma",
+        type=positive_float,
+        default=None,
+        help="step schedule: factor per decay, in (0, 1] (default: 0.1)",
+    )
+    p.add_argument(
+        "--min-lr", type=non_negative_float, default=None, help="cosine schedule: the final learning rate (default: 0)"
+    )
+    p.add_argument(
+        "--tensorboard",
+        default=None,
+        metavar="DIR",
+        help="write TensorBoard events (scalars and pictures, every epoch) into DIR; "
+        "needs pip install 'fastnet[tensorboard]'",
+    )
 
 
 def given_selection_options(args) -> dict:

@@ -1,5 +1,6 @@
 """What ``fastnet train`` adds to a run folder beyond curves.png: filters.png for the
 convolution nets, and a resume that early stopping has already ended is refused."""
+
 from __future__ import annotations
 
 from fastnet.errors import InputError
@@ -30,6 +31,8 @@ def refuse_stopped_run(trainer, checkpoint):
     """A run that early stopping ended has nothing left to train at the same patience."""
     selection = trainer.selection
     if selection.should_stop():
-        raise InputError(f"{checkpoint} was stopped early ({selection.since_best} epochs without a better "
-                         f"validation accuracy after epoch {selection.best_epoch}); give a larger "
-                         f"--early-stop to train further")
+        raise InputError(
+            f"{checkpoint} was stopped early ({selection.since_best} epochs without a better "
+            f"validation accuracy after epoch {selection.best_epoch}); give a larger "
+            f"--early-stop to train further"
+        )

@@ -6,6 +6,7 @@ that wakes any read blocked on them (status line, headers, redirects or body ali
 download ends with ``expired`` set.  (A TLS handshake is bounded by the socket timeout alone:
 the socket is watched once it is set up.)
 """
+
 from __future__ import annotations
 
 import http.client
@@ -69,9 +70,14 @@ class Deadline:
         # Only HTTP(S): build_opener would add FTP, file and data handlers, and a redirect to
         # ftp:// would then connect outside this deadline's watch, file:// read local files.
         opener = urllib.request.OpenerDirector()
-        for handler in (Handler, SecureHandler, urllib.request.HTTPDefaultErrorHandler,
-                        urllib.request.HTTPRedirectHandler, urllib.request.HTTPErrorProcessor,
-                        urllib.request.UnknownHandler):
+        for handler in (
+            Handler,
+            SecureHandler,
+            urllib.request.HTTPDefaultErrorHandler,
+            urllib.request.HTTPRedirectHandler,
+            urllib.request.HTTPErrorProcessor,
+            urllib.request.UnknownHandler,
+        ):
             opener.add_handler(handler())
         return opener
 

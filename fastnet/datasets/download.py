@@ -4,6 +4,7 @@ A file reaches its final name only after its checksum matched, so an interrupted
 tampered download never leaves a file that a later run would trust.  Only the standard library
 is used for the network; tqdm is imported when a download starts.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -24,8 +25,16 @@ class _MirrorFailed(Exception):
     """One mirror could not deliver the file; the message says why, in a few words."""
 
 
-def download_file(filename, directory, mirrors, md5, timeout=DEFAULT_TIMEOUT, progress=True,
-                  max_bytes=MAX_BYTES, deadline=DEFAULT_DEADLINE) -> Path:
+def download_file(
+    filename,
+    directory,
+    mirrors,
+    md5,
+    timeout=DEFAULT_TIMEOUT,
+    progress=True,
+    max_bytes=MAX_BYTES,
+    deadline=DEFAULT_DEADLINE,
+) -> Path:
     """Fetch ``filename`` from the first of ``mirrors`` (base URLs) that delivers it with ``md5``.
 
     Each mirror gets ``timeout`` seconds of silence at most, and ``deadline`` seconds for the
@@ -49,8 +58,10 @@ def download_file(filename, directory, mirrors, md5, timeout=DEFAULT_TIMEOUT, pr
         except _MirrorFailed as exc:
             failures.append(f"{base}: {exc}")
     tried = "; ".join(failures) if failures else "no mirrors given"
-    raise DataError(f"could not download {filename} ({tried}); check the internet connection, "
-                    f"or copy the file into {Path(directory)} yourself")
+    raise DataError(
+        f"could not download {filename} ({tried}); check the internet connection, "
+        f"or copy the file into {Path(directory)} yourself"
+    )
 
 
 def _fetch(url, dest, md5, timeout, progress, max_bytes, limit):
@@ -126,8 +137,15 @@ def _first_line(text):
 def _progress_bar(name, total, enabled):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=name, unit="B", unit_scale=True, unit_divisor=1024,
-                disable=None if enabled else True, leave=False)
+    return tqdm(
+        total=total,
+        desc=name,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        disable=None if enabled else True,
+        leave=False,
+    )
 
 
 def md5_of_file(path) -> str:

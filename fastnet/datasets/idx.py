@@ -8,6 +8,7 @@ in chunks into one preallocated array, so memory grows only with data that is re
 and never holds it twice; ``read_pair`` reads the small labels file first and refuses images
 whose count disagrees before reading them.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -79,11 +80,17 @@ def _read(f, path, stored_size, is_gzip, magic, item_shape, max_bytes, check_sha
     header_size = 4 + 4 * len(shape)
     expected = math.prod(shape)  # Python int: no overflow however large the header claims
     if expected > max_bytes:
-        raise _fail(path, f"header declares shape {shape} ({expected:,} bytes), over the "
-                          f"{max_bytes:,}-byte limit (a corrupt header?)")
+        raise _fail(
+            path,
+            f"header declares shape {shape} ({expected:,} bytes), over the "
+            f"{max_bytes:,}-byte limit (a corrupt header?)",
+        )
     if is_gzip and expected > MAX_GZIP_RATIO * stored_size:
-        raise _fail(path, f"header declares shape {shape} ({expected:,} bytes), more than a "
-                          f"{stored_size:,}-byte gzip file can hold (truncated or corrupt)")
+        raise _fail(
+            path,
+            f"header declares shape {shape} ({expected:,} bytes), more than a "
+            f"{stored_size:,}-byte gzip file can hold (truncated or corrupt)",
+        )
     if not is_gzip and stored_size - header_size != expected:
         raise _fail(path, _size_problem(shape, expected, stored_size - header_size))
     # One array, filled in place: memory grows only with data that is really there, once.
@@ -106,13 +113,17 @@ def _read_header(f, path, magic, item_shape):
     zero, zero2, kind, ndim = head
     if zero or zero2 or kind != UBYTE:
         if magic is None and zero == zero2 == 0 and kind != UBYTE:
-            raise _fail(path, f"holds IDX type 0x{kind:02x}; only unsigned bytes (0x08) are supported",
-                        "convert it to uint8 IDX")
+            raise _fail(
+                path,
+                f"holds IDX type 0x{kind:02x}; only unsigned bytes (0x08) are supported",
+                "convert it to uint8 IDX",
+            )
         raise _fail(path, f"is not an IDX uint8 file (magic bytes {head.hex()})")
     found_magic = int.from_bytes(head, "big")
     if magic is not None and found_magic != magic:
-        raise _fail(path, f"has magic number {found_magic} but {magic} was expected "
-                          f"({_describe_magic(magic)})", WRONG_FILE)
+        raise _fail(
+            path, f"has magic number {found_magic} but {magic} was expected ({_describe_magic(magic)})", WRONG_FILE
+        )
     if not 1 <= ndim <= MAX_NDIM:
         raise _fail(path, f"declares {ndim} dimensions (1 to {MAX_NDIM} supported)")
     dims_bytes = f.read(4 * ndim)
@@ -120,8 +131,7 @@ def _read_header(f, path, magic, item_shape):
         raise _fail(path, "is truncated inside its header")
     shape = struct.unpack(f">{ndim}I", dims_bytes)
     if item_shape is not None and tuple(shape[1:]) != tuple(item_shape):
-        raise _fail(path, f"holds items of shape {shape[1:]} but {tuple(item_shape)} was expected",
-                    WRONG_FILE)
+        raise _fail(path, f"holds items of shape {shape[1:]} but {tuple(item_shape)} was expected", WRONG_FILE)
     return shape
 
 
@@ -129,7 +139,7 @@ def _read_into(f, view):
     """Fill ``view`` in chunks (never a second copy of the data); returns how many bytes came."""
     filled = 0
     while filled < len(view):
-        got = f.readinto(view[filled:filled + CHUNK])
+        got = f.readinto(view[filled : filled + CHUNK])
         if not got:
             break
         filled += got
@@ -167,14 +177,20 @@ def read_pair(images_path, labels_path, num_classes=10, item_shape=None):
 
 def same_count(labels, images_path, labels_path):
     """A ``check_shape`` for ``read_images``: as many images as ``labels``, and not none."""
+
     def check(shape):
         if shape[0] != len(labels):
-            raise DataError(f"{images_path} holds {shape[0]:,} images but {labels_path} holds "
-                            f"{len(labels):,} labels; the files do not belong together - "
-                            f"download both again")
+            raise DataError(
+                f"{images_path} holds {shape[0]:,} images but {labels_path} holds "
+                f"{len(labels):,} labels; the files do not belong together - "
+                f"download both again"
+            )
         if shape[0] == 0:
-            raise DataError(f"{images_path} holds no images (and {labels_path} no labels); "
-                            f"a data set needs at least one image - use another data set")
+            raise DataError(
+                f"{images_path} holds no images (and {labels_path} no labels); "
+                f"a data set needs at least one image - use another data set"
+            )
+
     return check
 
 

@@ -15,6 +15,7 @@ Each file may be gzipped (``name.gz``) or plain (``name``).  With ``verify`` the
 content must match the official MD5, so re-compressed copies are accepted and another
 dataset's files are not.
 """
+
 from __future__ import annotations
 
 import math
@@ -53,8 +54,16 @@ def has_all(spec, directory):
     return all(find_file(directory, f) for f in spec.files)
 
 
-def load_arrays(spec, data_dir=None, download=True, progress=True, verify=True, mirrors=None,
-                timeout=DEFAULT_TIMEOUT, deadline=DEFAULT_DEADLINE):
+def load_arrays(
+    spec,
+    data_dir=None,
+    download=True,
+    progress=True,
+    verify=True,
+    mirrors=None,
+    timeout=DEFAULT_TIMEOUT,
+    deadline=DEFAULT_DEADLINE,
+):
     """``(x_train, t_train, x_test, t_test, source)``: uint8 arrays and the folder they came from.
 
     Raises DataError when the dataset is nowhere to be had; the message says what was tried.
@@ -65,8 +74,10 @@ def load_arrays(spec, data_dir=None, download=True, progress=True, verify=True, 
         if download:
             _download_missing(spec, directory, **fetch)
         elif not has_all(spec, directory):
-            raise DataError(f"{spec.title} files missing in {directory}: {_missing(spec, directory)}; "
-                            f"copy them there or pass download=True")
+            raise DataError(
+                f"{spec.title} files missing in {directory}: {_missing(spec, directory)}; "
+                f"copy them there or pass download=True"
+            )
         return _read_all(spec, directory, verify) + (str(directory),)
     for directory in env_dirs(spec):
         if has_all(spec, directory):
@@ -81,6 +92,7 @@ def load_arrays(spec, data_dir=None, download=True, progress=True, verify=True, 
 
         def repair(f):
             _or_unavailable(download_file, f.gz_name, directory, md5=f.gz_md5, **fetch)
+
     return _read_all(spec, directory, verify, repair) + (str(directory),)
 
 
@@ -99,22 +111,35 @@ def _missing(spec, directory):
 def _download_missing(spec, directory, mirrors, timeout, deadline, progress):
     for f in spec.files:
         if find_file(directory, f) is None:
-            download_file(f.gz_name, directory, mirrors, f.gz_md5, timeout=timeout, progress=progress,
-                          deadline=deadline)
+            download_file(
+                f.gz_name, directory, mirrors, f.gz_md5, timeout=timeout, progress=progress, deadline=deadline
+            )
 
 
 def _read_all(spec, directory, verify, repair=None):
     """Labels first (small): images whose count disagrees are refused before they are read."""
     n_classes = len(spec.classes)
     split = {}
-    for name, images_file, labels_file in (("train", spec.train_images, spec.train_labels),
-                                           ("test", spec.test_images, spec.test_labels)):
+    for name, images_file, labels_file in (
+        ("train", spec.train_images, spec.train_labels),
+        ("test", spec.test_images, spec.test_labels),
+    ):
         labels = _read(spec, directory, labels_file, idx.LABELS_MAGIC, verify, repair)
         labels_path, images_path = (_where(directory, f) for f in (labels_file, images_file))
         idx.check_labels(labels, labels_path, n_classes)
         count = _count_check(spec, images_file, labels, images_path, labels_path, verify)
-        split[name] = _read(spec, directory, images_file, idx.IMAGES_MAGIC, verify, repair,
-                            _both(count, _fits_in_memory(images_path))), labels
+        split[name] = (
+            _read(
+                spec,
+                directory,
+                images_file,
+                idx.IMAGES_MAGIC,
+                verify,
+                repair,
+                _both(count, _fits_in_memory(images_path)),
+            ),
+            labels,
+        )
     return (*split["train"], *split["test"])
 
 
@@ -126,10 +151,13 @@ def _count_check(spec, images_file, labels, images_path, labels_path, verify):
 
     def check(shape):
         if shape[0] != len(labels):
-            raise DataError(f"{images_path} is not the official {spec.title} {images_file.name} (it holds "
-                            f"{shape[0]:,} images, the official file {len(labels):,}); delete it and "
-                            f"download again, or pass verify=False for your own data")
+            raise DataError(
+                f"{images_path} is not the official {spec.title} {images_file.name} (it holds "
+                f"{shape[0]:,} images, the official file {len(labels):,}); delete it and "
+                f"download again, or pass verify=False for your own data"
+            )
         same(shape)
+
     return check
 
 
@@ -137,6 +165,7 @@ def _both(*checks):
     def check(shape):
         for one in checks:
             one(shape)
+
     return check
 
 
@@ -147,13 +176,17 @@ BYTES_PER_PIXEL = 1 + 4
 def _fits_in_memory(images_path):
     """Refuse, before reading, images that the host could not hold: a small gzip file whose
     header and labels agree on a huge count would otherwise fill memory and end in MemoryError."""
+
     def check(shape):
         need = math.prod(shape) * BYTES_PER_PIXEL
         free = available_host_bytes()
         if free is not None and need > free:
-            raise DataError(f"{images_path} holds {shape[0]:,} images, which need about {need / 2**30:.2f} GiB "
-                            f"(as read and as float32) but only {free / 2**30:.2f} GiB of memory is available; "
-                            f"use a smaller data set or a machine with more memory")
+            raise DataError(
+                f"{images_path} holds {shape[0]:,} images, which need about {need / 2**30:.2f} GiB "
+                f"(as read and as float32) but only {free / 2**30:.2f} GiB of memory is available; "
+                f"use a smaller data set or a machine with more memory"
+            )
+
     return check
 
 
@@ -180,6 +213,8 @@ def _read_checked(spec, directory, idx_file, magic, verify, check_shape):
     item_shape = (tuple(hw) if channels == 1 else tuple(spec.image_shape)) if magic == idx.IMAGES_MAGIC else None
     array = idx.read_idx(path, magic, item_shape, check_shape=check_shape)
     if verify and idx.content_md5(array, magic) != idx_file.content_md5:
-        raise DataError(f"{path} is not the official {spec.title} {idx_file.name} (content MD5 differs); "
-                        f"delete it and download again, or pass verify=False for your own data")
+        raise DataError(
+            f"{path} is not the official {spec.title} {idx_file.name} (content MD5 differs); "
+            f"delete it and download again, or pass verify=False for your own data"
+        )
     return array

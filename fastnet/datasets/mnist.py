@@ -6,6 +6,7 @@ and downloaded is described in ``fastnet.datasets.locate``.  When full MNIST can
 (offline, no local copy) one line on stderr says so and the embedded sample stands in;
 Fashion-MNIST has no sample and raises DataError instead.
 """
+
 from __future__ import annotations
 
 import sys
@@ -39,13 +40,22 @@ class Dataset:
         return (self.x_train, self.t_train), (self.x_test, self.t_test)
 
     def describe(self):
-        return (f"{self.name}: {len(self.x_train):,} training and {len(self.x_test):,} test images "
-                f"from {self.source}")
+        return f"{self.name}: {len(self.x_train):,} training and {len(self.x_test):,} test images from {self.source}"
 
 
-def load_dataset(name="mnist", normalize=True, flatten=True, one_hot_label=False, data_dir=None,
-                 download=True, progress=True, verify=True, mirrors=None, timeout=DEFAULT_TIMEOUT,
-                 deadline=DEFAULT_DEADLINE) -> Dataset:
+def load_dataset(
+    name="mnist",
+    normalize=True,
+    flatten=True,
+    one_hot_label=False,
+    data_dir=None,
+    download=True,
+    progress=True,
+    verify=True,
+    mirrors=None,
+    timeout=DEFAULT_TIMEOUT,
+    deadline=DEFAULT_DEADLINE,
+) -> Dataset:
     """Load ``name`` ("mnist", "fashion-mnist" or "sample", the embedded MNIST sample).
 
     Images come as float32 in [0, 1] with ``normalize`` (uint8 0..255 without), shaped
@@ -63,8 +73,7 @@ def load_dataset(name="mnist", normalize=True, flatten=True, one_hot_label=False
         return _sample_dataset(prepare)
     spec = SPECS[name]
     try:
-        *arrays, source = locate.load_arrays(spec, data_dir, download, progress, verify, mirrors, timeout,
-                                             deadline)
+        *arrays, source = locate.load_arrays(spec, data_dir, download, progress, verify, mirrors, timeout, deadline)
     except locate.Unavailable as exc:
         if spec is not MNIST:
             raise
@@ -74,18 +83,20 @@ def load_dataset(name="mnist", normalize=True, flatten=True, one_hot_label=False
     return _make(spec.name, source, arrays, spec.classes, spec.image_shape, **prepare)
 
 
-def load_mnist(normalize=True, flatten=True, one_hot_label=False, data_dir=None, download=True,
-               progress=True, **options):
+def load_mnist(
+    normalize=True, flatten=True, one_hot_label=False, data_dir=None, download=True, progress=True, **options
+):
     """The book's loader: ``(x_train, t_train), (x_test, t_test)``; see ``load_dataset``."""
-    return load_dataset("mnist", normalize, flatten, one_hot_label, data_dir, download, progress,
-                        **options).as_tuples()
+    return load_dataset("mnist", normalize, flatten, one_hot_label, data_dir, download, progress, **options).as_tuples()
 
 
-def load_fashion_mnist(normalize=True, flatten=True, one_hot_label=False, data_dir=None, download=True,
-                       progress=True, **options):
+def load_fashion_mnist(
+    normalize=True, flatten=True, one_hot_label=False, data_dir=None, download=True, progress=True, **options
+):
     """Fashion-MNIST, same interface and layout as ``load_mnist``."""
-    return load_dataset("fashion-mnist", normalize, flatten, one_hot_label, data_dir, download, progress,
-                        **options).as_tuples()
+    return load_dataset(
+        "fashion-mnist", normalize, flatten, one_hot_label, data_dir, download, progress, **options
+    ).as_tuples()
 
 
 def _sample_dataset(prepare):
@@ -97,10 +108,15 @@ def _sample_dataset(prepare):
 def _make(name, source, arrays, classes, image_shape, normalize, flatten, one_hot):
     x_train, t_train, x_test, t_test = arrays
     n_classes = len(classes)
-    return Dataset(name, source,
-                   _images(x_train, image_shape, normalize, flatten), _labels(t_train, one_hot, n_classes),
-                   _images(x_test, image_shape, normalize, flatten), _labels(t_test, one_hot, n_classes),
-                   tuple(classes))
+    return Dataset(
+        name,
+        source,
+        _images(x_train, image_shape, normalize, flatten),
+        _labels(t_train, one_hot, n_classes),
+        _images(x_test, image_shape, normalize, flatten),
+        _labels(t_test, one_hot, n_classes),
+        tuple(classes),
+    )
 
 
 def _images(images, image_shape, normalize, flatten):

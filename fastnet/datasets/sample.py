@@ -2,6 +2,7 @@
 each digit, so examples and tests run without a download.  ``scripts/make_sample.py`` cuts it
 and documents which images it holds.
 """
+
 from __future__ import annotations
 
 import zipfile
@@ -31,7 +32,13 @@ def load_sample_arrays(path=SAMPLE_PATH) -> dict:
         raise DataError(f"{path}: the embedded MNIST sample is corrupt ({type(exc).__name__}); {fix}") from None
     for split in ("train", "test"):
         x, t = arrays[f"x_{split}"], arrays[f"t_{split}"]
-        if (x.dtype != numpy.uint8 or t.dtype != numpy.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28)
-                or t.shape != (x.shape[0],) or (t.size and int(t.max()) > 9)):
+        if (
+            x.dtype != numpy.uint8
+            or t.dtype != numpy.uint8
+            or x.ndim != 3
+            or x.shape[1:] != (28, 28)
+            or t.shape != (x.shape[0],)
+            or (t.size and int(t.max()) > 9)
+        ):
             raise DataError(f"{path}: the embedded MNIST sample has unexpected {split} arrays; {fix}")
     return arrays

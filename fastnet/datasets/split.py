@@ -6,6 +6,7 @@ validation images (largest remainders settle the rounding, so the total is exact
 within a class are drawn with ``numpy.random.default_rng(seed)``, and the same labels and seed
 always give the same split.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -29,7 +30,7 @@ def validation_split(labels, size, seed=0):
     present, per_class = numpy.unique(classes, return_counts=True)
     quotas = _apportion(per_class, count)
     rng = numpy.random.default_rng(int(seed))
-    chosen = [rng.permutation(numpy.flatnonzero(classes == c))[:q] for c, q in zip(present, quotas)]
+    chosen = [rng.permutation(numpy.flatnonzero(classes == c))[:q] for c, q in zip(present, quotas, strict=True)]
     val = numpy.sort(numpy.concatenate(chosen))
     keep = numpy.ones(n, dtype=bool)
     keep[val] = False
@@ -41,8 +42,10 @@ def _class_indices(labels):
     if labels.ndim == 2:
         labels = labels.argmax(axis=1)
     if labels.ndim != 1 or labels.dtype.kind not in "iu":
-        raise InputError(f"validation_split needs integer class labels (N,) or one-hot rows; "
-                         f"got an array of shape {labels.shape} and dtype {labels.dtype}")
+        raise InputError(
+            f"validation_split needs integer class labels (N,) or one-hot rows; "
+            f"got an array of shape {labels.shape} and dtype {labels.dtype}"
+        )
     return labels
 
 
@@ -53,11 +56,15 @@ def _validation_count(size, n):
     if count is None:
         raise InputError(f"the validation size {size!r} is neither a whole count nor a fraction in (0, 1)")
     if count < 1:  # a fraction too small to hold one image: "0 images" would read as a bug
-        raise InputError(f"a validation split of {size!r} of {n} images is less than one image; "
-                         f"choose a fraction of at least {1 / n:.2g}, or a count between 1 and {n - 1}")
+        raise InputError(
+            f"a validation split of {size!r} of {n} images is less than one image; "
+            f"choose a fraction of at least {1 / n:.2g}, or a count between 1 and {n - 1}"
+        )
     if count >= n:
-        raise InputError(f"a validation split of {count} images leaves no training data from {n}; "
-                         f"choose between 1 and {n - 1} (or a fraction in (0, 1))")
+        raise InputError(
+            f"a validation split of {count} images leaves no training data from {n}; "
+            f"choose between 1 and {n - 1} (or a fraction in (0, 1))"
+        )
     return count
 
 

@@ -10,6 +10,7 @@ no NCCL), for ``fastnet info`` and for the one-line error a run gives.
 >>> grads = dp.gradient(x_batch, t_batch)      # the global batch; this rank computes its slice
 >>> optimizer.update(net.params, grads)        # the same update on every rank
 """
+
 from __future__ import annotations
 
 from fastnet.distributed.base import Communicator, SingleProcess
@@ -19,8 +20,10 @@ from fastnet.registry import LazyRegistry
 COMMUNICATOR_NAMES = ("none", "mpi", "nccl")
 CHOICES = COMMUNICATOR_NAMES + ("auto",)
 # The failure's cause is kept too, for join_job (a failure all ranks share).
-_registry = LazyRegistry("communicator", {"none": "fastnet.distributed.base", "mpi": "fastnet.distributed.mpi",
-                                          "nccl": "fastnet.distributed.nccl"})
+_registry = LazyRegistry(
+    "communicator",
+    {"none": "fastnet.distributed.base", "mpi": "fastnet.distributed.mpi", "nccl": "fastnet.distributed.nccl"},
+)
 
 
 def _load(name: str) -> Communicator:
@@ -64,5 +67,15 @@ def get_communicator(name: str = "none", device: str = "cpu") -> Communicator:
 
 from fastnet.distributed.data_parallel import DataParallel, rank_rows  # noqa: E402  (after the registry)
 
-__all__ = ["COMMUNICATOR_NAMES", "CHOICES", "Communicator", "DataParallel", "SingleProcess", "auto_name",
-           "availability", "get_communicator", "rank_rows", "unavailable_reason"]
+__all__ = [
+    "COMMUNICATOR_NAMES",
+    "CHOICES",
+    "Communicator",
+    "DataParallel",
+    "SingleProcess",
+    "auto_name",
+    "availability",
+    "get_communicator",
+    "rank_rows",
+    "unavailable_reason",
+]

@@ -6,6 +6,7 @@ collective), a broadcast from rank 0 (parameters after building or resuming), a 
 (counts, the divergence check), an exchange of small Python objects (start-up errors), a
 barrier, and an abort that ends every rank at once (so no rank waits forever in a collective).
 """
+
 from __future__ import annotations
 
 

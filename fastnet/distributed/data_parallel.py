@@ -8,6 +8,7 @@ per step.  Uneven slices (201 rows on 2 ranks: 101 and 100) are exact; a rank wh
 empty contributes zeros.  Weight decay is added by each rank's ``net.gradient``, and since the
 weights sum to one it counts exactly once.
 """
+
 from __future__ import annotations
 
 import time
@@ -46,8 +47,9 @@ class DataParallel:
     def __init__(self, net, comm=None, *, seed=None, optimizer=None):
         self.net = net
         self.comm = comm if comm is not None else SingleProcess()
-        self.batchnorms = (net.share_batch_statistics(lambda: GlobalBatchStatistics(self.comm))
-                           if self.comm.size > 1 else [])
+        self.batchnorms = (
+            net.share_batch_statistics(lambda: GlobalBatchStatistics(self.comm)) if self.comm.size > 1 else []
+        )
         if self.comm.size > 1:
             self._seed_dropout(seed)
         self._layout = [(key, tuple(value.shape), int(value.size)) for key, value in net.params.items()]
@@ -57,7 +59,7 @@ class DataParallel:
         self._grads = {}
         offset = 0
         for key, shape, size in self._layout:
-            self._grads[key] = self._buffer[offset:offset + size].reshape(shape)
+            self._grads[key] = self._buffer[offset : offset + size].reshape(shape)
             offset += size
         self.last_loss = None
         self.comm_seconds = 0.0  # spent in the gradient allreduce (host clock)
@@ -103,7 +105,7 @@ class DataParallel:
             buffer[-1] = self.net.last_loss * weight
         else:
             buffer[...] = 0
-            for layer in self.batchnorms:        # the collectives the other ranks' forward makes
+            for layer in self.batchnorms:  # the collectives the other ranks' forward makes
                 layer.statistics.join_forward(layer)
             for layer in reversed(self.batchnorms):
                 layer.statistics.join_backward(layer)
@@ -139,14 +141,19 @@ class DataParallel:
             return
         arrays = list(self.net.state_arrays().items())
         if optimizer is not None:
-            arrays += [(f"{slot}.{key}", value) for slot, table in sorted(optimizer.state.items())
-                       for key, value in sorted(table.items())]
+            arrays += [
+                (f"{slot}.{key}", value)
+                for slot, table in sorted(optimizer.state.items())
+                for key, value in sorted(table.items())
+            ]
         names = [(name, tuple(value.shape)) for name, value in arrays]
         for rank, theirs in enumerate(self.comm.allgather_object(names)):
             if theirs != names:  # a mismatch would garble the broadcasts below
-                raise InputError(f"rank {rank} holds different parameters or optimizer state than "
-                                 f"rank {self.comm.rank}; every rank must build the same net and "
-                                 f"load the same checkpoint")
+                raise InputError(
+                    f"rank {rank} holds different parameters or optimizer state than "
+                    f"rank {self.comm.rank}; every rank must build the same net and "
+                    f"load the same checkpoint"
+                )
         for _name, value in arrays:
             if value.flags.c_contiguous:
                 self.comm.broadcast_(value.reshape(-1))

@@ -11,6 +11,7 @@ Three ways a rank can fail, and what keeps the others from waiting forever in a 
   SIGTERM, which the launcher treats as a failed rank (a plain nonzero exit before MPI starts
   leaves the other ranks waiting in MPI_Init).
 """
+
 from __future__ import annotations
 
 import os

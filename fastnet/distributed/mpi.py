@@ -3,6 +3,7 @@
 Buffers are numpy arrays reduced in place.  A device (CuPy) buffer is staged through the host,
 which is correct but slow: on GPUs the NCCL communicator is the one to use.
 """
+
 from __future__ import annotations
 
 import sys
@@ -27,8 +28,10 @@ def import_mpi():
         # mpi4py finds the MPI library at run time: "cannot load MPI library" plus one line per try.
         lines = [line for line in str(exc).splitlines() if line.strip()]
         detail = f" ({lines[1]})" if len(lines) > 1 else ""
-        raise BackendUnavailable(f"{lines[0] if lines else 'MPI failed to start'}{detail}; "
-                                 f"{INSTALL_HINT}, or point MPI4PY_LIBMPI at a libmpi") from None
+        raise BackendUnavailable(
+            f"{lines[0] if lines else 'MPI failed to start'}{detail}; "
+            f"{INSTALL_HINT}, or point MPI4PY_LIBMPI at a libmpi"
+        ) from None
     return MPI
 
 

@@ -6,6 +6,7 @@ drives the GPU numbered by its rank on the node: NCCL cannot put two ranks on on
 needs as many visible GPUs as ranks.  The device is selected here, before the cupy backend
 starts, so every array the rank creates lives on its own GPU.
 """
+
 from __future__ import annotations
 
 from fastnet.distributed.faults import on_every_rank
@@ -28,11 +29,12 @@ def import_cupy_nccl():
             raise BackendUnavailable(f"CuPy is not installed; {INSTALL_HINT}") from None
         raise BackendUnavailable(f"CuPy cannot be imported ({_first_line(exc)}); {INSTALL_HINT}") from None
     try:
-        from cupy.cuda import nccl
         import cupyx.distributed
+        from cupy.cuda import nccl
     except Exception as exc:
-        raise BackendUnavailable(f"CuPy's NCCL support cannot be imported ({_first_line(exc)}); "
-                                 f"{INSTALL_HINT}") from None
+        raise BackendUnavailable(
+            f"CuPy's NCCL support cannot be imported ({_first_line(exc)}); {INSTALL_HINT}"
+        ) from None
     if not getattr(nccl, "available", True):
         raise BackendUnavailable(f"CuPy finds no NCCL library; {INSTALL_HINT}")
     return cupy, cupyx.distributed
@@ -64,12 +66,13 @@ class NCCLCommunicator(MPICommunicator):
         except Exception as exc:
             raise BackendUnavailable(f"no usable CUDA device ({_first_line(exc)}); check nvidia-smi") from None
         if devices == 0:
-            raise BackendUnavailable("no CUDA device found (device count 0); check nvidia-smi and "
-                                     "CUDA_VISIBLE_DEVICES")
+            raise BackendUnavailable("no CUDA device found (device count 0); check nvidia-smi and CUDA_VISIBLE_DEVICES")
         number = 0 if devices == 1 else self.local_rank
         if number >= devices:
-            raise BackendUnavailable(f"{self.local_size} ranks on this node but {devices} visible GPU(s); "
-                                     f"NCCL needs one GPU per rank: start at most {devices} ranks per node")
+            raise BackendUnavailable(
+                f"{self.local_size} ranks on this node but {devices} visible GPU(s); "
+                f"NCCL needs one GPU per rank: start at most {devices} ranks per node"
+            )
         device = self.cupy.cuda.Device(number)
         device.use()
         return device
@@ -94,8 +97,10 @@ class NCCLCommunicator(MPICommunicator):
 
     def _check_device_array(self, array):
         if not isinstance(array, self.cupy.ndarray):
-            raise TypeError(f"the NCCL communicator reduces CuPy arrays, not {type(array).__name__}; "
-                            f"use the cupy backend with --distributed nccl")
+            raise TypeError(
+                f"the NCCL communicator reduces CuPy arrays, not {type(array).__name__}; "
+                f"use the cupy backend with --distributed nccl"
+            )
 
     def describe(self):
         nccl = self.cupy.cuda.nccl

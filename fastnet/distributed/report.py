@@ -5,6 +5,7 @@ The check runs in a child process with a deadline: starting MPI outside ``mpiexe
 command must not.  NCCL itself is not started (that needs an ``mpiexec`` job with one GPU per
 rank): only whether CuPy and its NCCL binding load is checked, and the line says so.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,7 @@ def check_communicators(timeout=DEADLINE_SECONDS) -> dict:
     try:
         here = str(Path(__file__).resolve().parents[2])  # the child imports this same fastnet
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
-        proc = subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, text=True,
-                              timeout=timeout, env=env)
+        proc = subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, text=True, timeout=timeout, env=env)
         found = json.loads(proc.stdout.strip().splitlines()[-1])
         return {name: (bool(ok), str(text)) for name, (ok, text) in found.items()}
     except subprocess.TimeoutExpired:

@@ -17,6 +17,7 @@ any gradient.
 In training mode forward and backward are collective: every rank must call them in the same
 order.  A rank whose slice of a batch is empty joins with ``join_forward``/``join_backward``.
 """
+
 from __future__ import annotations
 
 
@@ -62,4 +63,3 @@ class GlobalBatchStatistics:
         self.comm.allreduce_(layer.xp.zeros(2 * layer.gamma.shape[0], dtype=layer.gamma.dtype))
         layer.dbeta = layer.xp.zeros_like(layer.gamma)
         layer.dgamma = layer.xp.zeros_like(layer.gamma)
-

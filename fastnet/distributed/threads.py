@@ -4,6 +4,7 @@ Each rank gets (cores this process may use) / (ranks on this node) BLAS and numb
 least one.  "May use" is the affinity mask and the cgroup CPU quota (a container limited to
 2 CPUs on a 64-core host has 2), never ``os.cpu_count()``.
 """
+
 from __future__ import annotations
 
 

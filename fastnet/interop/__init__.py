@@ -1,6 +1,7 @@
 """Nets in and out: a plain description of a net's layers, and the bridges to ONNX, safetensors
 and PyTorch.  Each bridge reads a net only through its layers' public declarations (``param_names``,
 ``state_names``, the layer's own settings) and imports its library when first used."""
+
 from fastnet.interop.spec import UnsupportedLayer, build_from_spec, describe_layers
 
 

@@ -5,6 +5,7 @@ Dropout becomes a multiplication by (1 - ratio), fastnet's test-time scaling (an
 leave a net trained with dropout off by that factor), and BatchNormalization keeps fastnet's
 epsilon.  The batch dimension is free; a convolutional net also takes any image size its layers fit.
 """
+
 from __future__ import annotations
 
 import numpy
@@ -15,8 +16,9 @@ OPSET = 17
 
 
 def check_exportable(net):
-    foreign = [(name, type(layer).__name__) for name, layer in net.layers.items()
-               if type(layer).__name__ not in SETTINGS]
+    foreign = [
+        (name, type(layer).__name__) for name, layer in net.layers.items() if type(layer).__name__ not in SETTINGS
+    ]
     if foreign:
         raise unsupported(foreign, "ONNX export")
 
@@ -36,8 +38,10 @@ def to_onnx(net, graph_name="fastnet"):
     elif getattr(first, "W", None) is not None:
         input_shape = ["N", int(first.W.shape[0])]
     else:
-        raise unsupported([(next(iter(net.layers)), type(first).__name__)],
-                          "ONNX export (the first layer must be an Affine or a Convolution, which fix the input size)")
+        raise unsupported(
+            [(next(iter(net.layers)), type(first).__name__)],
+            "ONNX export (the first layer must be an Affine or a Convolution, which fix the input size)",
+        )
     ndim = len(input_shape)
     current = "x"
 
@@ -59,12 +63,23 @@ def to_onnx(net, graph_name="fastnet"):
             node("Gemm", [current, weight(f"{name}.W", layer.W), weight(f"{name}.b", layer.b)], name)
         elif kind == "Convolution":
             p, s = int(layer.pad), int(layer.stride)
-            node("Conv", [current, weight(f"{name}.W", layer.W), weight(f"{name}.b", layer.b)], name,
-                 pads=[p, p, p, p], strides=[s, s])
+            node(
+                "Conv",
+                [current, weight(f"{name}.W", layer.W), weight(f"{name}.b", layer.b)],
+                name,
+                pads=[p, p, p, p],
+                strides=[s, s],
+            )
         elif kind == "Pooling":
             p = int(layer.pad)
-            node("MaxPool", [current], name, kernel_shape=[int(layer.pool_h), int(layer.pool_w)],
-                 strides=[int(layer.stride)] * 2, pads=[p, p, p, p])
+            node(
+                "MaxPool",
+                [current],
+                name,
+                kernel_shape=[int(layer.pool_h), int(layer.pool_w)],
+                strides=[int(layer.stride)] * 2,
+                pads=[p, p, p, p],
+            )
         elif kind == "Relu":
             node("Relu", [current], name)
         elif kind == "Sigmoid":
@@ -73,20 +88,32 @@ def to_onnx(net, graph_name="fastnet"):
             keep = numpy.array(1.0 - layer.dropout_ratio, dtype=net.dtype)
             node("Mul", [current, weight(f"{name}.keep", keep)], name)
         elif kind == "BatchNormalization":
-            node("BatchNormalization", [current, weight(f"{name}.gamma", layer.gamma),
-                                        weight(f"{name}.beta", layer.beta),
-                                        weight(f"{name}.running_mean", layer.running_mean),
-                                        weight(f"{name}.running_var", layer.running_var)],
-                 name, epsilon=float(layer.eps))
+            node(
+                "BatchNormalization",
+                [
+                    current,
+                    weight(f"{name}.gamma", layer.gamma),
+                    weight(f"{name}.beta", layer.beta),
+                    weight(f"{name}.running_mean", layer.running_mean),
+                    weight(f"{name}.running_var", layer.running_var),
+                ],
+                name,
+                epsilon=float(layer.eps),
+            )
     nodes.append(helper.make_node("Identity", [current], ["scores"], name="scores"))
     nodes.append(helper.make_node("Softmax", ["scores"], ["probabilities"], name="probabilities", axis=1))
     outputs = net.output_size
     graph = helper.make_graph(
-        nodes, graph_name, [helper.make_tensor_value_info("x", elem, input_shape)],
-        [helper.make_tensor_value_info("scores", elem, ["N", outputs]),
-         helper.make_tensor_value_info("probabilities", elem, ["N", outputs])], initializer=weights)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="fastnet")
+        nodes,
+        graph_name,
+        [helper.make_tensor_value_info("x", elem, input_shape)],
+        [
+            helper.make_tensor_value_info("scores", elem, ["N", outputs]),
+            helper.make_tensor_value_info("probabilities", elem, ["N", outputs]),
+        ],
+        initializer=weights,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="fastnet")
     model.ir_version = min(model.ir_version, 9)  # readable by onnxruntime releases of the last years
     onnx.checker.check_model(model)
     return model

@@ -4,6 +4,7 @@ header's metadata the layer description that rebuilds the net (``fastnet.load`` 
 Reading never runs code (the format holds only tensors and strings) and checks every tensor's
 name, shape and dtype against the description before any tensor is read.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,10 +22,16 @@ def save_safetensors(net, path, dataset="mnist"):
     from fastnet.atomic import atomic_write
     from fastnet.interop.spec import describe_layers, spec_shapes
 
-    info = {"format": FORMAT, "version": 1, "net": type(net).__name__, "dtype": str(net.dtype),
-            "dataset": dataset, "layers": describe_layers(net), "shapes": spec_shapes(net)}
-    tensors = {key: numpy.ascontiguousarray(net.backend.to_numpy(value))
-               for key, value in net.state_arrays().items()}
+    info = {
+        "format": FORMAT,
+        "version": 1,
+        "net": type(net).__name__,
+        "dtype": str(net.dtype),
+        "dataset": dataset,
+        "layers": describe_layers(net),
+        "shapes": spec_shapes(net),
+    }
+    tensors = {key: numpy.ascontiguousarray(net.backend.to_numpy(value)) for key, value in net.state_arrays().items()}
     data = save(tensors, metadata={"fastnet": json.dumps(info)})
     return atomic_write(path, lambda f: f.write(data))
 
@@ -35,8 +42,9 @@ def load_safetensors(path, backend=None):
     try:
         from safetensors import SafetensorError, safe_open
     except ImportError:
-        raise CheckpointError(f"{path}: reading safetensors needs the safetensors package "
-                              f"(pip install 'fastnet[export]')") from None
+        raise CheckpointError(
+            f"{path}: reading safetensors needs the safetensors package (pip install 'fastnet[export]')"
+        ) from None
     try:
         with safe_open(str(path), framework="numpy") as f:
             meta = _fastnet_meta(f.metadata(), path)
@@ -45,13 +53,16 @@ def load_safetensors(path, backend=None):
             names = set(f.keys())
             if names != set(expected):
                 missing, extra = sorted(set(expected) - names), sorted(names - set(expected))
-                raise CheckpointError(f"{path} does not match its own description (missing {missing[:5]}, "
-                                      f"unexpected {extra[:5]})")
+                raise CheckpointError(
+                    f"{path} does not match its own description (missing {missing[:5]}, unexpected {extra[:5]})"
+                )
             for key, value in expected.items():
                 found = f.get_slice(key)
                 if tuple(found.get_shape()) != tuple(value.shape) or found.get_dtype() not in ("F32", "F64"):
-                    raise CheckpointError(f"{path}: tensor {key} is {found.get_dtype()} {found.get_shape()}; "
-                                          f"the net needs float {list(value.shape)}")
+                    raise CheckpointError(
+                        f"{path}: tensor {key} is {found.get_dtype()} {found.get_shape()}; "
+                        f"the net needs float {list(value.shape)}"
+                    )
             arrays = {key: f.get_tensor(key) for key in expected}
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no such file") from None
@@ -69,8 +80,10 @@ def _fastnet_meta(metadata, path) -> dict:
     try:
         meta = json.loads((metadata or {})["fastnet"])
     except (KeyError, TypeError, json.JSONDecodeError):
-        raise CheckpointError(f"{path} holds no fastnet description; it was not written by "
-                              f"fastnet export (load the tensors with safetensors and build the net)") from None
+        raise CheckpointError(
+            f"{path} holds no fastnet description; it was not written by "
+            f"fastnet export (load the tensors with safetensors and build the net)"
+        ) from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} holds an unknown fastnet description")
     return meta

@@ -1,6 +1,7 @@
 """A net as plain data: its layers in order, each with its kind, settings and the names of its
 arrays.  Saved beside the arrays (parameter files, safetensors), it is enough to rebuild the net
 without the code or the run that made it."""
+
 from __future__ import annotations
 
 import numpy
@@ -34,17 +35,23 @@ def describe_layers(net) -> list[dict]:
     Raises UnsupportedLayer naming every layer of an unknown kind.
     """
     keys = {id(value): key for key, value in net.params.items()}
-    foreign = [(name, type(layer).__name__) for name, layer in net.layers.items()
-               if type(layer).__name__ not in SETTINGS]
+    foreign = [
+        (name, type(layer).__name__) for name, layer in net.layers.items() if type(layer).__name__ not in SETTINGS
+    ]
     if foreign:
         raise unsupported(foreign, "a layer description")
     layers = []
     for name, layer in net.layers.items():
         kind = type(layer).__name__
-        layers.append({"name": name, "kind": kind,
-                       "settings": {s: _plain(getattr(layer, s)) for s in SETTINGS[kind]},
-                       "params": {attr: keys[id(getattr(layer, attr))] for attr in layer.param_names},
-                       "state": {attr: f"{name}.{attr}" for attr in layer.state_names}})
+        layers.append(
+            {
+                "name": name,
+                "kind": kind,
+                "settings": {s: _plain(getattr(layer, s)) for s in SETTINGS[kind]},
+                "params": {attr: keys[id(getattr(layer, attr))] for attr in layer.param_names},
+                "state": {attr: f"{name}.{attr}" for attr in layer.state_names},
+            }
+        )
     return layers
 
 
@@ -82,11 +89,13 @@ def build_from_spec(layers, shapes: dict, backend=None, dtype="float32"):
         elif kind == "Convolution":
             layer = L.Convolution(zeros("W"), zeros("b"), settings["stride"], settings["pad"], backend=net.backend)
         elif kind == "BatchNormalization":
-            layer = L.BatchNormalization(zeros("gamma"), zeros("beta"), momentum=settings["momentum"],
-                                         backend=net.backend)
+            layer = L.BatchNormalization(
+                zeros("gamma"), zeros("beta"), momentum=settings["momentum"], backend=net.backend
+            )
         elif kind == "Pooling":
-            layer = L.Pooling(settings["pool_h"], settings["pool_w"], settings["stride"], settings["pad"],
-                              backend=net.backend)
+            layer = L.Pooling(
+                settings["pool_h"], settings["pool_w"], settings["stride"], settings["pad"], backend=net.backend
+            )
         elif kind == "Dropout":
             layer = L.Dropout(settings["dropout_ratio"], backend=net.backend)
         else:
@@ -97,7 +106,7 @@ def build_from_spec(layers, shapes: dict, backend=None, dtype="float32"):
 
 def _suffix(name, params: dict):
     """The one suffix that turns each attribute into its key (W -> W1, b -> b1)."""
-    suffixes = {key[len(attr):] for attr, key in params.items() if str(key).startswith(attr)}
+    suffixes = {key[len(attr) :] for attr, key in params.items() if str(key).startswith(attr)}
     if len(suffixes) > 1 or (params and not suffixes):
         raise InputError(f"layer {name}: parameter names {sorted(params.values())} do not share a suffix")
     return suffixes.pop() if suffixes else None

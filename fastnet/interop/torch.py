@@ -7,6 +7,7 @@ without rescaling while training, scale by (1 - ratio) at test time: torch's own
 rescales while training instead, so a net trained with it needs no scaling at test time and
 ``from_torch`` drops it).
 """
+
 from __future__ import annotations
 
 import numpy
@@ -124,8 +125,11 @@ def from_torch(module, backend=None, dtype="float32"):
             net.add(f"Affine{i}", L.Affine(host(child.weight).T, host(child.bias)), suffix=i)
         elif isinstance(child, nn.Conv2d) and _plain_conv(child):
             i = numbered("weighted")
-            net.add(f"Conv{i}", L.Convolution(host(child.weight), host(child.bias), child.stride[0],
-                                              child.padding[0]), suffix=i)
+            net.add(
+                f"Conv{i}",
+                L.Convolution(host(child.weight), host(child.bias), child.stride[0], child.padding[0]),
+                suffix=i,
+            )
         elif isinstance(child, nn.MaxPool2d) and _plain_pool(child):
             size, stride, pad = (_pair(v) for v in (child.kernel_size, child.stride, child.padding))
             net.add(f"Pool{numbered('Pool')}", L.Pooling(size[0], size[1], stride[0], pad[0]))
@@ -135,9 +139,17 @@ def from_torch(module, backend=None, dtype="float32"):
             net.add(f"Sigmoid{numbered('Sigmoid')}", L.Sigmoid())
         elif isinstance(child, (nn.BatchNorm1d, nn.BatchNorm2d)) and _fastnet_eps(child):
             i = numbered("BatchNorm")
-            net.add(f"BatchNorm{i}", L.BatchNormalization(
-                host(child.weight), host(child.bias), momentum=1.0 - (child.momentum or 0.1),
-                running_mean=host(child.running_mean), running_var=host(child.running_var)), suffix=i)
+            net.add(
+                f"BatchNorm{i}",
+                L.BatchNormalization(
+                    host(child.weight),
+                    host(child.bias),
+                    momentum=1.0 - (child.momentum or 0.1),
+                    running_mean=host(child.running_mean),
+                    running_var=host(child.running_var),
+                ),
+                suffix=i,
+            )
         elif kind == "TestTimeDropout":
             net.add(f"Dropout{numbered('Dropout')}", L.Dropout(child.p))
         elif isinstance(child, (nn.Flatten, nn.Dropout, nn.Identity)):
@@ -154,14 +166,24 @@ def _pair(v):
 
 
 def _plain_conv(conv):
-    return (conv.bias is not None and conv.groups == 1 and _pair(conv.dilation) == (1, 1)
-            and len(set(_pair(conv.stride))) == 1 and isinstance(conv.padding, tuple)
-            and len(set(conv.padding)) == 1 and conv.padding_mode == "zeros")
+    return (
+        conv.bias is not None
+        and conv.groups == 1
+        and _pair(conv.dilation) == (1, 1)
+        and len(set(_pair(conv.stride))) == 1
+        and isinstance(conv.padding, tuple)
+        and len(set(conv.padding)) == 1
+        and conv.padding_mode == "zeros"
+    )
 
 
 def _plain_pool(pool):
-    return (len(set(_pair(pool.stride))) == 1 and len(set(_pair(pool.padding))) == 1
-            and _pair(pool.dilation) == (1, 1) and not pool.ceil_mode)
+    return (
+        len(set(_pair(pool.stride))) == 1
+        and len(set(_pair(pool.padding))) == 1
+        and _pair(pool.dilation) == (1, 1)
+        and not pool.ceil_mode
+    )
 
 
 def _fastnet_eps(norm):
@@ -169,8 +191,10 @@ def _fastnet_eps(norm):
 
     if norm.affine and norm.track_running_stats and abs(norm.eps - BatchNormalization.eps) <= 1e-12:
         return True
-    raise InputError(f"from_torch needs BatchNorm with affine=True, running statistics and "
-                     f"eps={BatchNormalization.eps} (fastnet's); got eps={norm.eps}")
+    raise InputError(
+        f"from_torch needs BatchNorm with affine=True, running statistics and "
+        f"eps={BatchNormalization.eps} (fastnet's); got eps={norm.eps}"
+    )
 
 
 def save_torch(net, path, dataset="mnist"):
@@ -182,8 +206,12 @@ def save_torch(net, path, dataset="mnist"):
 
     torch = _nn()
     model = to_torch(net)
-    payload = {"state_dict": model.state_dict(), "fastnet_layers": describe_layers(net),
-               "modules": [type(m).__name__ for m in model], "dataset": dataset}
+    payload = {
+        "state_dict": model.state_dict(),
+        "fastnet_layers": describe_layers(net),
+        "modules": [type(m).__name__ for m in model],
+        "dataset": dataset,
+    }
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     return atomic_write(path, lambda f: f.write(buffer.getvalue()))

@@ -1,4 +1,5 @@
 """The classic layers, each a brick with ``forward`` and ``backward``."""
+
 from fastnet.layers.activations import Relu, Sigmoid
 from fastnet.layers.affine import Affine
 from fastnet.layers.base import Layer
@@ -8,5 +9,14 @@ from fastnet.layers.dropout import Dropout
 from fastnet.layers.pooling import Pooling
 from fastnet.layers.softmax import SoftmaxWithLoss
 
-__all__ = ["Affine", "BatchNormalization", "Convolution", "Dropout", "Layer", "Pooling", "Relu",
-           "Sigmoid", "SoftmaxWithLoss"]
+__all__ = [
+    "Affine",
+    "BatchNormalization",
+    "Convolution",
+    "Dropout",
+    "Layer",
+    "Pooling",
+    "Relu",
+    "Sigmoid",
+    "SoftmaxWithLoss",
+]

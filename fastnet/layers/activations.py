@@ -1,4 +1,5 @@
 """Element-wise activations."""
+
 from fastnet.layers.base import Layer, check_dout, shape_of
 
 __all__ = ["Relu", "Sigmoid", "check_dout", "shape_of"]  # check_dout, shape_of: kept importable from here

@@ -1,4 +1,5 @@
 """Fully connected layer: out = x @ W + b."""
+
 from types import MappingProxyType
 
 from fastnet.errors import InputError
@@ -24,8 +25,10 @@ class Affine(Layer):
         self.W = self._param(W, dtype)
         self.b = self._param(b, self.W.dtype)
         if self.W.ndim != 2 or self.b.shape != (self.W.shape[1],):
-            raise InputError(f"Affine needs W of shape (in, out) and b of shape (out,); "
-                             f"got W {tuple(self.W.shape)} and b {tuple(self.b.shape)}")
+            raise InputError(
+                f"Affine needs W of shape (in, out) and b of shape (out,); "
+                f"got W {tuple(self.W.shape)} and b {tuple(self.b.shape)}"
+            )
         self.need_input_grad = True
         self.x = None
         self.original_x_shape = None
@@ -36,8 +39,10 @@ class Affine(Layer):
         self._check_x(x, dtype=self.W.dtype)
         x2 = x.reshape(x.shape[0], -1)
         if x2.shape[1] != self.W.shape[0]:
-            raise InputError(f"Affine expects {self.W.shape[0]} features per sample but got input "
-                             f"of shape {tuple(x.shape)} ({x2.shape[1]} features)")
+            raise InputError(
+                f"Affine expects {self.W.shape[0]} features per sample but got input "
+                f"of shape {tuple(x.shape)} ({x2.shape[1]} features)"
+            )
         self.original_x_shape = x.shape
         self.x = x2
         return x2

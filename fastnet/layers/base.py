@@ -1,4 +1,5 @@
 """What every layer shares: its backend, its parameters, its state and moving them between backends."""
+
 from __future__ import annotations
 
 from types import MappingProxyType
@@ -22,16 +23,22 @@ def check_dout(dout, expected_shape, layer):
         raise InputError(f"{layer}.backward called before forward")
     shape = getattr(dout, "shape", None)
     if shape is None:
-        raise InputError(f"{layer}.backward needs dout as an array of the forward output's shape "
-                         f"{tuple(expected_shape)}; got {type(dout).__name__} {dout!r:.40}")
+        raise InputError(
+            f"{layer}.backward needs dout as an array of the forward output's shape "
+            f"{tuple(expected_shape)}; got {type(dout).__name__} {dout!r:.40}"
+        )
     if tuple(shape) != tuple(expected_shape):
-        raise InputError(f"{layer}.backward got dout of shape {tuple(shape)}; "
-                         f"expected the forward output's shape {tuple(expected_shape)}")
+        raise InputError(
+            f"{layer}.backward got dout of shape {tuple(shape)}; "
+            f"expected the forward output's shape {tuple(expected_shape)}"
+        )
 
 
 def after_test_mode_error(layer):
-    return InputError(f"{layer}.backward after a test-mode forward (train_flg=False): that forward "
-                      f"keeps nothing to backpropagate; run forward with train_flg=True first")
+    return InputError(
+        f"{layer}.backward after a test-mode forward (train_flg=False): that forward "
+        f"keeps nothing to backpropagate; run forward with train_flg=True first"
+    )
 
 
 class Layer:
@@ -88,8 +95,10 @@ class Layer:
         param = self.backend.asarray(value, dtype=dtype)
         # Once: a NaN weight would only surface later as a NaN loss, far from its cause.
         if not bool(self.xp.isfinite(param).all()):
-            raise InputError(f"{type(self).__name__} got a parameter of shape {tuple(param.shape)} with NaN or inf "
-                             f"values; give it finite numbers (a checkpoint from before a divergence, or a fresh init)")
+            raise InputError(
+                f"{type(self).__name__} got a parameter of shape {tuple(param.shape)} with NaN or inf "
+                f"values; give it finite numbers (a checkpoint from before a divergence, or a fresh init)"
+            )
         return param
 
     def _check_x(self, x, name="x", min_ndim=2, dtype=None):
@@ -114,8 +123,9 @@ class Layer:
         for name, value in state.items():
             current = getattr(self, name)
             if tuple(value.shape) != tuple(current.shape):
-                raise InputError(f"{type(self).__name__} state {name} has shape {tuple(current.shape)}; "
-                                 f"got {tuple(value.shape)}")
+                raise InputError(
+                    f"{type(self).__name__} state {name} has shape {tuple(current.shape)}; got {tuple(value.shape)}"
+                )
         for name, value in state.items():
             current = getattr(self, name)
             current[...] = self.backend.asarray(self.backend.to_numpy(value), dtype=current.dtype)

@@ -1,4 +1,5 @@
 """Batch normalisation: per feature for 2-D input, per channel for 4-D input."""
+
 from types import MappingProxyType
 
 from fastnet.errors import InputError
@@ -27,20 +28,27 @@ class BatchNormalization(Layer):
     batch_statistics = True
     eps = 1e-6
 
-    def __init__(self, gamma, beta, momentum=0.9, running_mean=None, running_var=None,
-                 backend=None, dtype=None):
+    def __init__(self, gamma, beta, momentum=0.9, running_mean=None, running_var=None, backend=None, dtype=None):
         super().__init__(backend)
         self.gamma = self._param(gamma, dtype)
         self.beta = self._param(beta, self.gamma.dtype)
         if self.gamma.ndim != 1 or self.beta.shape != self.gamma.shape:
-            raise InputError(f"BatchNormalization needs 1-D gamma and beta of equal shape; got "
-                             f"{tuple(self.gamma.shape)} and {tuple(self.beta.shape)}")
+            raise InputError(
+                f"BatchNormalization needs 1-D gamma and beta of equal shape; got "
+                f"{tuple(self.gamma.shape)} and {tuple(self.beta.shape)}"
+            )
         self.momentum = momentum
         features = self.gamma.shape[0]
-        self.running_mean = (self.xp.zeros(features, self.gamma.dtype) if running_mean is None
-                             else self._param(running_mean, self.gamma.dtype))
-        self.running_var = (self.xp.ones(features, self.gamma.dtype) if running_var is None
-                            else self._param(running_var, self.gamma.dtype))
+        self.running_mean = (
+            self.xp.zeros(features, self.gamma.dtype)
+            if running_mean is None
+            else self._param(running_mean, self.gamma.dtype)
+        )
+        self.running_var = (
+            self.xp.ones(features, self.gamma.dtype)
+            if running_var is None
+            else self._param(running_var, self.gamma.dtype)
+        )
         self.input_shape = None
         self.xn = self.std = None
         self.dgamma = self.dbeta = None
@@ -65,8 +73,10 @@ class BatchNormalization(Layer):
         self._check_x(x, dtype=self.gamma.dtype)
         rows = self._as_rows(x)
         if rows.shape[1] != self.gamma.shape[0]:
-            raise InputError(f"BatchNormalization has {self.gamma.shape[0]} features/channels but the "
-                             f"input of shape {tuple(x.shape)} has {rows.shape[1]}")
+            raise InputError(
+                f"BatchNormalization has {self.gamma.shape[0]} features/channels but the "
+                f"input of shape {tuple(x.shape)} has {rows.shape[1]}"
+            )
         self.input_shape = x.shape
         self.test_mode = not train_flg
         if train_flg:

@@ -1,4 +1,5 @@
 """Convolution: the kernels compute it (the reference through im2col and one matrix product)."""
+
 from types import MappingProxyType
 
 from fastnet.errors import InputError
@@ -21,8 +22,10 @@ class Convolution(Layer):
         self.W = self._param(W, dtype)
         self.b = self._param(b, self.W.dtype)
         if self.W.ndim != 4 or self.b.shape != (self.W.shape[0],):
-            raise InputError(f"Convolution needs W of shape (FN, C, FH, FW) and b of shape (FN,); "
-                             f"got W {tuple(self.W.shape)} and b {tuple(self.b.shape)}")
+            raise InputError(
+                f"Convolution needs W of shape (FN, C, FH, FW) and b of shape (FN,); "
+                f"got W {tuple(self.W.shape)} and b {tuple(self.b.shape)}"
+            )
         if stride < 1 or pad < 0:
             raise InputError(f"Convolution needs stride >= 1 and pad >= 0; got stride={stride}, pad={pad}")
         self.stride = stride
@@ -53,14 +56,14 @@ class Convolution(Layer):
             raise InputError(f"Convolution expects input of shape (N, {c}, H, W); got {tuple(x.shape)}")
         _, _, oh, ow = self.output_shape(x.shape)
         if oh < 1 or ow < 1:
-            raise InputError(f"Convolution filter {fh}x{fw} (pad {self.pad}) does not fit the "
-                             f"{x.shape[2]}x{x.shape[3]} input")
+            raise InputError(
+                f"Convolution filter {fh}x{fw} (pad {self.pad}) does not fit the {x.shape[2]}x{x.shape[3]} input"
+            )
 
     def forward(self, x, relu=None):
         self._check(x)
         self.x_shape = x.shape
-        out, self.cache = self.kernels.conv_forward(x, self.W, self.b, self.stride, self.pad,
-                                                    relu=relu is not None)
+        out, self.cache = self.kernels.conv_forward(x, self.W, self.b, self.stride, self.pad, relu=relu is not None)
         if relu is not None:
             relu.out = out
         return out

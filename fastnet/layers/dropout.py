@@ -1,4 +1,5 @@
 """Dropout as in the classic design: drop at training time, scale by (1 - ratio) at test time."""
+
 import numpy
 
 from fastnet.errors import InputError

@@ -12,6 +12,7 @@ A book-style layer of the user's own (any object with ``forward``/``backward``) 
 nothing: it is taken as it is, kind "foreign", no registered parameters, and this is the one
 place that looks at its ``forward`` to learn whether it takes ``train_flg``.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -41,7 +42,15 @@ def declaration(layer) -> Declaration:
 
     if isinstance(layer, Layer):
         cls = type(layer)
-        return Declaration(cls.kind, tuple(cls.param_names), tuple(cls.grad_names.items()), tuple(cls.state_names),
-                           tuple(cls.decay_names), bool(cls.takes_train_flag), tuple(cls.fuses_with))
-    return Declaration(FOREIGN, takes_train_flag="train_flg" in inspect.signature(layer.forward).parameters,
-                       native=False)
+        return Declaration(
+            cls.kind,
+            tuple(cls.param_names),
+            tuple(cls.grad_names.items()),
+            tuple(cls.state_names),
+            tuple(cls.decay_names),
+            bool(cls.takes_train_flag),
+            tuple(cls.fuses_with),
+        )
+    return Declaration(
+        FOREIGN, takes_train_flag="train_flg" in inspect.signature(layer.forward).parameters, native=False
+    )

@@ -1,4 +1,5 @@
 """Softmax followed by the cross-entropy loss: the usual last layer of a classifier."""
+
 from fastnet.errors import InputError
 from fastnet.layers.base import Layer
 from fastnet.validation import check_labels

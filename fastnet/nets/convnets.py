@@ -1,4 +1,5 @@
 """Convolutional nets: SimpleConvNet and the classic DeepConvNet."""
+
 from __future__ import annotations
 
 import math
@@ -44,9 +45,17 @@ class SimpleConvNet(Sequential):
         When the input is too small for the filter and the pooling.
     """
 
-    def __init__(self, input_dim: tuple = (1, 28, 28), conv_param: dict | None = None, hidden_size: int = 100,
-                 output_size: int = 10, weight_init_std: float = 0.01, backend=None, dtype: str = "float32",
-                 seed: int | None = None):
+    def __init__(
+        self,
+        input_dim: tuple = (1, 28, 28),
+        conv_param: dict | None = None,
+        hidden_size: int = 100,
+        output_size: int = 10,
+        weight_init_std: float = 0.01,
+        backend=None,
+        dtype: str = "float32",
+        seed: int | None = None,
+    ):
         super().__init__(backend=backend, dtype=dtype)
         conv = {**DEFAULT_CONV, **(conv_param or {})}
         fn, fs, pad, stride = conv["filter_num"], conv["filter_size"], conv["pad"], conv["stride"]
@@ -57,18 +66,24 @@ class SimpleConvNet(Sequential):
         pool1 = Pooling(2, 2, stride=2, backend=be)
         pooled = pool1.output_shape(conv1.output_shape((1, *input_dim)))
         if min(pooled[2:]) < 1:
-            raise InputError(f"SimpleConvNet input {input_dim[1]}x{input_dim[2]} is too small for its "
-                             f"{fs}x{fs} filter (pad {pad}, stride {stride}) and 2x2 pooling; use a larger "
-                             f"input or a smaller filter_size")
+            raise InputError(
+                f"SimpleConvNet input {input_dim[1]}x{input_dim[2]} is too small for its "
+                f"{fs}x{fs} filter (pad {pad}, stride {stride}) and 2x2 pooling; use a larger "
+                f"input or a smaller filter_size"
+            )
         self.add("Conv1", conv1, suffix="1")
         self.add("Relu1", Relu(backend=be))
         self.add("Pool1", pool1)
         flat = math.prod(pooled[1:])
-        self.add("Affine1", Affine(normal(rng, (flat, hidden_size), std, dt), zeros(hidden_size, dt),
-                                   backend=be), suffix="2")
+        self.add(
+            "Affine1", Affine(normal(rng, (flat, hidden_size), std, dt), zeros(hidden_size, dt), backend=be), suffix="2"
+        )
         self.add("Relu2", Relu(backend=be))
-        self.add("Affine2", Affine(normal(rng, (hidden_size, output_size), std, dt), zeros(output_size, dt),
-                                   backend=be), suffix="3")
+        self.add(
+            "Affine2",
+            Affine(normal(rng, (hidden_size, output_size), std, dt), zeros(output_size, dt), backend=be),
+            suffix="3",
+        )
 
 
 class DeepConvNet(Sequential):
@@ -96,8 +111,16 @@ class DeepConvNet(Sequential):
     # (filters, filter size, pad) as in the book; a 2x2 pooling follows every second convolution
     CONVS = ((16, 3, 1), (16, 3, 1), (32, 3, 1), (32, 3, 2), (64, 3, 1), (64, 3, 1))
 
-    def __init__(self, input_dim: tuple = (1, 28, 28), output_size: int = 10, hidden_size: int = 50,
-                 dropout_ratio: float = 0.5, backend=None, dtype: str = "float32", seed: int | None = None):
+    def __init__(
+        self,
+        input_dim: tuple = (1, 28, 28),
+        output_size: int = 10,
+        hidden_size: int = 50,
+        dropout_ratio: float = 0.5,
+        backend=None,
+        dtype: str = "float32",
+        seed: int | None = None,
+    ):
         super().__init__(backend=backend, dtype=dtype)
         rng = numpy.random.default_rng(seed)
         be, dt = self.backend, self.dtype
@@ -105,8 +128,9 @@ class DeepConvNet(Sequential):
         for i, (filters, size, pad) in enumerate(self.CONVS, start=1):
             channels = shape[1]
             scale = math.sqrt(2.0 / (channels * size * size))
-            conv = Convolution(normal(rng, (filters, channels, size, size), scale, dt), zeros(filters, dt),
-                               1, pad, backend=be)
+            conv = Convolution(
+                normal(rng, (filters, channels, size, size), scale, dt), zeros(filters, dt), 1, pad, backend=be
+            )
             shape = conv.output_shape(shape)
             self.add(f"Conv{i}", conv, suffix=i)
             self.add(f"Relu{i}", Relu(backend=be))
@@ -115,13 +139,25 @@ class DeepConvNet(Sequential):
                 shape = pool.output_shape(shape)
                 self.add(f"Pool{i // 2}", pool)
         if min(shape[2:]) < 1:
-            raise InputError(f"DeepConvNet input {input_dim[1]}x{input_dim[2]} is too small for its six "
-                             f"convolutions and three 2x2 poolings; use larger images")
+            raise InputError(
+                f"DeepConvNet input {input_dim[1]}x{input_dim[2]} is too small for its six "
+                f"convolutions and three 2x2 poolings; use larger images"
+            )
         flat = math.prod(shape[1:])
-        self.add("Affine1", Affine(normal(rng, (flat, hidden_size), math.sqrt(2.0 / flat), dt),
-                                   zeros(hidden_size, dt), backend=be), suffix="7")
+        self.add(
+            "Affine1",
+            Affine(normal(rng, (flat, hidden_size), math.sqrt(2.0 / flat), dt), zeros(hidden_size, dt), backend=be),
+            suffix="7",
+        )
         self.add("Relu7", Relu(backend=be))
         self.add("Dropout1", Dropout(dropout_ratio, backend=be, seed=int(rng.integers(2**32))))
-        self.add("Affine2", Affine(normal(rng, (hidden_size, output_size), math.sqrt(2.0 / hidden_size), dt),
-                                   zeros(output_size, dt), backend=be), suffix="8")
+        self.add(
+            "Affine2",
+            Affine(
+                normal(rng, (hidden_size, output_size), math.sqrt(2.0 / hidden_size), dt),
+                zeros(output_size, dt),
+                backend=be,
+            ),
+            suffix="8",
+        )
         self.add("Dropout2", Dropout(dropout_ratio, backend=be, seed=int(rng.integers(2**32))))

@@ -1,4 +1,5 @@
 """Weight initialisation on the host from a seeded generator: same seed, same net, any backend."""
+
 import math
 
 import numpy
@@ -14,8 +15,9 @@ def init_scale(weight_init_std, fan_in: int) -> float:
             return math.sqrt(2.0 / fan_in)
         if name in ("sigmoid", "xavier"):
             return math.sqrt(1.0 / fan_in)
-        raise InputError(f"unknown weight_init_std {weight_init_std!r}; use a number, 'relu'/'he' "
-                         f"or 'sigmoid'/'xavier'")
+        raise InputError(
+            f"unknown weight_init_std {weight_init_std!r}; use a number, 'relu'/'he' or 'sigmoid'/'xavier'"
+        )
     return float(weight_init_std)
 
 

@@ -1,4 +1,5 @@
 """What a net checks at its door, beyond what every layer checks."""
+
 from __future__ import annotations
 
 import math
@@ -13,8 +14,10 @@ def check_net_input(net, x, name="x"):
     """Structure only (reads no values): an array of the net's backend and dtype, a batch."""
     check_float_input(net.backend, x, name)
     if x.dtype != net.dtype:
-        raise InputError(f"{name} has dtype {x.dtype} but the net computes in {net.dtype}; "
-                         f"convert it with {name}.astype('{net.dtype}')")
+        raise InputError(
+            f"{name} has dtype {x.dtype} but the net computes in {net.dtype}; "
+            f"convert it with {name}.astype('{net.dtype}')"
+        )
     return x
 
 
@@ -32,10 +35,12 @@ def check_input_scale(net, x, name="x"):
     limit = float(numpy.finfo(net.dtype).max)
     exponent = 2 * math.log10(largest) + math.log10(features)
     if exponent > math.log10(limit):
-        raise InputError(f"{name} holds values up to {largest:.3g}, too large to train in {net.dtype}: a "
-                         f"gradient step moves the first layer's output by about value**2 x {features} "
-                         f"features = 1e+{int(exponent)}, beyond {net.dtype}'s largest {limit:.3g}; scale "
-                         f"the input (e.g. divide by its largest value, or standardise it)")
+        raise InputError(
+            f"{name} holds values up to {largest:.3g}, too large to train in {net.dtype}: a "
+            f"gradient step moves the first layer's output by about value**2 x {features} "
+            f"features = 1e+{int(exponent)}, beyond {net.dtype}'s largest {limit:.3g}; scale "
+            f"the input (e.g. divide by its largest value, or standardise it)"
+        )
     return x
 
 

@@ -1,4 +1,5 @@
 """Fully connected nets: the classic TwoLayerNet and the deeper MultiLayerNet."""
+
 from __future__ import annotations
 
 import numpy
@@ -37,17 +38,31 @@ class TwoLayerNet(Sequential):
     (2, 10)
     """
 
-    def __init__(self, input_size: int, hidden_size: int, output_size: int, weight_init_std: float = 0.01,
-                 backend=None, dtype: str = "float32", seed: int | None = None):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        weight_init_std: float = 0.01,
+        backend=None,
+        dtype: str = "float32",
+        seed: int | None = None,
+    ):
         check_layer_sizes(input_size=input_size, hidden_size=hidden_size, output_size=output_size)
         super().__init__(backend=backend, dtype=dtype)
         rng = numpy.random.default_rng(seed)
         be, dt = self.backend, self.dtype
-        self.add("Affine1", Affine(normal(rng, (input_size, hidden_size), weight_init_std, dt),
-                                   zeros(hidden_size, dt), backend=be), suffix="1")
+        self.add(
+            "Affine1",
+            Affine(normal(rng, (input_size, hidden_size), weight_init_std, dt), zeros(hidden_size, dt), backend=be),
+            suffix="1",
+        )
         self.add("Relu1", Relu(backend=be))
-        self.add("Affine2", Affine(normal(rng, (hidden_size, output_size), weight_init_std, dt),
-                                   zeros(output_size, dt), backend=be), suffix="2")
+        self.add(
+            "Affine2",
+            Affine(normal(rng, (hidden_size, output_size), weight_init_std, dt), zeros(output_size, dt), backend=be),
+            suffix="2",
+        )
 
 
 ACTIVATIONS = {"relu": Relu, "sigmoid": Sigmoid}
@@ -87,10 +102,21 @@ class MultiLayerNet(Sequential):
         and the dropout masks.
     """
 
-    def __init__(self, input_size: int, hidden_size_list, output_size: int, activation: str = "relu",
-                 weight_init_std="relu", weight_decay_lambda: float = 0, use_dropout: bool = False,
-                 dropout_ratio: float = 0.5, use_batchnorm: bool = False, backend=None, dtype: str = "float32",
-                 seed: int | None = None):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size_list,
+        output_size: int,
+        activation: str = "relu",
+        weight_init_std="relu",
+        weight_decay_lambda: float = 0,
+        use_dropout: bool = False,
+        dropout_ratio: float = 0.5,
+        use_batchnorm: bool = False,
+        backend=None,
+        dtype: str = "float32",
+        seed: int | None = None,
+    ):
         check_layer_sizes(input_size=input_size, hidden_size_list=hidden_size_list, output_size=output_size)
         super().__init__(backend=backend, dtype=dtype, weight_decay_lambda=weight_decay_lambda)
         if activation not in ACTIVATIONS:
@@ -105,8 +131,11 @@ class MultiLayerNet(Sequential):
             if i == len(sizes) - 1:
                 break
             if use_batchnorm:
-                self.add(f"BatchNorm{i}", BatchNormalization(numpy.ones(fan_out, dt), zeros(fan_out, dt),
-                                                             backend=be), suffix=i)
+                self.add(
+                    f"BatchNorm{i}",
+                    BatchNormalization(numpy.ones(fan_out, dt), zeros(fan_out, dt), backend=be),
+                    suffix=i,
+                )
             self.add(f"Activation_function{i}", ACTIVATIONS[activation](backend=be))
             if use_dropout:
                 seed_i = None if seed is None else int(rng.integers(2**32))

@@ -1,4 +1,5 @@
 """A live view of a net's parameters, keyed by name ('W1', 'b1', 'gamma1', ...)."""
+
 from collections.abc import MutableMapping
 
 from fastnet.errors import InputError

@@ -1,4 +1,5 @@
 """A net is an ordered container of layers: forward in order, backward in reverse."""
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -181,8 +182,7 @@ class Sequential(NetStateAndModes):
         self._check_t(t, x.shape[0])
         loss = self.lastLayer.forward(y, t)
         if self.weight_decay_lambda:
-            loss = loss + 0.5 * self.weight_decay_lambda * sum(
-                (w * w).sum() for w in self._decayed_params())
+            loss = loss + 0.5 * self.weight_decay_lambda * sum((w * w).sum() for w in self._decayed_params())
         self.last_loss = loss
         return loss
 
@@ -197,8 +197,10 @@ class Sequential(NetStateAndModes):
         ``x``'s structure is checked once, here; its values batch by batch as the batches run.
         """
         pending = self._door(x)
-        return ((rows, self._forward(x[rows], False, *pending))
-                for rows in (slice(start, start + batch_size) for start in range(0, x.shape[0], batch_size)))
+        return (
+            (rows, self._forward(x[rows], False, *pending))
+            for rows in (slice(start, start + batch_size) for start in range(0, x.shape[0], batch_size))
+        )
 
     def predict_proba(self, x, batch_size=1000):
         """Class probabilities (softmax of the test-mode scores), one row per sample."""
@@ -265,8 +267,10 @@ class Sequential(NetStateAndModes):
                 self.load_layer_state(start)
                 return float(self.loss(x64, t64, train_flg=True))
 
-            return {key: numerical_gradient(loss, self.params[key], h, indices)
-                    for key in (self.params if keys is None else keys)}
+            return {
+                key: numerical_gradient(loss, self.params[key], h, indices)
+                for key in (self.params if keys is None else keys)
+            }
 
     # --- state: moving, saving, loading -------------------------------------------------------------
     def state_arrays(self):

@@ -1,4 +1,5 @@
 """A net's state beyond its parameters, and the modes it runs in (context managers)."""
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -38,8 +39,9 @@ class NetStateAndModes:
         for key, value in state.items():
             if key in expected:
                 if tuple(getattr(value, "shape", ())) != tuple(expected[key].shape):
-                    raise InputError(f"state {key} has shape {tuple(expected[key].shape)}; got "
-                                     f"{tuple(getattr(value, 'shape', ()))}")
+                    raise InputError(
+                        f"state {key} has shape {tuple(expected[key].shape)}; got {tuple(getattr(value, 'shape', ()))}"
+                    )
                 arrays[key] = value
                 continue
             layer, _, part = key.rpartition(".")
@@ -47,8 +49,12 @@ class NetStateAndModes:
                 raise InputError(f"the net has no parameter or state named {key}")
             others.setdefault(layer, {})[part] = value
         missing = sorted(set(expected) - set(arrays)) if strict else []
-        missing += sorted(f"{n}.{k}" for n, s in self.layer_state().items() for k, v in s.items()
-                          if strict and not isinstance(v, numpy.ndarray) and k not in others.get(n, {}))
+        missing += sorted(
+            f"{n}.{k}"
+            for n, s in self.layer_state().items()
+            for k, v in s.items()
+            if strict and not isinstance(v, numpy.ndarray) and k not in others.get(n, {})
+        )
         if missing:
             raise InputError(f"the state lacks {', '.join(missing)} (strict=False loads a part)")
         before = self.layer_state()
@@ -135,8 +141,9 @@ class NetStateAndModes:
         """Every layer on copies of its parameters and state in ``dtype`` (the numerical
         gradient's float64); on exit the original arrays are back, untouched."""
         layers = [layer for layer in self._all_layers() if isinstance(layer, Layer)]
-        originals = [(layer, name, getattr(layer, name)) for layer in layers
-                     for name in layer.param_names + layer.state_names]
+        originals = [
+            (layer, name, getattr(layer, name)) for layer in layers for name in layer.param_names + layer.state_names
+        ]
         before = self.dtype
         try:
             for layer in layers:

@@ -4,6 +4,7 @@ Each ``*_figure`` function returns a matplotlib Figure; ``save_png(fig, path)`` 
 atomically and ``png_bytes(fig)`` gives the PNG for TensorBoard.  matplotlib is imported when a
 picture is drawn, not when fastnet is imported.
 """
+
 from fastnet.plots.confusion import confusion_figure
 from fastnet.plots.curves import curves_figure
 from fastnet.plots.errors import errors_figure, most_confident_errors
@@ -11,6 +12,16 @@ from fastnet.plots.figure import png_bytes, save_png
 from fastnet.plots.filters import filters_figure
 from fastnet.plots.run_pictures import softmax, write_curves, write_eval_pictures, write_filters
 
-__all__ = ["confusion_figure", "curves_figure", "errors_figure", "filters_figure",
-           "most_confident_errors", "png_bytes", "save_png", "softmax", "write_curves",
-           "write_eval_pictures", "write_filters"]
+__all__ = [
+    "confusion_figure",
+    "curves_figure",
+    "errors_figure",
+    "filters_figure",
+    "most_confident_errors",
+    "png_bytes",
+    "save_png",
+    "softmax",
+    "write_curves",
+    "write_eval_pictures",
+    "write_filters",
+]

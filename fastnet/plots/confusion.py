@@ -1,4 +1,5 @@
 """The confusion matrix as a heatmap with the count in every cell."""
+
 from __future__ import annotations
 
 import numpy
@@ -26,10 +27,21 @@ def confusion_figure(matrix, class_names=None, title="confusion matrix"):
     for i in range(k):
         for j in range(k):
             if matrix[i, j]:
-                ax.text(j, i, f"{matrix[i, j]:d}", ha="center", va="center", fontsize=8,
-                        color="white" if matrix[i, j] > threshold else "black")
-    ax.set_xticks(range(k), names, rotation=45 if max(map(len, names)) > 2 else 0, ha="right"
-                  if max(map(len, names)) > 2 else "center")
+                ax.text(
+                    j,
+                    i,
+                    f"{matrix[i, j]:d}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if matrix[i, j] > threshold else "black",
+                )
+    ax.set_xticks(
+        range(k),
+        names,
+        rotation=45 if max(map(len, names)) > 2 else 0,
+        ha="right" if max(map(len, names)) > 2 else "center",
+    )
     ax.set_yticks(range(k), names)
     ax.set(xlabel="predicted class", ylabel="true class")
     total = int(matrix.sum())

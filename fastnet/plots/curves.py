@@ -5,6 +5,7 @@
 each epoch's end), ``step_loss`` and ``step_lr`` (``[iteration, value]`` pairs).  Columns that
 are absent, empty or all None are left out.
 """
+
 from __future__ import annotations
 
 from fastnet.best_epoch import best_epoch_index
@@ -21,7 +22,7 @@ def curves_figure(columns: dict, title=""):
     ax_loss, ax_acc = axes[0], axes[1]
     per_epoch = _steps_per_epoch(columns, epochs)
     if columns.get("step_loss") and per_epoch:
-        steps, losses = zip(*columns["step_loss"])
+        steps, losses = zip(*columns["step_loss"], strict=True)
         ax_loss.plot([s / per_epoch for s in steps], losses, color="0.75", lw=0.8, label="train (minibatches)")
     for split, style in SPLITS:
         if _present(columns, f"{split}_loss"):
@@ -36,7 +37,7 @@ def curves_figure(columns: dict, title=""):
     if has_lr:
         ax_lr = axes[2]
         if columns.get("step_lr") and per_epoch:
-            steps, rates = zip(*columns["step_lr"])
+            steps, rates = zip(*columns["step_lr"], strict=True)
             ax_lr.plot([s / per_epoch for s in steps], rates, lw=1.2, label="per update")
         if _present(columns, "lr"):
             ax_lr.plot(*_pairs(epochs, columns["lr"]), "o", ms=4, label="at epoch end")
@@ -57,7 +58,7 @@ def _present(columns, key):
 
 
 def _pairs(epochs, values):
-    kept = [(e, v) for e, v in zip(epochs, values) if v is not None]
+    kept = [(e, v) for e, v in zip(epochs, values, strict=True) if v is not None]
     return [e for e, _ in kept], [v for _, v in kept]
 
 

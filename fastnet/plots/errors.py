@@ -1,4 +1,5 @@
 """The test images the net got wrong with the most confidence, with their labels."""
+
 from __future__ import annotations
 
 import math
@@ -29,10 +30,9 @@ def errors_figure(images, true, predicted, confidence, class_names=None, title="
     name = (lambda c: class_names[c]) if class_names is not None else str
     for ax in axes.flat:
         ax.axis("off")
-    for ax, image, t, p, c in zip(axes.flat, images, true, predicted, confidence):
+    for ax, image, t, p, c in zip(axes.flat, images, true, predicted, confidence, strict=False):
         ax.imshow(image, cmap="gray_r" if image.ndim == 2 else None, interpolation="nearest")
-        ax.set_title(f"true {name(int(t))}\npredicted {name(int(p))} ({c:.0%})", fontsize=9,
-                     color="firebrick")
+        ax.set_title(f"true {name(int(t))}\npredicted {name(int(p))} ({c:.0%})", fontsize=9, color="firebrick")
     if n == 0:
         axes.flat[0].text(0.5, 0.5, "no errors", ha="center", va="center")
     fig.suptitle(title)

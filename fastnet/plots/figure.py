@@ -1,4 +1,5 @@
 """The matplotlib set-up shared by the pictures, and atomic PNG output."""
+
 from __future__ import annotations
 
 import io

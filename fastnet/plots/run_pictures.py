@@ -5,6 +5,7 @@
 ``plot_history`` -> :func:`write_curves` (curves.png).  Each returns the paths it wrote, which
 a TensorBoard log can add as images (``TensorBoardLog.png(tag, path, step)``).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,11 +34,20 @@ def write_eval_pictures(folder, matrix, images, labels, scores, class_names=None
     wrong = most_confident_errors(probabilities, labels, count)
     predicted = probabilities[wrong].argmax(axis=1)
     prefix = f"{title}: " if title else ""
-    confusion = save_png(confusion_figure(matrix, class_names, title=f"{prefix}confusion matrix"),
-                         folder / "confusion.png")
-    errors = save_png(errors_figure(numpy.asarray(images)[wrong], labels[wrong], predicted,
-                                    probabilities[wrong, predicted], class_names,
-                                    title=f"{prefix}most confident errors"), folder / "errors.png")
+    confusion = save_png(
+        confusion_figure(matrix, class_names, title=f"{prefix}confusion matrix"), folder / "confusion.png"
+    )
+    errors = save_png(
+        errors_figure(
+            numpy.asarray(images)[wrong],
+            labels[wrong],
+            predicted,
+            probabilities[wrong, predicted],
+            class_names,
+            title=f"{prefix}most confident errors",
+        ),
+        folder / "errors.png",
+    )
     return [confusion, errors]
 
 

@@ -7,11 +7,13 @@ The book's layer names label the calls; a fused pass is labelled by both layers 
 what its layers cost, nothing hidden.  ``sync`` (``backend.synchronize``) runs before and after
 each call so that a GPU's asynchronous work is charged to the layer that queued it.
 """
+
 from __future__ import annotations
 
 import time
 from collections import defaultdict
 from contextlib import contextmanager
+from itertools import pairwise
 
 WRAPPED = ("forward", "forward_relu", "backward")
 
@@ -20,9 +22,9 @@ class LayerRecord:
     """Seconds per (unit, phase) for each step, and bytes per unit of one counted step."""
 
     def __init__(self, units):
-        self.units = units              # layer name -> unit name (its own, or the fused pair's)
-        self.steps = []                 # one dict (unit, phase) -> seconds per recorded step
-        self.bytes = defaultdict(int)   # unit -> bytes allocated in the counted step
+        self.units = units  # layer name -> unit name (its own, or the fused pair's)
+        self.steps = []  # one dict (unit, phase) -> seconds per recorded step
+        self.bytes = defaultdict(int)  # unit -> bytes allocated in the counted step
         self.count_bytes = False
 
     def new_step(self):
@@ -38,7 +40,7 @@ def _units(net):
     shares that layer's unit."""
     names = list(net.layers)
     units = {name: name for name in names}
-    for name, following in zip(names, names[1:]):
+    for name, following in pairwise(names):
         if net.fused_forward(name, following) is not None:
             units[name] = units[following] = f"{name}+{following}"
     return units

@@ -3,6 +3,7 @@
 The thread policy sizes its choice by the largest product; the benchmark's "matmul bound"
 times exactly these products (and their backward twins).  Nothing is computed on arrays.
 """
+
 from __future__ import annotations
 
 

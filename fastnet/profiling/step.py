@@ -1,4 +1,5 @@
 """Profile a training step layer by layer: what ``fastnet profile`` and ``train --profile`` print."""
+
 from __future__ import annotations
 
 import statistics
@@ -6,9 +7,11 @@ import time
 
 from fastnet.profiling.layer_timer import timing_layers
 
-BYTES_NOTE = ("allocated: bytes of the arrays a layer returns or newly keeps on itself in one step "
-              "(outputs, caches for backward, gradients), each buffer once; temporaries freed inside "
-              "the call are not counted")
+BYTES_NOTE = (
+    "allocated: bytes of the arrays a layer returns or newly keeps on itself in one step "
+    "(outputs, caches for backward, gradients), each buffer once; temporaries freed inside "
+    "the call are not counted"
+)
 
 
 def profile_step(net, optimizer, x, t, steps=20, warmup=3) -> dict:
@@ -47,16 +50,32 @@ def profile_step(net, optimizer, x, t, steps=20, warmup=3) -> dict:
     def median(unit, phase):
         return statistics.median(s.get((unit, phase), 0.0) for s in record.steps)
 
-    rows = [{"unit": u, "forward_s": median(u, "forward"), "backward_s": median(u, "backward"),
-             "bytes": record.bytes.get(u, 0)} for u in units]
+    rows = [
+        {
+            "unit": u,
+            "forward_s": median(u, "forward"),
+            "backward_s": median(u, "backward"),
+            "bytes": record.bytes.get(u, 0),
+        }
+        for u in units
+    ]
     total = median("step", "total")
     update = median("update", "forward")
     layers = sum(r["forward_s"] + r["backward_s"] for r in rows)
     rows.append({"unit": f"update ({type(optimizer).__name__})", "forward_s": update, "backward_s": 0.0, "bytes": 0})
-    rows.append({"unit": "other (checks, glue)", "forward_s": max(total - layers - update, 0.0),
-                 "backward_s": 0.0, "bytes": 0})
-    return {"net": type(net).__name__, "backend": net.backend.name, "dtype": str(net.dtype),
-            "batch": int(x.shape[0]), "steps": steps, "warmup": warmup, "step_s": total, "rows": rows}
+    rows.append(
+        {"unit": "other (checks, glue)", "forward_s": max(total - layers - update, 0.0), "backward_s": 0.0, "bytes": 0}
+    )
+    return {
+        "net": type(net).__name__,
+        "backend": net.backend.name,
+        "dtype": str(net.dtype),
+        "batch": int(x.shape[0]),
+        "steps": steps,
+        "warmup": warmup,
+        "step_s": total,
+        "rows": rows,
+    }
 
 
 def _size(count):
@@ -67,9 +86,11 @@ def _size(count):
 
 
 def format_profile(result: dict) -> str:
-    lines = [f"{result['net']} on {result['backend']} ({result['dtype']}), batch {result['batch']}: "
-             f"median of {result['steps']} steps after {result['warmup']} warm-up steps",
-             f"  {'layer':<22}{'forward ms':>11}{'backward ms':>12}{'share':>8}{'allocated':>11}"]
+    lines = [
+        f"{result['net']} on {result['backend']} ({result['dtype']}), batch {result['batch']}: "
+        f"median of {result['steps']} steps after {result['warmup']} warm-up steps",
+        f"  {'layer':<22}{'forward ms':>11}{'backward ms':>12}{'share':>8}{'allocated':>11}",
+    ]
     step = result["step_s"] or 1e-12
     for r in result["rows"]:
         backward = f"{r['backward_s'] * 1e3:12.3f}" if r["backward_s"] else f"{'':12}"

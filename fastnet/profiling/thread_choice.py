@@ -1,6 +1,7 @@
 """The thread choice for a net: sized by the largest matrix product of its forward pass
 (found from the layers' declared shapes, ``fastnet.profiling.shapes``); the policy itself and the
 context the kernels read are ``fastnet.threads``."""
+
 from __future__ import annotations
 
 from fastnet.profiling.shapes import forward_products
@@ -22,6 +23,7 @@ def threads_for(net, sample_shape, batch_size, threads=None) -> ThreadChoice:
     """
     convs = largest_product_macs(net, sample_shape, batch_size, "conv")
     if getattr(net.backend, "name", None) == "numba" and convs:
-        return choose_threads(largest_product_macs(net, sample_shape, batch_size, "affine"), threads,
-                              conv_product_macs=convs)
+        return choose_threads(
+            largest_product_macs(net, sample_shape, batch_size, "affine"), threads, conv_product_macs=convs
+        )
     return choose_threads(largest_product_macs(net, sample_shape, batch_size), threads)

@@ -6,6 +6,7 @@ its own thread and a socket timeout, a body larger than MAX_BODY is refused befo
 and only two routes exist: no path ever reaches the file system.  The net computes under a lock
 (its layers keep the last forward's arrays).
 """
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,7 @@ from importlib import resources
 
 from fastnet.errors import InputError
 
-MAX_BODY = 4 << 20      # a drawn 280x280 PNG is a few kB; a phone photo fits too
+MAX_BODY = 4 << 20  # a drawn 280x280 PNG is a few kB; a phone photo fits too
 REQUEST_TIMEOUT = 10.0  # seconds a client may take to send a request
 
 
@@ -42,8 +43,13 @@ class Predictor:
             x = net.backend.asarray(as_net_input(net, image[None]))
             probabilities = [float(p) for p in net.backend.to_numpy(net.predict_proba(x))[0]]
         best = max(range(len(probabilities)), key=probabilities.__getitem__)
-        return {"class": best, "label": self.loaded.classes[best], "probability": probabilities[best],
-                "probabilities": probabilities, "classes": list(self.loaded.classes)}
+        return {
+            "class": best,
+            "label": self.loaded.classes[best],
+            "probability": probabilities[best],
+            "probabilities": probabilities,
+            "classes": list(self.loaded.classes),
+        }
 
 
 def make_handler(predictor, page: bytes, timeout=REQUEST_TIMEOUT):
@@ -95,8 +101,10 @@ def make_handler(predictor, page: bytes, timeout=REQUEST_TIMEOUT):
                 self._error(HTTPStatus.LENGTH_REQUIRED, "send the image as the body, with a Content-Length")
                 return
             if int(length) > MAX_BODY:
-                self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                            f"the image is {int(length):,} bytes; at most {MAX_BODY:,} are accepted")
+                self._error(
+                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                    f"the image is {int(length):,} bytes; at most {MAX_BODY:,} are accepted",
+                )
                 return
             try:
                 data = self.rfile.read(int(length))

@@ -3,6 +3,7 @@
 One ``.npz`` file written atomically; loading never unpickles anything, and everything read
 back is checked before use, so a damaged or foreign file is refused with one clear line.
 """
+
 from __future__ import annotations
 
 import numpy
@@ -30,9 +31,16 @@ def save_checkpoint(path, net, optimizer, progress: dict, config: dict, history:
     info, optim_arrays = optimizer.state_dict(net.backend.to_numpy)
     arrays = net_host_arrays(net)
     arrays.update({OPTIM_PREFIX + k: v for k, v in optim_arrays.items()})
-    meta = {"kind": KIND, "net": type(net).__name__, "config": config, "progress": progress,
-            "optimizer": info, "layer_state": layer_states(net), "history": history,
-            "backend": net.backend.name}
+    meta = {
+        "kind": KIND,
+        "net": type(net).__name__,
+        "config": config,
+        "progress": progress,
+        "optimizer": info,
+        "layer_state": layer_states(net),
+        "history": history,
+        "backend": net.backend.name,
+    }
     return save_arrays(path, arrays, meta)
 
 
@@ -60,8 +68,13 @@ def load_checkpoint_arrays(path, net, optimizer=None) -> dict:
     Without ``optimizer`` (evaluation) the optimizer state is not read at all."""
     expected = dict(net.state_arrays())
     if optimizer is not None:
-        expected.update({f"{OPTIM_PREFIX}{slot}.{key}": value for slot in getattr(optimizer, "slots", ())
-                         for key, value in net.params.items()})
+        expected.update(
+            {
+                f"{OPTIM_PREFIX}{slot}.{key}": value
+                for slot in getattr(optimizer, "slots", ())
+                for key, value in net.params.items()
+            }
+        )
     skip = () if optimizer is not None else (OPTIM_PREFIX,)
     arrays, _ = load_arrays(path, expected=expected, skip=skip, owner=f"this {type(net).__name__}")
     return arrays
@@ -69,8 +82,7 @@ def load_checkpoint_arrays(path, net, optimizer=None) -> dict:
 
 def _check_kind_and_meta(meta, path):
     if meta.get("kind") != KIND:
-        raise CheckpointError(f"{path} holds parameters only, not a training checkpoint "
-                              f"(load it with net.load_params)")
+        raise CheckpointError(f"{path} holds parameters only, not a training checkpoint (load it with net.load_params)")
     check_meta(meta, path)
 
 
@@ -88,7 +100,7 @@ def restore_checkpoint(net, optimizer, arrays, meta, path):
     """Put the checkpoint's state into a freshly built net and optimizer (checked first)."""
     net_arrays = {k: v for k, v in arrays.items() if not k.startswith(OPTIM_PREFIX)}
     check_net_arrays(net, net_arrays, path)
-    optim_arrays = {k[len(OPTIM_PREFIX):]: v for k, v in arrays.items() if k.startswith(OPTIM_PREFIX)}
+    optim_arrays = {k[len(OPTIM_PREFIX) :]: v for k, v in arrays.items() if k.startswith(OPTIM_PREFIX)}
     _check_optimizer_arrays(net, optimizer, optim_arrays, path)
     _restore_layer_states(net, _saved_layer_states(meta), path)
     try:
@@ -130,7 +142,9 @@ def _check_optimizer_arrays(net, optimizer, optim_arrays, path):
         if slot not in getattr(optimizer, "slots", ()) or param not in net.params:
             continue  # load_state_dict decides about foreign slots
         if tuple(value.shape) != tuple(net.params[param].shape) or value.dtype.kind != "f":
-            raise CheckpointError(f"{path}: {name} state {key} has shape {tuple(value.shape)} "
-                                  f"but parameter {param} has {tuple(net.params[param].shape)}")
+            raise CheckpointError(
+                f"{path}: {name} state {key} has shape {tuple(value.shape)} "
+                f"but parameter {param} has {tuple(net.params[param].shape)}"
+            )
         if not numpy.isfinite(value).all():
             raise CheckpointError(f"{path}: {name} state {key} is not finite")

@@ -5,6 +5,7 @@ or an evaluation reads is checked here for type and range (no ``inf`` counts, no
 optimizer steps, a history as long as the run), so a bad file is refused in one line instead
 of failing in the middle of training or after it.
 """
+
 from __future__ import annotations
 
 import math
@@ -12,12 +13,13 @@ import math
 from fastnet.errors import CheckpointError
 from fastnet.training.history import COLUMNS, OPTIONAL_COLUMNS
 
-MAX_COUNT = 2 ** 53  # beyond this a JSON number no longer counts steps exactly
+MAX_COUNT = 2**53  # beyond this a JSON number no longer counts steps exactly
 PROGRESS_KEYS = ("epoch", "step", "iteration")
 
 
 def check_meta(meta: dict, path) -> None:
     """Raise CheckpointError naming the first field of ``meta`` that is not as a run writes it."""
+
     def bad(field, why):
         raise CheckpointError(f"{path}: checkpoint metadata is damaged ({field} {why}); use an intact copy")
 
@@ -73,7 +75,8 @@ def _check_history(history, epochs, bad):
     for column, what in (("step_loss", "loss"), ("step_lr", "learning rate")):
         steps = history.get(column, [])
         if not isinstance(steps, list) or not all(
-                isinstance(p, list) and len(p) == 2 and _count(p[0]) and _number(p[1]) for p in steps):
+            isinstance(p, list) and len(p) == 2 and _count(p[0]) and _number(p[1]) for p in steps
+        ):
             bad(f"history.{column}", f"is not a list of [iteration, {what}] pairs")
 
 
@@ -82,5 +85,4 @@ def _count(value) -> bool:
 
 
 def _number(value) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value))
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,11 +1,12 @@
 """A run's configuration: everything needed to rebuild its net, optimizer and batches
 (``RunConfig``, recorded in every checkpoint), and how the training loop runs
 (``TrainerConfig``).  Names and defaults come from ``fastnet.catalog``."""
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Callable
 
 from fastnet import catalog
 from fastnet.errors import InputError
@@ -40,35 +41,45 @@ class RunConfig(RunOptions):
     limit: int | None = None  # train on the first ``limit`` training samples only
 
     @classmethod
-    def for_net(cls, net: str = catalog.DEFAULT_NET, **given) -> "RunConfig":
+    def for_net(cls, net: str = catalog.DEFAULT_NET, **given) -> RunConfig:
         """``net``'s classic recipe, overridden by ``given`` settings; checked."""
         recipe = catalog.net_entry(net).recipe
-        return cls.from_dict({**cls().to_dict(), "optimizer": recipe.optimizer, "lr": recipe.lr,
-                              "epochs": recipe.epochs, "hidden": list(recipe.hidden),
-                              **given, "net": net}).check()
+        return cls.from_dict(
+            {
+                **cls().to_dict(),
+                "optimizer": recipe.optimizer,
+                "lr": recipe.lr,
+                "epochs": recipe.epochs,
+                "hidden": list(recipe.hidden),
+                **given,
+                "net": net,
+            }
+        ).check()
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "RunConfig":
+    def from_dict(cls, data: dict) -> RunConfig:
         """The RunConfig of ``data``; a key that is not a setting is refused, not dropped."""
         if not isinstance(data, dict):
             raise InputError(f"a run configuration must be a dict, not {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise InputError(f"unknown run setting(s) {', '.join(map(str, unknown))}; known: {', '.join(sorted(known))}")
+            raise InputError(
+                f"unknown run setting(s) {', '.join(map(str, unknown))}; known: {', '.join(sorted(known))}"
+            )
         return cls(**data)
 
     @classmethod
-    def from_record(cls, recorded: dict) -> "RunConfig":
+    def from_record(cls, recorded: dict) -> RunConfig:
         """The RunConfig of a checkpoint's ``config`` (which also records ``RECORD_KEYS``)."""
         if not isinstance(recorded, dict):
             raise InputError(f"a run configuration must be a dict, not {type(recorded).__name__}")
         return cls.from_dict({k: v for k, v in recorded.items() if k not in RECORD_KEYS})
 
-    def check(self) -> "RunConfig":
+    def check(self) -> RunConfig:
         _choice("net", self.net, catalog.NET_NAMES)
         _choice("dataset", self.dataset, catalog.DATASETS)
         _choice("optimizer", self.optimizer, catalog.OPTIMIZER_NAMES)
@@ -80,8 +91,11 @@ class RunConfig(RunOptions):
             check_count(f"--{name.replace('_', '-')}", value, least=0 if name == "seed" else 1)
         if not _is_number(self.lr) or not self.lr > 0:
             raise InputError(f"--lr must be a positive number; got {self.lr!r}")
-        if (not isinstance(self.hidden, (list, tuple)) or not self.hidden
-                or not all(_is_int(h) and h >= 1 for h in self.hidden)):
+        if (
+            not isinstance(self.hidden, (list, tuple))
+            or not self.hidden
+            or not all(_is_int(h) and h >= 1 for h in self.hidden)
+        ):
             raise InputError(f"--hidden needs positive layer sizes; got {self.hidden!r}")
         if not _is_number(self.dropout) or not 0 <= self.dropout < 1:
             raise InputError(f"--dropout must be in [0, 1); got {self.dropout!r}")
@@ -123,22 +137,25 @@ class TrainerConfig(RunOptions):
     threads: int | None = None  # --threads: BLAS and convolution threads (None: fastnet.threads' policy)
 
     @classmethod
-    def for_run(cls, run: RunConfig, record=None, **options) -> "TrainerConfig":
+    def for_run(cls, run: RunConfig, record=None, **options) -> TrainerConfig:
         """The loop settings of ``run`` (epochs, batch size, seed); ``run`` and the ``record``
         entries (the backend, where the data came from) are saved with its checkpoints."""
-        return cls(epochs=run.epochs, batch_size=run.batch_size, seed=run.seed,
-                   record={**run.to_dict(), **(record or {})},
-                   **{**run.run_options(), **options}).check()
+        return cls(
+            epochs=run.epochs,
+            batch_size=run.batch_size,
+            seed=run.seed,
+            record={**run.to_dict(), **(record or {})},
+            **{**run.run_options(), **options},
+        ).check()
 
-    def with_options(self, **options) -> "TrainerConfig":
+    def with_options(self, **options) -> TrainerConfig:
         known = {f.name for f in fields(self)}
         unknown = sorted(set(options) - known)
         if unknown:
-            raise InputError(f"Trainer got unknown option(s) {', '.join(unknown)}; "
-                             f"known: {', '.join(sorted(known))}")
+            raise InputError(f"Trainer got unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         return replace(self, **options).check()
 
-    def check(self) -> "TrainerConfig":
+    def check(self) -> TrainerConfig:
         check_count("epochs", self.epochs)
         check_count("batch_size", self.batch_size)
         check_count("eval_batch_size", self.eval_batch_size)

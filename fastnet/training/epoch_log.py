@@ -1,4 +1,5 @@
 """One line per epoch: its losses and accuracies, time and rate (after its files are saved)."""
+
 from __future__ import annotations
 
 from fastnet.training.extension import Extension

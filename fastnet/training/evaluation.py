@@ -1,4 +1,5 @@
 """The seed of each epoch's batches; a whole set's evaluation is ``fastnet.evaluation``."""
+
 import numpy
 
 from fastnet.evaluation import evaluate

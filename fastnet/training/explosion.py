@@ -5,6 +5,7 @@ loss stops the run like a NaN: the untrained loss is the first minibatch's, and 
 level, ln(classes).  The classic recipes never log more than their first interval (MNIST:
 2.26, 2.11 and 1.41 for TwoLayerNet, DeepConvNet and SimpleConvNet, against a limit of 23).
 """
+
 import math
 
 EXPLODED = 10.0
@@ -20,5 +21,4 @@ def loss_problem(loss: float, limit: float):
     """What to report: a non-finite loss as it is, a finite one with the limit it passed."""
     if not math.isfinite(loss):
         return loss
-    return (f"mean loss exploded to {loss:.4g} (over {EXPLODED:g}x the untrained net's "
-            f"{limit / EXPLODED:.4g})")
+    return f"mean loss exploded to {loss:.4g} (over {EXPLODED:g}x the untrained net's {limit / EXPLODED:.4g})"

@@ -15,6 +15,7 @@ order they were given, at each moment:
 keys) and ``load_state(trainer, progress, source)`` restores it on ``--resume``.  An extension
 that returns True from ``should_stop(trainer)`` ends the run after the current epoch.
 """
+
 from __future__ import annotations
 
 

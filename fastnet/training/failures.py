@@ -1,5 +1,6 @@
 """The divergence guard: a non-finite or exploding loss stops the run with one line naming the
 epoch and step, the learning rate to try, and the last good checkpoint (left as it was)."""
+
 from __future__ import annotations
 
 import math
@@ -32,15 +33,19 @@ class DivergenceGuard(Extension):
         mean = trainer.interval_mean
         if mean is not None and (not math.isfinite(mean) or mean > self.limit(trainer)):
             n = trainer.interval_length
-            where = (f"epoch {trainer.epoch + 1}, within steps {trainer.step - n + 1}-{trainer.step}" if n > 1
-                     else f"epoch {trainer.epoch + 1}, step {trainer.step}")
+            where = (
+                f"epoch {trainer.epoch + 1}, within steps {trainer.step - n + 1}-{trainer.step}"
+                if n > 1
+                else f"epoch {trainer.epoch + 1}, step {trainer.step}"
+            )
             diverged(trainer, loss_problem(mean, self.limit(trainer)), where=where)
 
     def end_epoch(self, trainer):
         loss = trainer.observation["train_loss"]
         if not math.isfinite(loss) or loss > self.limit(trainer):
-            diverged(trainer, loss_problem(loss, self.limit(trainer)),
-                     where=f"the evaluation after epoch {trainer.epoch}")
+            diverged(
+                trainer, loss_problem(loss, self.limit(trainer)), where=f"the evaluation after epoch {trainer.epoch}"
+            )
 
     def state(self) -> dict:
         return {"start_loss": self.start_loss}
@@ -52,8 +57,11 @@ class DivergenceGuard(Extension):
 def diverged(trainer, value, where):
     """Raise the DivergenceError of ``value`` (a loss, or what went wrong) at ``where``."""
     what = value if isinstance(value, str) else f"loss became {value}"
-    kept = (f"; the last good checkpoint ({trainer.last_good_where}) is kept: {trainer.last_good_checkpoint}"
-            if trainer.last_good_checkpoint else "; no checkpoint was saved")
+    kept = (
+        f"; the last good checkpoint ({trainer.last_good_where}) is kept: {trainer.last_good_checkpoint}"
+        if trainer.last_good_checkpoint
+        else "; no checkpoint was saved"
+    )
     lr = getattr(trainer.optimizer, "lr", None)
     hint = f"lower the learning rate (now {lr:g}), e.g. --lr {lr / 10:g}" if lr else "lower the learning rate"
     raise DivergenceError(f"training diverged: {what} at {where}; {hint}{kept}")

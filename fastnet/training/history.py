@@ -1,4 +1,5 @@
 """Per-epoch metrics of a run, saved as JSON and plotted as curves."""
+
 from __future__ import annotations
 
 import csv
@@ -8,8 +9,7 @@ from pathlib import Path
 
 from fastnet.atomic import atomic_write
 
-COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "epoch_seconds",
-           "samples_per_second")
+COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "epoch_seconds", "samples_per_second")
 STEP_SERIES = ("step_loss", "step_lr")  # (iteration, value) pairs: in history.json, not in the table
 # Kept only by runs that have them (a validation split; the rate at each epoch's end), so that
 # the histories of runs without them, and their checkpoints, read as before.
@@ -62,7 +62,7 @@ class History:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(columns)
-        writer.writerows(zip(*columns.values()))
+        writer.writerows(zip(*columns.values(), strict=True))
         return out.getvalue()
 
     def to_dataframe(self):

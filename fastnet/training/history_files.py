@@ -1,5 +1,6 @@
 """The run's history on disk: ``history.json`` after every epoch (and when a signal stops the
 run), ``curves.png`` (titled) when the run completes."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -12,6 +12,7 @@ those are refused in one line, and nothing outside the folder is ever written.
 
 Taking the lock again in the same process (the command, then its trainer) is a no-op.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,7 +26,7 @@ from fastnet import portable
 from fastnet.errors import InputError
 
 LOCK_NAME = ".fastnet.lock"
-_held: dict[Path, int] = {}   # folder -> how many holders in this process
+_held: dict[Path, int] = {}  # folder -> how many holders in this process
 # Windows: the locked byte lies far past the holder line, so others can still read the line.
 _WINDOWS_LOCK_OFFSET = 1 << 30
 _FIX = "remove it and run again, or choose another --out"
@@ -69,8 +70,9 @@ def _acquire(folder: Path, say):
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(f"cannot create the output folder {folder} ({exc.strerror or exc}); "
-                         f"choose another --out") from None
+        raise InputError(
+            f"cannot create the output folder {folder} ({exc.strerror or exc}); choose another --out"
+        ) from None
     path = folder / LOCK_NAME
     if portable.ON_WINDOWS:
         folder_fd = None
@@ -92,8 +94,7 @@ def _acquire(folder: Path, say):
     os.ftruncate(fd, 0)
     # At offset 0: reading the previous holder moved the offset, and a write there would leave NULs.
     os.lseek(fd, 0, os.SEEK_SET)
-    os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}, since "
-                 f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+    os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
     return fd, folder_fd
 
 
@@ -101,8 +102,10 @@ def _refuse(folder: Path, fd):
     holder = _read(fd) if fd is not None else ""
     if fd is not None:
         os.close(fd)
-    raise InputError(f"{folder} is in use by another fastnet run ({holder or 'its lock file is gone'}); "
-                     f"wait for it to finish or choose another --out")
+    raise InputError(
+        f"{folder} is in use by another fastnet run ({holder or 'its lock file is gone'}); "
+        f"wait for it to finish or choose another --out"
+    )
 
 
 def _lock_folder(folder: Path):
@@ -126,8 +129,14 @@ def _open_lock_file(path: Path, create=True):
     of the opened descriptor refuses whatever is not a regular file. With ``create`` false a
     missing file is None.
     """
-    flags = (os.O_RDWR | (os.O_CREAT if create else 0) | getattr(os, "O_NOFOLLOW", 0)
-             | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+    flags = (
+        os.O_RDWR
+        | (os.O_CREAT if create else 0)
+        | getattr(os, "O_NOFOLLOW", 0)
+        | getattr(os, "O_NONBLOCK", 0)
+        | getattr(os, "O_CLOEXEC", 0)
+        | getattr(os, "O_BINARY", 0)
+    )
     if os.path.islink(path):  # also where O_NOFOLLOW does not exist (Windows)
         raise InputError(f"the lock file {path} is a symbolic link, not a file fastnet wrote; {_FIX}")
     try:
@@ -151,9 +160,14 @@ def _kind(path: Path) -> str | None:
         mode = os.lstat(path).st_mode
     except OSError:
         return None
-    for test, name in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a directory"),
-                       (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+    for test, name in (
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
         if test(mode):
             return name
     return None

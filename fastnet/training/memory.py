@@ -1,11 +1,11 @@
 """Will a batch fit?  Estimated before the big allocations, from a tiny probe batch."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import numpy
 
-from fastnet.host_memory import available_host_bytes
 from fastnet.errors import ResourceError
+from fastnet.host_memory import available_host_bytes
 
 # Backward allocates gradients and temporaries about the size of the cached activations.
 BACKWARD_FACTOR = 2.5
@@ -69,8 +69,7 @@ def describe_size(net) -> str:
     return f"the {type(net).__name__} ({count:,} parameters; {key} is {shape})"
 
 
-def check_batch_fits(net, sample_shape, batch_size, dataset_bytes=0, free=None, headroom=0.8,
-                     optimizer_slots=0):
+def check_batch_fits(net, sample_shape, batch_size, dataset_bytes=0, free=None, headroom=0.8, optimizer_slots=0):
     """Raise ResourceError before allocating when training would not fit: naming the net when
     the net alone (parameters, gradients, optimizer state) does not, else a batch size that fits.
 
@@ -85,9 +84,11 @@ def check_batch_fits(net, sample_shape, batch_size, dataset_bytes=0, free=None, 
     held, added = net_bytes(net, optimizer_slots)
     if added > budget:
         state = f"gradients and {optimizer_slots} optimizer slot(s)" if optimizer_slots else "gradients"
-        raise ResourceError(f"{describe_size(net)} needs about {gib(held + added)} on {net.backend.name} "
-                            f"for the net alone (parameters, {state}) but only {gib(free + held)} is "
-                            f"available; use a smaller net (fewer or smaller layers)")
+        raise ResourceError(
+            f"{describe_size(net)} needs about {gib(held + added)} on {net.backend.name} "
+            f"for the net alone (parameters, {state}) but only {gib(free + held)} is "
+            f"available; use a smaller net (fewer or smaller layers)"
+        )
     per_sample = bytes_per_sample(net, sample_shape)
     need = added + per_sample * batch_size + dataset_bytes
     if need <= budget:
@@ -97,10 +98,13 @@ def check_batch_fits(net, sample_shape, batch_size, dataset_bytes=0, free=None, 
     if fits >= 1:
         hint = f"use --batch-size {2 ** int(numpy.log2(fits))} or smaller"
     else:
-        hint = ("the data set and the net leave no room for a batch; use a smaller data set, a smaller "
-                "net or a machine with more memory")
-    raise ResourceError(f"batch size {batch_size} needs about {gib(need)} on {net.backend.name} "
-                        f"but only {gib(free)} is free; {hint}")
+        hint = (
+            "the data set and the net leave no room for a batch; use a smaller data set, a smaller "
+            "net or a machine with more memory"
+        )
+    raise ResourceError(
+        f"batch size {batch_size} needs about {gib(need)} on {net.backend.name} but only {gib(free)} is free; {hint}"
+    )
 
 
 def largest_eval_batch(per_sample, budget, dataset_bytes=0, wanted=1000) -> int:

@@ -2,9 +2,11 @@
 
 Under a job the trainer gets a ``DataParallelStep`` (``job.step()``) and the rank-0 policy
 (``job.settings(...)``): only rank 0 writes and speaks (the other ranks train with no output
-folder, no progress bar and no log).  ``job.start`` wraps the net in ``DataParallel`` (parameters, layer state and optimizer slots
-broadcast from rank 0).  The command's options and the launch are ``fastnet.cli.distributed``.
+folder, no progress bar and no log).  ``job.start`` wraps the net in ``DataParallel`` (parameters,
+layer state and optimizer slots broadcast from rank 0).  The command's options and the launch are
+``fastnet.cli.distributed``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,9 +22,9 @@ class Job:
 
     def __init__(self, comm=None, name=None, lr_scale="none"):
         self.comm = comm if comm is not None else SingleProcess()
-        self.name = name            # None: not started with --distributed
+        self.name = name  # None: not started with --distributed
         self.lr_scale = lr_scale
-        self.agreed_once = False    # the ranks have met once (set up alike so far)
+        self.agreed_once = False  # the ranks have met once (set up alike so far)
 
     @property
     def distributed(self) -> bool:
@@ -88,9 +90,11 @@ class Job:
         if self.distributed:
             trainer.updater.join(trainer, meta, say)
         elif meta is not None and meta["config"].get("ranks", 1) != 1 and trainer.net.random_streams():
-            say(f"note: the checkpoint was written by {meta['config']['ranks']} ranks, each drawing its own "
+            say(
+                f"note: the checkpoint was written by {meta['config']['ranks']} ranks, each drawing its own "
                 f"dropout masks; one process continues with rank 0's stream, so the run is not bitwise "
-                f"the uninterrupted one")
+                f"the uninterrupted one"
+            )
 
 
 def print_rank_line(job, lr, say=print):

@@ -1,5 +1,6 @@
 """A run's data before its first step: the memory check, the validation split held out, and
 every split moved to the backend's device and validated once (steps then skip the checks)."""
+
 from __future__ import annotations
 
 from fastnet.errors import InputError
@@ -20,9 +21,14 @@ def eval_batch_that_fits(net, optimizer, settings, x_train, arrays) -> int:
         return settings.eval_batch_size
     backend = net.backend
     data_bytes = sum(getattr(a, "nbytes", 0) for a in arrays) if backend.device != "cpu" else 0
-    fit = check_batch_fits(net, tuple(x_train.shape[1:]), min(settings.batch_size, x_train.shape[0]),
-                           data_bytes, free=settings.free_memory,
-                           optimizer_slots=len(getattr(optimizer, "slots", ())))
+    fit = check_batch_fits(
+        net,
+        tuple(x_train.shape[1:]),
+        min(settings.batch_size, x_train.shape[0]),
+        data_bytes,
+        free=settings.free_memory,
+        optimizer_slots=len(getattr(optimizer, "slots", ())),
+    )
     if fit is None:
         return settings.eval_batch_size
     _need, per_sample, budget = fit
@@ -35,9 +41,11 @@ def place_splits(net, settings, x_train, t_train, x_test, t_test) -> dict:
     Validation (``val_split``) is held out of the training set; see fastnet.training.selection.
     """
     x_train, t_train, x_val, t_val = split_off_validation(x_train, t_train, settings.val_split, settings.seed)
-    return {"train": to_device(net, x_train, t_train, "train"),
-            "val": to_device(net, x_val, t_val, "val") if x_val is not None else (None, None),
-            "test": to_device(net, x_test, t_test, "test") if x_test is not None else (None, None)}
+    return {
+        "train": to_device(net, x_train, t_train, "train"),
+        "val": to_device(net, x_val, t_val, "val") if x_val is not None else (None, None),
+        "test": to_device(net, x_test, t_test, "test") if x_test is not None else (None, None),
+    }
 
 
 def to_device(net, x, t, split):

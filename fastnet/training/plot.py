@@ -1,4 +1,5 @@
 """A run's curves as a PNG: loss, accuracy (train, validation, test) and the learning rate."""
+
 from __future__ import annotations
 
 

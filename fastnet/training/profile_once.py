@@ -1,5 +1,6 @@
 """``fastnet train --profile``: the per-layer profile of a training step, printed once, after the
 first epoch this run finishes, on copies of the net and optimizer with one training batch."""
+
 from __future__ import annotations
 
 from fastnet.training.extension import Extension

@@ -1,4 +1,5 @@
 """The progress bar of an epoch (tqdm): on a terminal only; the epoch lines come regardless."""
+
 from __future__ import annotations
 
 import time
@@ -24,9 +25,15 @@ class ProgressBar(Extension):
         from tqdm.auto import tqdm
 
         # disable=None: a bar on a terminal, none in a log file.
-        self.bar = tqdm(total=trainer.steps_per_epoch, initial=trainer.step - 1, unit="batch", leave=False,
-                        desc=f"epoch {trainer.epoch + 1}/{trainer.epochs}",
-                        disable=None if self.enabled else True, dynamic_ncols=True)
+        self.bar = tqdm(
+            total=trainer.steps_per_epoch,
+            initial=trainer.step - 1,
+            unit="batch",
+            leave=False,
+            desc=f"epoch {trainer.epoch + 1}/{trainer.epochs}",
+            disable=None if self.enabled else True,
+            dynamic_ncols=True,
+        )
         self.first_step, self.started = trainer.step - 1, time.perf_counter()
 
     def end_epoch(self, trainer):

@@ -10,6 +10,7 @@ inherit them from :class:`RunOptions`, defined and checked here once:
 - ``lr_schedule`` (constant, step, cosine), ``warmup_epochs``, ``step_epochs``, ``lr_gamma``
   and ``min_lr``: see :mod:`fastnet.schedules`.
 """
+
 from __future__ import annotations
 
 import math
@@ -61,8 +62,10 @@ def check_run_options(config):
         raise InputError(f"--early-stop must be a positive number of epochs; got {stop!r}")
     for name, wanted in (("keep_best", config.keep_best), ("early_stop", stop is not None)):
         if wanted and split is None:
-            raise InputError(f"--{name.replace('_', '-')} chooses epochs by their validation accuracy; "
-                             f"add --val-split (e.g. --val-split 5000)")
+            raise InputError(
+                f"--{name.replace('_', '-')} chooses epochs by their validation accuracy; "
+                f"add --val-split (e.g. --val-split 5000)"
+            )
     if config.lr_schedule not in SCHEDULE_NAMES:
         raise InputError(f"unknown --lr-schedule {config.lr_schedule!r}; choose one of: {', '.join(SCHEDULE_NAMES)}")
     if not _real(config.warmup_epochs) or config.warmup_epochs < 0:

@@ -7,6 +7,7 @@ its validation loss is lower; ``fastnet.best_epoch``).  ``best.npz`` is a full c
 written atomically beside ``checkpoint.npz`` and marked ``progress.kept_as = "best"``.  The
 selection's state travels in every checkpoint, so early stopping resumes exactly.
 """
+
 from __future__ import annotations
 
 import math
@@ -48,13 +49,14 @@ class ModelSelection(Extension):
         self.best_epoch = None
         self.best_val_acc = None
         self.best_val_loss = None
-        self.since_best = 0   # epochs finished since the best one
+        self.since_best = 0  # epochs finished since the best one
 
     def observe(self, epoch, val_loss, val_acc) -> bool:
         """Record an epoch's validation result; True when it is the best so far."""
         # The same epoch as best_epoch_index would choose from the finished history.
-        better = self.best_epoch is None or (selection_key(val_acc, val_loss)
-                                             > selection_key(self.best_val_acc, self.best_val_loss))
+        better = self.best_epoch is None or (
+            selection_key(val_acc, val_loss) > selection_key(self.best_val_acc, self.best_val_loss)
+        )
         if better:
             self.best_epoch, self.best_val_acc, self.best_val_loss = int(epoch), float(val_acc), float(val_loss)
             self.since_best = 0
@@ -81,15 +83,21 @@ class ModelSelection(Extension):
         self.load(progress.get("selection"), trainer.epoch, source)
 
     def stop_message(self) -> str:
-        return (f"early stop: validation accuracy has not improved for {self.since_best} epochs "
-                f"(best: epoch {self.best_epoch}, val acc {self.best_val_acc:.4f})")
+        return (
+            f"early stop: validation accuracy has not improved for {self.since_best} epochs "
+            f"(best: epoch {self.best_epoch}, val acc {self.best_val_acc:.4f})"
+        )
 
     def state(self) -> dict:
         return {"selection": self.selection_state()}
 
     def selection_state(self) -> dict:
-        return {"best_epoch": self.best_epoch, "best_val_acc": self.best_val_acc,
-                "best_val_loss": self.best_val_loss, "since_best": self.since_best}
+        return {
+            "best_epoch": self.best_epoch,
+            "best_val_acc": self.best_val_acc,
+            "best_val_loss": self.best_val_loss,
+            "since_best": self.since_best,
+        }
 
     def load(self, state, epochs_run, source):
         """Restore from a checkpoint's ``progress.selection`` (absent: nothing was selected yet)."""
@@ -123,21 +131,27 @@ def summary_lines(history: dict, out_dir, keep_best: bool) -> list:
         return []
     last = history["epoch"][-1]
     test = history["test_acc"][-1]
-    lines = [f"final accuracy: train {history['train_acc'][-1]:.4f}" + (f", test {test:.4f}" if test is not None else "")
-             + f" (last epoch {last}, {out_dir / 'checkpoint.npz'})"]
+    lines = [
+        f"final accuracy: train {history['train_acc'][-1]:.4f}"
+        + (f", test {test:.4f}" if test is not None else "")
+        + f" (last epoch {last}, {out_dir / 'checkpoint.npz'})"
+    ]
     val = history.get("val_acc") or []
     best = best_epoch_index(history)
     if best is not None:
         where = f", {out_dir / BEST}" if keep_best else " (not kept: add --keep-best)"
         best_test = history["test_acc"][best]
-        lines.append(f"best validation epoch {history['epoch'][best]}{where}: val acc {val[best]:.4f}"
-                     + (f", test {best_test:.4f}" if best_test is not None else ""))
+        lines.append(
+            f"best validation epoch {history['epoch'][best]}{where}: val acc {val[best]:.4f}"
+            + (f", test {best_test:.4f}" if best_test is not None else "")
+        )
     return lines
 
 
 def _damaged(source, why):
-    raise CheckpointError(f"{source or 'the checkpoint'}: checkpoint metadata is damaged (progress.selection {why}); "
-                          f"use an intact copy")
+    raise CheckpointError(
+        f"{source or 'the checkpoint'}: checkpoint metadata is damaged (progress.selection {why}); use an intact copy"
+    )
 
 
 def _count(value) -> bool:

@@ -3,6 +3,7 @@
 A net holding non-finite values is never saved (it would not load): the save stops the run
 as diverged instead, and the last good checkpoint stays as it was.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,8 +21,9 @@ def write_snapshot(trainer, path, **marks):
     for key, value in trainer.net.state_arrays().items():
         if not bool(xp.isfinite(value).all()):
             diverged(trainer, f"{key} holds non-finite values", where=trainer.position())
-    save_checkpoint(path, trainer.net, trainer.optimizer, {**trainer.progress(), **marks}, trainer.config,
-                    trainer.history.to_dict())
+    save_checkpoint(
+        path, trainer.net, trainer.optimizer, {**trainer.progress(), **marks}, trainer.config, trainer.history.to_dict()
+    )
     return Path(path)
 
 

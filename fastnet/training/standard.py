@@ -5,6 +5,7 @@ nothing), model selection next (``best.npz``, and the ``(best)`` of the line), t
 checkpoint and ``history.json``, and the epoch's line last: an epoch announced as done has its
 files on disk.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,8 +20,11 @@ from fastnet.training.snapshots import Checkpoints
 
 def standard_extensions(settings) -> list:
     out_dir = Path(settings.out_dir) if settings.out_dir is not None else None
-    extensions = [ProgressBar(settings.progress), DivergenceGuard(),
-                  ModelSelection(settings.early_stop, settings.keep_best, out_dir)]
+    extensions = [
+        ProgressBar(settings.progress),
+        DivergenceGuard(),
+        ModelSelection(settings.early_stop, settings.keep_best, out_dir),
+    ]
     if out_dir is not None:
         extensions += [Checkpoints(out_dir), HistoryFiles(out_dir, settings.title)]
     extensions.append(EpochLog(settings.log or (lambda *_: None)))

@@ -5,6 +5,7 @@ share and allreduces it (``fastnet.distributed.DataParallel``).  A step also eva
 set, agrees with the other processes on when to stop, applies the learning-rate schedule and
 keeps the schedule's state in the checkpoint.
 """
+
 from __future__ import annotations
 
 from fastnet.errors import InputError
@@ -42,8 +43,15 @@ class LocalStep:
         return {"schedule": self.schedule.to_dict()} if self.schedule is not None else {}
 
     def load_state(self, trainer, progress, source=None):
-        self.schedule = resumed_schedule(progress.get("schedule"), self.schedule, trainer.optimizer.lr,
-                                         trainer.epochs, trainer.steps_per_epoch, source, say=trainer.log)
+        self.schedule = resumed_schedule(
+            progress.get("schedule"),
+            self.schedule,
+            trainer.optimizer.lr,
+            trainer.epochs,
+            trainer.steps_per_epoch,
+            source,
+            say=trainer.log,
+        )
 
 
 class DataParallelStep(LocalStep):
@@ -71,9 +79,11 @@ class DataParallelStep(LocalStep):
         if meta is not None and self._streams:
             saved = meta["progress"].get("rank_layer_states")
             if not (isinstance(saved, list) and self._restore_streams(saved)):
-                say(f"note: the checkpoint was written by {len(saved) if isinstance(saved, list) else 1} "
+                say(
+                    f"note: the checkpoint was written by {len(saved) if isinstance(saved, list) else 1} "
                     f"process(es), this run has {self.comm.size}: dropout masks come from fresh (seed, rank) "
-                    f"streams, so the run is not bitwise the uninterrupted one")
+                    f"streams, so the run is not bitwise the uninterrupted one"
+                )
 
     def _restore_streams(self, saved) -> bool:
         try:

@@ -1,4 +1,5 @@
 """Stopping a run cleanly: SIGINT/SIGTERM finish the current step, a second one stops at once."""
+
 from __future__ import annotations
 
 import shlex
@@ -67,7 +68,13 @@ def interruption(signum, where, checkpoint, complete, resume_options=(), launche
         return TrainingInterrupted(f"interrupted by {name} at {where}; no checkpoint (no output folder)", code)
     if complete:
         further = resume_command(checkpoint, "--epochs", "N", *resume_options, launcher=launcher)
-        return TrainingInterrupted(f"interrupted by {name} after the last epoch; the run is complete and its "
-                                   f"checkpoint saved: {checkpoint} (to train further: {further})", code)
-    return TrainingInterrupted(f"interrupted by {name} at {where}; checkpoint saved; resume with: "
-                               f"{resume_command(checkpoint, *resume_options, launcher=launcher)}", code)
+        return TrainingInterrupted(
+            f"interrupted by {name} after the last epoch; the run is complete and its "
+            f"checkpoint saved: {checkpoint} (to train further: {further})",
+            code,
+        )
+    return TrainingInterrupted(
+        f"interrupted by {name} at {where}; checkpoint saved; resume with: "
+        f"{resume_command(checkpoint, *resume_options, launcher=launcher)}",
+        code,
+    )

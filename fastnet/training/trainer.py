@@ -19,6 +19,7 @@ When things go wrong, no work is lost:
   optimizer state, the dropout random state, the loss-logging interval and every extension's
   state.
 """
+
 from __future__ import annotations
 
 import math
@@ -56,8 +57,19 @@ class Trainer:
     (or ``trainer.extend(ext)``) are called after the standard ones at the loop's moments.
     """
 
-    def __init__(self, net, optimizer, x_train, t_train, x_test=None, t_test=None,
-                 settings: TrainerConfig | None = None, step=None, extensions=(), **options):
+    def __init__(
+        self,
+        net,
+        optimizer,
+        x_train,
+        t_train,
+        x_test=None,
+        t_test=None,
+        settings: TrainerConfig | None = None,
+        step=None,
+        extensions=(),
+        **options,
+    ):
         settings = (settings or TrainerConfig()).with_options(**options)
         check_splits(x_train, x_test)
         self.settings, self.net, self.optimizer, self.backend = settings, net, optimizer, net.backend
@@ -65,20 +77,21 @@ class Trainer:
         self.out_dir = Path(settings.out_dir) if settings.out_dir is not None else None
         self.log = settings.log or (lambda *_: None)
         self.config = dict(settings.record)
-        self.eval_batch_size = eval_batch_that_fits(net, optimizer, settings, x_train,
-                                                    (x_train, t_train, x_test, t_test))
+        self.eval_batch_size = eval_batch_that_fits(
+            net, optimizer, settings, x_train, (x_train, t_train, x_test, t_test)
+        )
         splits = place_splits(net, settings, x_train, t_train, x_test, t_test)
         (self.x_train, self.t_train), (self.x_val, self.t_val) = splits["train"], splits["val"]
         (self.x_test, self.t_test) = splits["test"]
         self.updater = step or LocalStep()
         self.updater.attach(self)
         self.history = History()
-        self.epoch = 0          # epochs finished
-        self.step = 0           # steps finished in the current epoch
-        self.iteration = 0      # steps finished in the whole run
+        self.epoch = 0  # epochs finished
+        self.step = 0  # steps finished in the current epoch
+        self.iteration = 0  # steps finished in the whole run
         self.interval_loss, self.interval_steps = 0.0, 0  # summed minibatch losses not yet logged
         self.interval_mean = self.interval_length = None  # the interval the last step closed
-        self.observation = {}   # the last epoch's evaluation
+        self.observation = {}  # the last epoch's evaluation
         self.last_good_checkpoint, self.last_good_where = None, ""
         self.stopped_checkpoint = None  # what a signal's stop saved
         self._stop_signal = None
@@ -122,8 +135,13 @@ class Trainer:
     # --- state -----------------------------------------------------------------------------------
     def progress(self) -> dict:
         """The run's position and every piece's state, as a checkpoint's ``progress`` holds it."""
-        state = {"epoch": self.epoch, "step": self.step, "iteration": self.iteration,
-                 "interval_loss": float(self.interval_loss), "interval_steps": self.interval_steps}
+        state = {
+            "epoch": self.epoch,
+            "step": self.step,
+            "iteration": self.iteration,
+            "interval_loss": float(self.interval_loss),
+            "interval_steps": self.interval_steps,
+        }
         for extension in self.extensions:
             state.update(extension.state())
         return {**state, **self.updater.state()}
@@ -135,8 +153,10 @@ class Trainer:
         self.epoch, self.step = int(progress["epoch"]), int(progress["step"])
         self.iteration = int(progress["iteration"])
         if self.step > self.steps_per_epoch:
-            raise InputError(f"the checkpoint is at step {self.step} of an epoch, but this run has "
-                             f"only {self.steps_per_epoch} steps per epoch (different data or batch size)")
+            raise InputError(
+                f"the checkpoint is at step {self.step} of an epoch, but this run has "
+                f"only {self.steps_per_epoch} steps per epoch (different data or batch size)"
+            )
         self.interval_loss = float(progress.get("interval_loss", 0.0))
         self.interval_steps = int(progress.get("interval_steps", 0))
         self.history = History(history)
@@ -152,8 +172,7 @@ class Trainer:
         """The BLAS and convolution threads ``fit`` runs with: the caller's choice in force
         (``using_threads``; a rank's share), else ``fastnet.threads``' policy for this net and
         batch (``threads`` setting: ``--threads``)."""
-        return active_choice() or threads_for(self.net, self.x_train.shape[1:], self.batch_size,
-                                              self.settings.threads)
+        return active_choice() or threads_for(self.net, self.x_train.shape[1:], self.batch_size, self.settings.threads)
 
     def fit(self) -> History:
         """Train to the last epoch; the output folder is held against other runs meanwhile."""
@@ -163,8 +182,11 @@ class Trainer:
             try:
                 # The data was checked on arrival.  Overflow on the way to a non-finite loss is
                 # reported once, by the divergence guard, not as a stream of RuntimeWarnings.
-                with self.net.trusted_inputs(), stop_signals(self._on_signal), \
-                        numpy.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                with (
+                    self.net.trusted_inputs(),
+                    stop_signals(self._on_signal),
+                    numpy.errstate(over="ignore", invalid="ignore", divide="ignore"),
+                ):
                     while self.epoch < self.epochs and not any(e.should_stop(self) for e in self.extensions):
                         self._check_stop()
                         self._run_epoch()
@@ -181,7 +203,7 @@ class Trainer:
         self.backend.synchronize()
         started, first_step = time.perf_counter(), self.step
         while self.step < self.steps_per_epoch:
-            self.updater.update(self, perm[self.step * self.batch_size:(self.step + 1) * self.batch_size])
+            self.updater.update(self, perm[self.step * self.batch_size : (self.step + 1) * self.batch_size])
             self.interval_loss = self.interval_loss + self.net.last_loss
             self.interval_steps += 1
             self.step += 1
@@ -207,10 +229,18 @@ class Trainer:
         val_loss, val_acc = ev(self, self.x_val, self.t_val) if self.x_val is not None else (None, None)
         self.epoch += 1
         self.step = 0
-        self.observation = dict(epoch=self.epoch, train_loss=train_loss, train_acc=train_acc,
-                                test_loss=test_loss, test_acc=test_acc, epoch_seconds=seconds,
-                                samples_per_second=samples / max(seconds, 1e-9), val_loss=val_loss,
-                                val_acc=val_acc, lr=self.optimizer.lr)
+        self.observation = dict(
+            epoch=self.epoch,
+            train_loss=train_loss,
+            train_acc=train_acc,
+            test_loss=test_loss,
+            test_acc=test_acc,
+            epoch_seconds=seconds,
+            samples_per_second=samples / max(seconds, 1e-9),
+            val_loss=val_loss,
+            val_acc=val_acc,
+            lr=self.optimizer.lr,
+        )
         self.history.add_epoch(**self.observation)
         self._call("end_epoch")
 
@@ -229,5 +259,11 @@ class Trainer:
         self._stop_signal, where = signum, self.position()
         self.stopped_checkpoint = None
         self._call("stop", "signal")
-        raise interruption(signum, where, self.stopped_checkpoint, self.epoch >= self.epochs,
-                           self.updater.resume_options, self.updater.launcher)
+        raise interruption(
+            signum,
+            where,
+            self.stopped_checkpoint,
+            self.epoch >= self.epochs,
+            self.updater.resume_options,
+            self.updater.launcher,
+        )

@@ -1,12 +1,22 @@
 """A run watched live in TensorBoard (``--tensorboard DIR``): after every epoch, its scalars, the
 minibatch losses logged during it, and the curves picture."""
+
 from __future__ import annotations
 
 from fastnet.tensorboard_log import TensorBoardLog
 from fastnet.training.extension import Extension
 
-PER_EPOCH = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "lr",
-             "epoch_seconds", "samples_per_second")
+PER_EPOCH = (
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "test_loss",
+    "test_acc",
+    "lr",
+    "epoch_seconds",
+    "samples_per_second",
+)
 
 
 class TensorBoardWatch(Extension):
