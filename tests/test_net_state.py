@@ -268,5 +268,5 @@ def test_load_state_dict_refuses_a_wrong_shape_a_stranger_or_a_gap_and_changes_n
     assert after.keys() == before.keys()
     for key, value in before.items():
         assert numpy.array_equal(after[key], value) if isinstance(value, numpy.ndarray) else after[key] == value, key
-    net.load_state_dict({"b1": numpy.ones_like(before["b1"])}, strict=True)  # a part, on request
+    net.load_state_dict({"b1": numpy.ones_like(before["b1"])}, strict=False)  # a part, on request
     assert numpy.array_equal(net.params["b1"], numpy.ones_like(before["b1"]))
