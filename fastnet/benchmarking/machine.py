@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import platform
+from datetime import datetime, timezone
 
 from fastnet.blas import blas_info
 from fastnet.threads import usable_cores
@@ -17,10 +18,24 @@ def _version(module):
         return None
 
 
+def cpu_model() -> str:
+    """The CPU's marketing name where the system says it (Linux's /proc/cpuinfo), else the architecture."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine_info() -> dict:
     info = {
+        "measured_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "numpy": _version("numpy"),

@@ -51,27 +51,65 @@ def save_json(result: dict, out_dir, name="cpu.json") -> Path:
 
 
 def save_plot(result: dict, out_dir, name="cpu.png") -> Path:
-    """One panel per workload: median time per contender, whiskers over the middle half of the
-    samples (min-max would let one sample disturbed by other load set the scale)."""
-    import numpy
-
-    from fastnet.plots.figure import new_figure
-
-    entries = result["workloads"]
-    fig = new_figure(figsize=(4.2 * len(entries), 3.8))
-    axes = fig.subplots(1, len(entries), squeeze=False)
-    for ax, entry in zip(axes[0], entries.values(), strict=True):
-        names = list(entry["results"])
-        med = [entry["results"][n]["median_s"] * 1e3 for n in names]
-        quartiles = [numpy.percentile(entry["results"][n]["samples_s"], [25, 75]) * 1e3 for n in names]
-        low = [max(m - q[0], 0) for m, q in zip(med, quartiles, strict=True)]
-        high = [max(q[1] - m, 0) for m, q in zip(med, quartiles, strict=True)]
-        colors = ["tab:gray" if n == "matmul bound" else "tab:orange" if n == "pytorch" else "tab:blue" for n in names]
-        ax.bar(names, med, yerr=[low, high], color=colors, capsize=3)
-        ax.set_title(entry["description"], fontsize=8)
-        ax.set_ylabel("ms per call (median; quartiles)")
-        ax.tick_params(axis="x", labelrotation=30, labelsize=8)
-    fig.tight_layout()
+    """``bench_figure(result)`` saved as a PNG in ``out_dir``."""
+    fig = bench_figure(result)
     path = Path(out_dir) / name
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
     return path
+
+
+def bench_figure(result: dict):
+    """One figure of each contender's time relative to PyTorch, per workload, on a log scale
+    (below 1: faster than PyTorch).  Without PyTorch in the run the bars are median times instead.
+    The title names the machine, the BLAS kernel and the date, so a picture is never read without them."""
+    from fastnet.plots.figure import new_figure
+
+    rows = _plot_rows(result)
+    relative = any(entry["ratios"].get("vs_pytorch") for entry in result["workloads"].values())
+    fig = new_figure(figsize=(8.5, 1.2 + 0.32 * max(len(rows), 1)), layout="constrained")
+    ax = fig.subplots()
+    labels = [label for label, _, _ in rows]
+    values = [value for _, value, _ in rows]
+    colors = [
+        "tab:gray" if who == "matmul bound" else "tab:green" if relative and value <= 1 else "tab:blue"
+        for (_, value, who) in rows
+    ]
+    positions = list(range(len(rows)))[::-1]  # first workload on top
+    ax.barh(positions, values, color=colors, height=0.7)
+    ax.set_yticks(positions, labels, fontsize=8)
+    ax.set_xscale("log")
+    for y, value in zip(positions, values, strict=True):
+        text = f"{value:.2f}x" if relative else f"{value:.3g} ms"
+        ax.annotate(text, (value, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=7)
+    if relative:
+        ax.axvline(1.0, color="tab:orange", linewidth=1.2)
+        ax.set_xlabel("time relative to PyTorch CPU (median; below 1 is faster)")
+    else:
+        ax.set_xlabel("median ms per call (PyTorch was not in this run)")
+    if values:
+        ax.set_xlim(min(values) / 1.6, max(values) * 2.2)  # room for the labels beside the bars
+    ax.set_title(_plot_title(result), fontsize=8, loc="left")
+    return fig
+
+
+def _plot_rows(result: dict) -> list[tuple[str, float, str]]:
+    rows = []
+    for workload, entry in result["workloads"].items():
+        vs_torch = entry["ratios"].get("vs_pytorch", {})
+        for contender, timing in entry["results"].items():
+            if vs_torch:
+                if contender in vs_torch:
+                    rows.append((f"{workload}: {contender}", vs_torch[contender], contender))
+            else:
+                rows.append((f"{workload}: {contender}", timing["median_s"] * 1e3, contender))
+    return rows
+
+
+def _plot_title(result: dict) -> str:
+    from fastnet.blas import describe_blas
+
+    machine = result.get("machine", {})
+    cores = machine.get("usable_cores")
+    where = machine.get("cpu_model") or machine.get("processor") or "unknown CPU"
+    line = f"{where}" + (f", {cores} usable cores" if cores else "")
+    return f"fastnet bench: {line}\nBLAS {describe_blas(machine.get('blas', []))}; {machine.get('measured_at', '')}"
