@@ -16,6 +16,10 @@ class Relu(Layer):
 
     def forward(self, x):
         self._check_x(x, min_ndim=1)
+        return self.forward_unchecked(x)
+
+    def forward_unchecked(self, x):
+        """``forward`` for an input whose shape and dtype the net has seen pass the checks."""
         self.out = self.kernels.relu_forward(x)
         return self.out
 
@@ -41,6 +45,10 @@ class Sigmoid(Layer):
 
     def forward(self, x):
         self._check_x(x, min_ndim=1)
+        return self.forward_unchecked(x)
+
+    def forward_unchecked(self, x):
+        """``forward`` for an input whose shape and dtype the net has seen pass the checks."""
         # exp(-logaddexp(0, -x)) == 1 / (1 + exp(-x)) without overflow for very negative x.
         self.out = self.xp.exp(-self.xp.logaddexp(0, -x))
         return self.out

@@ -43,6 +43,9 @@ class Affine(Layer):
                 f"Affine expects {self.W.shape[0]} features per sample but got input "
                 f"of shape {tuple(x.shape)} ({x2.shape[1]} features)"
             )
+        return self._keep(x, x2)
+
+    def _keep(self, x, x2):
         self.original_x_shape = x.shape
         self.x = x2
         return x2
@@ -59,6 +62,14 @@ class Affine(Layer):
     def forward_relu(self, x, relu):
         """This layer and the ReLU after it in one pass (the net fuses them)."""
         relu.out = self.kernels.affine_relu_forward(self._flatten(x), self.W, self.b)
+        return relu.out
+
+    def forward_unchecked(self, x):
+        """``forward`` for an input whose shape and dtype the net has seen pass the checks."""
+        return self.kernels.affine_forward(self._keep(x, x.reshape(x.shape[0], -1)), self.W, self.b)
+
+    def forward_relu_unchecked(self, x, relu):
+        relu.out = self.kernels.affine_relu_forward(self._keep(x, x.reshape(x.shape[0], -1)), self.W, self.b)
         return relu.out
 
     def backward(self, dout):

@@ -62,6 +62,10 @@ class Convolution(Layer):
 
     def forward(self, x, relu=None):
         self._check(x)
+        return self.forward_unchecked(x, relu)
+
+    def forward_unchecked(self, x, relu=None):
+        """``forward`` for an input whose shape and dtype the net has seen pass the checks."""
         self.x_shape = x.shape
         out, self.cache = self.kernels.conv_forward(x, self.W, self.b, self.stride, self.pad, relu=relu is not None)
         if relu is not None:
@@ -71,6 +75,9 @@ class Convolution(Layer):
     def forward_relu(self, x, relu):
         """This layer and the ReLU after it in one pass (the net fuses them)."""
         return self.forward(x, relu=relu)
+
+    def forward_relu_unchecked(self, x, relu):
+        return self.forward_unchecked(x, relu=relu)
 
     def backward(self, dout):
         expected = None if self.x_shape is None else self.output_shape(self.x_shape)

@@ -36,6 +36,10 @@ class Pooling(Layer):
             raise InputError(
                 f"Pooling window {self.pool_h}x{self.pool_w} does not fit the {x.shape[2]}x{x.shape[3]} input"
             )
+        return self.forward_unchecked(x)
+
+    def forward_unchecked(self, x):
+        """``forward`` for an input whose shape and dtype the net has seen pass the checks."""
         self.x_shape = x.shape
         out, self.arg_max = self.kernels.maxpool_forward(x, self.pool_h, self.pool_w, self.stride, self.pad)
         return out

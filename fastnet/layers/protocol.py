@@ -5,7 +5,9 @@ A fastnet layer declares on its class: ``kind`` (a short name: "affine", "conv",
 its ``state_names`` (buffers: arrays kept without training, such as BatchNorm's running
 statistics), its ``decay_names``, whether ``forward`` takes ``train_flg``, and ``fuses_with``:
 the kinds of a following layer it can run in the same pass (``forward_<kind>(x, that_layer)``,
-e.g. ``Affine.forward_relu``).  The net, the profiler and the parity check read
+e.g. ``Affine.forward_relu``).  A layer may also offer ``forward_unchecked`` (and
+``forward_<kind>_unchecked``): its forward without the input checks, which the net's test-mode
+forward uses once an input of that shape has passed them.  The net, the profiler and the parity check read
 ``declaration(layer)`` and nothing else.
 
 A book-style layer of the user's own (any object with ``forward``/``backward``) declares
@@ -32,9 +34,22 @@ class Declaration:
     fuses_with: tuple = ()
     native: bool = True  # a fastnet Layer (backend, dtype, validation, state_dict)
 
-    def fused_forward(self, layer, following_kind):
-        """The method running ``layer`` and a following layer of that kind in one pass, or None."""
-        return getattr(layer, f"forward_{following_kind}") if following_kind in self.fuses_with else None
+    def fused_forward(self, layer, following_kind, unchecked=False):
+        """The method running ``layer`` and a following layer of that kind in one pass, or None.
+
+        ``unchecked``: the variant without the input checks (``forward_<kind>_unchecked``), for an
+        input whose shape and dtype the net has already seen pass them."""
+        if following_kind not in self.fuses_with:
+            return None
+        return getattr(layer, f"forward_{following_kind}" + ("_unchecked" if unchecked else ""))
+
+    def unchecked_forward(self, layer):
+        """``layer``'s test-mode forward without its input checks where it has one (else with them)."""
+        if hasattr(layer, "forward_unchecked"):
+            return layer.forward_unchecked
+        if self.takes_train_flag:
+            return lambda x: layer.forward(x, False)
+        return layer.forward
 
 
 def declaration(layer) -> Declaration:

@@ -10,6 +10,7 @@ from fastnet.backends import get_backend
 from fastnet.errors import InputError
 from fastnet.layers import SoftmaxWithLoss
 from fastnet.layers.protocol import declaration
+from fastnet.nets.inference_plan import InferencePlan
 from fastnet.nets.inputs import check_input_scale, check_net_input, label_name
 from fastnet.nets.params import ParamDict
 from fastnet.nets.state import NetStateAndModes
@@ -142,7 +143,28 @@ class Sequential(NetStateAndModes):
 
     # --- the classic API -------------------------------------------------------------------------
     def predict(self, x, train_flg=False):
-        return self._forward(x, train_flg, *self._door(x))
+        pending = self._door(x)
+        if train_flg:
+            return self._forward(x, train_flg, *pending)
+        plan = self._inference_plan()
+        if not plan.has_passed(x):  # every layer checks the first input of each shape
+            out = self._forward(x, False, *pending)
+            plan.passed(x)
+            return out
+        try:
+            return plan.run(x, pending)
+        except InputError:
+            raise
+        except Exception:
+            # A layer was changed since (a weight of another shape): the checked forward names it.
+            plan.shapes_passed.clear()
+            return self._forward(x, False, *pending)
+
+    def _inference_plan(self) -> InferencePlan:
+        plan = self.__dict__.get("_plan")
+        if plan is None or plan.key != InferencePlan.key_of(self):
+            plan = self.__dict__["_plan"] = InferencePlan(self)
+        return plan
 
     def _forward(self, x, train_flg, pending=None):
         """Layer by layer, a fused pair (Affine+Relu, Conv+Relu) in one pass.
