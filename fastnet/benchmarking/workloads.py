@@ -70,6 +70,10 @@ WORKLOADS = {
         Workload(
             "two_layer_infer", "TwoLayerNet 784-50-10, net.predict over 10,000 images", "two-layer", 10_000, False
         ),
+        # One image at a time, as a server or an app predicts: the per-call costs are all there is.
+        Workload("two_layer_one_image", "TwoLayerNet 784-50-10, net.predict on one image", "two-layer", 1, False),
+        Workload("convnet_one_image", "SimpleConvNet, net.predict on one image", "simple-conv", 1, False),
+        Workload("deep_convnet_one_image", "DeepConvNet, net.predict on one image", "deep-conv", 1, False),
         Workload(
             "two_layer_contended",
             "TwoLayerNet 784-50-10, SGD step, batch 100, two other busy processes on the cores",
