@@ -6,6 +6,7 @@ import math
 
 import numpy
 
+from fastnet.annotations import BackendLike
 from fastnet.errors import InputError
 from fastnet.layers import Affine, Convolution, Dropout, Pooling, Relu
 from fastnet.nets.init import normal, zeros
@@ -47,12 +48,12 @@ class SimpleConvNet(Sequential):
 
     def __init__(
         self,
-        input_dim: tuple = (1, 28, 28),
-        conv_param: dict | None = None,
+        input_dim: tuple[int, int, int] = (1, 28, 28),
+        conv_param: dict[str, int] | None = None,
         hidden_size: int = 100,
         output_size: int = 10,
         weight_init_std: float = 0.01,
-        backend=None,
+        backend: BackendLike = None,
         dtype: str = "float32",
         seed: int | None = None,
     ):
@@ -113,18 +114,18 @@ class DeepConvNet(Sequential):
 
     def __init__(
         self,
-        input_dim: tuple = (1, 28, 28),
+        input_dim: tuple[int, int, int] = (1, 28, 28),
         output_size: int = 10,
         hidden_size: int = 50,
         dropout_ratio: float = 0.5,
-        backend=None,
+        backend: BackendLike = None,
         dtype: str = "float32",
         seed: int | None = None,
     ):
         super().__init__(backend=backend, dtype=dtype)
         rng = numpy.random.default_rng(seed)
         be, dt = self.backend, self.dtype
-        shape = (1, *input_dim)  # what flows between the layers, for one sample
+        shape: tuple[int, ...] = (1, *input_dim)  # what flows between the layers, for one sample
         for i, (filters, size, pad) in enumerate(self.CONVS, start=1):
             channels = shape[1]
             scale = math.sqrt(2.0 / (channels * size * size))
