@@ -44,6 +44,15 @@ class SimpleConvNet(Sequential):
     ------
     InputError
         When the input is too small for the filter and the pooling.
+
+    Examples
+    --------
+    >>> import numpy
+    >>> net = SimpleConvNet(backend="numpy", seed=0)
+    >>> sorted(net.params)
+    ['W1', 'W2', 'W3', 'b1', 'b2', 'b3']
+    >>> net.predict(numpy.zeros((2, 1, 28, 28), numpy.float32)).shape
+    (2, 10)
     """
 
     def __init__(
@@ -107,6 +116,12 @@ class DeepConvNet(Sequential):
     seed : int, optional
         Seeds the initial weights (drawn on the host, so every backend starts from the same net)
         and the dropout masks.
+
+    Examples
+    --------
+    >>> net = DeepConvNet(backend="numpy", seed=0)
+    >>> len(net.params), net.params["W1"].shape, net.params["W7"].shape
+    (16, (16, 1, 3, 3), (1024, 50))
     """
 
     # (filters, filter size, pad) as in the book; a 2x2 pooling follows every second convolution
