@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastnet.annotations import BackendLike, PathLike
 from fastnet.errors import CheckpointError, InputError
+
+if TYPE_CHECKING:
+    from fastnet.nets import Sequential
 
 IMAGE_SIDE = 28  # every data set fastnet trains on has 28x28 images
 
@@ -23,14 +26,14 @@ IMAGE_SIDE = 28  # every data set fastnet trains on has 28x28 images
 class Loaded:
     """A loaded net and what its file says about the data it was trained on."""
 
-    net: object
+    net: Sequential
     dataset: str  # "mnist" or "fashion-mnist": how to prepare images for it
     classes: tuple
     kind: str  # "checkpoint", "params" or "safetensors"
     epoch: int | None = None
 
 
-def load(path: PathLike, backend: BackendLike = None) -> Any:
+def load(path: PathLike, backend: BackendLike = None) -> Sequential:
     """The net saved in ``path`` (checkpoint, best.npz, parameter file or .safetensors), on
     ``backend`` (a name or backend object; default: the default backend), in test mode.
 
