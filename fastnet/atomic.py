@@ -56,7 +56,7 @@ def atomic_write(path, write, binary=True):
             except OSError:
                 pass
         if isinstance(exc, OSError):
-            why = REASONS.get(exc.errno) or exc.strerror or str(exc)
+            why = REASONS.get(exc.errno or 0) or exc.strerror or str(exc)
             raise WriteError(f"cannot write {path}: {why}; the previous file, if any, is unchanged") from None
         raise
     return path

@@ -11,8 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from fastnet.annotations import BackendLike, PathLike
 from fastnet.errors import CheckpointError, InputError
+
+if TYPE_CHECKING:
+    from fastnet.nets import Sequential
 
 IMAGE_SIDE = 28  # every data set fastnet trains on has 28x28 images
 
@@ -21,20 +26,52 @@ IMAGE_SIDE = 28  # every data set fastnet trains on has 28x28 images
 class Loaded:
     """A loaded net and what its file says about the data it was trained on."""
 
-    net: object
+    net: Sequential
     dataset: str  # "mnist" or "fashion-mnist": how to prepare images for it
     classes: tuple
     kind: str  # "checkpoint", "params" or "safetensors"
     epoch: int | None = None
 
 
-def load(path, backend=None):
+def load(path: PathLike, backend: BackendLike = None) -> Sequential:
     """The net saved in ``path`` (checkpoint, best.npz, parameter file or .safetensors), on
-    ``backend`` (a name or backend object; default: the default backend), in test mode."""
+    ``backend`` (a name or backend object; default: the default backend), in test mode.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A training checkpoint (``checkpoint.npz``, ``best.npz``), a parameter file written by
+        ``net.save_params`` or a ``.safetensors`` file written by ``fastnet export``.
+    backend : Backend, str or None
+        Where the net computes; None for the default backend.
+
+    Returns
+    -------
+    Sequential
+        The net, built from the file's description of its layers, with its parameters and state.
+
+    Raises
+    ------
+    CheckpointError
+        When the file is missing, damaged or not a fastnet file.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy
+    >>> import fastnet
+    >>> from fastnet.nets import TwoLayerNet
+    >>> net = TwoLayerNet(784, 50, 10, backend="numpy", seed=0)
+    >>> path = os.path.join(tempfile.mkdtemp(), "net.npz")
+    >>> _ = net.save_params(path)
+    >>> again = fastnet.load(path, backend="numpy")
+    >>> bool((again.params["W1"] == net.params["W1"]).all())
+    True
+    """
     return load_with_info(path, backend).net
 
 
-def load_with_info(path, backend=None) -> Loaded:
+def load_with_info(path: PathLike, backend: BackendLike = None) -> Loaded:
+    """Like :func:`load`, with what the file says about the data the net was trained on."""
     from fastnet.backends import get_backend
 
     backend = get_backend(backend)

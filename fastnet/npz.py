@@ -176,12 +176,12 @@ class NpzArchive:
         """The array ``name``, read in chunks into one preallocated buffer; the CRC is checked."""
         member = self.members[name]
         buffer = numpy.empty(member.nbytes, dtype=numpy.uint8)
-        view = memoryview(buffer)
+        view = buffer.data  # a memoryview of the buffer
         with self._zip.open(member.info) as f:
             f.read(member.info.file_size - member.nbytes)  # the header, checked when opened
             filled = 0
             while filled < member.nbytes:
-                got = f.readinto(view[filled : filled + CHUNK])
+                got = f.readinto(view[filled : filled + CHUNK])  # type: ignore[attr-defined]  # a ZipExtFile
                 if not got:
                     raise ArchiveError(f"array {name!r} ends early (truncated)")
                 filled += got

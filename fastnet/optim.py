@@ -22,7 +22,7 @@ from fastnet.errors import InputError
 
 
 def check_hyperparameter(
-    name: str, value, low: float = 0.0, high: float = math.inf, low_open: bool = False, high_open: bool = True
+    name: str, value: object, low: float = 0.0, high: float = math.inf, low_open: bool = False, high_open: bool = True
 ) -> float:
     """``value`` as a float, when it is a real number in the interval.
 

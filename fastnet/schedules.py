@@ -22,15 +22,27 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 from fastnet.errors import InputError
-from fastnet.optim import check_hyperparameter
+from fastnet.optim import Optimizer, check_hyperparameter
 
 SCHEDULE_NAMES = ("constant", "step", "cosine")
 
 
 @dataclass(frozen=True)
 class Schedule:
+    """A learning-rate schedule: ``constant``, ``step`` (decay by ``gamma`` every ``step_size``
+    updates) or ``cosine`` (down to ``min_lr`` at ``total``), after ``warmup`` updates rising
+    linearly to ``base_lr``.  Made by :func:`make_schedule`; saved in checkpoints as
+    :meth:`to_dict`.
+
+    Raises
+    ------
+    InputError
+        When a setting is out of range (checked on creation).
+    """
+
     name: str
     base_lr: float
     total: int  # updates in the whole run (cosine reaches min_lr there)
@@ -73,16 +85,24 @@ class Schedule:
     def _step_size(self) -> int:
         return self.step_size or max(1, (self.total - self.warmup) // 3)
 
-    def apply(self, optimizer) -> float:
+    def apply(self, optimizer: Optimizer) -> float:
         """Set ``optimizer.lr`` for its next update; returns the rate."""
         optimizer.lr = self.lr_at(optimizer.iter)
         return optimizer.lr
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as a JSON-able dict, for a checkpoint; :meth:`from_dict` reads it."""
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> Schedule:
+    def from_dict(cls, data: dict[str, Any]) -> Schedule:
+        """The schedule :meth:`to_dict` described.
+
+        Raises
+        ------
+        InputError
+            When ``data`` is not a dict, names an unknown setting or holds one out of range.
+        """
         if not isinstance(data, dict):
             raise InputError(f"a learning-rate schedule must be a dict, not {type(data).__name__}")
         names = {f.name for f in fields(cls)}

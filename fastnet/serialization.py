@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import zipfile
 import zlib
+from typing import Any
 
 import numpy
 
@@ -34,7 +35,7 @@ UNCOMPRESSED = "more than a fastnet file ever holds (it stores arrays uncompress
 def save_arrays(path, arrays: dict, meta: dict | None = None):
     """Write host copies of ``arrays`` and a JSON ``meta`` dict to ``path`` atomically."""
     header = {"format": FORMAT, "version": VERSION, "meta": meta or {}}
-    payload = {HEADER_KEY: numpy.array(json.dumps(header))}
+    payload: dict[str, Any] = {HEADER_KEY: numpy.array(json.dumps(header))}
     for key, value in arrays.items():
         payload[key] = numpy.asarray(value)
 

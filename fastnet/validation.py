@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy
 
+from fastnet.annotations import Array
 from fastnet.errors import InputError
 
 
@@ -111,7 +112,7 @@ class ValueChecks:
         self.backend = backend
         self.every = int(every or LOG_EVERY)
         self.batch = 0  # batches checked since the flags were last read
-        self._flags = None  # int64 device array, one slot per problem in _problems
+        self._flags: Array = None  # int64 device array, one slot per problem in _problems
         self._problems = []  # (what, fix) per slot
 
     @classmethod

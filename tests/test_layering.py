@@ -9,6 +9,7 @@ FASTNET = Path(__file__).resolve().parents[1] / "fastnet"
 # Lower numbers are lower floors; a module may import its own floor or below.
 FLOORS = {
     "errors": 0,
+    "annotations": 0,  # the type aliases of the public signatures
     "portable": 0,
     "cgroups": 0,
     "files": 1,
@@ -53,6 +54,7 @@ ALLOWED = {
     ("catalog", "nets"),
     ("loading", "cli"),  # fastnet.load reads a run through cli.common.read_run; to move down
     ("serialization", "interop"),
+    ("annotations", "backends"),  # under TYPE_CHECKING only: the Backend class in BackendLike
 }  # parameter files describe their layers via interop; likewise
 IMPORT = re.compile(r"^\s*(?:from (fastnet(?:\.\w+)*) import ([\w, ()\n]+?)$|import (fastnet(?:\.\w+)+))", re.M)
 

@@ -102,6 +102,7 @@ def get_backend(name: str | Backend | None = None) -> Backend:
 
 
 def get_default_backend() -> Backend:
+    """The backend layers and nets use when given none: numpy until ``set_default_backend``."""
     global _default
     if _default is None:
         _default = _load("numpy")

@@ -98,7 +98,7 @@ def _read(f, path, stored_size, is_gzip, magic, item_shape, max_bytes, check_sha
         array = numpy.empty(shape, dtype=numpy.uint8)
     except ValueError:  # e.g. a zero beside dimensions whose product no array can index
         raise _fail(path, f"header declares shape {shape}, which no array can have (a corrupt header?)") from None
-    filled = _read_into(f, memoryview(array.reshape(-1)))
+    filled = _read_into(f, array.reshape(-1).data)
     if filled < expected:
         raise _fail(path, _size_problem(shape, expected, filled))
     if is_gzip and f.read(1):  # also reaches the end of the stream, where gzip checks the CRC
@@ -213,5 +213,5 @@ def content_md5(array: numpy.ndarray, magic: int) -> str:
     if array.ndim != ndim:
         raise ValueError(f"magic {magic} needs a {ndim}-d array, got {array.ndim}-d")
     digest = hashlib.md5(struct.pack(f">I{ndim}I", magic, *array.shape))
-    digest.update(memoryview(array).cast("B"))
+    digest.update(array.data.cast("B"))
     return digest.hexdigest()

@@ -10,10 +10,13 @@ Fashion-MNIST has no sample and raises DataError instead.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy
 
+from fastnet.annotations import PathLike
 from fastnet.datasets import locate, sample
 from fastnet.datasets.catalog import DATASET_NAMES, MNIST, SPECS
 from fastnet.datasets.download import DEFAULT_DEADLINE, DEFAULT_TIMEOUT
@@ -22,7 +25,10 @@ from fastnet.errors import InputError
 
 @dataclass(frozen=True)
 class Dataset:
-    """Prepared arrays and where they came from (``source``: a folder or "embedded sample")."""
+    """Prepared arrays and where they came from (``source``: a folder or "embedded sample").
+
+    Made by :func:`load_dataset`.  ``classes`` names the classes by label index.
+    """
 
     name: str
     source: str
@@ -33,28 +39,31 @@ class Dataset:
     classes: tuple[str, ...]
 
     @property
-    def is_sample(self):
+    def is_sample(self) -> bool:
+        """True when the data is the embedded MNIST sample rather than the full data set."""
         return self.source == sample.SOURCE
 
-    def as_tuples(self):
+    def as_tuples(self) -> tuple[tuple[numpy.ndarray, numpy.ndarray], tuple[numpy.ndarray, numpy.ndarray]]:
+        """The book's layout: ``(x_train, t_train), (x_test, t_test)``."""
         return (self.x_train, self.t_train), (self.x_test, self.t_test)
 
-    def describe(self):
+    def describe(self) -> str:
+        """One line: the name, the numbers of images and where they came from."""
         return f"{self.name}: {len(self.x_train):,} training and {len(self.x_test):,} test images from {self.source}"
 
 
 def load_dataset(
-    name="mnist",
-    normalize=True,
-    flatten=True,
-    one_hot_label=False,
-    data_dir=None,
-    download=True,
-    progress=True,
-    verify=True,
-    mirrors=None,
-    timeout=DEFAULT_TIMEOUT,
-    deadline=DEFAULT_DEADLINE,
+    name: str = "mnist",
+    normalize: bool = True,
+    flatten: bool = True,
+    one_hot_label: bool = False,
+    data_dir: PathLike | None = None,
+    download: bool = True,
+    progress: bool = True,
+    verify: bool = True,
+    mirrors: Sequence[str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> Dataset:
     """Load ``name`` ("mnist", "fashion-mnist" or "sample", the embedded MNIST sample).
 
@@ -65,6 +74,44 @@ def load_dataset(
     against the official one (turn it off for your own IDX files); ``mirrors`` (base URLs),
     ``timeout`` (seconds of network silence per mirror) and ``deadline`` (seconds one mirror
     may take for one whole file) control downloads.
+
+    Parameters
+    ----------
+    name : str
+        One of ``DATASET_NAMES``.
+    normalize, flatten, one_hot_label : bool
+        How the arrays are prepared (above).
+    data_dir : str, os.PathLike or None
+        A folder holding the IDX files; None for the usual places (``fastnet.datasets.locate``).
+    download : bool
+        Download missing files (to the cache folder) when no local copy is found.
+    progress : bool
+        Show a progress bar while downloading.
+    verify : bool
+        Check the files' MD5 sums against the official ones.
+    mirrors : sequence of str or None
+        Base URLs to download from, in order; None for the built-in list.
+    timeout, deadline : float
+        Seconds, as above.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    InputError
+        For an unknown ``name``.
+    DataError
+        When the files are damaged, or Fashion-MNIST cannot be found or downloaded.
+
+    Examples
+    --------
+    >>> data = load_dataset("sample")
+    >>> data.x_train.shape, data.x_train.dtype, data.t_train[:5]
+    ((10000, 784), dtype('float32'), array([...]))
+    >>> data.is_sample
+    True
     """
     if name not in DATASET_NAMES:
         raise InputError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}")
@@ -84,16 +131,39 @@ def load_dataset(
 
 
 def load_mnist(
-    normalize=True, flatten=True, one_hot_label=False, data_dir=None, download=True, progress=True, **options
-):
-    """The book's loader: ``(x_train, t_train), (x_test, t_test)``; see ``load_dataset``."""
+    normalize: bool = True,
+    flatten: bool = True,
+    one_hot_label: bool = False,
+    data_dir: PathLike | None = None,
+    download: bool = True,
+    progress: bool = True,
+    **options: Any,
+) -> tuple[tuple[numpy.ndarray, numpy.ndarray], tuple[numpy.ndarray, numpy.ndarray]]:
+    """The book's loader: ``(x_train, t_train), (x_test, t_test)``; see ``load_dataset``.
+
+    ``options`` are ``load_dataset``'s other keywords (``verify``, ``mirrors``, ``timeout``,
+    ``deadline``).  Without full MNIST (offline, no local copy) the embedded sample stands in,
+    as one line on stderr says.
+    """
     return load_dataset("mnist", normalize, flatten, one_hot_label, data_dir, download, progress, **options).as_tuples()
 
 
 def load_fashion_mnist(
-    normalize=True, flatten=True, one_hot_label=False, data_dir=None, download=True, progress=True, **options
-):
-    """Fashion-MNIST, same interface and layout as ``load_mnist``."""
+    normalize: bool = True,
+    flatten: bool = True,
+    one_hot_label: bool = False,
+    data_dir: PathLike | None = None,
+    download: bool = True,
+    progress: bool = True,
+    **options: Any,
+) -> tuple[tuple[numpy.ndarray, numpy.ndarray], tuple[numpy.ndarray, numpy.ndarray]]:
+    """Fashion-MNIST, same interface and layout as ``load_mnist``.
+
+    Raises
+    ------
+    DataError
+        When the files cannot be found or downloaded (there is no embedded sample of it).
+    """
     return load_dataset(
         "fashion-mnist", normalize, flatten, one_hot_label, data_dir, download, progress, **options
     ).as_tuples()

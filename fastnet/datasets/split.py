@@ -49,7 +49,7 @@ def _class_indices(labels):
     return labels
 
 
-def _validation_count(size, n):
+def _validation_count(size: float, n: int) -> int:
     if isinstance(size, bool) or not isinstance(size, numbers.Real) or not size > 0:
         raise InputError(f"the validation size must be a count >= 1 or a fraction in (0, 1); got {size!r}")
     count = int(size) if isinstance(size, numbers.Integral) else (round(size * n) if size < 1 else None)

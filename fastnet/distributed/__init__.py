@@ -5,13 +5,17 @@ A communicator is chosen like a backend, from a lazy registry: ``none`` (one pro
 until a name is asked for; one that cannot load records *why* (mpi4py missing, no MPI library,
 no NCCL), for ``fastnet info`` and for the one-line error a run gives.
 
->>> comm = get_communicator("mpi")            # under mpiexec -n 4
->>> dp = DataParallel(net, comm, seed=0)       # parameters now equal rank 0's on every rank
->>> grads = dp.gradient(x_batch, t_batch)      # the global batch; this rank computes its slice
->>> optimizer.update(net.params, grads)        # the same update on every rank
+```python
+comm = get_communicator("mpi")            # under mpiexec -n 4
+dp = DataParallel(net, comm, seed=0)       # parameters now equal rank 0's on every rank
+grads = dp.gradient(x_batch, t_batch)      # the global batch; this rank computes its slice
+optimizer.update(net.params, grads)        # the same update on every rank
+```
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from fastnet.distributed.base import Communicator, SingleProcess
 from fastnet.errors import InputError
@@ -30,7 +34,7 @@ def _load(name: str) -> Communicator:
     return _registry.load(name)
 
 
-def _check_name(name) -> None:
+def _check_name(name: object) -> None:
     if name not in CHOICES:
         raise InputError(f"unknown communicator {name!r}; choose one of: {', '.join(CHOICES)}")
 
@@ -45,7 +49,7 @@ def unavailable_reason(name: str) -> str | None:
     return _registry.reason(name)
 
 
-def availability(names=("mpi", "nccl")) -> dict[str, str | None]:
+def availability(names: Iterable[str] = ("mpi", "nccl")) -> dict[str, str | None]:
     """Communicator name -> None (usable) or the reason it is not (``none`` always works)."""
     return {name: unavailable_reason(name) for name in names}
 
@@ -60,6 +64,26 @@ def get_communicator(name: str = "none", device: str = "cpu") -> Communicator:
 
     A name that cannot load raises :class:`BackendUnavailable` with the reason; there is no
     silent fallback to one process, which would train N copies of the same net.
+
+    Parameters
+    ----------
+    name : str
+        ``"none"``, ``"mpi"``, ``"nccl"`` or ``"auto"``.
+    device : str
+        The backend's device (``"cpu"`` or ``"gpu"``), for ``auto``.
+
+    Raises
+    ------
+    InputError
+        For an unknown name.
+    BackendUnavailable
+        When the communicator cannot load, with the reason.
+
+    Examples
+    --------
+    >>> comm = get_communicator("none")
+    >>> comm.rank, comm.size, comm.describe()
+    (0, 1, 'none: rank 0 of 1')
     """
     _check_name(name)
     return _load(auto_name(device) if name == "auto" else name)

@@ -9,6 +9,10 @@ barrier, and an abort that ends every rank at once (so no rank waits forever in 
 
 from __future__ import annotations
 
+from typing import Any
+
+from fastnet.annotations import Array
+
 
 class Communicator:
     """``rank`` of ``size`` in the job; ``local_rank`` of ``local_size`` on this node."""
@@ -24,7 +28,7 @@ class Communicator:
         """Rank 0 alone writes checkpoints, history, curves and logs."""
         return self.rank == 0
 
-    def allreduce_(self, buffer, weight: float = 1.0):
+    def allreduce_(self, buffer: Array, weight: float = 1.0) -> Array:
         """In place: ``buffer = sum over ranks of weight_r * buffer_r``; returns ``buffer``.
 
         ``buffer`` is one contiguous 1-D array (numpy, or cupy for the NCCL communicator).
@@ -33,7 +37,7 @@ class Communicator:
             buffer *= weight
         return buffer
 
-    def broadcast_(self, array, root: int = 0):
+    def broadcast_(self, array: Array, root: int = 0) -> Array:
         """In place: every rank's ``array`` becomes ``root``'s; returns ``array``."""
         return array
 
@@ -41,7 +45,7 @@ class Communicator:
         """The sum of a Python number over ranks, the same float on every rank."""
         return float(value)
 
-    def allgather_object(self, obj) -> list:
+    def allgather_object(self, obj: Any) -> list[Any]:
         """Every rank's small picklable ``obj``, in rank order, on every rank."""
         return [obj]
 
@@ -53,6 +57,7 @@ class Communicator:
         raise SystemExit(code)
 
     def describe(self) -> str:
+        """One line: the communicator's name and this rank's place in the job."""
         text = f"{self.name}: rank {self.rank} of {self.size}"
         if self.size > 1:
             text += f" (local {self.local_rank} of {self.local_size} on this node)"
@@ -67,4 +72,5 @@ class SingleProcess(Communicator):
 
 
 def load() -> Communicator:
+    """The ``none`` communicator (what the registry calls for that name)."""
     return SingleProcess()

@@ -12,10 +12,12 @@ weights sum to one it counts exactly once.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy
 
-from fastnet.distributed.base import SingleProcess
+from fastnet.annotations import Array
+from fastnet.distributed.base import Communicator, SingleProcess
 from fastnet.distributed.sync_batchnorm import GlobalBatchStatistics
 from fastnet.errors import InputError
 
@@ -42,9 +44,35 @@ class DataParallel:
     layers get per-rank streams from (their seed or ``seed``, rank), and the parameters, layer
     state and ``optimizer``'s slots are broadcast from rank 0 (call ``broadcast_state`` again
     after loading a checkpoint).  With one rank the net is left exactly as it was.
+
+    Parameters
+    ----------
+    net : Sequential
+        The net every rank built alike (same layers, same parameter shapes).
+    comm : Communicator or None
+        This rank's communicator; None for one process (``SingleProcess``).
+    seed : int or None
+        The run's seed, for the dropout streams of layers that have no seed of their own.
+    optimizer : Optimizer or None
+        Its slots (momentum, Adam's moments) are broadcast from rank 0 too.
+
+    Raises
+    ------
+    InputError
+        When the ranks hold different parameters or optimizer state.
+
+    Examples
+    --------
+    >>> import numpy
+    >>> from fastnet.nets import TwoLayerNet
+    >>> net = TwoLayerNet(4, 5, 3, backend="numpy", seed=0)
+    >>> dp = DataParallel(net)                      # one process: SingleProcess
+    >>> grads = dp.gradient(numpy.ones((6, 4), numpy.float32), numpy.zeros(6, int))
+    >>> sorted(grads), dp.rank, dp.size
+    (['W1', 'W2', 'b1', 'b2'], 0, 1)
     """
 
-    def __init__(self, net, comm=None, *, seed=None, optimizer=None):
+    def __init__(self, net: Any, comm: Communicator | None = None, *, seed: int | None = None, optimizer: Any = None):
         self.net = net
         self.comm = comm if comm is not None else SingleProcess()
         self.batchnorms = (
@@ -67,10 +95,12 @@ class DataParallel:
 
     @property
     def rank(self) -> int:
+        """This process's rank in the job (0 for one process)."""
         return self.comm.rank
 
     @property
     def size(self) -> int:
+        """The number of ranks in the job."""
         return self.comm.size
 
     def rows(self, n: int) -> slice:
@@ -78,7 +108,7 @@ class DataParallel:
         return rank_rows(n, self.comm.rank, self.comm.size)
 
     # --- training --------------------------------------------------------------------------------
-    def gradient(self, x, t):
+    def gradient(self, x: Array, t: Array) -> dict[str, Array]:
         """The single-process gradient of the mean loss over the global batch ``(x, t)``.
 
         Returns a dict keyed like ``net.params`` (views into one buffer, overwritten by the next
@@ -88,7 +118,7 @@ class DataParallel:
         rows = self.rows(x.shape[0])
         return self.slice_gradient(x[rows], t[rows], x.shape[0])
 
-    def slice_gradient(self, x_slice, t_slice, batch_size: int):
+    def slice_gradient(self, x_slice: Array, t_slice: Array, batch_size: int) -> dict[str, Array]:
         """As ``gradient``, given only this rank's rows (``rows(batch_size)`` of the batch).
 
         Saves gathering the whole batch on every rank: ``idx = order[start:stop];
@@ -116,7 +146,7 @@ class DataParallel:
         return self._grads
 
     # --- evaluation ------------------------------------------------------------------------------
-    def evaluate(self, x, t, batch_size=1000):
+    def evaluate(self, x: Array, t: Array, batch_size: int = 1000) -> tuple[float, float]:
         """Mean loss and accuracy over a whole set, each rank evaluating its slice; same on all ranks."""
         from fastnet.evaluation import evaluate
 
@@ -135,7 +165,7 @@ class DataParallel:
         return self.comm.allreduce_scalar(value) / self.comm.size
 
     # --- state ------------------------------------------------------------------------------------
-    def broadcast_state(self, optimizer=None):
+    def broadcast_state(self, optimizer: Any = None) -> None:
         """Make every rank's parameters, layer state and optimizer slots equal rank 0's."""
         if self.comm.size == 1:
             return
@@ -176,15 +206,15 @@ class DataParallel:
 
         self.net.reseed_random_streams(rank_seed)
 
-    def rng_states_here(self) -> dict:
+    def rng_states_here(self) -> dict[str, Any]:
         """This rank's dropout generator states, by layer name."""
         return self.net.random_stream_states()
 
-    def rng_states(self) -> list:
+    def rng_states(self) -> list[Any]:
         """Every rank's dropout generator states, in rank order (for rank 0's checkpoint)."""
         return self.comm.allgather_object(self.rng_states_here())
 
-    def restore_rng_states(self, states_by_rank: list) -> bool:
+    def restore_rng_states(self, states_by_rank: list[Any]) -> bool:
         """Resume each rank's dropout stream from ``rng_states()`` of a run with as many ranks.
 
         With another number of ranks the streams cannot continue (each rank's masks came from

@@ -115,7 +115,7 @@ def report_and_abort(comm, exc: BaseException) -> None:
     """Say what failed on this rank (a traceback for bugs), then end every rank."""
     code = getattr(exc, "exit_code", None)
     if isinstance(getattr(exc, "signum", None), int):  # StopNow: stopped by a signal, 128 + its number
-        code = 128 + exc.signum
+        code = 128 + exc.signum  # type: ignore[attr-defined]  # the line above checks it is there
     if isinstance(exc, SystemExit):
         code = exc.code if isinstance(exc.code, int) else 1
     # The abort tears down the launcher's output forwarding, which can drop the tail of what was

@@ -72,7 +72,7 @@ def load_safetensors(path, backend=None):
         if not numpy.isfinite(value).all():
             raise CheckpointError(f"{path}: tensor {key} is not finite")
     net.set_state_arrays(arrays)
-    dataset = meta.get("dataset") if meta.get("dataset") in ("mnist", "fashion-mnist") else "mnist"
+    dataset = "fashion-mnist" if meta.get("dataset") == "fashion-mnist" else "mnist"
     return Loaded(net, dataset, class_names(dataset), "safetensors")
 
 

@@ -4,9 +4,17 @@ without the code or the run that made it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy
 
+from fastnet.annotations import BackendLike, DTypeLike
 from fastnet.errors import InputError
+
+if TYPE_CHECKING:
+    from fastnet.layers import Layer
+    from fastnet.nets import Sequential
 
 # kind -> the settings that define it (read from and passed back to the layer)
 SETTINGS = {
@@ -24,15 +32,35 @@ class UnsupportedLayer(InputError):
     """A layer of a kind no bridge knows (a user's own layer)."""
 
 
-def unsupported(names_kinds, what):
+def unsupported(names_kinds: Iterable[tuple[str, str]], what: str) -> UnsupportedLayer:
+    """The error naming the layers (name, kind) that ``what`` cannot take."""
     listed = ", ".join(f"{name} ({kind})" for name, kind in names_kinds)
     return UnsupportedLayer(f"{what} cannot take layer {listed}; only {', '.join(SETTINGS)} are supported")
 
 
-def describe_layers(net) -> list[dict]:
+def describe_layers(net: Sequential) -> list[dict[str, Any]]:
     """``[{"name", "kind", "settings", "params": {attr: key}, "state": {attr: key}}, ...]``.
 
-    Raises UnsupportedLayer naming every layer of an unknown kind.
+    Parameters
+    ----------
+    net : Sequential
+        Read through its layers' declarations only.
+
+    Returns
+    -------
+    list of dict
+        One JSON-able entry per layer, in order; :func:`build_from_spec` reads it back.
+
+    Raises
+    ------
+    UnsupportedLayer
+        Naming every layer of an unknown kind.
+
+    Examples
+    --------
+    >>> from fastnet.nets import TwoLayerNet
+    >>> [(entry["name"], entry["params"]) for entry in describe_layers(TwoLayerNet(4, 5, 3, backend="numpy"))]
+    [('Affine1', {'W': 'W1', 'b': 'b1'}), ('Relu1', {}), ('Affine2', {'W': 'W2', 'b': 'b2'})]
     """
     keys = {id(value): key for key, value in net.params.items()}
     foreign = [
@@ -59,9 +87,44 @@ def _plain(value):
     return value.item() if isinstance(value, numpy.generic) else value
 
 
-def build_from_spec(layers, shapes: dict, backend=None, dtype="float32"):
+def build_from_spec(
+    layers: list[dict[str, Any]],
+    shapes: Mapping[str, Sequence[int]],
+    backend: BackendLike = None,
+    dtype: DTypeLike = "float32",
+) -> Sequential:
     """A Sequential with the described layers, its arrays zero-filled in ``shapes`` (name ->
-    shape); fill it with ``net.set_state_arrays`` or ``load_params``."""
+    shape); fill it with ``net.set_state_arrays`` or ``load_params``.
+
+    Parameters
+    ----------
+    layers : list of dict
+        What :func:`describe_layers` returned.
+    shapes : mapping of str to shape
+        Every array's shape by its name in the net (``W1``, ``BatchNorm1.running_mean``, ...).
+    backend : Backend, str or None
+        Where the net computes; None for the default backend.
+    dtype : dtype or str
+        The net's floating dtype.
+
+    Returns
+    -------
+    Sequential
+
+    Raises
+    ------
+    InputError
+        When the description is damaged or names an array ``shapes`` lacks.
+
+    Examples
+    --------
+    >>> from fastnet.nets import TwoLayerNet
+    >>> net = TwoLayerNet(4, 5, 3, backend="numpy")
+    >>> shapes = {key: value.shape for key, value in net.state_arrays().items()}
+    >>> copy = build_from_spec(describe_layers(net), shapes, backend="numpy")
+    >>> list(copy.layers), copy.params["W2"].shape
+    (['Affine1', 'Relu1', 'Affine2'], (5, 3))
+    """
     from fastnet import layers as L
     from fastnet.nets import Sequential
 
@@ -84,6 +147,7 @@ def build_from_spec(layers, shapes: dict, backend=None, dtype="float32"):
             return numpy.zeros(shapes[key], dtype)
 
         suffix = _suffix(name, params)
+        layer: Layer
         if kind == "Affine":
             layer = L.Affine(zeros("W"), zeros("b"), backend=net.backend)
         elif kind == "Convolution":
@@ -112,5 +176,6 @@ def _suffix(name, params: dict):
     return suffixes.pop() if suffixes else None
 
 
-def spec_shapes(net) -> dict:
+def spec_shapes(net: Sequential) -> dict[str, list[int]]:
+    """Every array's shape by name, as lists (JSON-able), to save beside the description."""
     return {key: list(value.shape) for key, value in net.state_arrays().items()}

@@ -10,10 +10,20 @@ rescales while training instead, so a net trained with it needs no scaling at te
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy
 
+from fastnet.annotations import BackendLike, DTypeLike, PathLike
 from fastnet.errors import InputError
 from fastnet.interop.spec import describe_layers, unsupported
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import torch
+
+    from fastnet.nets import Sequential
 
 
 def _nn():
@@ -27,7 +37,7 @@ def _nn():
 def _dropout_class():
     torch = _nn()
 
-    class TestTimeDropout(torch.nn.Module):
+    class TestTimeDropout(torch.nn.Module):  # type: ignore[name-defined]  # torch is imported when first used
         """fastnet's (and the book's) dropout: training masks without rescaling; test time
         multiplies by (1 - p)."""
 
@@ -49,14 +59,15 @@ def _dropout_class():
 _DROPOUT = None
 
 
-def test_time_dropout(p):
+def test_time_dropout(p: float) -> torch.nn.Module:
+    """A ``TestTimeDropout`` module: fastnet's dropout rule, in torch."""
     global _DROPOUT
     if _DROPOUT is None:
         _DROPOUT = _dropout_class()
     return _DROPOUT(p)
 
 
-def to_torch(net):
+def to_torch(net: Sequential) -> torch.nn.Sequential:
     """``net`` (any backend) as a ``torch.nn.Sequential`` in the net's dtype, in eval mode."""
     torch = _nn()
     nn = torch.nn
@@ -98,7 +109,7 @@ def to_torch(net):
     return model.eval()
 
 
-def from_torch(module, backend=None, dtype="float32"):
+def from_torch(module: torch.nn.Sequential, backend: BackendLike = None, dtype: DTypeLike = "float32") -> Sequential:
     """A fastnet Sequential from a ``torch.nn.Sequential`` of Linear, Conv2d, MaxPool2d, ReLU,
     Sigmoid, BatchNorm1d/2d, Flatten and dropout; parameters named W1, b1, ... in order."""
     from fastnet import layers as L
@@ -107,7 +118,7 @@ def from_torch(module, backend=None, dtype="float32"):
     torch = _nn()
     nn = torch.nn
     net = Sequential(backend=backend, dtype=dtype)
-    counts = {}
+    counts: dict[str, int] = {}
     foreign = []
 
     def numbered(kind):
@@ -197,7 +208,7 @@ def _fastnet_eps(norm):
     )
 
 
-def save_torch(net, path, dataset="mnist"):
+def save_torch(net: Sequential, path: PathLike, dataset: str = "mnist") -> Path:
     """A file ``torch.load(path, weights_only=True)`` reads: the state dict of ``to_torch(net)``
     and the fastnet layer description (plain strings and numbers)."""
     import io

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Any, TypeVar
 
 import numpy
 
+from fastnet.annotations import Array, BackendLike, DTypeLike
 from fastnet.backends import get_backend
 from fastnet.errors import InputError
 from fastnet.validation import check_finite, check_float_input, check_same_dtype
 
-NO_GRADS = MappingProxyType({})
+NO_GRADS: Mapping[str, str] = MappingProxyType({})
+_L = TypeVar("_L", bound="Layer")
 
 
-def shape_of(array):
+def shape_of(array: Array | None) -> tuple[int, ...] | None:
+    """``array.shape``, or None for no array (a forward that has not run)."""
     return None if array is None else array.shape
 
 
-def check_dout(dout, expected_shape, layer):
+def check_dout(dout: Array, expected_shape: tuple[int, ...] | None, layer: str) -> None:
     """``expected_shape`` is the forward output's shape, or None when forward never ran."""
     if expected_shape is None:
         raise InputError(f"{layer}.backward called before forward")
@@ -34,7 +39,7 @@ def check_dout(dout, expected_shape, layer):
         )
 
 
-def after_test_mode_error(layer):
+def after_test_mode_error(layer: str) -> InputError:
     return InputError(
         f"{layer}.backward after a test-mode forward (train_flg=False): that forward "
         f"keeps nothing to backpropagate; run forward with train_flg=True first"
@@ -57,29 +62,36 @@ class Layer:
     instead of the input.  ``draws_random`` says the layer keeps a random stream (dropout:
     per rank in a data-parallel run); ``batch_statistics`` that its training forward uses the
     batch's statistics (batch norm: global ones across ranks, through its ``statistics`` hook).
+
+    Parameters
+    ----------
+    backend : Backend, str or None
+        Where the layer computes; None for the default backend.
     """
 
     kind = "layer"
-    fuses_with: tuple = ()
-    param_names: tuple = ()
-    grad_names = NO_GRADS
-    state_names: tuple = ()
-    decay_names: tuple = ()
+    fuses_with: tuple[str, ...] = ()
+    param_names: tuple[str, ...] = ()
+    grad_names: Mapping[str, str] = NO_GRADS
+    state_names: tuple[str, ...] = ()
+    decay_names: tuple[str, ...] = ()
     takes_train_flag = False
     propagates_nonfinite = False
     draws_random = False
     batch_statistics = False
 
-    def __init__(self, backend=None):
+    def __init__(self, backend: BackendLike = None):
         self.backend = get_backend(backend)
         self.validate = True
 
     @property
-    def xp(self):
+    def xp(self) -> Any:
+        """The backend's array module (numpy or cupy)."""
         return self.backend.xp
 
     @property
-    def kernels(self):
+    def kernels(self) -> Any:
+        """The backend's kernel set (``fastnet.backends.contract`` lists its operations)."""
         return self.backend.kernels
 
     def _param(self, value, dtype=None):
@@ -111,12 +123,18 @@ class Layer:
         return x
 
     # --- state beyond the parameters ----------------------------------------------------------
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Any]:
         """Host copies of the ``state_names`` arrays (layers with other state add it here)."""
         return {name: self.backend.to_numpy(getattr(self, name)).copy() for name in self.state_names}
 
-    def load_state_dict(self, state: dict) -> None:
-        """Put back what ``state_dict`` returned (host or backend arrays); keys left out stay as they are."""
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Put back what ``state_dict`` returned (host or backend arrays); keys left out stay as they are.
+
+        Raises
+        ------
+        InputError
+            For an unknown name or an array of another shape; nothing is changed then.
+        """
         unknown = set(state) - set(self.state_names)
         if unknown:
             raise InputError(f"{type(self).__name__} has no state named {', '.join(sorted(unknown))}")
@@ -131,8 +149,14 @@ class Layer:
             current[...] = self.backend.asarray(self.backend.to_numpy(value), dtype=current.dtype)
 
     # --- where and in which precision the arrays live -------------------------------------------------
-    def to(self, backend):
-        """Move parameters and state to another backend; gradients and caches are dropped."""
+    def to(self: _L, backend: BackendLike) -> _L:
+        """Move parameters and state to another backend; gradients and caches are dropped.
+
+        Returns
+        -------
+        Layer
+            The layer itself.
+        """
         backend = get_backend(backend)
         for name in self.param_names + self.state_names:
             value = getattr(self, name)
@@ -144,8 +168,14 @@ class Layer:
         self._clear_cache()
         return self
 
-    def astype(self, dtype):
-        """Convert parameters and state arrays to ``dtype`` in place (one copy each, none if equal)."""
+    def astype(self: _L, dtype: DTypeLike) -> _L:
+        """Convert parameters and state arrays to ``dtype`` in place (one copy each, none if equal).
+
+        Returns
+        -------
+        Layer
+            The layer itself.
+        """
         dtype = numpy.dtype(dtype)
         for name in self.param_names + self.state_names:
             value = getattr(self, name)
@@ -157,12 +187,12 @@ class Layer:
     def _clear_cache(self):
         """Forget what the last forward saved for backward (it lives on the old backend)."""
 
-    def output_size(self):
+    def output_size(self) -> int | None:
         """Outputs per sample that this layer fixes (an Affine's columns, a Convolution's
         channels); None for a layer that keeps its input's."""
         return None
 
-    def output_shape(self, x_shape):
+    def output_shape(self, x_shape: tuple[int, ...]) -> tuple[int, ...]:
         """The shape of ``forward``'s output for an input of ``x_shape`` (by default the same)."""
         return tuple(x_shape)
 

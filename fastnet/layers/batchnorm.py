@@ -1,7 +1,10 @@
 """Batch normalisation: per feature for 2-D input, per channel for 4-D input."""
 
+from __future__ import annotations
+
 from types import MappingProxyType
 
+from fastnet.annotations import Array, BackendLike, DTypeLike
 from fastnet.errors import InputError
 from fastnet.layers.base import Layer, after_test_mode_error, check_dout
 
@@ -18,6 +21,32 @@ class BatchNormalization(Layer):
     ``moments(layer, rows) -> (mean, centred rows, biased variance)`` and
     ``gradient_sums(layer, dbeta, dgamma)``: the two sums the input gradient needs, on the scale of
     the loss the statistics belong to.
+
+    Parameters
+    ----------
+    gamma, beta : array-like of shape (D,)
+        Scale and shift, one per feature (2-D input) or channel (4-D input).
+    momentum : float
+        The share of the running statistics each training forward keeps.
+    running_mean, running_var : array-like of shape (D,) or None
+        Starting running statistics; None for zeros and ones.
+    backend : Backend, str or None
+        Where the layer computes; None for the default backend.
+    dtype : dtype or None
+        The parameters' dtype; None keeps a floating ``gamma``'s own.
+
+    Raises
+    ------
+    InputError
+        When ``gamma`` and ``beta`` are not 1-D of equal shape, or hold NaN/inf.
+
+    Examples
+    --------
+    >>> import numpy
+    >>> bn = BatchNormalization(numpy.ones(2), numpy.zeros(2), backend="numpy")
+    >>> bn.forward(numpy.array([[1.0, 2.0], [3.0, 6.0]])).round(3)
+    array([[-1., -1.],
+           [ 1.,  1.]])
     """
 
     kind = "batchnorm"
@@ -28,7 +57,16 @@ class BatchNormalization(Layer):
     batch_statistics = True
     eps = 1e-6
 
-    def __init__(self, gamma, beta, momentum=0.9, running_mean=None, running_var=None, backend=None, dtype=None):
+    def __init__(
+        self,
+        gamma: Array,
+        beta: Array,
+        momentum: float = 0.9,
+        running_mean: Array | None = None,
+        running_var: Array | None = None,
+        backend: BackendLike = None,
+        dtype: DTypeLike | None = None,
+    ):
         super().__init__(backend)
         self.gamma = self._param(gamma, dtype)
         self.beta = self._param(beta, self.gamma.dtype)
@@ -69,7 +107,27 @@ class BatchNormalization(Layer):
             return rows.reshape(n, h, w, c).transpose(0, 3, 1, 2)
         return rows
 
-    def forward(self, x, train_flg=True):
+    def forward(self, x: Array, train_flg: bool = True) -> Array:
+        """``gamma * normalised x + beta``: normalised by the batch's statistics in training (which
+        also update the running ones), by the running statistics in test mode.
+
+        Parameters
+        ----------
+        x : array of shape (N, D) or (N, C, H, W)
+            In the parameters' dtype, on the layer's backend.
+        train_flg : bool
+            True for training, False for test mode.
+
+        Returns
+        -------
+        array
+            Of ``x``'s shape.
+
+        Raises
+        ------
+        InputError
+            When ``x``'s shape, dtype or backend does not fit, or it holds NaN/inf (while validating).
+        """
         self._check_x(x, dtype=self.gamma.dtype)
         rows = self._as_rows(x)
         if rows.shape[1] != self.gamma.shape[0]:
@@ -98,14 +156,21 @@ class BatchNormalization(Layer):
         xc = rows - mu
         return mu, xc, (xc * xc).mean(axis=0)
 
-    def update_running(self, mu, var):
+    def update_running(self, mu: Array, var: Array) -> None:
         """The running statistics are state, updated in place so references stay valid."""
         self.running_mean *= self.momentum
         self.running_mean += (1 - self.momentum) * mu
         self.running_var *= self.momentum
         self.running_var += (1 - self.momentum) * var
 
-    def backward(self, dout):
+    def backward(self, dout: Array) -> Array:
+        """Sets ``dgamma`` and ``dbeta`` and returns the input's gradient, in the input's shape.
+
+        Raises
+        ------
+        InputError
+            After a test-mode forward, before any forward, or for ``dout`` of another shape.
+        """
         if self.test_mode:
             raise after_test_mode_error("BatchNormalization")
         check_dout(dout, None if self.xn is None else self.input_shape, "BatchNormalization")

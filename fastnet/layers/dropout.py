@@ -1,7 +1,12 @@
 """Dropout as in the classic design: drop at training time, scale by (1 - ratio) at test time."""
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy
 
+from fastnet.annotations import Array, BackendLike
 from fastnet.errors import InputError
 from fastnet.layers.base import Layer, after_test_mode_error, check_dout, shape_of
 
@@ -13,23 +18,52 @@ class Dropout(Layer):
     On the host the generator's exact state is kept; a device generator (CuPy) exposes none, so
     its state is its seed and loading it restarts the sequence from that seed.  The mask is drawn
     in float32 whatever the input's dtype: a float64 copy of a net draws the same masks.
+
+    Parameters
+    ----------
+    dropout_ratio : float
+        The share of inputs dropped in training, in [0, 1).
+    backend : Backend, str or None
+        Where the layer computes (and draws its masks); None for the default backend.
+    seed : int or None
+        The seed of the layer's random stream; None for a fresh one.
+
+    Raises
+    ------
+    InputError
+        When ``dropout_ratio`` is out of range.
+
+    Examples
+    --------
+    >>> import numpy
+    >>> drop = Dropout(0.5, backend="numpy", seed=0)
+    >>> drop.forward(numpy.ones((1, 4), numpy.float32), train_flg=False)
+    array([[0.5, 0.5, 0.5, 0.5]], dtype=float32)
     """
 
     kind = "dropout"
     takes_train_flag = True
     draws_random = True
 
-    def __init__(self, dropout_ratio=0.5, backend=None, seed=None):
+    def __init__(self, dropout_ratio: float = 0.5, backend: BackendLike = None, seed: int | None = None):
         super().__init__(backend)
         if not 0.0 <= dropout_ratio < 1.0:
             raise InputError(f"dropout_ratio must be in [0, 1); got {dropout_ratio}")
         self.dropout_ratio = dropout_ratio
         self.seed = seed
         self.rng = self.backend.rng(seed)
-        self.mask = None
+        self.mask: Array = None
         self.test_mode = False
 
-    def forward(self, x, train_flg=True):
+    def forward(self, x: Array, train_flg: bool = True) -> Array:
+        """In training, ``x`` with a random share ``dropout_ratio`` of its elements zeroed; in
+        test mode, ``x * (1 - dropout_ratio)``.
+
+        Raises
+        ------
+        InputError
+            When ``x`` is not a floating array on this backend, or holds NaN/inf (while validating).
+        """
         self._check_x(x, min_ndim=1)
         self.test_mode = not train_flg
         if train_flg:
@@ -39,25 +73,39 @@ class Dropout(Layer):
         self.mask = None
         return x * (1.0 - self.dropout_ratio)
 
-    def backward(self, dout):
+    def backward(self, dout: Array) -> Array:
+        """``dout`` through the last training forward's mask.
+
+        Raises
+        ------
+        InputError
+            After a test-mode forward, before any forward, or for ``dout`` of another shape.
+        """
         if self.test_mode:
             raise after_test_mode_error("Dropout")
         check_dout(dout, shape_of(self.mask), "Dropout")
         return dout * self.mask
 
     # --- the random state -------------------------------------------------------------------------
-    def reseed(self, seed):
+    def reseed(self, seed: int | None) -> None:
         """Start a new stream from ``seed`` (a rank's own stream in a data-parallel run)."""
         self.seed = seed
         self.rng = self.backend.rng(seed)
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Any]:
         """``{"rng": state}``: a host generator's bit-generator state (JSON-able), else ``{"seed": seed}``."""
         if isinstance(self.rng, numpy.random.Generator):
             return {"rng": self.rng.bit_generator.state}
         return {"rng": {"seed": self.seed}}
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue the random stream a :meth:`state_dict` recorded.
+
+        Raises
+        ------
+        InputError
+            For unknown keys or a damaged state.
+        """
         unknown = set(state) - {"rng"}
         if unknown:
             raise InputError(f"Dropout has no state named {', '.join(sorted(unknown))}")
@@ -76,7 +124,8 @@ class Dropout(Layer):
             self.rng.bit_generator.state = before
             raise InputError(f"Dropout random state is damaged ({exc})") from None
 
-    def to(self, backend):
+    def to(self, backend: BackendLike) -> Dropout:
+        """Move to another backend, continuing the same random stream where the backend allows."""
         state = self.state_dict()
         super().to(backend)
         self.rng = self.backend.rng(self.seed)

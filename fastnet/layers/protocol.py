@@ -18,7 +18,9 @@ place that looks at its ``forward`` to learn whether it takes ``train_flg``.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 FOREIGN = "foreign"
 
@@ -34,7 +36,7 @@ class Declaration:
     fuses_with: tuple = ()
     native: bool = True  # a fastnet Layer (backend, dtype, validation, state_dict)
 
-    def fused_forward(self, layer, following_kind, unchecked=False):
+    def fused_forward(self, layer: Any, following_kind: str, unchecked: bool = False) -> Callable | None:
         """The method running ``layer`` and a following layer of that kind in one pass, or None.
 
         ``unchecked``: the variant without the input checks (``forward_<kind>_unchecked``), for an
@@ -43,7 +45,7 @@ class Declaration:
             return None
         return getattr(layer, f"forward_{following_kind}" + ("_unchecked" if unchecked else ""))
 
-    def unchecked_forward(self, layer):
+    def unchecked_forward(self, layer: Any) -> Callable:
         """``layer``'s test-mode forward without its input checks where it has one (else with them)."""
         if hasattr(layer, "forward_unchecked"):
             return layer.forward_unchecked

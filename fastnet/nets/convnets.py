@@ -6,6 +6,7 @@ import math
 
 import numpy
 
+from fastnet.annotations import BackendLike
 from fastnet.errors import InputError
 from fastnet.layers import Affine, Convolution, Dropout, Pooling, Relu
 from fastnet.nets.init import normal, zeros
@@ -43,16 +44,25 @@ class SimpleConvNet(Sequential):
     ------
     InputError
         When the input is too small for the filter and the pooling.
+
+    Examples
+    --------
+    >>> import numpy
+    >>> net = SimpleConvNet(backend="numpy", seed=0)
+    >>> sorted(net.params)
+    ['W1', 'W2', 'W3', 'b1', 'b2', 'b3']
+    >>> net.predict(numpy.zeros((2, 1, 28, 28), numpy.float32)).shape
+    (2, 10)
     """
 
     def __init__(
         self,
-        input_dim: tuple = (1, 28, 28),
-        conv_param: dict | None = None,
+        input_dim: tuple[int, int, int] = (1, 28, 28),
+        conv_param: dict[str, int] | None = None,
         hidden_size: int = 100,
         output_size: int = 10,
         weight_init_std: float = 0.01,
-        backend=None,
+        backend: BackendLike = None,
         dtype: str = "float32",
         seed: int | None = None,
     ):
@@ -106,6 +116,12 @@ class DeepConvNet(Sequential):
     seed : int, optional
         Seeds the initial weights (drawn on the host, so every backend starts from the same net)
         and the dropout masks.
+
+    Examples
+    --------
+    >>> net = DeepConvNet(backend="numpy", seed=0)
+    >>> len(net.params), net.params["W1"].shape, net.params["W7"].shape
+    (16, (16, 1, 3, 3), (1024, 50))
     """
 
     # (filters, filter size, pad) as in the book; a 2x2 pooling follows every second convolution
@@ -113,18 +129,18 @@ class DeepConvNet(Sequential):
 
     def __init__(
         self,
-        input_dim: tuple = (1, 28, 28),
+        input_dim: tuple[int, int, int] = (1, 28, 28),
         output_size: int = 10,
         hidden_size: int = 50,
         dropout_ratio: float = 0.5,
-        backend=None,
+        backend: BackendLike = None,
         dtype: str = "float32",
         seed: int | None = None,
     ):
         super().__init__(backend=backend, dtype=dtype)
         rng = numpy.random.default_rng(seed)
         be, dt = self.backend, self.dtype
-        shape = (1, *input_dim)  # what flows between the layers, for one sample
+        shape: tuple[int, ...] = (1, *input_dim)  # what flows between the layers, for one sample
         for i, (filters, size, pad) in enumerate(self.CONVS, start=1):
             channels = shape[1]
             scale = math.sqrt(2.0 / (channels * size * size))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy
 
+from fastnet.annotations import BackendLike
 from fastnet.errors import InputError
 from fastnet.layers import Affine, BatchNormalization, Dropout, Relu, Sigmoid
 from fastnet.nets.init import check_layer_sizes, init_scale, normal, zeros
@@ -44,7 +47,7 @@ class TwoLayerNet(Sequential):
         hidden_size: int,
         output_size: int,
         weight_init_std: float = 0.01,
-        backend=None,
+        backend: BackendLike = None,
         dtype: str = "float32",
         seed: int | None = None,
     ):
@@ -105,15 +108,15 @@ class MultiLayerNet(Sequential):
     def __init__(
         self,
         input_size: int,
-        hidden_size_list,
+        hidden_size_list: Sequence[int],
         output_size: int,
         activation: str = "relu",
-        weight_init_std="relu",
+        weight_init_std: float | str = "relu",
         weight_decay_lambda: float = 0,
         use_dropout: bool = False,
         dropout_ratio: float = 0.5,
         use_batchnorm: bool = False,
-        backend=None,
+        backend: BackendLike = None,
         dtype: str = "float32",
         seed: int | None = None,
     ):

@@ -3,57 +3,115 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy
 
+from fastnet.annotations import Array, BackendLike, DTypeLike, PathLike
 from fastnet.backends import get_backend
 from fastnet.errors import InputError
 from fastnet.layers import SoftmaxWithLoss
-from fastnet.layers.protocol import declaration
+from fastnet.layers.protocol import Declaration, declaration
 from fastnet.nets.inference_plan import InferencePlan
 from fastnet.nets.inputs import check_input_scale, check_net_input, label_name
 from fastnet.nets.params import ParamDict
 from fastnet.nets.state import NetStateAndModes
 from fastnet.validation import ValueChecks, check_finite, check_labels
 
+_N = TypeVar("_N", bound="Sequential")
+
 
 class Sequential(NetStateAndModes):
     """Layers assembled like Lego, with parameters addressed by name.
-
-    >>> net = Sequential(backend="numpy")
-    >>> net.add("Affine1", Affine(W1, b1), suffix="1")   # registers params W1, b1
-    >>> net.add("Relu1", Relu())
-    >>> net.add("Affine2", Affine(W2, b2), suffix="2")
-    >>> net.set_loss(SoftmaxWithLoss())
 
     The net owns its state and its modes.  ``state_dict()`` holds everything that makes its
     numbers (parameters, BatchNorm statistics, dropout random state); ``layer_state()`` what
     the layers keep beyond their parameters.  The public methods check their
     arrays (NaN/inf, label range) unless inside ``with net.trusted_inputs():``, for data checked
     once with ``net.check_inputs``; ``with net.probe():`` runs a forward that leaves no trace.
+
+    Parameters
+    ----------
+    backend : Backend, str or None
+        Where the net computes; None for the default backend.  Layers added join it.
+    dtype : dtype or str
+        The floating dtype of the parameters and of the inputs the net takes.
+    weight_decay_lambda : float
+        Lambda of the L2 penalty ``0.5 * lambda * sum(W**2)`` that ``loss`` adds (0: none).
+    fuse : bool
+        Run an Affine or Convolution and the ReLU after it in one pass.
+
+    Raises
+    ------
+    InputError
+        When ``dtype`` is not a floating type.
+
+    Examples
+    --------
+    >>> import numpy
+    >>> from fastnet.layers import Affine, Relu
+    >>> rng = numpy.random.default_rng(0)
+    >>> net = Sequential(backend="numpy")
+    >>> _ = net.add("Affine1", Affine(rng.normal(size=(4, 3)), numpy.zeros(3)), suffix="1")
+    >>> _ = net.add("Relu1", Relu())
+    >>> _ = net.add("Affine2", Affine(rng.normal(size=(3, 2)), numpy.zeros(2)), suffix="2")
+    >>> sorted(net.params)
+    ['W1', 'W2', 'b1', 'b2']
+    >>> net.predict(numpy.ones((5, 4), numpy.float32)).shape
+    (5, 2)
+    >>> sorted(net.gradient(numpy.ones((5, 4), numpy.float32), numpy.array([0, 1, 0, 1, 0])))
+    ['W1', 'W2', 'b1', 'b2']
     """
 
-    def __init__(self, backend=None, dtype="float32", weight_decay_lambda=0.0, fuse=True):
+    def __init__(
+        self,
+        backend: BackendLike = None,
+        dtype: DTypeLike = "float32",
+        weight_decay_lambda: float = 0.0,
+        fuse: bool = True,
+    ):
         self.backend = get_backend(backend)
         self.dtype = numpy.dtype(dtype)
         if self.dtype.kind != "f":
             raise InputError(f"dtype must be a floating-point type such as float32; got {self.dtype}")
-        self.layers = OrderedDict()
+        self.layers: OrderedDict[str, Any] = OrderedDict()  # fastnet Layers or book-style objects
         self.set_loss(SoftmaxWithLoss(backend=self.backend))
         self.weight_decay_lambda = float(weight_decay_lambda)
         self.fuse = fuse
         self.validate_inputs = True
-        self.last_loss = None
+        self.last_loss: Array = None
         self._param_index: dict[str, tuple] = {}
-        self._declared: dict = {}  # layer name -> what it declares (fastnet.layers.protocol)
+        self._declared: dict[str, Declaration] = {}  # layer name -> what it declares (fastnet.layers.protocol)
         self.params = ParamDict(self)
 
     # --- assembling -------------------------------------------------------------------------------
-    def add(self, name, layer, suffix=None):
+    def add(self, name: str, layer: Any, suffix: str | int | None = None) -> Any:
         """Append a layer; its parameters are registered as ``<param><suffix>`` (e.g. W1, b1).
 
         The layer joins the net's backend and dtype: float64 NumPy weights in a float32 net are
         converted here, once.
+
+        Parameters
+        ----------
+        name : str
+            The layer's name in ``layers`` (e.g. ``"Affine1"``), unique in the net.
+        layer : Layer or object
+            A fastnet layer, or a book-style object of your own with ``forward``/``backward``
+            (taken as it is, with no registered parameters).
+        suffix : str, int or None
+            Appended to the layer's parameter names (``W`` -> ``W1``); None for none.
+
+        Returns
+        -------
+        Layer or object
+            ``layer`` itself.
+
+        Raises
+        ------
+        InputError
+            When ``name`` or a parameter name is taken already.
         """
         if name in self.layers:
             raise InputError(f"the net already has a layer named {name!r}")
@@ -74,7 +132,14 @@ class Sequential(NetStateAndModes):
         self._refresh_input_grad()
         return layer
 
-    def set_loss(self, layer):
+    def set_loss(self, layer: Any) -> Any:
+        """Make ``layer`` the loss layer (the book's ``lastLayer``; by default SoftmaxWithLoss).
+
+        Returns
+        -------
+        Layer or object
+            ``layer`` itself.
+        """
         self.lastLayer = layer
         if hasattr(layer, "validate"):
             layer.validate = False
@@ -87,11 +152,19 @@ class Sequential(NetStateAndModes):
                 layer.need_input_grad = i > 0
 
     @property
-    def input_layer(self):
+    def input_layer(self) -> Any:
+        """The first layer (the one that sees the net's input)."""
         return next(iter(self.layers.values()))
 
     @property
-    def output_size(self):
+    def output_size(self) -> int:
+        """The number of outputs per sample (classes), from the last layer that fixes it.
+
+        Raises
+        ------
+        InputError
+            When no layer fixes it (no Affine or Convolution).
+        """
         for name, layer in reversed(self.layers.items()):
             size = layer.output_size() if self._declared[name].native else None
             if size is not None:
@@ -99,13 +172,23 @@ class Sequential(NetStateAndModes):
         raise InputError("the net has no layer that fixes its output size (an Affine or a Convolution)")
 
     # --- checks at the door ---------------------------------------------------------------------
-    def check_inputs(self, x, t=None, name="x", t_name=None):
+    def check_inputs(self, x: Array, t: Array | None = None, name: str = "x", t_name: str | None = None) -> Array:
         """Check data once, reading every value whatever the mode; then train or predict on it
         inside ``with net.trusted_inputs():``.
 
         ``x``: floating point in the net's dtype, finite, and not so large that a gradient step
         overflows the dtype.  ``t`` (optional): labels or one-hot rows for ``x``, named
         ``t_name`` (default: ``name`` with its x changed to t).
+
+        Returns
+        -------
+        array
+            ``x`` itself.
+
+        Raises
+        ------
+        InputError
+            Naming ``name`` (or ``t_name``) and what is wrong with it.
         """
         check_net_input(self, x, name)
         check_finite(self.backend, x, name)
@@ -142,10 +225,31 @@ class Sequential(NetStateAndModes):
         return ValueChecks.of(self)
 
     # --- the classic API -------------------------------------------------------------------------
-    def predict(self, x, train_flg=False):
+    def predict(self, x: Array, train_flg: bool = False) -> Array:
+        """The scores (logits) of the layers before the loss, one row per sample.
+
+        Parameters
+        ----------
+        x : array
+            Input in the net's dtype, on its backend: ``(N, features)`` or ``(N, C, H, W)``.
+        train_flg : bool
+            Run Dropout and BatchNorm in training mode.
+
+        Returns
+        -------
+        array of shape (N, output_size)
+
+        Raises
+        ------
+        InputError
+            When ``x`` does not fit the net (shape, dtype, backend) or holds NaN/inf (unless
+            inside ``trusted_inputs``).
+        """
         pending = self._door(x)
         if train_flg:
             return self._forward(x, train_flg, *pending)
+        # Each layer checks the first input of each shape; later ones of that shape skip the
+        # per-layer checks (fastnet.nets.inference_plan), the net's own still run.
         plan = self._inference_plan()
         if not plan.has_passed(x):  # every layer checks the first input of each shape
             out = self._forward(x, False, *pending)
@@ -188,18 +292,33 @@ class Sequential(NetStateAndModes):
             i += 1
         return x
 
-    def declared(self, name):
+    def declared(self, name: str) -> Declaration:
         """What the layer ``name`` declares (``fastnet.layers.protocol.Declaration``)."""
         return self._declared[name]
 
-    def fused_forward(self, name, following):
+    def fused_forward(self, name: str, following: str) -> Any:
         """The pass running layer ``name`` and the layer ``following`` it together, or None."""
         if not self.fuse:
             return None
         return self._declared[name].fused_forward(self.layers[name], self._declared[following].kind)
 
-    def loss(self, x, t, train_flg=False):
-        """Mean cross-entropy (plus 0.5 * lambda * sum W**2 when weight decay is on)."""
+    def loss(self, x: Array, t: Array, train_flg: bool = False) -> Array:
+        """Mean cross-entropy (plus 0.5 * lambda * sum W**2 when weight decay is on).
+
+        Parameters
+        ----------
+        x : array
+            Input, as for :meth:`predict`.
+        t : array of shape (N,) or (N, classes)
+            Integer labels or one-hot rows.
+        train_flg : bool
+            Run Dropout and BatchNorm in training mode.
+
+        Returns
+        -------
+        array
+            A 0-d array on the backend, also kept in ``last_loss``.
+        """
         y = self.predict(x, train_flg)
         self._check_t(t, x.shape[0])
         loss = self.lastLayer.forward(y, t)
@@ -213,7 +332,7 @@ class Sequential(NetStateAndModes):
             for attr in getattr(layer, "decay_names", ()):
                 yield getattr(layer, attr)
 
-    def predict_batches(self, x, batch_size=1000):
+    def predict_batches(self, x: Array, batch_size: int = 1000) -> Iterator[tuple[slice, Array]]:
         """Test-mode scores batch by batch, to bound memory: yields ``(rows, scores)``.
 
         ``x``'s structure is checked once, here; its values batch by batch as the batches run.
@@ -224,14 +343,14 @@ class Sequential(NetStateAndModes):
             for rows in (slice(start, start + batch_size) for start in range(0, x.shape[0], batch_size))
         )
 
-    def predict_proba(self, x, batch_size=1000):
+    def predict_proba(self, x: Array, batch_size: int = 1000) -> Array:
         """Class probabilities (softmax of the test-mode scores), one row per sample."""
         from fastnet.probabilities import softmax
 
         xp = self.backend.xp
         return xp.concatenate([softmax(xp, y) for _, y in self.predict_batches(x, batch_size)])
 
-    def accuracy(self, x, t, batch_size=1000):
+    def accuracy(self, x: Array, t: Array, batch_size: int = 1000) -> float:
         """Fraction of correct predictions, computed in batches to bound memory."""
         batches = self.predict_batches(x, batch_size)
         self._check_t(t, x.shape[0])
@@ -239,22 +358,34 @@ class Sequential(NetStateAndModes):
         correct = 0
         for rows, y in batches:
             correct += (y.argmax(axis=1) == labels[rows]).sum()
-        correct = float(correct)  # the device is read here anyway: its checks too
+        fraction = float(correct) / x.shape[0]  # the device is read here anyway: its checks too
         self.value_checks.raise_pending()
-        return correct / x.shape[0]
+        return fraction
 
-    def backward(self, dout=1):
+    def backward(self, dout: float | Array = 1) -> Array | None:
         """Backpropagate from the loss; returns the input gradient when the first layer made one."""
         dout = self.lastLayer.backward(dout)
         for layer in reversed(self.layers.values()):
             dout = layer.backward(dout)
         return dout
 
-    def gradient(self, x, t):
+    def gradient(self, x: Array, t: Array) -> dict[str, Array]:
         """Gradients of the loss by backpropagation, keyed like ``params``.
 
         The loss of this very forward pass is kept in ``last_loss``: logging it needs no
         second forward pass.
+
+        Parameters
+        ----------
+        x : array
+            A batch of input, as for :meth:`predict`.
+        t : array of shape (N,) or (N, classes)
+            Its labels or one-hot rows.
+
+        Returns
+        -------
+        dict of str to array
+            The layers' own gradient arrays (``dW``, ...), overwritten by the next call.
         """
         self.loss(x, t, train_flg=True)
         self.backward(1)
@@ -266,7 +397,14 @@ class Sequential(NetStateAndModes):
             grads[key] = grad
         return grads
 
-    def numerical_gradient(self, x, t, h=1e-4, keys=None, indices=None):
+    def numerical_gradient(
+        self,
+        x: Array,
+        t: Array,
+        h: float = 1e-4,
+        keys: Sequence[str] | None = None,
+        indices: Sequence[int] | None = None,
+    ) -> dict[str, numpy.ndarray]:
         """Central-difference gradients of the training-mode ``loss`` (slow; checks ``gradient``).
 
         Computed in float64 whatever the net's dtype, on float64 copies of the parameters and
@@ -295,7 +433,7 @@ class Sequential(NetStateAndModes):
             }
 
     # --- state: moving, saving, loading -------------------------------------------------------------
-    def state_arrays(self):
+    def state_arrays(self) -> dict[str, Array]:
         """Every persistent array (parameters and layer state) by its stored name."""
         arrays = dict(self.params.items())
         for name, layer in self.layers.items():
@@ -303,7 +441,7 @@ class Sequential(NetStateAndModes):
                 arrays[f"{name}.{attr}"] = getattr(layer, attr)
         return arrays
 
-    def set_state_arrays(self, arrays):
+    def set_state_arrays(self, arrays: Mapping[str, Array]) -> None:
         """Copy host arrays into the net (shapes already checked by the caller)."""
         for key, value in arrays.items():
             if key in self._param_index:
@@ -314,18 +452,43 @@ class Sequential(NetStateAndModes):
             current = getattr(layer, attr)
             current[...] = self.backend.asarray(value, dtype=current.dtype)
 
-    def save_params(self, path="params.npz"):
+    def save_params(self, path: PathLike = "params.npz") -> Path:
+        """Write the parameters and state, with a description of the layers, to an ``.npz`` file
+        (written atomically); ``fastnet.load`` or :meth:`load_params` read it back.
+
+        Returns
+        -------
+        pathlib.Path
+            The file written.
+
+        Raises
+        ------
+        WriteError
+            When the file cannot be written; a previous file stays as it was.
+        """
         from fastnet.serialization import save_net_arrays
 
         return save_net_arrays(self, path)
 
-    def load_params(self, path="params.npz"):
+    def load_params(self: _N, path: PathLike = "params.npz") -> _N:
+        """Read parameters and state written by :meth:`save_params` into this net.
+
+        Returns
+        -------
+        Sequential
+            The net itself.
+
+        Raises
+        ------
+        CheckpointError
+            When the file is missing, damaged or holds arrays that do not fit this net.
+        """
         from fastnet.serialization import load_net_arrays
 
         load_net_arrays(self, path)
         return self
 
-    def to(self, backend):
+    def to(self: _N, backend: BackendLike) -> _N:
         """Move every layer, parameter and state (dropout random state included) to another backend."""
         backend = get_backend(backend)
         for layer in self._all_layers():
@@ -334,11 +497,14 @@ class Sequential(NetStateAndModes):
         self.backend = backend
         return self
 
-    def set_validation(self, on: bool):
+    def set_validation(self: _N, on: bool) -> _N:
+        """Turn the checks that read input values (NaN/inf, labels) on or off for good;
+        ``with net.trusted_inputs():`` turns them off for a block.  Returns the net."""
         self.validate_inputs = bool(on)
         return self
 
     def summary(self) -> str:
+        """One line per layer with its parameter shapes, and the parameter count."""
         lines = [f"{type(self).__name__} on {self.backend.name} ({self.dtype})"]
         for name, layer in self.layers.items():
             lines.append(f"  {name:<14} {layer!r}")

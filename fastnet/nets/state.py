@@ -2,23 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy
 
+from fastnet.annotations import Array, DTypeLike
 from fastnet.errors import InputError
 from fastnet.layers import Layer
+
+if TYPE_CHECKING:
+    from fastnet.backends.base import Backend
+
+_S = TypeVar("_S", bound="NetStateAndModes")
 
 
 class NetStateAndModes:
     """Mixed into ``Sequential``: needs ``layers``, ``lastLayer``, ``dtype``, ``validate_inputs``
     and ``last_loss``.  Callers use these instead of flipping flags and restoring them."""
 
-    def _all_layers(self):
+    # What the class it is mixed into provides (declared for the type checker only).
+    layers: dict[str, Any]
+    lastLayer: Any
+    backend: Backend
+    dtype: numpy.dtype
+    validate_inputs: bool
+    last_loss: Array
+
+    if TYPE_CHECKING:
+
+        def state_arrays(self) -> dict[str, Array]: ...
+
+        def set_state_arrays(self, arrays: Mapping[str, Array]) -> None: ...
+
+    def _all_layers(self) -> list[Any]:
         return list(self.layers.values()) + [self.lastLayer]
 
     # --- state ---------------------------------------------------------------------------------------
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Any]:
         """Everything that makes the net's numbers, by name, as host copies: the parameters
         (``W1``, ``b1``, ...), the buffers (``BatchNorm1.running_mean``, ...) and each random
         stream's state (``Dropout1.rng``, JSON-able).  ``load_state_dict`` puts it back."""
@@ -29,13 +51,18 @@ class NetStateAndModes:
                     state[f"{name}.{key}"] = value
         return state
 
-    def load_state_dict(self, state: dict, strict: bool = True) -> None:
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
         """Put back what ``state_dict`` returned: all of it (``strict``), or the entries given.
 
         Every name and shape is checked first; a refused state changes nothing.
+
+        Raises
+        ------
+        InputError
+            For an unknown name, an array of another shape, or (``strict``) a missing entry.
         """
         arrays, expected = {}, self.state_arrays()
-        others = {}
+        others: dict[str, dict[str, Any]] = {}
         for key, value in state.items():
             if key in expected:
                 if tuple(getattr(value, "shape", ())) != tuple(expected[key].shape):
@@ -65,7 +92,7 @@ class NetStateAndModes:
             raise
         self.set_state_arrays(arrays)
 
-    def layer_state(self) -> dict:
+    def layer_state(self) -> dict[str, dict[str, Any]]:
         """Each layer's state beyond its parameters, by layer name: buffers (host copies) and
         random state.  What a measuring probe or a gradient check puts back afterwards."""
         states = {}
@@ -75,7 +102,7 @@ class NetStateAndModes:
                 states[name] = state
         return states
 
-    def load_layer_state(self, states: dict) -> None:
+    def load_layer_state(self, states: Mapping[str, Mapping[str, Any]]) -> None:
         """Put back what ``layer_state`` returned (all of it, or some layers' part)."""
         unknown = [name for name in states if name not in self.layers]
         if unknown:
@@ -84,22 +111,22 @@ class NetStateAndModes:
             self.layers[name].load_state_dict(state)
 
     # --- seams for running on several processes ------------------------------------------------
-    def random_streams(self) -> dict:
+    def random_streams(self) -> dict[str, Any]:
         """The layers that draw random numbers (dropout), by name, in forward order."""
         return {name: layer for name, layer in self.layers.items() if getattr(layer, "draws_random", False)}
 
-    def random_stream_states(self) -> dict:
+    def random_stream_states(self) -> dict[str, dict[str, Any]]:
         """Their part of ``layer_state()``: the random state of each, by layer name."""
         return {name: layer.state_dict() for name, layer in self.random_streams().items()}
 
-    def reseed_random_streams(self, seed_for) -> None:
+    def reseed_random_streams(self, seed_for: Callable[[int, int | None], int | None]) -> None:
         """Each stream restarts from ``seed_for(index, its seed)`` (None: left as it is)."""
         for index, layer in enumerate(self.random_streams().values()):
             seed = seed_for(index, layer.seed)
             if seed is not None:
                 layer.reseed(seed)
 
-    def share_batch_statistics(self, make_hook) -> list:
+    def share_batch_statistics(self, make_hook: Callable[[], Any]) -> list[Any]:
         """Every layer computing batch statistics (BatchNorm) gets the hook ``make_hook()``
         (global-batch statistics over ranks); returns those layers in forward order."""
         layers = [layer for layer in self.layers.values() if getattr(layer, "batch_statistics", False)]
@@ -107,7 +134,7 @@ class NetStateAndModes:
             layer.statistics = make_hook()
         return layers
 
-    def clear_caches(self):
+    def clear_caches(self) -> None:
         """Forget what the last forward kept for backward."""
         for layer in self._all_layers():
             if hasattr(layer, "_clear_cache"):
@@ -115,7 +142,7 @@ class NetStateAndModes:
 
     # --- modes ---------------------------------------------------------------------------------------
     @contextmanager
-    def trusted_inputs(self):
+    def trusted_inputs(self: _S) -> Iterator[_S]:
         """Skip the checks that read values (NaN/inf, labels): for data checked with ``check_inputs``."""
         before, self.validate_inputs = self.validate_inputs, False
         try:
@@ -124,7 +151,7 @@ class NetStateAndModes:
             self.validate_inputs = before
 
     @contextmanager
-    def probe(self):
+    def probe(self: _S) -> Iterator[_S]:
         """Forward passes for measuring only: on exit the state (BatchNorm statistics, dropout
         random state), ``last_loss`` and the layers' caches are as if nothing had run."""
         state, last_loss = self.layer_state(), self.last_loss
@@ -137,7 +164,7 @@ class NetStateAndModes:
             self.clear_caches()
 
     @contextmanager
-    def computing_in(self, dtype):
+    def computing_in(self: _S, dtype: DTypeLike) -> Iterator[_S]:
         """Every layer on copies of its parameters and state in ``dtype`` (the numerical
         gradient's float64); on exit the original arrays are back, untouched."""
         layers = [layer for layer in self._all_layers() if isinstance(layer, Layer)]

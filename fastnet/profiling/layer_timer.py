@@ -109,7 +109,8 @@ def timing_layers(net, sync=None):
     loss_name = type(net.lastLayer).__name__
     layers = list(net.layers.items()) + [(loss_name, net.lastLayer)]
     units.setdefault(loss_name, loss_name)
-    saved, busy = [], set()
+    saved: list[tuple] = []
+    busy: set[int] = set()
     try:
         for name, layer in layers:
             for method in WRAPPED:

@@ -5,10 +5,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
 
 from fastnet import catalog
+from fastnet.annotations import BackendLike, PathLike
 from fastnet.errors import InputError
 from fastnet.training.run_options import RunOptions, check_run_options
 
@@ -24,7 +26,16 @@ class RunConfig(RunOptions):
     """What a run learns; ``RunConfig()`` is the classic recipe of the default net.
 
     Model selection and the schedule (``val_split``, ``lr_schedule``, ...) come from
-    ``RunOptions``: a resumed run needs them."""
+    ``RunOptions``: a resumed run needs them.
+
+    Examples
+    --------
+    >>> config = RunConfig.for_net("simple-conv", epochs=1)
+    >>> config.net, config.epochs, config.flatten
+    ('simple-conv', 1, False)
+    >>> RunConfig.from_dict(config.to_dict()) == config
+    True
+    """
 
     net: str = catalog.DEFAULT_NET
     dataset: str = catalog.DEFAULT_DATASET
@@ -32,7 +43,7 @@ class RunConfig(RunOptions):
     batch_size: int = catalog.TRAIN_BATCH
     lr: float = _DEFAULT.lr
     optimizer: str = _DEFAULT.optimizer
-    hidden: list = field(default_factory=lambda: list(_DEFAULT.hidden))
+    hidden: list[int] = field(default_factory=lambda: list(_DEFAULT.hidden))
     weight_decay: float = 0.0  # the optimizer's, for every net (AdamW for adam): fastnet.optim
     dropout: float = 0.0
     batchnorm: bool = False
@@ -41,8 +52,14 @@ class RunConfig(RunOptions):
     limit: int | None = None  # train on the first ``limit`` training samples only
 
     @classmethod
-    def for_net(cls, net: str = catalog.DEFAULT_NET, **given) -> RunConfig:
-        """``net``'s classic recipe, overridden by ``given`` settings; checked."""
+    def for_net(cls, net: str = catalog.DEFAULT_NET, **given: Any) -> RunConfig:
+        """``net``'s classic recipe, overridden by ``given`` settings; checked.
+
+        Raises
+        ------
+        InputError
+            For an unknown net or setting, or a setting out of range.
+        """
         recipe = catalog.net_entry(net).recipe
         return cls.from_dict(
             {
@@ -56,11 +73,12 @@ class RunConfig(RunOptions):
             }
         ).check()
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
+        """Every setting by name (JSON-able): what a checkpoint records."""
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> RunConfig:
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         """The RunConfig of ``data``; a key that is not a setting is refused, not dropped."""
         if not isinstance(data, dict):
             raise InputError(f"a run configuration must be a dict, not {type(data).__name__}")
@@ -73,13 +91,20 @@ class RunConfig(RunOptions):
         return cls(**data)
 
     @classmethod
-    def from_record(cls, recorded: dict) -> RunConfig:
+    def from_record(cls, recorded: dict[str, Any]) -> RunConfig:
         """The RunConfig of a checkpoint's ``config`` (which also records ``RECORD_KEYS``)."""
         if not isinstance(recorded, dict):
             raise InputError(f"a run configuration must be a dict, not {type(recorded).__name__}")
         return cls.from_dict({k: v for k, v in recorded.items() if k not in RECORD_KEYS})
 
     def check(self) -> RunConfig:
+        """The config itself, once every setting is known to be in range.
+
+        Raises
+        ------
+        InputError
+            Naming the first setting out of range (as its command-line option).
+        """
         _choice("net", self.net, catalog.NET_NAMES)
         _choice("dataset", self.dataset, catalog.DATASETS)
         _choice("optimizer", self.optimizer, catalog.OPTIMIZER_NAMES)
@@ -109,6 +134,7 @@ class RunConfig(RunOptions):
 
     @property
     def flatten(self) -> bool:
+        """True when the net takes flat rows (MLPs), False when it takes images (conv nets)."""
         return not catalog.net_entry(self.net).images
 
 
@@ -119,25 +145,30 @@ class TrainerConfig(RunOptions):
     ``record`` is the description of the run saved with every checkpoint and history (a
     ``RunConfig``'s dict and where the data came from); ``free_memory`` overrides the measured
     free bytes of the memory check.
+
+    Examples
+    --------
+    >>> TrainerConfig(epochs=2, progress=False).with_options(batch_size=50).batch_size
+    50
     """
 
     epochs: int = 10
     batch_size: int = catalog.TRAIN_BATCH
     seed: int = catalog.DEFAULT_SEED
     eval_batch_size: int = catalog.EVAL_BATCH
-    out_dir: object = None
+    out_dir: PathLike | None = None
     progress: bool = True
-    log: Callable | None = print
+    log: Callable[..., object] | None = print
     log_every: int = catalog.LOG_EVERY
-    record: dict = field(default_factory=dict)
+    record: dict[str, Any] = field(default_factory=dict)
     check_memory: bool = True
     free_memory: int | None = None
     title: str = ""
-    tensorboard: object = None  # a folder for TensorBoard events
+    tensorboard: PathLike | None = None  # a folder for TensorBoard events
     threads: int | None = None  # --threads: BLAS and convolution threads (None: fastnet.threads' policy)
 
     @classmethod
-    def for_run(cls, run: RunConfig, record=None, **options) -> TrainerConfig:
+    def for_run(cls, run: RunConfig, record: dict[str, Any] | None = None, **options: Any) -> TrainerConfig:
         """The loop settings of ``run`` (epochs, batch size, seed); ``run`` and the ``record``
         entries (the backend, where the data came from) are saved with its checkpoints."""
         return cls(
@@ -148,7 +179,14 @@ class TrainerConfig(RunOptions):
             **{**run.run_options(), **options},
         ).check()
 
-    def with_options(self, **options) -> TrainerConfig:
+    def with_options(self, **options: Any) -> TrainerConfig:
+        """A checked copy with ``options`` (field names) changed.
+
+        Raises
+        ------
+        InputError
+            For an option that is not a field, or a setting out of range.
+        """
         known = {f.name for f in fields(self)}
         unknown = sorted(set(options) - known)
         if unknown:
@@ -156,6 +194,13 @@ class TrainerConfig(RunOptions):
         return replace(self, **options).check()
 
     def check(self) -> TrainerConfig:
+        """The config itself, once the counts and run options are known to be in range.
+
+        Raises
+        ------
+        InputError
+            Naming the first setting out of range.
+        """
         check_count("epochs", self.epochs)
         check_count("batch_size", self.batch_size)
         check_count("eval_batch_size", self.eval_batch_size)
@@ -167,7 +212,7 @@ class TrainerConfig(RunOptions):
         return self
 
 
-def check_count(name, value, least=1):
+def check_count(name: str, value: Any, least: int = 1) -> None:
     """``value`` must be a whole number >= ``least`` (1.7 epochs is a mistake, not 1)."""
     if not _is_int(value) or value < least:
         kind = "an integer >= 0" if least == 0 else "a positive integer"
@@ -189,6 +234,30 @@ def _is_number(value) -> bool:
     return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
 
 
-def build_net(config: RunConfig, backend, input_shape, output_size=catalog.CLASSES):
-    """The net a config describes, initialised from its seed."""
+def build_net(
+    config: RunConfig, backend: BackendLike, input_shape: Sequence[int], output_size: int = catalog.CLASSES
+) -> Any:
+    """The net a config describes, initialised from its seed.
+
+    Parameters
+    ----------
+    config : RunConfig
+        Names the net and its settings (hidden sizes, dropout, batch norm, dtype, seed).
+    backend : Backend, str or None
+        Where the net computes.
+    input_shape : sequence of int
+        One sample's shape: ``(784,)`` for an MLP, ``(1, 28, 28)`` for a conv net.
+    output_size : int
+        The number of classes.
+
+    Returns
+    -------
+    Sequential
+
+    Examples
+    --------
+    >>> net = build_net(RunConfig.for_net("simple-conv"), "numpy", (1, 28, 28))
+    >>> type(net).__name__, net.output_size
+    ('SimpleConvNet', 10)
+    """
     return catalog.net_entry(config.net).build(config, backend, tuple(input_shape), output_size)

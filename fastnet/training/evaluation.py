@@ -1,5 +1,7 @@
 """The seed of each epoch's batches; a whole set's evaluation is ``fastnet.evaluation``."""
 
+from __future__ import annotations
+
 import numpy
 
 from fastnet.evaluation import evaluate

@@ -18,36 +18,76 @@ that returns True from ``should_stop(trainer)`` ends the run after the current e
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from fastnet.annotations import PathLike
+
+if TYPE_CHECKING:
+    from fastnet.training.trainer import Trainer
+
 
 class Extension:
-    def start(self, trainer):
-        pass
+    """The base of what the loop calls at its moments: each method does nothing until overridden.
 
-    def after_step(self, trainer):
-        pass
+    Examples
+    --------
+    >>> class CountSteps(Extension):
+    ...     def __init__(self):
+    ...         self.steps = 0
+    ...
+    ...     def after_step(self, trainer):
+    ...         self.steps += 1
+    ...
+    ...     def state(self):
+    ...         return {"counted_steps": self.steps}
+    """
 
-    def end_epoch(self, trainer):
-        pass
+    def start(self, trainer: Trainer) -> None:
+        """Once, when ``fit`` begins (also when a resumed run begins)."""
 
-    def stop(self, trainer, reason: str):
-        pass
+    def after_step(self, trainer: Trainer) -> None:
+        """After every update; ``trainer.interval_mean`` is the mean loss of the logging
+        interval this step closed (None between)."""
 
-    def should_stop(self, trainer) -> bool:
+    def end_epoch(self, trainer: Trainer) -> None:
+        """After the end-of-epoch evaluation; ``trainer.observation`` holds its results."""
+
+    def stop(self, trainer: Trainer, reason: str) -> None:
+        """Once, when the run ends; ``reason`` is ``"complete"``, ``"signal"`` or ``"error"``."""
+
+    def should_stop(self, trainer: Trainer) -> bool:
+        """True ends the run after the current epoch (early stopping)."""
         return False
 
-    def state(self) -> dict:
+    def state(self) -> dict[str, Any]:
+        """JSON values, under the extension's own keys, for the checkpoint's ``progress``."""
         return {}
 
-    def load_state(self, trainer, progress: dict, source=None):
-        pass
+    def load_state(self, trainer: Trainer, progress: dict[str, Any], source: PathLike | None = None) -> None:
+        """Restore what :meth:`state` saved, from a checkpoint's ``progress`` (read from ``source``)."""
 
 
 MOMENTS = ("start", "after_step", "end_epoch", "stop")
 
 
-def called_at(moment: str, function) -> Extension:
+def called_at(moment: str, function: Callable[[Trainer], object]) -> Extension:
     """An extension that calls ``function(trainer)`` at ``moment`` (one of ``MOMENTS`` but
-    ``stop``): ``trainer.extend(called_at("end_epoch", lambda t: print(t.epoch)))``."""
+    ``stop``): ``trainer.extend(called_at("end_epoch", lambda t: print(t.epoch)))``.
+
+    Raises
+    ------
+    InputError
+        For an unknown moment.
+
+    Examples
+    --------
+    >>> seen = []
+    >>> extension = called_at("end_epoch", lambda trainer: seen.append("epoch"))
+    >>> extension.end_epoch(None)
+    >>> seen
+    ['epoch']
+    """
     if moment not in MOMENTS[:-1]:
         from fastnet.errors import InputError
 

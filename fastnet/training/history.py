@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 from fastnet.atomic import atomic_write
 
@@ -17,6 +18,8 @@ OPTIONAL_COLUMNS = ("val_loss", "val_acc", "lr")
 
 
 class History:
+    data: dict[str, list[Any]]
+
     def __init__(self, data: dict | None = None):
         self.data = {c: [] for c in COLUMNS}
         self.data["step_loss"] = []  # (iteration, mean loss over the logging interval)

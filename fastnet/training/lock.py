@@ -178,7 +178,7 @@ def _try_lock_range(fd) -> bool:
 
     os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
     try:
-        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]  # msvcrt: Windows only
     except OSError:
         return False
     return True
@@ -195,7 +195,7 @@ def _release(path: Path, fd, folder_fd):
         import msvcrt
 
         os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]  # msvcrt: Windows only
         os.close(fd)
         _unlink_quietly(path)
         return

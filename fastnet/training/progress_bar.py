@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from fastnet.training.extension import Extension
 
 
 class ProgressBar(Extension):
+    bar: Any  # a tqdm bar while an epoch runs, else None
+
     def __init__(self, enabled=True):
         self.enabled = enabled
         self.bar = None

@@ -35,7 +35,8 @@ class RunOptions:
     lr_gamma: float = 0.1
     min_lr: float = 0.0
 
-    def run_options(self) -> dict:
+    def run_options(self) -> dict[str, object]:
+        """These settings by name (what a ``TrainerConfig`` takes from a ``RunConfig``)."""
         return {name: getattr(self, name) for name in RUN_OPTIONS}
 
 

@@ -13,7 +13,7 @@ from fastnet.errors import FastnetError
 class TrainingInterrupted(FastnetError):
     """SIGINT or SIGTERM arrived; a checkpoint of the last finished step was saved."""
 
-    def __init__(self, message, exit_code):
+    def __init__(self, message: str, exit_code: int):
         super().__init__(message)
         self.exit_code = exit_code
 
@@ -21,7 +21,7 @@ class TrainingInterrupted(FastnetError):
 class StopNow(KeyboardInterrupt):
     """A second SIGINT/SIGTERM while the first was being handled: stop without saving."""
 
-    def __init__(self, signum):
+    def __init__(self, signum: int):
         super().__init__(signal.Signals(signum).name)
         self.signum = int(signum)
 
@@ -44,7 +44,7 @@ def stop_signals(on_first):
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    seen = []
+    seen: list[int] = []
 
     def handler(signum, frame):
         if seen:

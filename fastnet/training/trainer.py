@@ -24,14 +24,19 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy
 
+from fastnet.annotations import Array, PathLike
+from fastnet.optim import Optimizer
 from fastnet.profiling.thread_choice import threads_for
-from fastnet.threads import active_choice, using_threads
+from fastnet.threads import ThreadChoice, active_choice, using_threads
 from fastnet.training.config import TrainerConfig
 from fastnet.training.evaluation import epoch_seed, evaluate
+from fastnet.training.extension import Extension
 from fastnet.training.history import History
 from fastnet.training.lock import output_folder_lock
 from fastnet.training.placing import check_splits, eval_batch_that_fits, place_splits
@@ -40,6 +45,12 @@ from fastnet.training.steps import LocalStep
 from fastnet.training.stopping import StopNow, TrainingInterrupted, interruption, stop_signals
 
 __all__ = ["StopNow", "Trainer", "TrainingInterrupted", "epoch_seed", "evaluate"]
+
+_E = TypeVar("_E")
+
+if TYPE_CHECKING:
+    from fastnet.schedules import Schedule
+    from fastnet.training.selection import ModelSelection
 
 
 class Trainer:
@@ -55,20 +66,67 @@ class Trainer:
 
     ``step`` makes each update (default: ``LocalStep()``, this process alone); ``extensions``
     (or ``trainer.extend(ext)``) are called after the standard ones at the loop's moments.
+
+    Parameters
+    ----------
+    net : Sequential
+        The net to train, on its backend.
+    optimizer : Optimizer
+        Updates the net's parameters (``fastnet.optim``).
+    x_train, t_train : array
+        Training images and labels (host or backend arrays; moved to the net's backend once).
+    x_test, t_test : array or None
+        A test set evaluated after every epoch; None for none.
+    settings : TrainerConfig or None
+        How the loop runs; None for the defaults.
+    step : LocalStep or None
+        Makes each update; None for ``LocalStep()``.
+    extensions : iterable of Extension
+        Called after the standard extensions at the loop's moments.
+    **options
+        ``TrainerConfig`` fields, overriding those of ``settings``.
+
+    Raises
+    ------
+    InputError
+        For an unknown option, a setting out of range or data that does not fit the net.
+    ResourceError
+        When the batch would not fit in the memory there is (``check_memory``).
+
+    Examples
+    --------
+    >>> from fastnet.datasets import load_dataset
+    >>> from fastnet.nets import TwoLayerNet
+    >>> from fastnet.optim import SGD
+    >>> data = load_dataset("sample")
+    >>> net = TwoLayerNet(784, 50, 10, backend="numpy", seed=0)
+    >>> trainer = Trainer(net, SGD(lr=0.1), data.x_train[:1000], data.t_train[:1000],
+    ...                   epochs=1, batch_size=100, progress=False, log=None)
+    >>> history = trainer.fit()
+    >>> trainer.epoch, trainer.iteration
+    (1, 10)
     """
+
+    # Set as the run goes (declared here for readers and the type checker).
+    observation: dict[str, Any]
+    interval_mean: float | None
+    interval_length: int | None
+    last_good_checkpoint: Path | None
+    stopped_checkpoint: Path | None
+    _stop_signal: int | None
 
     def __init__(
         self,
-        net,
-        optimizer,
-        x_train,
-        t_train,
-        x_test=None,
-        t_test=None,
+        net: Any,
+        optimizer: Optimizer,
+        x_train: Array,
+        t_train: Array,
+        x_test: Array | None = None,
+        t_test: Array | None = None,
         settings: TrainerConfig | None = None,
-        step=None,
-        extensions=(),
-        **options,
+        step: LocalStep | None = None,
+        extensions: Iterable[Extension] = (),
+        **options: Any,
     ):
         settings = (settings or TrainerConfig()).with_options(**options)
         check_splits(x_train, x_test)
@@ -99,31 +157,35 @@ class Trainer:
         for extension in extensions:
             self.extend(extension)
 
-    def extend(self, extension):
+    def extend(self, extension: _E) -> _E:
         """Call ``extension`` at the loop's moments, after those already there; returns it."""
         self.extensions.append(extension)
         return extension
 
-    def find(self, kind):
+    def find(self, kind: type[_E]) -> _E | None:
         """The first extension of type ``kind``, or None."""
         return next((e for e in self.extensions if isinstance(e, kind)), None)
 
     @property
-    def selection(self):
+    def selection(self) -> ModelSelection | None:
+        """The model-selection extension (validation, best epoch, early stop), if any."""
         from fastnet.training.selection import ModelSelection
 
         return self.find(ModelSelection)
 
     @property
-    def schedule(self):
+    def schedule(self) -> Schedule | None:
+        """The learning-rate schedule the step applies (None: a constant rate)."""
         return self.updater.schedule
 
     @property
     def steps_per_epoch(self) -> int:
+        """Updates per epoch: the training rows divided by the batch size, rounded up."""
         return math.ceil(self.x_train.shape[0] / self.batch_size)
 
     @property
-    def curves_path(self):
+    def curves_path(self) -> Path | None:
+        """Where ``curves.png`` is written (None without an output folder)."""
         return None if self.out_dir is None else self.out_dir / "curves.png"
 
     def position(self) -> str:
@@ -133,7 +195,7 @@ class Trainer:
         return f"epoch {self.epoch + 1}, step {self.step}/{self.steps_per_epoch}"
 
     # --- state -----------------------------------------------------------------------------------
-    def progress(self) -> dict:
+    def progress(self) -> dict[str, Any]:
         """The run's position and every piece's state, as a checkpoint's ``progress`` holds it."""
         state = {
             "epoch": self.epoch,
@@ -146,8 +208,16 @@ class Trainer:
             state.update(extension.state())
         return {**state, **self.updater.state()}
 
-    def restore_progress(self, progress: dict, history: dict, source=None):
-        """Continue where a checkpoint (``source``, the file it came from) left off."""
+    def restore_progress(
+        self, progress: dict[str, Any], history: dict[str, Any], source: PathLike | None = None
+    ) -> None:
+        """Continue where a checkpoint (``source``, the file it came from) left off.
+
+        Raises
+        ------
+        InputError
+            When the checkpoint's position does not fit this run (other data or batch size).
+        """
         from fastnet.errors import InputError
 
         self.epoch, self.step = int(progress["epoch"]), int(progress["step"])
@@ -168,7 +238,7 @@ class Trainer:
 
     # --- the loop ---------------------------------------------------------------------------------
     @property
-    def thread_choice(self):
+    def thread_choice(self) -> ThreadChoice:
         """The BLAS and convolution threads ``fit`` runs with: the caller's choice in force
         (``using_threads``; a rank's share), else ``fastnet.threads``' policy for this net and
         batch (``threads`` setting: ``--threads``)."""
