@@ -4,8 +4,10 @@ The convolution splits the batch into one share per thread (``conv_threads``, re
 thread choice in force, ``fastnet.threads``), each share computed with a single-threaded BLAS: small products on
 every core at once instead of BLAS threads waking up and waiting for each other around every small
 product.  Within a share, chunks of images whose column matrix fits in the cache are built,
-multiplied and written to the output layout before the next chunk.  Also here: the contract's
-im2col/col2im and row-layout ops, for callers that use them directly.
+multiplied and written to the output layout before the next chunk.  3x3 stride-1 layers may take
+Winograd F(2x2, 3x3) tiles instead of columns (``numba_winograd``), chosen by shape in one place,
+:meth:`NumbaConvolution._conv_algorithm_for`.  Also here: the contract's im2col/col2im and
+row-layout ops, for callers that use them directly.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from threadpoolctl import ThreadpoolController
 from fastnet.backends import numba_winograd as wino
 from fastnet.backends.dispatch import fast_path
 from fastnet.backends.numba_jit import jit as _jit
+from fastnet.errors import InputError
 from fastnet.shapes import window_output_hw
 from fastnet.threads import conv_threads
 
@@ -443,7 +446,7 @@ class NumbaConvolution:
         here and only here.  Either backward is correct after either forward: both need only x."""
         choice = self.conv_algorithm or os.environ.get("FASTNET_CONV_ALGORITHM", "auto").strip().lower() or "auto"
         if choice not in ("auto", "im2col", "winograd"):
-            raise ValueError(f"FASTNET_CONV_ALGORITHM={choice!r}: expected auto, im2col or winograd")
+            raise InputError(f"FASTNET_CONV_ALGORITHM={choice!r}: expected auto, im2col or winograd")
         _, c, fh, fw = W_shape
         if choice == "im2col" or (fh, fw, stride) != (3, 3, 1):
             return "im2col"
