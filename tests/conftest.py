@@ -33,6 +33,7 @@ NUMERICS = {
     "test_distributed.py",
     "test_distributed_local.py",
     "test_interrupt.py",
+    "test_winograd.py",
 }
 
 
