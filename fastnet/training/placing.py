@@ -3,6 +3,8 @@ every split moved to the backend's device and validated once (steps then skip th
 
 from __future__ import annotations
 
+import numpy
+
 from fastnet.errors import InputError
 from fastnet.training.memory import check_batch_fits, largest_eval_batch
 from fastnet.training.selection import split_off_validation
@@ -35,6 +37,9 @@ def eval_batch_that_fits(net, optimizer, settings, x_train, arrays) -> int:
     return largest_eval_batch(per_sample, budget, data_bytes, settings.eval_batch_size)
 
 
+TRAIN_EVAL_STREAM = 0x7E  # keeps the sample's draw apart from the seed's other uses
+
+
 def place_splits(net, settings, x_train, t_train, x_test, t_test) -> dict:
     """``{"train": (x, t), "val": ..., "test": ...}`` on the device; (None, None) where absent.
 
@@ -46,6 +51,16 @@ def place_splits(net, settings, x_train, t_train, x_test, t_test) -> dict:
         "val": to_device(net, x_val, t_val, "val") if x_val is not None else (None, None),
         "test": to_device(net, x_test, t_test, "test") if x_test is not None else (None, None),
     }
+
+
+def train_eval_sample(net, x, t, size, seed):
+    """The training images evaluated after each epoch: all of them (``size`` None, the book's
+    choice), or a fixed random sample of ``size``, the same every epoch and after a resume."""
+    if size is None or size >= x.shape[0]:
+        return x, t
+    rng = numpy.random.default_rng(numpy.random.SeedSequence([seed, TRAIN_EVAL_STREAM]))
+    rows = net.backend.asarray(numpy.sort(rng.choice(x.shape[0], size, replace=False)))
+    return x[rows], t[rows]
 
 
 def to_device(net, x, t, split):

@@ -39,7 +39,7 @@ from fastnet.training.evaluation import epoch_seed, evaluate
 from fastnet.training.extension import Extension
 from fastnet.training.history import History
 from fastnet.training.lock import output_folder_lock
-from fastnet.training.placing import check_splits, eval_batch_that_fits, place_splits
+from fastnet.training.placing import check_splits, eval_batch_that_fits, place_splits, train_eval_sample
 from fastnet.training.standard import standard_extensions
 from fastnet.training.steps import LocalStep
 from fastnet.training.stopping import StopNow, TrainingInterrupted, interruption, stop_signals
@@ -141,6 +141,9 @@ class Trainer:
         splits = place_splits(net, settings, x_train, t_train, x_test, t_test)
         (self.x_train, self.t_train), (self.x_val, self.t_val) = splits["train"], splits["val"]
         (self.x_test, self.t_test) = splits["test"]
+        self.x_train_eval, self.t_train_eval = train_eval_sample(
+            net, self.x_train, self.t_train, settings.train_eval, settings.seed
+        )
         self.updater = step or LocalStep()
         self.updater.attach(self)
         self.history = History()
@@ -294,7 +297,7 @@ class Trainer:
     def _end_epoch(self, seconds, samples):
         samples = min(samples, self.x_train.shape[0])
         ev = self.updater.evaluate
-        train_loss, train_acc = ev(self, self.x_train, self.t_train)
+        train_loss, train_acc = ev(self, self.x_train_eval, self.t_train_eval)
         test_loss, test_acc = ev(self, self.x_test, self.t_test) if self.x_test is not None else (None, None)
         val_loss, val_acc = ev(self, self.x_val, self.t_val) if self.x_val is not None else (None, None)
         self.epoch += 1
