@@ -24,9 +24,11 @@ SAMPLES, FEATURES, CLASSES, STEPS = 1000, 12, 5, 30
 NETS = ("two-layer", "mlp", "mlp-bn")
 CONFIGS = [(net, opt, batch) for net in NETS for opt in ("sgd", "momentum", "adam") for batch in (200, 201)]
 CONFIGS += [("two-layer", "adam", 2), ("mlp", "momentum", 2)]  # 3 ranks: one slice is empty
-# Batch norm over a batch smaller than the ranks: one gradient each (over 2 rows the
-# normalised values are +-1 and training only amplifies rounding noise).
-BN_BATCHES = (2, 5)
+# Batch norm, one gradient at every small batch size: 1-row slices (2 on 2 ranks), an empty one
+# (2 on 3 ranks), uneven ones.  One gradient, not a run: at batches below about 6 this recipe's
+# one-process training amplifies a one-ulp nudge of a weight to O(1) within an epoch, so runs
+# that round differently (any two partitions of a sum) part ways however exact each step is.
+BN_BATCHES = (2, 3, 4, 5, 6, 7)
 LR = {"sgd": 0.1, "momentum": 0.05, "adam": 0.01}
 
 

@@ -177,11 +177,15 @@ def test_a_rank_killed_during_training_ends_the_job_nonzero(tmp_path):
         env=cli_env(tmp_path),
     )
     try:
+        said = {}
         for line in proc.stdout:
+            if line.startswith("process ids by rank: "):
+                said = dict(pair.split(": ") for pair in line.split(": ", 1)[1].strip().split(", "))
             if line.startswith("threads:"):
                 break
         victims = [pid for pid in descendants(proc.pid) if rank_of(pid) == 1]
         assert victims, "rank 1 not found"
+        assert said == {"0": said.get("0"), "1": str(victims[-1])}  # the launcher's banner names only the PID
         started = time.monotonic()
         os.kill(victims[-1], signal.SIGKILL)
         proc.communicate(timeout=60)
@@ -370,3 +374,96 @@ def test_lr_scale_without_distributed_is_one_line(tmp_path):
     assert proc.returncode == 2 and lines == [
         "fastnet: error: --lr-scale scales by the number of ranks: it needs --distributed (under mpiexec)"
     ]
+
+
+def mpmd_command(rank0_args, rank1_args):
+    """``mpiexec -n 1 fastnet A : -n 1 fastnet B``: two ranks started with different options."""
+    return [MPIEXEC, "-n", "1", *command(*rank0_args), ":", "-n", "1", *command(*rank1_args)]
+
+
+def one_line_within(cmd, tmp_path, seconds=60):
+    started = time.monotonic()
+    proc = run(cmd, tmp_path)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and time.monotonic() - started < seconds, proc.stderr[-3000:]
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "option",
+    [("--seed", "1"), ("--epochs", "2"), ("--batch-size", "100"), ("--dtype", "float32"), ("--val-split", "0.2")],
+    ids=lambda option: option[0],
+)
+def test_ranks_started_with_different_options_stop_with_one_line_from_rank_0(tmp_path, option):
+    # Before: wrong weights with exit 0, MPICH's "Message truncated" stack, a hang or a traceback.
+    args = ("train", *RUN, "--epochs", "1", "--out", "x", "--distributed", "mpi")
+    line = one_line_within(mpmd_command(args, (*args, *option)), tmp_path)
+    assert line.startswith(f"fastnet: error: rank 1 was started with other settings than rank 0: {option[0]} ")
+    assert line.endswith("start every rank with the same options")
+    assert not (tmp_path / "x" / "checkpoint.npz").exists()
+
+
+def test_resume_on_one_rank_only_stops_with_one_line(tmp_path):
+    args = ("train", *RUN, "--out", "run", "--distributed", "mpi")
+    assert run(mpi_command(2, *args, "--epochs", "1"), tmp_path).returncode == 0
+    resumed = ("train", "--resume", "run/checkpoint.npz", "--epochs", "2", "--quiet", "--distributed", "mpi")
+    fresh = ("train", *RUN, "--epochs", "2", "--out", "other", "--distributed", "mpi")
+    line = one_line_within(mpmd_command(resumed, fresh), tmp_path)
+    assert "rank 1 was started with other settings than rank 0: --resume (none)" in line
+    assert "(rank 0: a checkpoint at epoch 1, step 0)" in line
+
+
+@pytest.mark.parametrize("lone_rank", [0, 1])
+def test_distributed_on_one_rank_only_stops_with_one_line(tmp_path, lone_rank):
+    args = ("train", *RUN, "--epochs", "1", "--out", "x")
+    pair = [(*args, "--distributed", "mpi"), (*args, "--distributed", "mpi")]
+    pair[lone_rank] = args
+    line = one_line_within(mpmd_command(*pair), tmp_path)
+    assert line == (
+        f"fastnet: error: rank {lone_rank}: started without --distributed, unlike the other ranks; "
+        f"start every rank with the same options"
+    )
+    assert not (tmp_path / "x" / "checkpoint.npz").exists()
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo", "socket", "dangling link", "link loop"])
+def test_a_lock_file_that_is_not_a_file_is_one_line_from_rank_0(tmp_path, kind):
+    import socket
+
+    lock = tmp_path / "out" / ".fastnet.lock"
+    lock.parent.mkdir()
+    if kind == "directory":
+        lock.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(lock)
+    elif kind == "socket":
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(lock))
+    elif kind == "dangling link":
+        lock.symlink_to(tmp_path / "nowhere")
+    else:
+        lock.symlink_to(lock)
+    line = one_line_within(
+        mpi_command(2, "train", *RUN, "--epochs", "1", "--out", "out", "--distributed", "mpi"), tmp_path
+    )
+    assert line.startswith("fastnet: error: rank 0: ") and "lock file" in line and "remove it and run again" in line
+    assert not (tmp_path / "out" / "checkpoint.npz").exists()
+
+
+def test_a_damaged_dropout_state_of_one_rank_is_one_line(tmp_path):
+    from fastnet.serialization import save_arrays
+    from fastnet.training.checkpoint import read_checkpoint
+
+    args = ("--net", "mlp", "--dropout", "0.3", "--dataset", "sample", "--limit", "400", "--batch-size", "100")
+    made = run(
+        mpi_command(2, "train", *args, "--epochs", "1", "--quiet", "--out", "run", "--distributed", "mpi"), tmp_path
+    )
+    assert made.returncode == 0, made.stderr
+    checkpoint = tmp_path / "run" / "checkpoint.npz"
+    arrays, meta = read_checkpoint(checkpoint)
+    for state in meta["progress"]["rank_layer_states"][1].values():
+        state["rng"]["state"]["state"] = -1  # a PCG64 state out of its range
+    save_arrays(checkpoint, arrays, meta)
+    resumed = ("train", "--resume", "run/checkpoint.npz", "--epochs", "2", "--quiet", "--distributed", "mpi")
+    line = one_line_within(mpi_command(2, *resumed), tmp_path)
+    assert line.startswith("fastnet: error: rank 1: the checkpoint's dropout state of this rank is damaged (")

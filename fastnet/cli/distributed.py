@@ -49,11 +49,24 @@ def communicator_name(args) -> str:
 
 def launch(args, body):
     """``body(args, job)`` in this process, as one rank of a job when ``--distributed`` is given."""
+    from fastnet.distributed.faults import (
+        RankFailure,
+        abort_on_error,
+        install_excepthook,
+        join_job,
+        launcher_rank,
+        meet_as_a_lone_rank,
+    )
+
     if getattr(args, "distributed", None) is None:
         if getattr(args, "lr_scale", "none") != "none":
             raise InputError("--lr-scale scales by the number of ranks: it needs --distributed (under mpiexec)")
+        failure = meet_as_a_lone_rank()  # under mpiexec: were the other ranks started with it?
+        if failure is not None:
+            if failure.said_by_another_rank:
+                return failure.exit_code
+            raise failure
         return body(args, Job())
-    from fastnet.distributed.faults import RankFailure, abort_on_error, install_excepthook, join_job, launcher_rank
 
     try:
         comm = join_job(communicator_name(args))

@@ -147,6 +147,18 @@ def output_folder(args, config) -> Path:
     return out_dir
 
 
+def shared_settings(args, config, meta) -> dict:
+    """What every rank of a job must be started with alike: whatever changes the numbers.
+
+    (``--net`` and ``--hidden`` also change the parameters' shapes, which the broadcast checks.)
+    """
+    settings = {option(key): value for key, value in config.to_dict().items()}
+    settings["--lr-scale"] = args.lr_scale
+    progress = meta["progress"] if meta else None
+    settings["--resume"] = f"a checkpoint at epoch {progress['epoch']}, step {progress['step']}" if progress else None
+    return settings
+
+
 def run(args):
     """One process, or (``--distributed``) every rank of an mpiexec job; see cli/distributed.py."""
     return launch(args, train)
@@ -154,7 +166,6 @@ def run(args):
 
 def train(args, job):
     from fastnet.training import Trainer, TrainerConfig, build_net
-    from fastnet.training.checkpoint import load_checkpoint_arrays, restore_checkpoint
 
     say = print
     meta = base = None
@@ -168,16 +179,23 @@ def train(args, job):
     # A folder the user named is checked before any data is read; the default one is named
     # after the data actually used (the embedded sample, where full MNIST cannot be had).
     out_dir = output_folder(args, config) if args.out or args.resume else None
-    backend = job.on_every_rank(lambda: choose_backend(args, recorded=meta["backend"] if meta else None)).backend
+    # The ranks' first meeting: each loads its backend, and all compare the settings.
+    recorded_backend = meta["backend"] if meta else None
+    backend = job.on_every_rank(
+        lambda: choose_backend(args, recorded=recorded_backend), same=shared_settings(args, config, meta)
+    ).backend
     job.limit_threads(args.threads)  # a rank's share of the node, for the rest of the process
 
-    data = load_run_data(
-        config.dataset, args.data_dir, recorded, config.flatten, progress=not args.quiet, checkpoint=args.resume
+    data = job.on_every_rank(  # a rank that cannot read (or fetch) the data stops every rank alike
+        lambda: load_run_data(
+            config.dataset, args.data_dir, recorded, config.flatten, progress=not args.quiet, checkpoint=args.resume
+        )
     )
     if data.is_sample and config.dataset != catalog.SAMPLE:
         config.dataset = catalog.SAMPLE  # it fell back: a resumed run must train on the sample too
     out_dir = out_dir or output_folder(args, config)
-    with job.holding_output_folder(out_dir, say=say):
+    same_data = {"data": f"{data.name}, {len(data.x_train)} training samples of shape {data.x_train.shape[1:]}"}
+    with job.holding_output_folder(out_dir, say=say, same=same_data):
         say(f"data: {data.name} from {data.source} ({data.x_train.shape[0]:,} train, {data.x_test.shape[0]:,} test)")
         x_train, t_train = data.x_train, data.t_train
         if config.limit:
@@ -209,9 +227,7 @@ def train(args, job):
             net, optimizer, x_train, t_train, data.x_test, data.t_test, settings=job.settings(settings), step=job.step()
         )
         if args.resume:
-            arrays = load_checkpoint_arrays(args.resume, net, optimizer)
-            restore_checkpoint(net, optimizer, arrays, meta, args.resume)
-            trainer.restore_progress(meta["progress"], meta["history"], source=args.resume)
+            job.on_every_rank(lambda: resume_from(args.resume, meta, trainer))  # a damaged file: one line
             if config.lr != base.lr:
                 say(f"learning rate changed from {base.lr} to {config.lr} for the rest of the run")
             say(f"resuming {args.resume} at {trainer.position()}")
@@ -233,6 +249,15 @@ def train(args, job):
     pictures = [trainer.curves_path, *write_train_pictures(trainer, filters_before, args.tensorboard)]
     print_summary(say, backend, history, out_dir, pictures, config.keep_best)
     return 0
+
+
+def resume_from(path, meta, trainer):
+    """The checkpoint's parameters, optimizer slots, layer state and progress, into ``trainer``."""
+    from fastnet.training.checkpoint import load_checkpoint_arrays, restore_checkpoint
+
+    arrays = load_checkpoint_arrays(path, trainer.net, trainer.optimizer)
+    restore_checkpoint(trainer.net, trainer.optimizer, arrays, meta, path)
+    trainer.restore_progress(meta["progress"], meta["history"], source=path)
 
 
 def print_summary(say, backend, history, out_dir, pictures, keep_best=False):

@@ -30,9 +30,10 @@ _SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_NTASKS")
 class RankFailure(FastnetError):
     """Raised alike on every rank: one of them could not do what all must (e.g. load a backend)."""
 
-    def __init__(self, message, rank):
+    def __init__(self, message: str, rank: int | None):
         super().__init__(message)
         self.rank = rank
+        self.said_by_another_rank = False  # True where another rank reports it (this one stays quiet)
 
 
 def _from_env(names):
@@ -89,11 +90,14 @@ def _end_this_rank(line: str):
     raise SystemExit(1)  # not reached: SIGTERM ends the process
 
 
-def on_every_rank(comm, action):
+def on_every_rank(comm, action, same=None):
     """``action()`` on every rank; if it fails on any, every rank raises the same ``RankFailure``.
 
     Only FastnetError (a known reason: backend unavailable, bad input) is shared; anything else
-    is a bug and propagates (``abort_on_error`` then ends the job).
+    is a bug and propagates (``abort_on_error`` then ends the job).  ``same`` is a small dict
+    every rank must hold alike (the settings that change the numbers): where a rank's differs
+    from rank 0's, every rank raises the same ``RankFailure`` naming the difference, instead of
+    training on garbled buffers or waiting forever in a collective the others never make.
     """
     if comm.size == 1:
         return action()
@@ -102,13 +106,66 @@ def on_every_rank(comm, action):
         result = action()
     except FastnetError as exc:
         error = str(exc)
-    errors = comm.allgather_object(error)
-    failed = [(rank, text) for rank, text in enumerate(errors) if text is not None]
+    raise_shared_failure(comm.allgather_object((error, same)))
+    return result
+
+
+def raise_shared_failure(shared) -> None:
+    """Every rank's ``(error or None, same)``, in rank order: the failure all ranks raise, if any."""
+    failed = [(rank, text) for rank, (text, _same) in enumerate(shared) if text is not None]
     if failed:
         rank, text = failed[0]
         more = f" (and {len(failed) - 1} other rank(s))" if len(failed) > 1 else ""
         raise RankFailure(f"rank {rank}{more}: {text}", rank)
-    return result
+    ours = shared[0][1] or {}
+    for rank, (_error, theirs) in enumerate(shared[1:], 1):
+        theirs = theirs or {}
+        keys = [key for key in {**ours, **theirs} if ours.get(key) != theirs.get(key)]
+        if keys:
+            said = ", ".join(f"{key} {_show(theirs.get(key))} (rank 0: {_show(ours.get(key))})" for key in keys)
+            raise RankFailure(
+                f"rank {rank} was started with other settings than rank 0: {said}; "
+                f"start every rank with the same options",
+                rank,
+            )
+
+
+def _show(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return " ".join(str(v) for v in value) or "(none)"
+    return "(none)" if value is None else str(value)
+
+
+_ALONE = "alone"  # what a process started without --distributed shares at the first meeting
+
+
+def meet_as_a_lone_rank():
+    """A process started by a launcher with others but without ``--distributed``: it takes part
+    in the others' first meeting, so that where they were started with ``--distributed`` every
+    rank stops with one line instead of waiting for this one forever.
+
+    Where no process has ``--distributed`` each goes on alone, as before; where MPI does not
+    load here nothing is checked (and the others could not have started it either).  Returns the
+    ``RankFailure`` to raise (rank 0 says it), or None.
+    """
+    if launcher_size() <= 1:
+        return None
+    from fastnet.distributed import get_communicator
+
+    try:
+        comm = get_communicator("mpi")
+    except BackendUnavailable:
+        return None
+    text = "started without --distributed, unlike the other ranks; start every rank with the same options"
+    shared = comm.allgather_object((text, _ALONE))
+    if all(same == _ALONE for _error, same in shared):
+        return None
+    try:
+        raise_shared_failure(shared)
+    except RankFailure as exc:
+        exc.said_by_another_rank = comm.rank != 0
+        return exc
+    return None
 
 
 def report_and_abort(comm, exc: BaseException) -> None:

@@ -120,7 +120,7 @@ class Dropout(Layer):
         before = self.rng.bit_generator.state
         try:
             self.rng.bit_generator.state = saved
-        except (TypeError, ValueError, KeyError) as exc:
+        except (TypeError, ValueError, KeyError, OverflowError) as exc:  # Overflow: an int out of range
             self.rng.bit_generator.state = before
             raise InputError(f"Dropout random state is damaged ({exc})") from None
 

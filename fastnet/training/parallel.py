@@ -10,6 +10,7 @@ layer state and optimizer slots broadcast from rank 0).  The command's options a
 from __future__ import annotations
 
 import contextlib
+import os
 
 from fastnet.distributed.base import SingleProcess
 from fastnet.training.steps import DataParallelStep
@@ -30,14 +31,15 @@ class Job:
     def distributed(self) -> bool:
         return self.name is not None
 
-    def on_every_rank(self, action):
-        """``action()`` here; under a job, a failure on any rank fails every rank alike."""
+    def on_every_rank(self, action, same=None):
+        """``action()`` here; under a job, a failure on any rank fails every rank alike, and so
+        does a rank whose ``same`` (a dict of settings) differs from rank 0's."""
         if not self.distributed:
             return action()
         from fastnet.distributed.faults import on_every_rank
 
         try:
-            return on_every_rank(self.comm, action)
+            return on_every_rank(self.comm, action, same)
         finally:
             self.agreed_once = True
 
@@ -46,13 +48,13 @@ class Job:
         return value if self.comm.is_root else None
 
     @contextlib.contextmanager
-    def holding_output_folder(self, folder, say=print):
+    def holding_output_folder(self, folder, say=print, same=None):
         """Rank 0 holds ``folder``'s lock for the block; a busy folder fails every rank alike,
-        so the job ends with rank 0's one line rather than an abort."""
+        so the job ends with rank 0's one line rather than an abort (``same``: as ``on_every_rank``)."""
         from fastnet.training.lock import output_folder_lock
 
         with contextlib.ExitStack() as held:
-            self.on_every_rank(lambda: held.enter_context(output_folder_lock(self.root_only(folder), say=say)))
+            self.on_every_rank(lambda: held.enter_context(output_folder_lock(self.root_only(folder), say=say)), same)
             yield
 
     def limit_threads(self, requested=None):
@@ -100,5 +102,9 @@ class Job:
 def print_rank_line(job, lr, say=print):
     if job.distributed:
         say(f"processes: {job.comm.describe()}; each computes its rows of every global batch")
+        # A dead rank takes the others down at once (the launcher kills them): its banner names
+        # only the PID, which this line turns into a rank.
+        pids = job.comm.allgather_object(os.getpid())
+        say("process ids by rank: " + ", ".join(f"{rank}: {pid}" for rank, pid in enumerate(pids)))
     if job.lr_scale == "linear":
         say(f"learning rate scaled linearly with the ranks: {lr:g} x {job.comm.size} = {job.lr(lr):g}")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fastnet.annotations import Array, PathLike
-from fastnet.errors import InputError
+from fastnet.errors import CheckpointError, InputError
 from fastnet.training.evaluation import evaluate
 from fastnet.training.lr import resumed_schedule, run_schedule
 
@@ -108,7 +108,7 @@ class DataParallelStep(LocalStep):
         self._streams = self.parallel.has_streams()  # the net's layers are fixed from here on
         if meta is not None and self._streams:
             saved = meta["progress"].get("rank_layer_states")
-            if not (isinstance(saved, list) and self._restore_streams(saved)):
+            if not self._restore_streams(saved):
                 say(
                     f"note: the checkpoint was written by {len(saved) if isinstance(saved, list) else 1} "
                     f"process(es), this run has {self.comm.size}: dropout masks come from fresh (seed, rank) "
@@ -122,10 +122,25 @@ class DataParallelStep(LocalStep):
         return self.parallel
 
     def _restore_streams(self, saved) -> bool:
-        try:
-            return self._joined.restore_rng_states(saved)
-        except (InputError, TypeError, KeyError, ValueError):
+        """Each rank's dropout streams from the checkpoint; False where it was written by another
+        number of processes.  A damaged state stops every rank alike with one line."""
+        from fastnet.distributed.faults import on_every_rank
+
+        if saved is None or (isinstance(saved, list) and len(saved) != self.comm.size):
             return False
+
+        def restore():
+            try:
+                if not isinstance(saved, list) or not isinstance(saved[self.comm.rank], dict):
+                    raise TypeError("not a list with a dict per rank")
+                return self._joined.restore_rng_states(saved)
+            except (InputError, TypeError, KeyError, ValueError, AttributeError, OverflowError) as exc:
+                raise CheckpointError(
+                    f"the checkpoint's dropout state of this rank is damaged ({exc}); "
+                    f"resume from an undamaged checkpoint"
+                ) from None
+
+        return on_every_rank(self.comm, restore)
 
     def gradient(self, trainer: Trainer, rows: Array) -> dict[str, Array]:
         """The gradient of the whole batch ``rows``: this rank's slice, allreduced."""
