@@ -230,7 +230,7 @@ def train(args, job):
         # the run starts (under the threads it trains with).
         trainer.extend(called_at("start", lambda _trainer: say(f"BLAS: {describe_blas()}")))
         history = trainer.fit()
-    pictures = [trainer.curves_path, *write_train_pictures(trainer, filters_before, args.tensorboard)]
+    pictures = [trainer.curves_path, *write_train_pictures(trainer, filters_before)]
     print_summary(say, backend, history, out_dir, pictures, config.keep_best)
     return 0
 
