@@ -99,7 +99,7 @@ def test_readme_picture_commands_write_valid_pngs_and_tensorboard_events(tmp_pat
     assert scored.returncode == 0, scored.stderr
     best_epoch = read_checkpoint(run / "best.npz")[1]["progress"]["epoch"]
     assert f"(simple-conv, best validation epoch {best_epoch})" in scored.stdout
-    for name in ("confusion.png", "errors.png"):
+    for name in ("confusion-best.png", "errors-best.png"):  # best.npz's own, beside checkpoint.npz's
         assert f"picture: {Path('runs/simple-conv') / name}" in scored.stdout
         assert_png(run / name)
 

@@ -20,6 +20,7 @@ from fastnet.training.config import ADJUSTABLE_ON_RESUME, RunConfig
 from fastnet.training.extension import called_at
 from fastnet.training.parallel import print_rank_line
 from fastnet.training.profile_once import ProfileOnce
+from fastnet.training.run_files import remove_previous_run
 from fastnet.training.selection import summary_lines
 
 
@@ -60,7 +61,12 @@ def register(sub):
         help="continue a run from its checkpoint, with the settings, backend and data it "
         "recorded; --epochs (to extend), --lr and --backend may change",
     )
-    p.add_argument("--overwrite", action="store_true", help="replace the run already in --out instead of refusing")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run already in --out instead of refusing: its checkpoints, history and "
+        "pictures are removed first (other files stay)",
+    )
     p.add_argument("--limit", type=positive_int, default=None, help="use only the first N training samples")
     p.add_argument("--quiet", action="store_true", help="no progress bar; one log line per epoch")
     add_selection_options(p)
@@ -138,13 +144,18 @@ def output_folder(args, config) -> Path:
     if not os.access(existing, os.W_OK | os.X_OK):
         raise InputError(f"--out {out_dir}: cannot write in {existing}; choose another --out")
     checkpoint = out_dir / "checkpoint.npz"
-    continuing = args.resume and checkpoint.exists() and checkpoint.resolve() == Path(args.resume).resolve()
-    if checkpoint.exists() and not continuing and not args.overwrite:
+    if checkpoint.exists() and not continues_run(args, out_dir) and not args.overwrite:
         raise InputError(
             f"{out_dir} already holds a run ({checkpoint}); continue it with --resume "
             f"{checkpoint}, choose another --out, or pass --overwrite to replace it"
         )
     return out_dir
+
+
+def continues_run(args, out_dir) -> bool:
+    """Whether this is ``--resume`` of the run in ``out_dir`` itself (its checkpoint.npz)."""
+    checkpoint = Path(out_dir) / "checkpoint.npz"
+    return bool(args.resume) and checkpoint.exists() and checkpoint.resolve() == Path(args.resume).resolve()
 
 
 def run(args):
@@ -178,6 +189,9 @@ def train(args, job):
         config.dataset = catalog.SAMPLE  # it fell back: a resumed run must train on the sample too
     out_dir = out_dir or output_folder(args, config)
     with job.holding_output_folder(out_dir, say=say):
+        if args.overwrite and job.root_only(out_dir) is not None and not continues_run(args, out_dir):
+            # Under the lock: nothing of the replaced run may pass for this one's (see run_files).
+            remove_previous_run(out_dir, keep=[args.resume] if args.resume else [], say=say)
         say(f"data: {data.name} from {data.source} ({data.x_train.shape[0]:,} train, {data.x_test.shape[0]:,} test)")
         x_train, t_train = data.x_train, data.t_train
         if config.limit:
