@@ -64,6 +64,11 @@ def main(argv=None) -> int:
 
 def run_command(args) -> int:
     """``args.run(args)`` with stop signals ending it in one line and exit 128 + the signal."""
+    from fastnet.plots.figure import set_aside_unusable_mplbackend
+
+    note = set_aside_unusable_mplbackend()  # before any command draws or imports matplotlib
+    if note:
+        print(note, file=sys.stderr)
     _received.clear()
     previous = {s: signal.signal(s, _stop) for s in STOP_SIGNALS}
     try:
