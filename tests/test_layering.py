@@ -11,6 +11,7 @@ FLOORS = {
     "errors": 0,
     "portable": 0,
     "cgroups": 0,
+    "words": 0,
     "files": 1,
     "atomic": 1,
     "registry": 1,

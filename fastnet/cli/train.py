@@ -13,6 +13,7 @@ from fastnet.cli.common import check_same_data, load_run_data, option, read_run,
 from fastnet.cli.distributed import add_distributed_options, launch
 from fastnet.cli.parser import fraction, non_negative_int, positive_float, positive_int
 from fastnet.cli.profile import add_threads_option
+from fastnet.cli.train_header import data_line, net_line
 from fastnet.cli.train_options import add_selection_options, given_selection_options
 from fastnet.cli.train_pictures import first_filters, refuse_stopped_run, write_train_pictures
 from fastnet.errors import InputError
@@ -22,6 +23,7 @@ from fastnet.training.parallel import print_rank_line
 from fastnet.training.profile_once import ProfileOnce
 from fastnet.training.run_files import remove_previous_run
 from fastnet.training.selection import summary_lines
+from fastnet.words import counted
 
 
 def register(sub):
@@ -119,7 +121,7 @@ def config_from_args(args, base: RunConfig | None = None, finished_epochs=0, sou
     config = RunConfig.from_dict(values).check()
     if finished_epochs >= config.epochs:
         raise InputError(
-            f"{source} has finished {finished_epochs} epochs, as many as --epochs "
+            f"{source} has finished {counted(finished_epochs, 'epoch')}, as many as --epochs "
             f"{config.epochs} asks for; give a larger --epochs to train further"
         )
     return config
@@ -192,7 +194,6 @@ def train(args, job):
         if args.overwrite and job.root_only(out_dir) is not None and not continues_run(args, out_dir):
             # Under the lock: nothing of the replaced run may pass for this one's (see run_files).
             remove_previous_run(out_dir, keep=[args.resume] if args.resume else [], say=say)
-        say(f"data: {data.name} from {data.source} ({data.x_train.shape[0]:,} train, {data.x_test.shape[0]:,} test)")
         x_train, t_train = data.x_train, data.t_train
         if config.limit:
             x_train, t_train = x_train[: config.limit], t_train[: config.limit]
@@ -222,6 +223,7 @@ def train(args, job):
         trainer = Trainer(
             net, optimizer, x_train, t_train, data.x_test, data.t_test, settings=job.settings(settings), step=job.step()
         )
+        say(data_line(data, trainer, config.limit))  # the sizes after --limit and --val-split
         if args.resume:
             arrays = load_checkpoint_arrays(args.resume, net, optimizer)
             restore_checkpoint(net, optimizer, arrays, meta, args.resume)
@@ -232,10 +234,7 @@ def train(args, job):
             refuse_stopped_run(trainer, args.resume)
         job.start(trainer, meta, say)
         print_rank_line(job, config.lr, say)
-        say(
-            f"net: {config.net} ({sum(int(v.size) for v in net.params.values()):,} parameters), "
-            f"{config.optimizer} lr {config.lr}, batch {config.batch_size}, {config.epochs} epochs, {config.dtype}"
-        )
+        say(net_line(config, trainer))
 
         say(trainer.thread_choice.describe())
         if args.profile:

@@ -4,6 +4,7 @@ convolution nets, and a resume that early stopping has already ended is refused.
 from __future__ import annotations
 
 from fastnet.errors import InputError
+from fastnet.words import counted
 
 
 def first_filters(net):
@@ -35,7 +36,7 @@ def refuse_stopped_run(trainer, checkpoint):
     selection = trainer.selection
     if selection.should_stop():
         raise InputError(
-            f"{checkpoint} was stopped early ({selection.since_best} epochs without a better "
+            f"{checkpoint} was stopped early ({counted(selection.since_best, 'epoch')} without a better "
             f"validation accuracy after epoch {selection.best_epoch}); give a larger "
             f"--early-stop to train further"
         )
