@@ -20,6 +20,7 @@ from fastnet.optim import OPTIMIZERS, make_optimizer
 TRAIN_BATCH = 100  # minibatch of a training step
 EVAL_BATCH = 1000  # batch of the test-mode passes (evaluation, fastnet eval)
 LOG_EVERY = 50  # steps per logged mean loss
+TRAIN_EVAL_SAMPLE = 10_000  # training images fastnet train evaluates after each epoch (--train-eval)
 DEFAULT_NET = "two-layer"
 DEFAULT_DATASET = "mnist"
 DEFAULT_SEED = 0

@@ -82,6 +82,23 @@ class Schedule:
             return self.min_lr + (self.base_lr - self.min_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
         return self.base_lr
 
+    def describe(self, steps_per_epoch: int) -> str:
+        """In words for a run's header, e.g. 'cosine schedule from 0.1 to 0 over 17 epochs,
+        after 1 epoch of linear warm-up'."""
+        from fastnet.words import counted
+
+        def epochs(updates):  # whole epochs as epochs, anything else as updates
+            whole, part = divmod(updates, steps_per_epoch)
+            return counted(updates, "update") if part else counted(whole, "epoch")
+
+        shape = {
+            "constant": f"constant schedule at {self.base_lr:g}",
+            "step": f"step schedule from {self.base_lr:g}, x{self.gamma:g} every {epochs(self._step_size())}",
+            "cosine": f"cosine schedule from {self.base_lr:g} to {self.min_lr:g}",
+        }[self.name]
+        warmup = f", after {epochs(self.warmup)} of linear warm-up" if self.warmup else ""
+        return f"{shape} over {epochs(self.total)}{warmup}"
+
     def _step_size(self) -> int:
         return self.step_size or max(1, (self.total - self.warmup) // 3)
 

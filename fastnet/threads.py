@@ -22,7 +22,10 @@ Overrides, strongest first: ``--threads N`` (the ``threads`` argument), then the
 (``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``, ``OMP_NUM_THREADS`` for the BLAS;
 ``NUMBA_NUM_THREADS`` for numba and the convolutions, else the BLAS number).  Outside
 any choice the convolutions use :func:`default_conv_threads`: the environment, else the usable
-cores.
+cores.  Both overrides stop at ``THREADS_PER_CORE`` per usable core (:func:`most_threads`):
+``--threads`` refuses more; a larger number in the environment (``OMP_NUM_THREADS=99999999999999999999``
+would overflow the BLAS's C int) is lowered to it, and the header says so; a value that is not a
+positive whole number (``abc``, ``-1``, ``0``, ``²``) is ignored.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ from dataclasses import dataclass
 from fastnet.cgroups import cgroup_cpu_limit, parse_cfs_quota, parse_cpu_max  # noqa: F401  (read here; defined there)
 
 LARGE_PRODUCT_MACS = 32 * 2**20
+# Threads per usable core at most: more only wait for each other, and each OpenBLAS thread takes
+# its own buffers (a thousand of them exhaust a 3 GB address space).
+THREADS_PER_CORE = 4
 BLAS_ENV = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
 NUMBA_ENV = "NUMBA_NUM_THREADS"
 
@@ -58,14 +64,23 @@ def usable_cores() -> tuple[int, str]:
     return cpus, how
 
 
+def most_threads() -> int:
+    """The most threads worth running: ``THREADS_PER_CORE`` per usable core."""
+    return THREADS_PER_CORE * usable_cores()[0]
+
+
 # --- the choice --------------------------------------------------------------------------------------
 def env_threads(names, environ=None):
-    """(count, variable) from the first of ``names`` set to a positive integer, else None."""
+    """(count, how it was set) from the first of ``names`` set to a positive whole number, lowered
+    to :func:`most_threads` (the words say so); None when none is."""
     environ = os.environ if environ is None else environ
     for name in names:
         value = environ.get(name, "").strip()
-        if value.isdigit() and int(value) > 0:
-            return int(value), name
+        if value.isascii() and value.isdecimal() and int(value) > 0:  # isdigit would let '²' through
+            count, most = int(value), most_threads()
+            if count > most:
+                return most, f"{name}={value} lowered to {most}, {THREADS_PER_CORE} per usable core"
+            return count, f"{name}={count}"
     return None
 
 
@@ -93,9 +108,9 @@ def choose_threads(largest_product_macs=None, threads=None, environ=None, conv_p
     if threads is not None:
         return ThreadChoice(threads, threads, "--threads")
     if blas_env is not None:
-        count, name = blas_env
+        count, how = blas_env
         numba = numba_env[0] if numba_env else count
-        return ThreadChoice(count, numba, f"{name}={count}" + (f", {NUMBA_ENV}={numba}" if numba_env else ""))
+        return ThreadChoice(count, numba, how + (f", {numba_env[1]}" if numba_env else ""))
     cores, how = usable_cores()
     if largest_product_macs is None:
         why = f"policy: 1 for small matrix products, {cores} for large; {_cores(cores)}: {how}"
@@ -111,7 +126,7 @@ def choose_threads(largest_product_macs=None, threads=None, environ=None, conv_p
         )
     why += f"; {_cores(cores)}: {how}"
     if numba_env:
-        why += f"; {NUMBA_ENV}={numba_env[0]}"
+        why += f"; {numba_env[1]}"
     return ThreadChoice(count, numba_env[0] if numba_env else numba, why)
 
 

@@ -99,7 +99,7 @@ def test_readme_picture_commands_write_valid_pngs_and_tensorboard_events(tmp_pat
     assert scored.returncode == 0, scored.stderr
     best_epoch = read_checkpoint(run / "best.npz")[1]["progress"]["epoch"]
     assert f"(simple-conv, best validation epoch {best_epoch})" in scored.stdout
-    for name in ("confusion.png", "errors.png"):
+    for name in ("confusion-best.png", "errors-best.png"):  # best.npz's own, beside checkpoint.npz's
         assert f"picture: {Path('runs/simple-conv') / name}" in scored.stdout
         assert_png(run / name)
 
@@ -114,7 +114,7 @@ def test_readme_picture_commands_write_valid_pngs_and_tensorboard_events(tmp_pat
         pytest.skip("tensorboardX not installed (pip install 'fastnet[tensorboard]'): events not checked")
     from test_tensorboard_log import read_events
 
-    events = read_events(tmp_path / "runs" / "tb")
+    events = read_events(tmp_path / "runs" / "tb" / "version_0")  # the run's own folder
     scalars = {(v.tag, e.step) for e in events for v in e.summary.value if v.HasField("simple_value")}
     images = {(v.tag, e.step) for e in events for v in e.summary.value if v.HasField("image")}
     for tag in ("loss/train", "loss/val", "accuracy/val", "accuracy/test", "learning_rate"):

@@ -32,7 +32,21 @@ def test_a_huge_learning_rate_stops_with_exit_3_and_the_hint(tmp_path):
     assert result.returncode == 3, result.stdout + result.stderr
     (line,) = stderr_lines(result)
     assert "training diverged: mean loss exploded to" in line
-    assert "lower the learning rate (now 1e+06), e.g. --lr 100000" in line
+    assert "lower the learning rate (now 1e+06), e.g. --lr 0.1 (the two-layer recipe's rate)" in line
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_the_learning_rate_the_hint_suggests_trains(tmp_path, optimizer):
+    """A tenth of a wild rate once came as the hint (--lr 1e6: 1e5), and diverged as well."""
+    run = ["--dataset", "sample", "--limit", "1000", "--epochs", "2", "--optimizer", optimizer, "--backend", "numpy"]
+    wild = run_cli("train", *run, "--lr", "1e6", "--quiet", "--out", tmp_path / "wild", tmp_path=tmp_path)
+    assert wild.returncode == 3, wild.stderr
+    (line,) = stderr_lines(wild)
+    hinted = line.split("e.g. --lr ")[1].split()[0]
+    tamed = run_cli("train", *run, "--lr", hinted, "--quiet", "--out", tmp_path / "tamed", tmp_path=tmp_path)
+    assert tamed.returncode == 0, (hinted, tamed.stderr)
+    history = json.loads((tmp_path / "tamed" / "history.json").read_text())["history"]
+    assert history["train_loss"][-1] < history["train_loss"][0] < math.log(10) + 0.1  # it learns
 
 
 @pytest.mark.parametrize("net", ["two-layer", "simple-conv", "deep-conv"])

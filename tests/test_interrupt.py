@@ -206,3 +206,34 @@ def test_a_stop_signal_caught_inside_a_library_still_stops_the_command(then, cap
 
     assert run_command(argparse.Namespace(run=_signalled(then))) == 128 + signal.SIGTERM
     assert capsys.readouterr().err.strip() == "fastnet: stopped by SIGTERM"
+
+
+def test_a_second_signal_says_the_step_was_not_saved(sample, tmp_path):
+    trainer = small_trainer(sample, tmp_path)
+    signal_during_evaluation(trainer.net, count=2)
+    with pytest.raises(StopNow) as stopped:
+        trainer.fit()
+    assert stopped.value.said == (
+        "stopped at once by a second SIGINT at epoch 1, step 5/5: no checkpoint was saved for it (nor before it)"
+    )
+
+
+def test_a_second_signal_in_the_command_names_the_checkpoint_to_resume_from(tmp_path):
+    """SIGINT then SIGTERM at once: the second stops before the first's checkpoint is written."""
+    child = Child(*SLOW_RUN, "--out", tmp_path / "run", tmp_path=tmp_path)
+    child.wait_for("epoch 1/1000")
+    child.proc.send_signal(signal.SIGINT)
+    child.proc.send_signal(signal.SIGTERM)
+    exit_code, stderr = child.finish()
+    assert "Traceback" not in stderr
+    (line,) = stderr.strip().splitlines()
+    assert exit_code == 143, line
+    said = re.fullmatch(
+        r"fastnet: stopped at once by a second SIGTERM at (epoch \d+, step \d+/20|end of epoch \d+): no checkpoint "
+        r"was saved for it; the last one \(end of epoch (\d+)\) is kept: (\S+); resume with: fastnet train "
+        r"--resume (\S+)",
+        line,
+    )
+    assert said, line
+    assert said.group(3) == said.group(4) == str(tmp_path / "run" / "checkpoint.npz")
+    assert read_checkpoint(said.group(3))[1]["progress"]["epoch"] == int(said.group(2))

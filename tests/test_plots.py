@@ -52,6 +52,25 @@ def test_most_confident_errors_orders_by_the_wrong_class_probability():
     assert most_confident_errors(probs, probs.argmax(axis=1)).size == 0
 
 
+@pytest.mark.parametrize("count", [25, 7, 1])
+def test_errors_figure_title_sits_above_the_first_row_and_inside_the_picture(count):
+    """The figure's title once overlapped the first row's titles (25 images)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    rng = numpy.random.default_rng(0)
+    labels = numpy.arange(count) % 10
+    fig = errors_figure(
+        rng.random((count, 784)), labels, (labels + 1) % 10, rng.random(count), title="simple-conv on fashion-mnist"
+    )
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()  # the layout the PNG gets
+    renderer = canvas.get_renderer()
+    title = fig._suptitle.get_window_extent(renderer)
+    first_row = [ax.title.get_window_extent(renderer) for ax in fig.axes[: min(count, 5)]]
+    assert all(title.y0 > box.y1 for box in first_row), (title, first_row)
+    assert 0 <= title.x0 and title.x1 <= fig.bbox.x1 and title.y1 <= fig.bbox.y1
+
+
 def test_errors_grid_titles_each_image_with_true_and_predicted(tmp_path):
     images = numpy.random.default_rng(0).random((7, 784)).astype(numpy.float32)
     fig = errors_figure(

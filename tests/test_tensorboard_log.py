@@ -13,17 +13,24 @@ tensorboardX = pytest.importorskip("tensorboardX", reason="tensorboardX is an op
 
 
 def read_events(folder):
-    """Every Event in the folder's event files (TFRecord: length, crc, payload, crc)."""
+    """Every Event in the folder's event files (TFRecord: length, crc, payload, crc), each
+    record's two checksums checked."""
     from tensorboardX.proto import event_pb2
+    from tensorboardX.record_writer import masked_crc32c
 
     events = []
     for path in sorted(folder.glob("events.out.tfevents.*")):
         data = path.read_bytes()
         offset = 0
         while offset < len(data):
-            (length,) = struct.unpack_from("<Q", data, offset)
+            header = data[offset : offset + 8]
+            (length,) = struct.unpack("<Q", header)
+            (header_crc,) = struct.unpack_from("<I", data, offset + 8)
+            assert header_crc == masked_crc32c(header), f"bad header CRC in {path} at {offset}"
             payload = data[offset + 12 : offset + 12 + length]
             assert len(payload) == length, "truncated record"
+            (payload_crc,) = struct.unpack_from("<I", data, offset + 12 + length)
+            assert payload_crc == masked_crc32c(payload), f"bad payload CRC in {path} at {offset}"
             events.append(event_pb2.Event.FromString(payload))
             offset += 12 + length + 4
     return events

@@ -231,3 +231,42 @@ def test_trainer_fit_applies_the_policy_unless_the_caller_chose(no_thread_env):
     wanted = 2 if policy == 1 else 1
     with using_threads(choose_threads(threads=wanted, environ=QUIET)):
         assert _blas_threads_during_fit(trainer()) == {wanted}
+
+
+HUGE = "99999999999999999999"  # past a C int and a 64-bit one
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "0", "²", "1e3", "", "  "])
+def test_environment_values_that_are_not_a_thread_count_are_ignored(value):
+    chosen = choose_threads(LARGE_PRODUCT_MACS * 10, environ={"OMP_NUM_THREADS": value})
+    assert chosen.blas == usable_cores()[0] and "OMP_NUM_THREADS" not in chosen.why
+
+
+@pytest.mark.parametrize("name", BLAS_ENV + (NUMBA_ENV,))
+def test_an_environment_count_past_the_bound_is_lowered_and_said(name):
+    most = 4 * usable_cores()[0]
+    chosen = choose_threads(1, environ={name: HUGE})
+    count = chosen.numba if name == NUMBA_ENV else chosen.blas
+    assert count == most and f"{name}={HUGE} lowered to {most}" in chosen.why
+
+
+@pytest.mark.parametrize("name", BLAS_ENV)
+def test_train_with_a_huge_thread_variable_runs_on_the_bounded_count(tmp_path, name):
+    """It once ended in a ctypes OverflowError traceback from the BLAS's thread setter."""
+    result = subprocess.run(
+        command(
+            *("train", "--dataset", "sample", "--limit", "200", "--epochs", "1", "--backend", "numpy", "--quiet"),
+            *("--out", tmp_path / "run"),
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=cli_env(tmp_path, **{name: HUGE}),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    most = 4 * usable_cores()[0]
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("threads: ")]
+    assert line == f"threads: {most} BLAS, {most} numba/conv ({name}={HUGE} lowered to {most}, 4 per usable core)"
+    assert (tmp_path / "run" / "checkpoint.npz").exists()

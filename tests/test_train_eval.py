@@ -56,7 +56,7 @@ def test_the_sample_depends_on_the_seed_and_holds_distinct_rows(data):
     assert whole is x
 
 
-@pytest.mark.parametrize("bad", [0, -5, 2.5, True, "full"])
+@pytest.mark.parametrize("bad", [0, -5, 2.5, True, "all", None])
 def test_a_bad_sample_size_is_named(data, bad):
     with pytest.raises(InputError, match="train-eval must be a count of images"):
         train(*data, train_eval=bad)

@@ -1,5 +1,6 @@
 """fastnet eval: a checkpoint's accuracy and confusion matrix on a test set, printed and drawn
-(confusion.png, errors.png: next to the checkpoint, or into --out)."""
+(confusion.png, errors.png: next to the checkpoint, or into --out; another checkpoint than
+checkpoint.npz names its own, e.g. confusion-best.png for best.npz)."""
 
 from pathlib import Path
 
@@ -33,7 +34,8 @@ def register(sub):
         "--out",
         default=None,
         metavar="DIR",
-        help="folder for confusion.png and errors.png (default: the checkpoint's folder)",
+        help="folder for confusion.png and errors.png (confusion-best.png and errors-best.png for "
+        "best.npz; default: the checkpoint's folder)",
     )
     add_backend_options(p)
     p.set_defaults(run=run)
@@ -83,7 +85,11 @@ def run(args):
     print(format_matrix(matrix))
     folder = Path(args.out) if args.out else Path(args.checkpoint).parent
     title = f"{config.net} on {data.name}"
-    for path in write_eval_pictures(folder, matrix, data.x_test, labels, scores, data.classes, title=title):
+    checkpoint_name = Path(args.checkpoint).stem  # best.npz's pictures are not checkpoint.npz's
+    pictures = write_eval_pictures(
+        folder, matrix, data.x_test, labels, scores, data.classes, title=title, checkpoint_name=checkpoint_name
+    )
+    for path in pictures:
         print(f"picture: {path}")
     return 0
 

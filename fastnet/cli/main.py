@@ -7,7 +7,8 @@ Exit codes:
     2    usage or input error: a bad option, missing or damaged files, a backend that cannot be
          used with --strict-backend, a batch that would not fit in memory, a full disk
     3    training diverged (the loss became non-finite); the last good checkpoint is kept
-    130  interrupted by SIGINT (Ctrl-C); training saved a checkpoint to resume from
+    130  interrupted by SIGINT (Ctrl-C); training saved a checkpoint to resume from (a second
+         signal stops at once, and the line names the last checkpoint saved before it)
     143  terminated by SIGTERM; same as SIGINT
 
 Anything a user can cause prints exactly one line on stderr, never a traceback.
@@ -64,6 +65,11 @@ def main(argv=None) -> int:
 
 def run_command(args) -> int:
     """``args.run(args)`` with stop signals ending it in one line and exit 128 + the signal."""
+    from fastnet.plots.figure import set_aside_unusable_mplbackend
+
+    note = set_aside_unusable_mplbackend()  # before any command draws or imports matplotlib
+    if note:
+        print(note, file=sys.stderr)
     _received.clear()
     previous = {s: signal.signal(s, _stop) for s in STOP_SIGNALS}
     try:
@@ -107,7 +113,10 @@ def _outcome(exc) -> int:
     if isinstance(exc, FastnetError):
         return _say(f"fastnet: error: {exc}", exc.exit_code)
     if isinstance(exc, KeyboardInterrupt):
-        return _stopped(getattr(exc, "signum", signal.SIGINT))
+        signum = getattr(exc, "signum", signal.SIGINT)
+        if getattr(exc, "said", None):  # a second signal inside training: what was not saved
+            return _say(f"fastnet: {exc.said}", 128 + signum)
+        return _stopped(signum)
     if isinstance(exc, MemoryError):
         return _say(
             "fastnet: error: out of memory: the net, the data or a batch did not fit; "

@@ -30,18 +30,15 @@ INF = float("inf")
 # Counts (epochs, batches, steps, seeds) fit a C int: larger ones reach numpy, ctypes or the BLAS
 # as overflow tracebacks, and no run needs them.
 MAX_COUNT = 2**31 - 1
-# Threads per usable core at most: more only wait for each other, and each OpenBLAS thread takes
-# its own buffers (a thousand of them exhaust a 3 GB address space).
-THREADS_PER_CORE = 4
 positive_int = number_option(int, lambda v: 1 <= v <= MAX_COUNT, f"a positive integer up to {MAX_COUNT:,}")
 non_negative_int = number_option(int, lambda v: 0 <= v <= MAX_COUNT, f"an integer from 0 to {MAX_COUNT:,}")
 
 
 def thread_count(text):
     """``--threads N``: 1 to THREADS_PER_CORE times the cores this process may use."""
-    from fastnet.threads import usable_cores
+    from fastnet.threads import THREADS_PER_CORE, most_threads
 
-    most = THREADS_PER_CORE * usable_cores()[0]
+    most = most_threads()
     return number_option(
         int, lambda v: 1 <= v <= most, f"a thread count from 1 to {most} ({THREADS_PER_CORE} per usable core)"
     )(text)

@@ -13,6 +13,7 @@ from fastnet.cli.common import check_same_data, load_run_data, option, read_run,
 from fastnet.cli.distributed import add_distributed_options, launch
 from fastnet.cli.parser import fraction, non_negative_int, positive_float, positive_int
 from fastnet.cli.profile import add_threads_option
+from fastnet.cli.train_header import data_line, evaluation_line, net_line
 from fastnet.cli.train_options import add_selection_options, given_selection_options
 from fastnet.cli.train_pictures import first_filters, refuse_stopped_run, write_train_pictures
 from fastnet.errors import InputError
@@ -20,7 +21,9 @@ from fastnet.training.config import ADJUSTABLE_ON_RESUME, RunConfig
 from fastnet.training.extension import called_at
 from fastnet.training.parallel import print_rank_line
 from fastnet.training.profile_once import ProfileOnce
+from fastnet.training.run_files import remove_previous_run
 from fastnet.training.selection import summary_lines
+from fastnet.words import counted
 
 
 def register(sub):
@@ -60,7 +63,12 @@ def register(sub):
         help="continue a run from its checkpoint, with the settings, backend and data it "
         "recorded; --epochs (to extend), --lr and --backend may change",
     )
-    p.add_argument("--overwrite", action="store_true", help="replace the run already in --out instead of refusing")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run already in --out instead of refusing: its checkpoints, history and "
+        "pictures are removed first (other files stay)",
+    )
     p.add_argument("--limit", type=positive_int, default=None, help="use only the first N training samples")
     p.add_argument("--quiet", action="store_true", help="no progress bar; one log line per epoch")
     add_selection_options(p)
@@ -96,6 +104,7 @@ def config_from_args(args, base: RunConfig | None = None, finished_epochs=0, sou
     given = given_options(args)
     if base is None:
         given.pop("net", None)
+        given.setdefault("train_eval", catalog.TRAIN_EVAL_SAMPLE)  # what PyTorch users expect to pay
         return RunConfig.for_net(args.net or catalog.DEFAULT_NET, **given)
     values = base.to_dict()
     conflicts = [
@@ -113,7 +122,7 @@ def config_from_args(args, base: RunConfig | None = None, finished_epochs=0, sou
     config = RunConfig.from_dict(values).check()
     if finished_epochs >= config.epochs:
         raise InputError(
-            f"{source} has finished {finished_epochs} epochs, as many as --epochs "
+            f"{source} has finished {counted(finished_epochs, 'epoch')}, as many as --epochs "
             f"{config.epochs} asks for; give a larger --epochs to train further"
         )
     return config
@@ -138,8 +147,7 @@ def output_folder(args, config) -> Path:
     if not os.access(existing, os.W_OK | os.X_OK):
         raise InputError(f"--out {out_dir}: cannot write in {existing}; choose another --out")
     checkpoint = out_dir / "checkpoint.npz"
-    continuing = args.resume and checkpoint.exists() and checkpoint.resolve() == Path(args.resume).resolve()
-    if checkpoint.exists() and not continuing and not args.overwrite:
+    if checkpoint.exists() and not continues_run(args, out_dir) and not args.overwrite:
         raise InputError(
             f"{out_dir} already holds a run ({checkpoint}); continue it with --resume "
             f"{checkpoint}, choose another --out, or pass --overwrite to replace it"
@@ -157,6 +165,12 @@ def shared_settings(args, config, meta) -> dict:
     progress = meta["progress"] if meta else None
     settings["--resume"] = f"a checkpoint at epoch {progress['epoch']}, step {progress['step']}" if progress else None
     return settings
+
+
+def continues_run(args, out_dir) -> bool:
+    """Whether this is ``--resume`` of the run in ``out_dir`` itself (its checkpoint.npz)."""
+    checkpoint = Path(out_dir) / "checkpoint.npz"
+    return bool(args.resume) and checkpoint.exists() and checkpoint.resolve() == Path(args.resume).resolve()
 
 
 def run(args):
@@ -196,7 +210,9 @@ def train(args, job):
     out_dir = out_dir or output_folder(args, config)
     same_data = {"data": f"{data.name}, {len(data.x_train)} training samples of shape {data.x_train.shape[1:]}"}
     with job.holding_output_folder(out_dir, say=say, same=same_data):
-        say(f"data: {data.name} from {data.source} ({data.x_train.shape[0]:,} train, {data.x_test.shape[0]:,} test)")
+        if args.overwrite and job.root_only(out_dir) is not None and not continues_run(args, out_dir):
+            # Under the lock: nothing of the replaced run may pass for this one's (see run_files).
+            remove_previous_run(out_dir, keep=[args.resume] if args.resume else [], say=say)
         x_train, t_train = data.x_train, data.t_train
         if config.limit:
             x_train, t_train = x_train[: config.limit], t_train[: config.limit]
@@ -226,6 +242,7 @@ def train(args, job):
         trainer = Trainer(
             net, optimizer, x_train, t_train, data.x_test, data.t_test, settings=job.settings(settings), step=job.step()
         )
+        say(data_line(data, trainer, config.limit))  # the sizes after --limit and --val-split
         if args.resume:
             job.on_every_rank(lambda: resume_from(args.resume, meta, trainer))  # a damaged file: one line
             if config.lr != base.lr:
@@ -234,10 +251,8 @@ def train(args, job):
             refuse_stopped_run(trainer, args.resume)
         job.start(trainer, meta, say)
         print_rank_line(job, config.lr, say)
-        say(
-            f"net: {config.net} ({sum(int(v.size) for v in net.params.values()):,} parameters), "
-            f"{config.optimizer} lr {config.lr}, batch {config.batch_size}, {config.epochs} epochs, {config.dtype}"
-        )
+        say(net_line(config, trainer))
+        say(evaluation_line(trainer))
 
         say(trainer.thread_choice.describe())
         if args.profile:
@@ -246,7 +261,7 @@ def train(args, job):
         # the run starts (under the threads it trains with).
         trainer.extend(called_at("start", lambda _trainer: say(f"BLAS: {describe_blas()}")))
         history = trainer.fit()
-    pictures = [trainer.curves_path, *write_train_pictures(trainer, filters_before, args.tensorboard)]
+    pictures = [trainer.curves_path, *write_train_pictures(trainer, filters_before)]
     print_summary(say, backend, history, out_dir, pictures, config.keep_best)
     return 0
 

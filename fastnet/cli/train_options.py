@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from fastnet import catalog
 from fastnet.cli.parser import non_negative_float, non_negative_int, positive_float, positive_int
 from fastnet.schedules import SCHEDULE_NAMES
 from fastnet.training.run_options import RUN_OPTIONS
@@ -41,6 +42,15 @@ def add_selection_options(p):
         metavar="N|F",
         help="hold out N training images (or a fraction F) as a seeded, stratified "
         "validation set, evaluated every epoch",
+    )
+    p.add_argument(
+        "--train-eval",
+        type=train_eval_size,
+        default=None,
+        metavar="N|full",
+        help=f"training images evaluated after each epoch for the train loss and accuracy: a fixed "
+        f"seeded sample of N (default: {catalog.TRAIN_EVAL_SAMPLE:,}), or full for the whole training "
+        f"set as the book does (it costs a pass over the set per epoch)",
     )
     p.add_argument(
         "--keep-best",
@@ -89,6 +99,13 @@ def add_selection_options(p):
         help="write TensorBoard events (scalars and pictures, every epoch) into DIR; "
         "needs pip install 'fastnet[tensorboard]'",
     )
+
+
+def train_eval_size(text: str) -> int | str:
+    """``--train-eval``: a count of images, or ``full``."""
+    if text.strip().lower() == "full":
+        return "full"
+    return positive_int(text)
 
 
 def given_selection_options(args) -> dict:

@@ -4,6 +4,7 @@ convolution nets, and a resume that early stopping has already ended is refused.
 from __future__ import annotations
 
 from fastnet.errors import InputError
+from fastnet.words import counted
 
 
 def first_filters(net):
@@ -12,17 +13,20 @@ def first_filters(net):
     return None if first is None else net.backend.to_numpy(first.W).copy()
 
 
-def write_train_pictures(trainer, filters_before, tensorboard=None) -> list:
-    """filters.png (before/after training) when the net convolves; also into TensorBoard."""
+def write_train_pictures(trainer, filters_before) -> list:
+    """filters.png (before/after training) when the net convolves; also into the run's TensorBoard
+    folder, when it has one."""
     if filters_before is None or trainer.out_dir is None:
         return []
     from fastnet.plots import write_filters
+    from fastnet.training.watch import TensorBoardWatch
 
     path = write_filters(trainer.out_dir / "filters.png", filters_before, first_filters(trainer.net))
-    if tensorboard is not None:
+    watch = trainer.find(TensorBoardWatch)
+    if watch is not None:
         from fastnet.tensorboard_log import TensorBoardLog
 
-        with TensorBoardLog(tensorboard) as log:
+        with TensorBoardLog(watch.run_folder) as log:  # a second file in the same run's folder
             log.png("pictures/filters", str(path), trainer.epoch)
     return [path]
 
@@ -32,7 +36,7 @@ def refuse_stopped_run(trainer, checkpoint):
     selection = trainer.selection
     if selection.should_stop():
         raise InputError(
-            f"{checkpoint} was stopped early ({selection.since_best} epochs without a better "
+            f"{checkpoint} was stopped early ({counted(selection.since_best, 'epoch')} without a better "
             f"validation accuracy after epoch {selection.best_epoch}); give a larger "
             f"--early-stop to train further"
         )

@@ -25,7 +25,9 @@ def errors_figure(images, true, predicted, confidence, class_names=None, title="
     n = len(images)
     cols = min(n, 5) or 1
     rows = max(1, math.ceil(n / cols))
-    fig = new_figure(figsize=(2.1 * cols, 2.3 * rows + 0.5))
+    # Constrained layout keeps room for the figure's title above the first row's titles (with
+    # tight_layout the two overlapped); wide enough for a title line even with one image.
+    fig = new_figure(figsize=(max(2.1 * cols, 5.0), 2.3 * rows + 0.5), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False)
     name = (lambda c: class_names[c]) if class_names is not None else str
     for ax in axes.flat:
@@ -35,6 +37,5 @@ def errors_figure(images, true, predicted, confidence, class_names=None, title="
         ax.set_title(f"true {name(int(t))}\npredicted {name(int(p))} ({c:.0%})", fontsize=9, color="firebrick")
     if n == 0:
         axes.flat[0].text(0.5, 0.5, "no errors", ha="center", va="center")
-    fig.suptitle(title)
-    fig.tight_layout()
+    fig.suptitle(title, wrap=True)
     return fig

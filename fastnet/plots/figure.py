@@ -3,10 +3,42 @@
 from __future__ import annotations
 
 import io
+import os
+import sys
 
 from fastnet.atomic import atomic_write
 
 DPI = 100
+
+
+def set_aside_unusable_mplbackend(environ=None):
+    """Import matplotlib even when ``MPLBACKEND`` names no backend; returns a note saying it was
+    set aside, else None.
+
+    matplotlib checks ``MPLBACKEND`` as it is imported and refuses the import of an unknown one;
+    fastnet's pictures are Figures drawn by Agg outside pyplot and never use that backend, so such
+    a value must not end a run that has trained.  The import is retried without it (the variable
+    is put back for anything else that reads it)."""
+    environ = os.environ if environ is None else environ
+    value = environ.get("MPLBACKEND")
+    if not value or "matplotlib" in sys.modules:
+        return None
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return None  # not installed: the picture that needs it says so
+    except ValueError:
+        for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+            del sys.modules[name]  # the half-made import, to be made again
+        del environ["MPLBACKEND"]
+        try:
+            import matplotlib  # noqa: F401
+        finally:
+            environ["MPLBACKEND"] = value
+        return (
+            f"fastnet: note: MPLBACKEND={value!r} is not a matplotlib backend; ignored (fastnet's pictures need none)"
+        )
+    return None
 
 
 def new_figure(**kwargs):

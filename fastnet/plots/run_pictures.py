@@ -1,6 +1,8 @@
 """The pictures a command writes into a run folder, each in one call.
 
-``fastnet eval`` -> :func:`write_eval_pictures` (confusion.png, errors.png);
+``fastnet eval`` -> :func:`write_eval_pictures` (confusion.png, errors.png; those of a checkpoint
+other than checkpoint.npz carry its name, e.g. confusion-best.png, so that evaluating best.npz
+and checkpoint.npz keeps both);
 ``fastnet train --net simple-conv`` -> :func:`write_filters` (filters.png);
 ``plot_history`` -> :func:`write_curves` (curves.png).  Each returns the paths it wrote, which
 a TensorBoard log can add as images (``TensorBoardLog.png(tag, path, step)``).
@@ -26,16 +28,30 @@ def softmax(scores):
     return exp / exp.sum(axis=1, keepdims=True)
 
 
-def write_eval_pictures(folder, matrix, images, labels, scores, class_names=None, count=25, title=""):
-    """confusion.png from ``matrix`` and errors.png of the ``count`` most confident mistakes."""
+EVAL_PICTURES = ("confusion", "errors")
+
+
+def eval_picture_names(checkpoint_name="") -> list[str]:
+    """confusion.png and errors.png, or confusion-NAME.png and errors-NAME.png for the checkpoint
+    NAME.npz (any but checkpoint.npz, the run's own)."""
+    suffix = "" if checkpoint_name in ("", "checkpoint") else f"-{checkpoint_name}"
+    return [f"{picture}{suffix}.png" for picture in EVAL_PICTURES]
+
+
+def write_eval_pictures(
+    folder, matrix, images, labels, scores, class_names=None, count=25, title="", checkpoint_name=""
+):
+    """confusion.png from ``matrix`` and errors.png of the ``count`` most confident mistakes
+    (named as ``eval_picture_names(checkpoint_name)`` says)."""
     folder = Path(folder)
+    confusion_name, errors_name = eval_picture_names(checkpoint_name)
     probabilities = softmax(scores)
     labels = numpy.asarray(labels)
     wrong = most_confident_errors(probabilities, labels, count)
     predicted = probabilities[wrong].argmax(axis=1)
     prefix = f"{title}: " if title else ""
     confusion = save_png(
-        confusion_figure(matrix, class_names, title=f"{prefix}confusion matrix"), folder / "confusion.png"
+        confusion_figure(matrix, class_names, title=f"{prefix}confusion matrix"), folder / confusion_name
     )
     errors = save_png(
         errors_figure(
@@ -46,7 +62,7 @@ def write_eval_pictures(folder, matrix, images, labels, scores, class_names=None
             class_names,
             title=f"{prefix}most confident errors",
         ),
-        folder / "errors.png",
+        folder / errors_name,
     )
     return [confusion, errors]
 

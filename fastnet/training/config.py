@@ -15,7 +15,7 @@ from fastnet.errors import InputError
 from fastnet.training.run_options import RunOptions, check_run_options
 
 # What a resumed run may change: anything else alters the net, the data or the batches.
-ADJUSTABLE_ON_RESUME = ("epochs", "lr", "keep_best", "early_stop")
+ADJUSTABLE_ON_RESUME = ("epochs", "lr", "keep_best", "early_stop", "train_eval")
 _DEFAULT = catalog.NETS[catalog.DEFAULT_NET].recipe
 # What a checkpoint's config records beside the RunConfig: where the run ran and on what data.
 RECORD_KEYS = ("backend", "data_source", "data_name", "train_samples", "ranks", "distributed", "lr_scale")

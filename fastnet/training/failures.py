@@ -62,6 +62,33 @@ def diverged(trainer, value, where):
         if trainer.last_good_checkpoint
         else "; no checkpoint was saved"
     )
-    lr = getattr(trainer.optimizer, "lr", None)
-    hint = f"lower the learning rate (now {lr:g}), e.g. --lr {lr / 10:g}" if lr else "lower the learning rate"
-    raise DivergenceError(f"training diverged: {what} at {where}; {hint}{kept}")
+    raise DivergenceError(f"training diverged: {what} at {where}; {lr_hint(trainer)}{kept}")
+
+
+def lr_hint(trainer) -> str:
+    """A learning rate to try: a tenth of the run's, but no higher than a rate known to train.
+
+    A tenth alone was often not enough (--lr 1e6 suggested 1e5, which diverged as well).  Known
+    to train: the net's recipe rate with the recipe's optimizer, else the optimizer's own default.
+    """
+    lr = trainer.config.get("lr", getattr(trainer.optimizer, "lr", None))  # the base rate, not a warm-up's
+    if not lr:
+        return "lower the learning rate"
+    tenth, (known, whose) = lr / 10, known_good_lr(trainer)
+    if known is not None and tenth > known:
+        return f"lower the learning rate (now {lr:g}), e.g. --lr {known:g} ({whose})"
+    return f"lower the learning rate (now {lr:g}), e.g. --lr {tenth:g}"
+
+
+def known_good_lr(trainer):
+    """(rate, whose) that trains this net with this optimizer, or (None, "") when none is known."""
+    import inspect
+
+    net, optimizer = trainer.config.get("net"), trainer.config.get("optimizer")
+    entry = catalog.NETS.get(net)
+    if entry is not None and entry.recipe.optimizer == optimizer:
+        return entry.recipe.lr, f"the {net} recipe's rate"
+    default = inspect.signature(type(trainer.optimizer).__init__).parameters.get("lr")
+    if default is not None and isinstance(default.default, float):
+        return default.default, f"{type(trainer.optimizer).__name__}'s default rate"
+    return None, ""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from fastnet.errors import CheckpointError, InputError
 from fastnet.schedules import Schedule, make_schedule
+from fastnet.words import counted
 
 
 def run_schedule(settings, base_lr, steps_per_epoch) -> Schedule | None:
@@ -46,16 +47,16 @@ def resumed_schedule(recorded, current, base_lr, epochs, steps_per_epoch, source
             f"{source or 'the checkpoint'}: the recorded learning-rate schedule is not usable ({exc})"
         ) from None
     if schedule.name != "constant" and epochs * steps_per_epoch > schedule.total:
-        recorded_epochs = f"{schedule.total / steps_per_epoch:g}"
+        recorded_epochs = counted(schedule.total / steps_per_epoch, "epoch")
         if schedule.lr_at(schedule.total) == 0:
             raise InputError(
                 f"the {schedule.name} learning-rate schedule of {source or 'the checkpoint'} ends at "
-                f"rate 0 after its {recorded_epochs} epochs, so more epochs would not change the "
+                f"rate 0 after its {recorded_epochs}, so more epochs would not change the "
                 f"weights; start a new run with --epochs {epochs} (or a --min-lr above 0)"
             )
         say(
             f"the {schedule.name} learning-rate schedule keeps its recorded length of "
-            f"{schedule.total / steps_per_epoch:g} epochs ({schedule.total} updates); the epochs "
+            f"{recorded_epochs} ({schedule.total} updates); the epochs "
             f"after it run at {schedule.lr_at(schedule.total):g}"
         )
     return schedule

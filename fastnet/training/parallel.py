@@ -82,9 +82,9 @@ class Job:
 
     def settings(self, settings):
         """The rank-0 policy: only rank 0 writes and speaks; the other ranks train without an
-        output folder, a progress bar or a log."""
+        output folder, TensorBoard events, a progress bar or a log."""
         if self.distributed and not self.comm.is_root:
-            return settings.with_options(out_dir=None, progress=False, log=None)
+            return settings.with_options(out_dir=None, tensorboard=None, progress=False, log=None)
         return settings
 
     def start(self, trainer, meta=None, say=print):

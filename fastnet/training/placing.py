@@ -54,9 +54,9 @@ def place_splits(net, settings, x_train, t_train, x_test, t_test) -> dict:
 
 
 def train_eval_sample(net, x, t, size, seed):
-    """The training images evaluated after each epoch: all of them (``size`` None, the book's
+    """The training images evaluated after each epoch: all of them (``size`` "full", the book's
     choice), or a fixed random sample of ``size``, the same every epoch and after a resume."""
-    if size is None or size >= x.shape[0]:
+    if size == "full" or size >= x.shape[0]:
         return x, t
     rng = numpy.random.default_rng(numpy.random.SeedSequence([seed, TRAIN_EVAL_STREAM]))
     rows = net.backend.asarray(numpy.sort(rng.choice(x.shape[0], size, replace=False)))

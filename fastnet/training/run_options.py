@@ -8,7 +8,7 @@ inherit them from :class:`RunOptions`, defined and checked here once:
 - ``keep_best``: also keep ``best.npz``, the checkpoint of the best validation epoch.
 - ``early_stop``: stop after this many epochs without a better validation result (None: never).
 - ``train_eval``: how many training images are evaluated after each epoch for the train loss and
-  accuracy: a fixed random sample of that many (drawn once from the seed), or None for the whole
+  accuracy: a fixed random sample of that many (drawn once from the seed), or "full" for the whole
   training set, as the book does (``fastnet train`` samples 10,000 unless ``--train-eval full``).
 - ``lr_schedule`` (constant, step, cosine), ``warmup_epochs``, ``step_epochs``, ``lr_gamma``
   and ``min_lr``: see :mod:`fastnet.schedules`.
@@ -37,7 +37,7 @@ class RunOptions:
     step_epochs: int = 0
     lr_gamma: float = 0.1
     min_lr: float = 0.0
-    train_eval: int | None = None
+    train_eval: int | str = "full"
 
     def run_options(self) -> dict[str, object]:
         """These settings by name (what a ``TrainerConfig`` takes from a ``RunConfig``)."""
@@ -72,7 +72,7 @@ def check_run_options(config):
                 f"add --val-split (e.g. --val-split 5000)"
             )
     sample = config.train_eval
-    if sample is not None and not (_whole(sample) and sample >= 1):
+    if sample != "full" and not (_whole(sample) and sample >= 1):
         raise InputError(f"--train-eval must be a count of images >= 1 or 'full'; got {sample!r}")
     if config.lr_schedule not in SCHEDULE_NAMES:
         raise InputError(f"unknown --lr-schedule {config.lr_schedule!r}; choose one of: {', '.join(SCHEDULE_NAMES)}")

@@ -18,6 +18,7 @@ from fastnet.best_epoch import best_epoch_index, selection_key
 from fastnet.datasets.split import validation_split
 from fastnet.errors import CheckpointError
 from fastnet.training.extension import Extension
+from fastnet.words import counted
 
 BEST = "best.npz"
 
@@ -84,7 +85,7 @@ class ModelSelection(Extension):
 
     def stop_message(self) -> str:
         return (
-            f"early stop: validation accuracy has not improved for {self.since_best} epochs "
+            f"early stop: validation accuracy has not improved for {counted(self.since_best, 'epoch')} "
             f"(best: epoch {self.best_epoch}, val acc {self.best_val_acc:.4f})"
         )
 

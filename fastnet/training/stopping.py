@@ -19,11 +19,26 @@ class TrainingInterrupted(FastnetError):
 
 
 class StopNow(KeyboardInterrupt):
-    """A second SIGINT/SIGTERM while the first was being handled: stop without saving."""
+    """A second SIGINT/SIGTERM while the first was being handled: stop without saving.
+
+    ``said`` (set by ``explain``, where the loop knows its position) is the command's one line:
+    that the current step has no checkpoint, and which checkpoint is the one to resume from."""
 
     def __init__(self, signum: int):
         super().__init__(signal.Signals(signum).name)
         self.signum = int(signum)
+        self.said: str | None = None
+
+    def explain(self, where, checkpoint=None, checkpoint_where="", resume_options=(), launcher=()):
+        name = signal.Signals(self.signum).name
+        said = f"stopped at once by a second {name} at {where}: no checkpoint was saved for it"
+        if checkpoint is None:
+            said += " (nor before it)"
+        else:
+            resume = resume_command(checkpoint, *resume_options, launcher=launcher)
+            said += f"; the last one ({checkpoint_where}) is kept: {checkpoint}; resume with: {resume}"
+        self.said = said
+        return self
 
 
 def resume_command(checkpoint, *extra, launcher=()) -> str:

@@ -265,6 +265,14 @@ class Trainer:
                         self._run_epoch()
                     self._check_stop()
             except BaseException as exc:
+                if isinstance(exc, StopNow):  # say what was not saved, and what is there
+                    exc.explain(
+                        self.position(),
+                        self.last_good_checkpoint,
+                        self.last_good_where,
+                        self.updater.resume_options,
+                        self.updater.launcher,
+                    )
                 if not isinstance(exc, TrainingInterrupted):
                     self._call("stop", "error")
                 raise
