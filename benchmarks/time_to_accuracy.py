@@ -5,9 +5,10 @@ script, SimpleConvNet on the full MNIST, each in its own process, one after the 
 
 Both programs get the same images, the same 5,000-image validation split, the same net, recipe
 (momentum SGD at 0.05, L2 weight decay 5e-4, a one-epoch warm-up and a cosine decay, batch 100)
-and the same evaluation work after every epoch (loss and accuracy on the full training,
-validation and test sets). Each epoch line is stamped with the wall clock since its process was
-started, so start-up, data loading, compilation and evaluation all count. The time to the target
+and the same evaluation work after every epoch (loss and accuracy on the same fixed sample of
+10,000 training images, fastnet train's default, and on the full validation and test sets).
+Each epoch line is stamped with the wall clock since its process was started, so start-up, data
+loading, compilation and evaluation all count. The time to the target
 is the stamp of the first epoch whose validation accuracy reaches it. Results go to
 benchmarks/results/time_to_accuracy.json with the machine, BLAS kernel and both commands.
 """

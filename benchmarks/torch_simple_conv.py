@@ -5,7 +5,8 @@ recipe in ``time_to_accuracy.py``: fastnet's reader and validation split (so the
 same), conv 30x5x5 - ReLU - max-pool 2 - affine 100 - ReLU - affine 10 with N(0, 0.01) weights,
 SGD with momentum 0.9, coupled L2 weight decay, the same warm-up and cosine rates per update
 (fastnet.schedules), batch 100 in a fresh permutation every epoch, and after every epoch the
-loss and accuracy on the full training, validation and test sets, as fastnet evaluates them.
+loss and accuracy on the same 10,000-image training sample as ``fastnet train`` (its default
+``--train-eval``; ``--train-eval full`` for the whole set) and the full validation and test sets.
 Tensors throughout, no DataLoader. Prints one line per epoch for the driver to time.
 
     python benchmarks/torch_simple_conv.py --data-dir ../shared/data/mnist --epochs 15
@@ -21,6 +22,7 @@ from torch import nn
 from fastnet.datasets import load_dataset
 from fastnet.datasets.split import validation_split
 from fastnet.schedules import make_schedule
+from fastnet.training.placing import train_eval_rows
 
 BATCH, EVAL_BATCH = 100, 1000
 
@@ -62,7 +64,9 @@ def main():
     parser.add_argument("--warmup-epochs", type=float, default=1.0)
     parser.add_argument("--val-split", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-eval", default="10000", help="as fastnet train's: N or full")
     args = parser.parse_args()
+    train_eval = args.train_eval if args.train_eval == "full" else int(args.train_eval)
 
     data = load_dataset("mnist", flatten=False, data_dir=args.data_dir, download=False, progress=False)
     train, val = validation_split(data.t_train, args.val_split, args.seed)
@@ -70,6 +74,8 @@ def main():
     x_train, t_train = as_x(data.x_train[train]), as_t(data.t_train[train])
     x_val, t_val = as_x(data.x_train[val]), as_t(data.t_train[val])
     x_test, t_test = as_x(data.x_test), as_t(data.t_test)
+    sample = train_eval_rows(len(x_train), train_eval, args.seed)  # fastnet train's training sample
+    x_eval, t_eval = (x_train, t_train) if sample is None else (x_train[sample], t_train[sample])
     generator = torch.Generator().manual_seed(args.seed)
     net = simple_conv(generator)
     steps = len(x_train) // BATCH
@@ -94,7 +100,7 @@ def main():
             optimizer.step()
             iteration += 1
         net.eval()
-        train_loss, train_acc = evaluate(net, x_train, t_train)
+        train_loss, train_acc = evaluate(net, x_eval, t_eval)
         val_loss, val_acc = evaluate(net, x_val, t_val)
         test_loss, test_acc = evaluate(net, x_test, t_test)
         print(

@@ -56,11 +56,19 @@ def place_splits(net, settings, x_train, t_train, x_test, t_test) -> dict:
 def train_eval_sample(net, x, t, size, seed):
     """The training images evaluated after each epoch: all of them (``size`` "full", the book's
     choice), or a fixed random sample of ``size``, the same every epoch and after a resume."""
-    if size == "full" or size >= x.shape[0]:
+    rows = train_eval_rows(x.shape[0], size, seed)
+    if rows is None:
         return x, t
-    rng = numpy.random.default_rng(numpy.random.SeedSequence([seed, TRAIN_EVAL_STREAM]))
-    rows = net.backend.asarray(numpy.sort(rng.choice(x.shape[0], size, replace=False)))
+    rows = net.backend.asarray(rows)
     return x[rows], t[rows]
+
+
+def train_eval_rows(count: int, size, seed: int):
+    """The sorted rows of ``train_eval_sample`` among ``count`` training images (None: all)."""
+    if size == "full" or size >= count:
+        return None
+    rng = numpy.random.default_rng(numpy.random.SeedSequence([seed, TRAIN_EVAL_STREAM]))
+    return numpy.sort(rng.choice(count, size, replace=False))
 
 
 def to_device(net, x, t, split):
