@@ -1,6 +1,6 @@
 """fastnet bench: time training steps on every backend (and PyTorch CPU when installed)."""
 
-from fastnet.cli.parser import positive_int
+from fastnet.cli.parser import positive_int, timing_rounds
 from fastnet.cli.profile import add_threads_option
 
 
@@ -33,13 +33,13 @@ def register(sub):
     )
     p.add_argument(
         "--repeats",
-        type=positive_int,
+        type=timing_rounds,
         default=15,
         help="timed rounds per workload; the medians are printed (default: %(default)s)",
     )
     p.add_argument(
         "--warmup",
-        type=positive_int,
+        type=timing_rounds,
         default=5,
         help="untimed rounds first: compilation, caches and thread pools (default: %(default)s)",
     )

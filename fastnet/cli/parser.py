@@ -32,6 +32,12 @@ INF = float("inf")
 MAX_COUNT = 2**31 - 1
 positive_int = number_option(int, lambda v: 1 <= v <= MAX_COUNT, f"a positive integer up to {MAX_COUNT:,}")
 non_negative_int = number_option(int, lambda v: 0 <= v <= MAX_COUNT, f"an integer from 0 to {MAX_COUNT:,}")
+# Timed rounds (profile --steps, bench --repeats, their warm-ups): medians settle long before
+# this, and a count past it would only make the command run for days.
+MAX_TIMING_ROUNDS = 10_000
+timing_rounds = number_option(
+    int, lambda v: 1 <= v <= MAX_TIMING_ROUNDS, f"a positive integer up to {MAX_TIMING_ROUNDS:,}"
+)
 
 
 def thread_count(text):

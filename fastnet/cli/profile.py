@@ -2,7 +2,7 @@
 
 from fastnet.catalog import DTYPES, NET_NAMES, TRAIN_BATCH
 from fastnet.cli.backend_choice import add_backend_options, choose_backend
-from fastnet.cli.parser import positive_int, thread_count
+from fastnet.cli.parser import positive_int, thread_count, timing_rounds
 
 
 def register(sub):
@@ -18,8 +18,8 @@ def register(sub):
     add_backend_options(p)
     p.add_argument("--batch-size", type=positive_int, default=TRAIN_BATCH, help="default: %(default)s")
     p.add_argument("--dtype", choices=DTYPES, default="float32")
-    p.add_argument("--steps", type=positive_int, default=20, help="timed steps (default: %(default)s)")
-    p.add_argument("--warmup", type=positive_int, default=3, help="untimed steps first (default: %(default)s)")
+    p.add_argument("--steps", type=timing_rounds, default=20, help="timed steps (default: %(default)s)")
+    p.add_argument("--warmup", type=timing_rounds, default=3, help="untimed steps first (default: %(default)s)")
     add_threads_option(p)
     p.set_defaults(run=run)
 
