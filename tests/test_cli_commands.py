@@ -163,3 +163,20 @@ def test_gradcheck_reports_the_same_error_whatever_the_tolerance_and_shows_rows_
         assert lines[1].startswith("checking ") and "each row appears when its parameter is done" in lines[1]
         worst[tolerance] = lines[-1].split("worst relative error ")[1].split()[0]
     assert len(set(worst.values())) == 1, worst
+
+
+def test_every_option_of_every_command_says_what_it_is_in_help():
+    import argparse
+
+    from fastnet.cli.main import build_parser
+
+    silent = []
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command, sub in action.choices.items():
+                silent += [
+                    f"{command} {'/'.join(a.option_strings) or a.dest}"
+                    for a in sub._actions
+                    if not a.help and not isinstance(a, argparse._HelpAction)
+                ]
+    assert silent == []

@@ -27,8 +27,8 @@ def register(sub):
         help=f"backends to compare with numpy, among {' '.join(ALL_BACKENDS)} (default: all)",
     )
     p.add_argument("--batch", type=positive_int, default=8, help="default: %(default)s")
-    p.add_argument("--dtype", choices=DTYPES, default="float32")
-    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--dtype", choices=DTYPES, default="float32", help="default: %(default)s")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seeds weights and data (default: %(default)s)")
     p.set_defaults(run=run)
 
 

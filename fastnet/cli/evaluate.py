@@ -14,7 +14,7 @@ from fastnet.cli.parser import positive_int
 
 def register(sub):
     p = sub.add_parser("eval", help="accuracy and confusion matrix of a checkpoint on a test set")
-    p.add_argument("checkpoint")
+    p.add_argument("checkpoint", help="checkpoint.npz or best.npz of a fastnet train run")
     p.add_argument(
         "--dataset",
         choices=catalog.DATASETS,

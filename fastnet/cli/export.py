@@ -15,7 +15,7 @@ NEEDS = {
 def register(sub):
     p = sub.add_parser("export", help="write a net as ONNX, safetensors or a PyTorch file")
     p.add_argument("checkpoint", help="checkpoint.npz, best.npz or a parameter file")
-    p.add_argument("--format", choices=FORMATS, required=True)
+    p.add_argument("--format", choices=FORMATS, required=True, help="the file format to write")
     p.add_argument("--out", required=True, metavar="FILE", help="the file to write (replaced atomically)")
     p.set_defaults(run=run)
 

@@ -19,7 +19,12 @@ def register(sub):
         help="a small float64 version of this net (default: %(default)s)",
     )
     p.add_argument("--batch", type=positive_int, default=3, help="samples (default: %(default)s)")
-    p.add_argument("--seed", type=non_negative_int, default=catalog.DEFAULT_SEED)
+    p.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=catalog.DEFAULT_SEED,
+        help="seeds weights and data (default: %(default)s)",
+    )
     p.add_argument(
         "--max-entries",
         type=non_negative_int,

@@ -17,7 +17,7 @@ def register(sub):
     p.add_argument("--net", choices=NET_NAMES, default="two-layer", help="architecture (default: %(default)s)")
     add_backend_options(p)
     p.add_argument("--batch-size", type=positive_int, default=TRAIN_BATCH, help="default: %(default)s")
-    p.add_argument("--dtype", choices=DTYPES, default="float32")
+    p.add_argument("--dtype", choices=DTYPES, default="float32", help="default: %(default)s")
     p.add_argument("--steps", type=timing_rounds, default=20, help="timed steps (default: %(default)s)")
     p.add_argument("--warmup", type=timing_rounds, default=3, help="untimed steps first (default: %(default)s)")
     add_threads_option(p)

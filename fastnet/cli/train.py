@@ -46,15 +46,29 @@ def register(sub):
     p.add_argument(
         "--data-dir", default=None, help="folder holding the four IDX files (missing ones are downloaded there)"
     )
-    p.add_argument("--epochs", type=positive_int, default=None)
+    p.add_argument(
+        "--epochs", type=positive_int, default=None, help="passes over the training set (default: the net's recipe)"
+    )
     p.add_argument("--batch-size", type=positive_int, default=None, help=f"default: {catalog.TRAIN_BATCH}")
     p.add_argument("--lr", type=positive_float, default=None, help="learning rate (default: the net's recipe)")
-    p.add_argument("--optimizer", choices=catalog.OPTIMIZER_NAMES, default=None)
+    p.add_argument(
+        "--optimizer", choices=catalog.OPTIMIZER_NAMES, default=None, help="update rule (default: the net's recipe)"
+    )
     p.add_argument("--hidden", type=positive_int, nargs="+", default=None, help="hidden layer sizes")
     p.add_argument("--dropout", type=fraction, default=None, help="dropout ratio (mlp; 0 = off)")
     p.add_argument("--batchnorm", action="store_true", default=None, help="batch normalisation (mlp)")
-    p.add_argument("--dtype", choices=catalog.DTYPES, default=None)
-    p.add_argument("--seed", type=non_negative_int, default=None)
+    p.add_argument(
+        "--dtype",
+        choices=catalog.DTYPES,
+        default=None,
+        help=f"floating-point type of weights and arithmetic (default: {catalog.DEFAULT_DTYPE})",
+    )
+    p.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=None,
+        help=f"seeds the weights, the batches and the validation split (default: {catalog.DEFAULT_SEED})",
+    )
     p.add_argument("--out", default=None, help="output folder (default: runs/<net>-<dataset>-<time>)")
     p.add_argument(
         "--resume",
