@@ -57,6 +57,7 @@ def _stop(signum, frame):
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what fastnet train --ranks runs on each rank
     if args.command is None:
         parser.print_help()
         return 2
