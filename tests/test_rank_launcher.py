@@ -41,14 +41,14 @@ def arrays(path):
 class Launched:
     """``fastnet train --ranks 2 ...`` running, its stdout read up to a line, its ranks known."""
 
-    def __init__(self, tmp_path, *args):
+    def __init__(self, tmp_path, *args, env=None):
         self.proc = subprocess.Popen(
             command("train", "--ranks", "2", *args),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             cwd=tmp_path,
-            env=cli_env(tmp_path),
+            env=env or cli_env(tmp_path),
         )
         self.stdout = []
         self.pids = {}
@@ -205,3 +205,32 @@ def test_ranks_under_mpiexec_is_one_line(tmp_path):
         "or 'mpiexec -n N fastnet train --distributed mpi ...' without --ranks"
     ], proc.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_a_rank_that_exits_without_a_word_ends_the_job_in_one_line(tmp_path):
+    # MPICH ends the job only when a rank dies of a signal: a rank that exits 5 on its own would
+    # leave the others waiting in the allreduce forever.  Rank 1 exits once the test says so.
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        "import os, threading, time\n"
+        "def _exit_when_told(flag):\n"
+        "    while not os.path.exists(flag):\n"
+        "        time.sleep(0.02)\n"
+        "    os._exit(5)\n"
+        "if os.environ.get('PMI_RANK') == '1' and os.environ.get('EXIT_FLAG'):\n"
+        "    threading.Thread(target=_exit_when_told, args=(os.environ['EXIT_FLAG'],), daemon=True).start()\n"
+    )
+    env = cli_env(tmp_path, EXIT_FLAG=str(tmp_path / "exit-now"))
+    env["PYTHONPATH"] = os.pathsep.join([str(hook), env["PYTHONPATH"]])
+    job = Launched(tmp_path, *LONG, "--epochs", "50", "--out", "quit", env=env)
+    job.read_until("epoch 1/")
+    victim = job.pids[1]
+    started = time.monotonic()
+    (tmp_path / "exit-now").touch()
+    code, _stdout, stderr = job.finish()
+    assert code == 4 and time.monotonic() - started < 20, stderr
+    assert lines(stderr)[-1].startswith(
+        f"fastnet: rank 1 (PID {victim}) exited with code 5 without saying why, and the job was ended; "
+        f"the last whole checkpoint is quit/checkpoint.npz (end of epoch 1)"
+    ), stderr

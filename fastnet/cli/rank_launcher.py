@@ -8,7 +8,8 @@ exit code:
 - it ends by itself: the ranks' own outcome (rank 0's line) and ``mpiexec``'s exit code;
 - a rank dies (SIGKILL, SIGSEGV, ...): MPICH kills the others within milliseconds, so no rank
   can speak; this process names the rank, its PID and the signal, the last checkpoint and the
-  resume command, exit 128 + the signal (4 where the rank exited without a signal or a word);
+  resume command, exit 128 + the signal (4 where the rank exited without a signal or a word:
+  MPICH would leave the others waiting for it, so they are ended after ``GRACE_S``);
 - the first SIGINT/SIGTERM is passed on once (the ranks stop together at one step and save);
   a second one ends the job at once (SIGKILL to ``mpiexec``, its proxies and the ranks, so no
   launcher assertions reach the terminal), exit 128 + the signal, naming the last whole checkpoint.
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from fastnet.distributed.hydra_banner import BannerFilter
@@ -30,6 +32,7 @@ from fastnet.distributed.rank_records import RECORDS_VAR, RankRecords
 from fastnet.distributed.rank_watch import RankWatch
 
 SILENT_EXIT = 4  # a rank ended with an exit code, without a signal or a word
+GRACE_S = 3.0  # how long the others may go on after a rank ended without a word
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -64,14 +67,14 @@ class RankLauncher:
                     start_new_session=True,  # the terminal's Ctrl-C reaches only the launcher
                 )  # fmt: skip
                 self.job = job
-                watch = RankWatch(records.pids).start()
+                watch = RankWatch(records.pids, lambda: records.who_said(self.ranks)).start()
                 self.watch = watch
                 banner = BannerFilter()
                 relays = [
                     _relay(job.stdout, sys.stdout, banner),
                     _relay(job.stderr, sys.stderr, None),
                 ]
-                code = self._wait(job)
+                code = self._wait(job, records, watch)
                 for relay in relays:
                     relay.join(timeout=2)
                 watch.stop()
@@ -100,12 +103,22 @@ class RankLauncher:
             pass
         self.watch.signal_all(signal.SIGKILL)
 
-    def _wait(self, job) -> int:
+    def _wait(self, job, records: RankRecords, watch: RankWatch) -> int:
+        """mpiexec's exit code.  A rank that ended without a word while the others run (MPICH
+        ends them only when a rank dies of a signal) would leave them waiting for it forever:
+        after ``GRACE_S`` the job is ended."""
+        seen = None
         while True:
             try:
                 return job.wait(timeout=0.2)
             except subprocess.TimeoutExpired:
+                pass
+            first = watch.first
+            if first is None or records.said(first.rank) or len(self.signals) > 1:
                 continue
+            seen = seen or time.monotonic()
+            if time.monotonic() - seen > GRACE_S:
+                self._end_now()
 
     # --- the last line ----------------------------------------------------------------------------
     def _outcome(self, code: int, records: RankRecords, watch: RankWatch, banner: BannerFilter) -> int:
@@ -117,13 +130,17 @@ class RankLauncher:
                 128 + self.signals[-1],
             )
         first = watch.first
-        said = [rank for rank in range(self.ranks) if records.said(rank)]
-        if code == 0 or said:
-            return code  # a rank said how the job ended (rank 0's line, or the rank that failed)
-        if first is None:
-            if not banner.exit_string:
-                return code
-            return _say(f"fastnet: a rank ended ({banner.exit_string}) before it said why; {self._kept(records)}", code)
+        if code < 0:  # mpiexec itself ended by a signal (ours, after a silent rank)
+            code = 128 - code
+        if code == 0:
+            return code
+        if first is None or first.said_before or records.said(first.rank):
+            if records.who_said(self.ranks) or not banner.exit_string:
+                return code  # a rank said how the job ended (rank 0's line, or the rank that failed)
+            said = f"a rank ended ({banner.exit_string}) before it said why"
+            return _say(f"fastnet: {said}; {self._kept(records)}", code)
+        # The first rank to end said nothing: it is the cause, whatever the others said after it
+        # (an MPI error of a rank whose peer vanished mid-allreduce).
         how, exit_code = self._how(first, records, banner)
         return _say(
             f"fastnet: rank {first.rank} (PID {first.pid}) {how}, and the job was ended; {self._kept(records)}",

@@ -100,6 +100,9 @@ class RankRecords:
     def said(self, rank: int) -> bool:
         return (self.folder / f"{rank}.said").exists()
 
+    def who_said(self, ranks: int) -> frozenset[int]:
+        return frozenset(rank for rank in range(ranks) if self.said(rank))
+
     def fault(self, rank: int) -> str | None:
         """The signal the fault handler saw on ``rank`` (e.g. "SIGSEGV"), or None."""
         try:

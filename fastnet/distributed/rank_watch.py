@@ -21,11 +21,13 @@ _POLL_S = 0.01
 
 @dataclass(frozen=True)
 class RankEnd:
-    """The first rank seen to end: its rank, process id and wait status (None: already reaped)."""
+    """The first rank seen to end: its rank, process id, wait status (None: already reaped), and
+    the ranks that had said how they end by then (where any had, the job's end is theirs)."""
 
     rank: int
     pid: int
     status: int | None
+    said_before: frozenset[int] = frozenset()
 
 
 def _status_of_zombie(pid: int) -> int | None:
@@ -58,8 +60,9 @@ class RankWatch:
     """A thread that learns the ranks' ids from ``pids()`` (as they start) and records the first
     to end (``first``)."""
 
-    def __init__(self, pids):
+    def __init__(self, pids, said=frozenset):
         self._pids = pids  # () -> {rank: pid}
+        self._said = said  # () -> the ranks that have said how they end
         self._fds: dict[int, tuple[int, int | None]] = {}  # rank -> (pid, pidfd or None)
         self.first: RankEnd | None = None
         self._stop = threading.Event()
@@ -134,4 +137,4 @@ class RankWatch:
             # Two seen in one wake-up: the one that did not die of the launcher's SIGKILL is first.
             ended.sort(key=lambda rank: (_killed(statuses[rank]), rank))
             rank = ended[0]
-            self.first = RankEnd(rank, pids[rank], statuses[rank])
+            self.first = RankEnd(rank, pids[rank], statuses[rank], frozenset(self._said()))
