@@ -69,6 +69,10 @@ class RankLauncher:
                 self.job = job
                 watch = RankWatch(records.pids, lambda: records.who_said(self.ranks)).start()
                 self.watch = watch
+                if self.signals:  # arrived while mpiexec was starting: handled as if after
+                    job.send_signal(self.signals[0])
+                    if len(self.signals) > 1:
+                        self._end_now()
                 banner = BannerFilter()
                 relays = [
                     _relay(job.stdout, sys.stdout, banner),
