@@ -24,6 +24,14 @@ from fastnet.training.stopping import TrainingInterrupted
 
 def add_distributed_options(parser):
     parser.add_argument(
+        "--ranks",
+        type=rank_count,
+        default=None,
+        metavar="N",
+        help="start N ranks under mpiexec and supervise them (implies --distributed auto): a rank "
+        "that dies is named in one line, and a second Ctrl-C ends the job at once",
+    )
+    parser.add_argument(
         "--distributed",
         choices=("mpi", "nccl", "auto"),
         default=None,
@@ -40,6 +48,18 @@ def add_distributed_options(parser):
     )
 
 
+def rank_count(text):
+    """``--ranks N``: 1 to THREADS_PER_CORE ranks per usable core (all on this machine: more
+    would only wait for each other)."""
+    from fastnet.cli.parser import number_option
+    from fastnet.threads import THREADS_PER_CORE, most_threads
+
+    most = most_threads()
+    return number_option(
+        int, lambda v: 1 <= v <= most, f"a rank count from 1 to {most} ({THREADS_PER_CORE} per usable core)"
+    )(text)
+
+
 def communicator_name(args) -> str:
     """What ``--distributed auto`` means before a backend is loaded: NCCL only for ``--backend cupy``."""
     if args.distributed == "auto":
@@ -48,7 +68,24 @@ def communicator_name(args) -> str:
 
 
 def launch(args, body):
-    """``body(args, job)`` in this process, as one rank of a job when ``--distributed`` is given."""
+    """``body(args, job)`` in this process, as one rank of a job when ``--distributed`` is given;
+    with ``--ranks N``, this process starts and supervises the job (``fastnet.cli.rank_launcher``)."""
+    from fastnet.distributed import rank_records
+    from fastnet.distributed.faults import launcher_rank
+
+    if getattr(args, "ranks", None) is not None:
+        if not rank_records.supervised():
+            return _supervise(args)
+        args.distributed = args.distributed or "auto"
+        rank_records.record_start(launcher_rank())
+        try:
+            return _as_rank(args, body)
+        finally:
+            rank_records.record_said(launcher_rank())  # ended its own way (a death skips this)
+    return _as_rank(args, body)
+
+
+def _as_rank(args, body):
     from fastnet.distributed.faults import (
         RankFailure,
         abort_on_error,
@@ -75,7 +112,8 @@ def launch(args, body):
             return exc.exit_code
         raise
     install_excepthook(comm)
-    job = Job(comm, communicator_name(args), getattr(args, "lr_scale", "none"))
+    supervised = getattr(args, "ranks", None) is not None
+    job = Job(comm, communicator_name(args), getattr(args, "lr_scale", "none"), supervised=supervised)
     agreed = (TrainingInterrupted, DivergenceError, RankFailure)
     try:
         with abort_on_error(comm, agreed):
@@ -93,6 +131,32 @@ def launch(args, body):
         if comm.is_root:
             raise
         return exc.exit_code  # rank 0 reports it
+
+
+def _supervise(args) -> int:
+    """This process is the launcher: ``mpiexec -n N`` runs the same command on every rank."""
+    import sys
+
+    from fastnet.cli.rank_launcher import RankLauncher
+    from fastnet.distributed.faults import launcher_rank, launcher_size
+
+    if launcher_size() > 1 or launcher_rank() is not None:
+        if launcher_rank():
+            return 2  # rank 0 says it
+        raise InputError(
+            "--ranks N starts mpiexec itself: run 'fastnet train --ranks N ...' without mpiexec, "
+            "or 'mpiexec -n N fastnet train --distributed mpi ...' without --ranks"
+        )
+    argv = getattr(args, "argv", None)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    out = args.out or (str(os.path.dirname(args.resume) or ".") if args.resume else None)
+    return RankLauncher(args.ranks, argv, communicator_name(_with_auto(args)), out).run()
+
+
+def _with_auto(args):
+    import argparse
+
+    return argparse.Namespace(**{**vars(args), "distributed": args.distributed or "auto"})
 
 
 def _raise(exc):

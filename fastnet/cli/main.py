@@ -7,9 +7,15 @@ Exit codes:
     2    usage or input error: a bad option, missing or damaged files, a backend that cannot be
          used with --strict-backend, a batch that would not fit in memory, a full disk
     3    training diverged (the loss became non-finite); the last good checkpoint is kept
+    4    fastnet train --ranks N: a rank exited with an exit code, without a signal or a word
+         (the launcher's line names it, the last whole checkpoint and the resume command)
     130  interrupted by SIGINT (Ctrl-C); training saved a checkpoint to resume from (a second
          signal stops at once, and the line names the last checkpoint saved before it)
     143  terminated by SIGTERM; same as SIGINT
+    128+S  fastnet train --ranks N: a rank died of signal S (137 SIGKILL, 139 SIGSEGV, 134
+         SIGABRT, 135 SIGBUS); the launcher's last line names the rank, its PID, the signal, the
+         last whole checkpoint and the resume command.  A second SIGINT/SIGTERM to the launcher
+         ends the job at once: 130/143, with one line naming the last whole checkpoint
 
 Anything a user can cause prints exactly one line on stderr, never a traceback.
 """
@@ -57,6 +63,7 @@ def _stop(signum, frame):
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what fastnet train --ranks runs on each rank
     if args.command is None:
         parser.print_help()
         return 2

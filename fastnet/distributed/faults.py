@@ -83,6 +83,9 @@ def join_job(name: str, device: str = "cpu"):
 
 
 def _end_this_rank(line: str):
+    from fastnet.distributed.rank_records import record_said
+
+    record_said(launcher_rank())
     print(line, file=sys.stderr, flush=True)
     sys.stdout.flush()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -182,6 +185,9 @@ def report_and_abort(comm, exc: BaseException) -> None:
         text += "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     sys.stderr.write(text)
     sys.stderr.flush()
+    from fastnet.distributed.rank_records import record_said
+
+    record_said(comm.rank)  # the abort ends the others silently: this line is the job's outcome
     comm.abort(code if isinstance(code, int) and code > 0 else 1)
 
 

@@ -21,10 +21,11 @@ LR_SCALES = ("none", "linear")
 class Job:
     """This process's place in the run: one process, or rank ``comm.rank`` of ``comm.size``."""
 
-    def __init__(self, comm=None, name=None, lr_scale="none"):
+    def __init__(self, comm=None, name=None, lr_scale="none", supervised=False):
         self.comm = comm if comm is not None else SingleProcess()
         self.name = name  # None: not started with --distributed
         self.lr_scale = lr_scale
+        self.supervised = supervised  # started by fastnet train --ranks N (not mpiexec by hand)
         self.agreed_once = False  # the ranks have met once (set up alike so far)
 
     @property
@@ -53,6 +54,10 @@ class Job:
         so the job ends with rank 0's one line rather than an abort (``same``: as ``on_every_rank``)."""
         from fastnet.training.lock import output_folder_lock
 
+        if self.distributed and self.comm.is_root:
+            from fastnet.distributed.rank_records import record_output
+
+            record_output(folder)  # where a supervising launcher finds the last checkpoint
         with contextlib.ExitStack() as held:
             self.on_every_rank(lambda: held.enter_context(output_folder_lock(self.root_only(folder), say=say)), same)
             yield
@@ -78,7 +83,7 @@ class Job:
 
     def step(self):
         """The trainer's step: None (the default, this process alone), or this rank's share."""
-        return DataParallelStep(self.comm, self.name) if self.distributed else None
+        return DataParallelStep(self.comm, self.name, self.supervised) if self.distributed else None
 
     def settings(self, settings):
         """The rank-0 policy: only rank 0 writes and speaks; the other ranks train without an

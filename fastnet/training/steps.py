@@ -28,7 +28,7 @@ class LocalStep:
     It also applies the learning-rate schedule the trainer's settings name, before each update.
     """
 
-    # What a resume command adds (mpiexec -n N, --distributed).
+    # What a resume command adds (mpiexec -n N or fastnet train --ranks N, --distributed).
     launcher: tuple[str, ...] = ()
     resume_options: tuple[str, ...] = ()
 
@@ -87,13 +87,19 @@ class DataParallelStep(LocalStep):
         This rank's communicator.
     name : str
         The communicator's name, for the resume command (``--distributed name``).
+    supervised : bool
+        Started by ``fastnet train --ranks N``: the resume command is that form.
     """
 
-    def __init__(self, comm: Communicator, name: str = "mpi"):
+    def __init__(self, comm: Communicator, name: str = "mpi", supervised: bool = False):
         super().__init__()
         self.comm = comm
-        self.launcher = ("mpiexec", "-n", str(comm.size))
-        self.resume_options = ("--distributed", name)
+        if supervised:  # --ranks means --distributed auto: mpi unless --backend cupy
+            self.launcher: tuple[str, ...] = ("fastnet", "train", "--ranks", str(comm.size))
+            self.resume_options = ("--distributed", name) if name != "mpi" else ()
+        else:
+            self.launcher = ("mpiexec", "-n", str(comm.size))
+            self.resume_options = ("--distributed", name)
         self.parallel: DataParallel | None = None
         self._rank_states: list[Any] | None = None
         self._streams = False

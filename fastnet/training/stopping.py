@@ -45,9 +45,14 @@ def resume_command(checkpoint, *extra, launcher=()) -> str:
     """The command that continues a run, quoted so it can be pasted into a shell as it is.
 
     The checkpoint records the backend, dtype, data folder and every other setting, so the
-    path is all a resume needs; ``launcher`` starts it on several ranks (``mpiexec -n 4``).
+    path is all a resume needs; ``launcher`` starts it on several ranks: the words before
+    ``fastnet`` (``mpiexec -n 4``), or the whole head when it is the command itself
+    (``fastnet train --ranks 4``).
     """
-    return shlex.join([*map(str, launcher), "fastnet", "train", "--resume", str(checkpoint), *map(str, extra)])
+    head = [*map(str, launcher)]
+    if "fastnet" not in head:
+        head += ["fastnet", "train"]
+    return shlex.join([*head, "--resume", str(checkpoint), *map(str, extra)])
 
 
 @contextmanager
