@@ -145,12 +145,17 @@ def test_the_float64_tiles_are_the_convolution(rng):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("chunking", ["whole", "chunks"])
-def test_winograd_against_the_float64_reference(kernels, rng, dtype, case, chunking):
+@pytest.mark.parametrize("chunking", ["whole", "chunks", "pairs"])
+def test_winograd_against_the_float64_reference(kernels, rng, monkeypatch, dtype, case, chunking):
     n, c, h, w, k, pad = case
     if chunking == "chunks":  # one image per chunk, two threads: the sums split up every way
         kernels.conv_chunk_bytes = 1
         kernels.conv_threads = 2
+        kernels.min_share_macs = 1
+    if chunking == "pairs":  # two images per chunk, one thread: an odd batch ends on a smaller chunk
+        plan = kernels._winograd_plan
+        monkeypatch.setattr(kernels, "_winograd_plan", lambda *args: (*plan(*args)[:-1], 2))
+        kernels.conv_threads = 1
     x, W, b = (rng.standard_normal(s).astype(dtype) for s in ((n, c, h, w), (k, c, 3, 3), (k,)))
     assert kernels._conv_algorithm_for(x.shape, W.shape, 1) == "winograd"
     x64, W64, b64 = x.astype(F64), W.astype(F64), b.astype(F64)
@@ -187,8 +192,12 @@ def test_the_algorithm_is_chosen_by_shape(monkeypatch):
     deep = [((100, 1, 28, 28), (16, 1, 3, 3)), ((100, 16, 28, 28), (16, 16, 3, 3)), ((100, 64, 7, 7), (64, 64, 3, 3))]
     forward = [k._conv_algorithm_for(x, W, 1) for x, W in deep]
     backward = [k._conv_algorithm_for(x, W, 1, backward=True) for x, W in deep]
-    assert forward == ["im2col", "im2col", "winograd"]
+    assert forward == ["im2col", "winograd", "winograd"]
     assert backward == ["im2col", "winograd", "winograd"]
+    # one image holds too few tiles (196 at 28x28, 16 at 8x8) for 16 products to pay
+    assert k._conv_algorithm_for((1, 16, 28, 28), (16, 16, 3, 3), 1) == "im2col"
+    assert k._conv_algorithm_for((1, 64, 8, 8), (64, 64, 3, 3), 1, backward=True) == "im2col"
+    assert k._conv_algorithm_for((16, 64, 8, 8), (64, 64, 3, 3), 1) == "winograd"
     for W in ((64, 64, 5, 5), (64, 64, 3, 2)):
         assert k._conv_algorithm_for((2, 64, 9, 9), W, 1) == "im2col"
     assert k._conv_algorithm_for((2, 64, 9, 9), (64, 64, 3, 3), 2) == "im2col"
