@@ -19,6 +19,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from fastnet.backends import numba_winograd as wino
+from fastnet.backends import numba_winograd4 as wino4
 from fastnet.backends.dispatch import fast_path
 from fastnet.backends.numba_jit import jit as _jit
 from fastnet.errors import InputError
@@ -36,14 +37,18 @@ def _single_threaded_blas():
     return _blas_controller().limit(limits=1)
 
 
+ALGORITHMS = ("auto", "im2col", "winograd", "winograd4")
+
+
 def _algorithm_from_environment() -> str:
-    """FASTNET_CONV_ALGORITHM (auto, im2col or winograd; unset or empty: auto), read at each call."""
+    """FASTNET_CONV_ALGORITHM (auto, im2col, winograd or winograd4; unset or empty: auto), read at
+    each call."""
     raw = os.environ.get("FASTNET_CONV_ALGORITHM")
     if raw is None:
         return "auto"
     choice = raw.strip().lower() or "auto"
-    if choice not in ("auto", "im2col", "winograd"):
-        raise InputError(f"FASTNET_CONV_ALGORITHM={choice!r}: expected auto, im2col or winograd")
+    if choice not in ALGORITHMS:
+        raise InputError(f"FASTNET_CONV_ALGORITHM={choice!r}: expected one of {', '.join(ALGORITHMS)}")
     return choice
 
 
@@ -375,8 +380,11 @@ class NumbaConvolution:
         or Winograd tiles where :meth:`_conv_algorithm_for` picks them."""
         x = np.ascontiguousarray(x)
         b = np.ascontiguousarray(b)
-        if self._conv_algorithm_for(x.shape, W.shape, stride) == "winograd":
+        algorithm = self._conv_algorithm_for(x.shape, W.shape, stride)
+        if algorithm == "winograd":
             return self._winograd_forward(x, np.ascontiguousarray(W), b, pad, relu), (x, stride, pad)
+        if algorithm == "winograd4":
+            return self._winograd4_forward(x, np.ascontiguousarray(W), b, pad, relu), (x, stride, pad)
         fn, c, fh, fw = W.shape
         n, _, h, w = x.shape
         oh, ow, run, g = self._conv_plan(x.shape, W, stride, pad)
@@ -401,8 +409,11 @@ class NumbaConvolution:
     @fast_path(cache="cache")
     def conv_backward(self, dout, W, cache, need_dx=True):
         x, stride, pad = cache
-        if self._conv_algorithm_for(x.shape, W.shape, stride, backward=True) == "winograd":
+        algorithm = self._conv_algorithm_for(x.shape, W.shape, stride, backward=True)
+        if algorithm == "winograd":
             return self._winograd_backward(dout, W, x, pad, need_dx)
+        if algorithm == "winograd4":
+            return self._winograd4_backward(dout, W, x, pad, need_dx)
         fn, c, fh, fw = W.shape
         n, _, h, w = x.shape
         oh, ow, run, g = self._conv_plan(x.shape, W, stride, pad)
@@ -463,8 +474,8 @@ class NumbaConvolution:
         _, c, fh, fw = W_shape
         if choice == "im2col" or (fh, fw, stride) != (3, 3, 1):
             return "im2col"
-        if choice == "winograd":
-            return "winograd"
+        if choice in ("winograd", "winograd4"):
+            return choice
         n, _, h, w = x_shape
         least = self.winograd_backward_min_channels if backward else self.winograd_forward_min_channels
         if c >= least and n * ((h + 1) // 2) * ((w + 1) // 2) >= self.winograd_min_tiles:
@@ -562,6 +573,95 @@ class NumbaConvolution:
     # it, handing the share to a worker and waiting for it (tens of microseconds) costs more than
     # the share's arithmetic (one image through DeepConvNet's or SimpleConvNet's layers: 0.4-2.4 M).
     min_share_macs = 4_000_000
+
+    # --- Winograd F(4x4, 3x3) (``numba_winograd4``): the same steps with 6x6 tiles, 36 positions --------
+    def _winograd4_plan(self, x_shape, W_shape, pad, itemsize):
+        """(OH, OW, th, tw, hp, G): the output, its tile grid, the padded planes' height, images per chunk."""
+        n, c, h, w = x_shape
+        fn = W_shape[0]
+        oh, ow = h + 2 * pad - 2, w + 2 * pad - 2
+        th, tw = wino4.tile_grid(oh, ow)
+        hp, wp = 4 * th + 2, 4 * tw + 2
+        per_image = (wino4.POSITIONS * (c + fn) * th * tw + 3 * c * hp * wp) * itemsize
+        return oh, ow, th, tw, hp, max(1, min(n, self.conv_chunk_bytes // per_image))
+
+    @staticmethod
+    def _positions36(buffer, channels, tiles, itemsize):
+        """(rows, matrices) as ``numba_winograd.positions``, for 36 positions."""
+        stride = wino.position_stride(channels, tiles, itemsize)
+        rows = buffer[: wino4.POSITIONS * stride].reshape(wino4.POSITIONS, stride)
+        return rows, rows[:, : channels * tiles].reshape(wino4.POSITIONS, tiles, channels)
+
+    def _buffers4(self, c, fn, g, th, tw, hp, dtype):
+        itemsize = np.dtype(dtype).itemsize
+        tiles = g * th * tw
+        return (
+            np.empty(hp * 4 * (tw + 1) * g * c, dtype=dtype),  # the planes
+            np.empty(hp * 6 * tw * g * c, dtype=dtype),  # their rows, transformed
+            np.empty(40 * tw * g * fn, dtype=dtype),  # the output side's work
+            np.empty(wino4.POSITIONS * wino.position_stride(c, tiles, itemsize), dtype=dtype),
+            np.empty(wino4.POSITIONS * wino.position_stride(fn, tiles, itemsize), dtype=dtype),
+        )
+
+    def _winograd4_forward(self, x, W, b, pad, relu):
+        fn, c = W.shape[:2]
+        n = x.shape[0]
+        oh, ow, th, tw, hp, g = self._winograd4_plan(x.shape, W.shape, pad, x.itemsize)
+        Ut = np.ascontiguousarray(wino4.filter_tiles(W).transpose(0, 2, 1))  # (36, C, K)
+        bt, at, _, _ = wino4.transforms(x.dtype)
+        out = np.empty((n, fn, oh, ow), dtype=x.dtype)
+
+        def images(lo, hi):
+            planes, rows, work, v_buf, m_buf = self._buffers4(c, fn, g, th, tw, hp, x.dtype)
+            for start in range(lo, hi, g):
+                stop = min(hi, start + g)
+                count = (stop - start) * th * tw
+                V, Vmat = self._positions36(v_buf, c, count, x.itemsize)
+                M, Mmat = self._positions36(m_buf, fn, count, x.itemsize)
+                wino4.planes_last(x[start:stop], pad, th, tw, planes)
+                wino4.input_tiles(planes, bt, th, tw, (stop - start) * c, rows, V)
+                np.matmul(Vmat, Ut, out=Mmat)
+                wino4.output_tiles(M, b, bool(relu), at, th, tw, work, out[start:stop])
+
+        self._split_images(n, images, W.size * oh * ow)
+        return out
+
+    def _winograd4_backward(self, dout, W, x, pad, need_dx):
+        fn, c = W.shape[:2]
+        n = x.shape[0]
+        oh, ow, th, tw, hp, g = self._winograd4_plan(x.shape, W.shape, pad, x.itemsize)
+        dout = np.ascontiguousarray(dout, dtype=x.dtype)
+        U = wino4.filter_tiles(np.ascontiguousarray(W, dtype=x.dtype))  # (36, K, C)
+        bt, _, b_mat, a_mat = wino4.transforms(x.dtype)
+        db = np.empty(fn, dtype=x.dtype)
+        _channel_sums(dout.reshape(n, fn, oh * ow), db)
+        dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
+
+        def images(lo, hi):
+            planes, rows, work, v_buf, m_buf = self._buffers4(c, fn, g, th, tw, hp, x.dtype)
+            part = np.empty((wino4.POSITIONS, fn, c), dtype=x.dtype)
+            dU = np.zeros((wino4.POSITIONS, fn, c), dtype=x.dtype)
+            for start in range(lo, hi, g):
+                stop = min(hi, start + g)
+                count = (stop - start) * th * tw
+                V, Vmat = self._positions36(v_buf, c, count, x.itemsize)
+                dM, dMmat = self._positions36(m_buf, fn, count, x.itemsize)
+                wino4.output_grad_tiles(dout[start:stop], a_mat, th, tw, work, dM)
+                wino4.planes_last(x[start:stop], pad, th, tw, planes)
+                wino4.input_tiles(planes, bt, th, tw, (stop - start) * c, rows, V)
+                np.matmul(dMmat.transpose(0, 2, 1), Vmat, out=part)
+                dU += part
+                if need_dx:
+                    np.matmul(dMmat, U, out=Vmat)  # V is free again: it now holds dV
+                    wino4.input_grad_tiles(V, b_mat, th, tw, (stop - start) * c, rows, planes)
+                    wino4.planes_first(planes, pad, th, tw, dx[start:stop])
+            return dU
+
+        parts = self._split_images(n, images, 2 * W.size * oh * ow)
+        dU = parts[0]
+        for part in parts[1:]:  # in a fixed order: the same threads give the same sum
+            dU += part
+        return dx, wino4.filter_grad(dU), db
 
     def _split_images(self, n, images, macs_per_image=0):
         """Run ``images(lo, hi)`` over contiguous shares of the batch, one per thread; their results.
