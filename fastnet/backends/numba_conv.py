@@ -33,8 +33,23 @@ def _blas_controller():
     return ThreadpoolController().select(user_api="blas")
 
 
-def _single_threaded_blas():
-    return _blas_controller().limit(limits=1)
+class _single_threaded_blas:  # noqa: N801 - used as a context, like threadpoolctl's limit()
+    """numpy's BLAS on one thread inside the block, as it was after.  Only a library that runs more
+    threads is called to change: reading the count is one call, a microsecond; threadpoolctl's
+    ``limit`` costs several, paid per convolution, which one image notices."""
+
+    def __enter__(self):
+        self.changed = []
+        for lib in _blas_controller().lib_controllers:
+            threads = lib.get_num_threads()
+            if threads is not None and threads > 1:
+                lib.set_num_threads(1)
+                self.changed.append((lib, threads))
+        return self
+
+    def __exit__(self, *exc):
+        for lib, threads in self.changed:
+            lib.set_num_threads(threads)
 
 
 ALGORITHMS = ("auto", "im2col", "winograd", "winograd4")
@@ -664,13 +679,13 @@ class NumbaConvolution:
         return dx, wino4.filter_grad(dU), db
 
     def _split_images(self, n, images, macs_per_image=0):
-        """Run ``images(lo, hi)`` over contiguous shares of the batch, one per thread; their results.
-        One share (one image, one thread, or too little work to share) runs here, on this thread,
-        with the BLAS as it is: nothing runs beside it."""
+        """Run ``images(lo, hi)`` over contiguous shares of the batch, one per thread, each with a
+        single-threaded BLAS; their results.  One share (one image, one thread, or too little work
+        to share) runs here, on this thread."""
         shares = self._shares(n, macs_per_image)
-        if len(shares) == 1:
-            return [images(0, n)]
         with _single_threaded_blas():
+            if len(shares) == 1:
+                return [images(0, n)]
             pool = self._pool(len(shares) - 1)
             pending = [pool.submit(images, lo, hi) for lo, hi in shares[1:]]
             first = images(*shares[0])  # this thread takes a share too
