@@ -84,7 +84,7 @@ AT4 = numpy.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0],
 TRANSFORMS = {"winograd": (BT, G, AT, (12, 15, 11)), "winograd4": (BT4, G4, AT4, (43, 46, 44))}
 
 # (N, C, H, W, K, pad): DeepConvNet's maps (28, 14, 7), odd and non-square outputs, pad 0 to 3,
-# batch 1, a single channel, a single filter, an output of one pixel.
+# batch 1, a single channel, a single filter, an output of one pixel, 8x8 planes.
 CASES = [
     (2, 3, 7, 7, 4, 1),
     (1, 1, 5, 6, 2, 0),
@@ -94,6 +94,7 @@ CASES = [
     (2, 5, 9, 8, 3, 2),
     (2, 16, 28, 28, 4, 1),
     (1, 1, 4, 7, 3, 1),
+    (3, 4, 8, 8, 5, 1),  # planes a divisor of 4 KiB apart: the data gradient's own loop order
 ]
 
 

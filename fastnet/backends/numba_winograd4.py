@@ -200,6 +200,16 @@ def planes_first(P, pad, th, tw, dx):
     dst = dx.reshape(-1)
     src = P.reshape(-1)
     plane = _u(h * w)
+    if 4096 % (h * w * dx.itemsize) == 0:  # planes 4 KiB-aliased: plane by plane (numba_winograd)
+        block = _u((tw + 1) * gc)
+        for q in range(gc):
+            for yy in range(h):
+                row = _u(4 * (yy + pad)) * block + _u(q)
+                d = _u(q) * plane + _u(yy * w)
+                for col in range(w):
+                    xx = col + pad
+                    dst[d + _u(col)] = src[row + _u(xx & 3) * block + _u(xx >> 2) * _u(gc)]
+        return
     for yy in range(h):
         y = yy + pad
         for col in range(w):
