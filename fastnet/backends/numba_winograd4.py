@@ -65,8 +65,9 @@ def filter_tiles(W):
     and rounded once to W's dtype (G's entries 1/6, 1/12, 1/24 are not exact in any float)."""
     k, c = W.shape[:2]
     g = FILTER_TRANSFORM
-    both = np.einsum("ai,kcij,bj->abkc", g, W.astype(np.float64), g)
-    return np.ascontiguousarray(both.reshape(POSITIONS, k, c), dtype=W.dtype)
+    left = np.tensordot(g, W.astype(np.float64), axes=(1, 2))  # (6, K, C, 3): G W
+    both = np.tensordot(left, g, axes=(3, 1))  # (6, K, C, 6): G W G^T
+    return np.ascontiguousarray(both.transpose(0, 3, 1, 2), dtype=W.dtype).reshape(POSITIONS, k, c)
 
 
 def filter_grad(dU):
@@ -75,7 +76,9 @@ def filter_grad(dU):
     k, c = dU.shape[1:]
     g = FILTER_TRANSFORM
     tiles = dU.astype(np.float64).reshape(TILE, TILE, k, c)
-    return np.ascontiguousarray(np.einsum("ai,abkc,bj->kcij", g, tiles, g), dtype=dU.dtype)
+    left = np.tensordot(g, tiles, axes=(0, 0))  # (3, 6, K, C): G^T dU
+    both = np.tensordot(left, g, axes=(1, 0))  # (3, K, C, 3): G^T dU G
+    return np.ascontiguousarray(both.transpose(1, 2, 0, 3), dtype=dU.dtype)
 
 
 def transforms(dtype):
