@@ -1,13 +1,14 @@
 """Numba convolutions: a few images at a time, on every usable core.
 
 The convolution splits the batch into one share per thread (``conv_threads``, read from the
-thread choice in force, ``fastnet.threads``), each share computed with a single-threaded BLAS: small products on
-every core at once instead of BLAS threads waking up and waiting for each other around every small
-product.  Within a share, chunks of images whose column matrix fits in the cache are built,
-multiplied and written to the output layout before the next chunk.  3x3 stride-1 layers may take
-Winograd F(2x2, 3x3) tiles instead of columns (``numba_winograd``), chosen by shape in one place,
-:meth:`NumbaConvolution._conv_algorithm_for`.  Also here: the contract's im2col/col2im and
-row-layout ops, for callers that use them directly.
+thread choice in force, ``fastnet.threads``; fewer when a share would hold too little work), each
+share computed with a single-threaded BLAS: small products on every core at once instead of BLAS
+threads waking up and waiting for each other around every small product.  Within a share, chunks
+of images whose column matrix fits in the cache are built, multiplied and written to the output
+layout before the next chunk.  3x3 stride-1 layers may take Winograd F(2x2, 3x3) tiles instead of
+columns (``numba_winograd``; F(4x4, 3x3), ``numba_winograd4``, on request), chosen by shape and
+batch in one place, :meth:`NumbaConvolution._conv_algorithm_for`.  Also here: the contract's
+im2col/col2im and row-layout ops, for callers that use them directly.
 """
 
 from __future__ import annotations
