@@ -178,7 +178,10 @@ def test_convolution_in_chunks_and_threads_matches_the_reference(dtype, threads,
     rng = numpy.random.default_rng(8)
     x = rng.standard_normal((7, 3, 9, 8)).astype(dtype)
     W, b = rng.standard_normal((5, 3, 3, 3)).astype(dtype), rng.standard_normal(5).astype(dtype)
-    reference, kernels = NumpyKernels(numpy), numba_kernels(conv_threads=threads, conv_chunk_bytes=chunk_bytes)
+    # min_share_macs 1: every thread gets a share, however little work (the default keeps a
+    # batch this small on one thread)
+    settings = {"conv_threads": threads, "conv_chunk_bytes": chunk_bytes, "min_share_macs": 1}
+    reference, kernels = NumpyKernels(numpy), numba_kernels(**settings)
     want, ref_cache = reference.conv_forward(x, W, b, stride, pad, True)
     got, cache = kernels.conv_forward(x, W, b, stride, pad, True)
     size, size_cache = reference.conv_forward(numpy.abs(x), numpy.abs(W), numpy.abs(b), stride, pad)
@@ -253,7 +256,8 @@ def test_convolution_threads_work_in_a_forked_child():
     """A child forked after the worker threads started still convolves (e.g. a forked data worker)."""
     code = (
         "import os, numpy; from fastnet.backends.numba_kernels import NumbaKernels; k = NumbaKernels();"
-        "k.conv_threads = 2; x = numpy.ones((4, 2, 6, 6), numpy.float32); W = numpy.ones((3, 2, 3, 3), numpy.float32);"
+        "k.conv_threads = 2; k.min_share_macs = 1;"
+        "x = numpy.ones((4, 2, 6, 6), numpy.float32); W = numpy.ones((3, 2, 3, 3), numpy.float32);"
         "b = numpy.zeros(3, numpy.float32); k.conv_forward(x, W, b, 1, 1);"
         "pid = os.fork()\n"
         "if pid == 0:\n"

@@ -1,22 +1,37 @@
-"""The numba backend's Winograd F(2x2, 3x3) convolution against the float64 im2col reference.
+"""The numba backend's Winograd convolutions, F(2x2, 3x3) and F(4x4, 3x3), against the float64
+im2col reference.
 
 The error bound (forward, dx, dW) is derived, not guessed.  Winograd computes each result as a sum
-of products of an input value, a filter value and transform coefficients (0, +-1, +-1/2), through a
-fixed sequence of stages; every term passes through at most D roundings, so (Higham, "Accuracy
-and Stability of Numerical Algorithms", 2nd ed., section 3.1, the same lemma as gamma_k in
-``tolerances.py``) the computed result is within gamma_D * S of the exact one, where S is the same
-computation run on the absolute values of the inputs *and of the transform matrices*.  S is at
-least the direct convolution's sum of |terms| (the coefficients of a direct term add up to 1 over
-the paths that carry it), so 2 * gamma_(k+1) * S with k = max(D, the reference's own sum length)
-covers both the Winograd path and a reference computed in the same dtype.  Roundings per term:
+of products of an input value, a filter value and transform coefficients, through a fixed sequence
+of stages; every term passes through at most D roundings, so (Higham, "Accuracy and Stability of
+Numerical Algorithms", 2nd ed., section 3.1, the same lemma as gamma_k in ``tolerances.py``) the
+computed result is within gamma_D * S of the exact one, where S is the same computation run on the
+absolute values of the inputs *and of the transform matrices*.  S is at least the direct
+convolution's sum of |terms| (the coefficients of a direct term add up to 1 over the paths that
+carry it), so 2 * gamma_(k+1) * S with k = max(D, the reference's own sum length) covers both the
+Winograd path and a reference computed in the same dtype.
 
-    forward  filter G g G^T: 2 + 2 (rows of G have 3 terms; 1/2 is exact), input B^T d B: 1 + 1,
-             the product: 1, the sum over C channels: C, output A^T m A: 2 + 2, the bias: 1
-             -> D = C + 12; the reference sums 9 C products
+A transform step that applies a matrix whose rows have at most z nonzero entries rounds each
+term at most 2z - 1 times (z products, z - 1 additions; one more when the step adds into what is
+there, one more per overlapping tile).  Roundings per term:
+
+F(2x2, 3x3) (B^T, A^T: entries 0, +-1; G: +-1/2, exact):
+    forward  filter G g G^T: 2 + 2, input B^T d B: 1 + 1, the product: 1, the sum over C
+             channels: C, output A^T m A: 2 + 2, the bias: 1           -> D = C + 12
     dx       output gradient A dy A^T: 1 + 1, filter: 4, product: 1, the sum over K filters: K,
-             input adjoint B v B^T: 2 + 2, up to 4 overlapping tiles: 4   -> D = K + 15; reference 9 K
+             input adjoint B v B^T: 2 + 2, up to 4 overlapping tiles: 4   -> D = K + 15
     dW       input: 2, output gradient: 2, product: 1, the sum over the T tiles of the batch in
-             chunks and threads: T + 2, filter adjoint G^T u G: 2 + 2     -> D = T + 11; reference N OH OW
+             chunks and threads: T + 2, filter adjoint G^T u G: 2 + 2     -> D = T + 11
+F(4x4, 3x3) (B^T rows: <= 4 nonzeros, its columns <= 5; A^T rows <= 5, its columns <= 4; G's
+entries 1/6, 1/12, 1/24 inexact, so the filter side is computed in float64 and rounded once:
+counted as the float64 steps' roundings, coefficient representation included, plus 1):
+    forward  filter 2 x (1 + 1 + 2) + 1 = 9, input 2 x 7 = 14, product 1, sum C, output 2 x 9 = 18,
+             bias 1                                                     -> D = C + 43
+    dx       output gradient 2 x 7 = 14, filter 9, product 1, sum K, input adjoint (adding into
+             what is there, two tiles each way) 2 x 11 = 22             -> D = K + 46
+    dW       input 14, output gradient 14, product 1, sum T + 2, filter adjoint 2 x 6 + 1 = 13
+                                                                        -> D = T + 44
+The reference sums 9 C products (forward), 9 K (dx), N OH OW (dW).
 
 S is computed here in float64 by an independent NumPy Winograd (einsum over tiles) that takes the
 transform matrices as arguments.
@@ -38,13 +53,38 @@ pytestmark = pytest.mark.skipif(
     unavailable_reason("numba") is not None, reason=f"numba unavailable: {unavailable_reason('numba')}"
 )
 
-# The transforms of F(2x2, 3x3) (Lavin and Gray, 2016), written out independently of the kernels.
+# The transforms of F(2x2, 3x3) and F(4x4, 3x3) (Lavin and Gray, 2016), written out independently
+# of the kernels.
 BT = numpy.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=F64)
 G = numpy.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=F64)
 AT = numpy.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=F64)
+BT4 = numpy.array(
+    [
+        [4, 0, -5, 0, 1, 0],
+        [0, -4, -4, 1, 1, 0],
+        [0, 4, -4, -1, 1, 0],
+        [0, -2, -1, 2, 1, 0],
+        [0, 2, -1, -2, 1, 0],
+        [0, 4, 0, -5, 0, 1],
+    ],
+    dtype=F64,
+)
+G4 = numpy.array(
+    [
+        [1 / 4, 0, 0],
+        [-1 / 6, -1 / 6, -1 / 6],
+        [-1 / 6, 1 / 6, -1 / 6],
+        [1 / 24, 1 / 12, 1 / 6],
+        [1 / 24, -1 / 12, 1 / 6],
+        [0, 0, 1],
+    ]
+)
+AT4 = numpy.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], dtype=F64)
+# algorithm: (B^T, G, A^T, the roundings D beyond the forward's C, dx's K and dW's T)
+TRANSFORMS = {"winograd": (BT, G, AT, (12, 15, 11)), "winograd4": (BT4, G4, AT4, (43, 46, 44))}
 
 # (N, C, H, W, K, pad): DeepConvNet's maps (28, 14, 7), odd and non-square outputs, pad 0 to 3,
-# batch 1, a single channel, a single filter, an output of one pixel.
+# batch 1, a single channel, a single filter, an output of one pixel, 8x8 planes.
 CASES = [
     (2, 3, 7, 7, 4, 1),
     (1, 1, 5, 6, 2, 0),
@@ -54,55 +94,62 @@ CASES = [
     (2, 5, 9, 8, 3, 2),
     (2, 16, 28, 28, 4, 1),
     (1, 1, 4, 7, 3, 1),
+    (3, 4, 8, 8, 5, 1),  # planes a divisor of 4 KiB apart: the data gradient's own loop order
 ]
 
 
 class Tiles:
-    """Winograd in float64 NumPy, with the transforms given: the exact result for BT, G, AT and,
+    """Winograd in float64 NumPy, with the transforms given: the exact result for B^T, G, A^T and,
     for their absolute values and absolute inputs, the magnitudes S of the error bound."""
 
     def __init__(self, bt, g, at, x_shape, pad):
         self.bt, self.g, self.at, self.pad = bt, g, at, pad
+        self.m, self.t = at.shape  # outputs and inputs per tile side
         n, c, h, w = x_shape
         self.x_shape = x_shape
         self.oh, self.ow = h + 2 * pad - 2, w + 2 * pad - 2
-        self.th, self.tw = -(-self.oh // 2), -(-self.ow // 2)
+        self.th, self.tw = -(-self.oh // self.m), -(-self.ow // self.m)
+
+    def padded(self, n, c):
+        return numpy.zeros((n, c, self.m * self.th + self.t - self.m, self.m * self.tw + self.t - self.m))
 
     def input(self, x):
-        """(N, C, th, tw, 4, 4): B^T d B for every tile."""
+        """(N, C, th, tw, t, t): B^T d B for every tile."""
         n, c, h, w = self.x_shape
-        p = self.pad
-        padded = numpy.zeros((n, c, 2 * self.th + 2, 2 * self.tw + 2))
+        p, m = self.pad, self.m
+        padded = self.padded(n, c)
         padded[:, :, p : p + h, p : p + w] = x
-        d = numpy.lib.stride_tricks.sliding_window_view(padded, (4, 4), axis=(2, 3))[:, :, ::2, ::2]
+        d = numpy.lib.stride_tricks.sliding_window_view(padded, (self.t, self.t), axis=(2, 3))[:, :, ::m, ::m]
         return numpy.einsum("ai,ncyxij,bj->ncyxab", self.bt, d[:, :, : self.th, : self.tw], self.bt)
 
     def filters(self, W):
         return numpy.einsum("ai,kcij,bj->kcab", self.g, W, self.g)
 
     def output_grad(self, dout):
-        """(N, K, th, tw, 4, 4): A dy A^T for every 2x2 tile of dout, zero past its edges."""
+        """(N, K, th, tw, t, t): A dy A^T for every m x m tile of dout, zero past its edges."""
         n, k = dout.shape[:2]
-        grid = numpy.zeros((n, k, 2 * self.th, 2 * self.tw))
+        m = self.m
+        grid = numpy.zeros((n, k, m * self.th, m * self.tw))
         grid[:, :, : self.oh, : self.ow] = dout
-        dy = grid.reshape(n, k, self.th, 2, self.tw, 2).transpose(0, 1, 2, 4, 3, 5)
+        dy = grid.reshape(n, k, self.th, m, self.tw, m).transpose(0, 1, 2, 4, 3, 5)
         return numpy.einsum("ai,nkyxij,bj->nkyxab", self.at.T, dy, self.at.T)
 
     def forward(self, x, W, b):
         m = numpy.einsum("ncyxab,kcab->nkyxab", self.input(x), self.filters(W))
         y = numpy.einsum("ia,nkyxab,jb->nkyixj", self.at, m, self.at)
         n, k = y.shape[:2]
-        y = y.reshape(n, k, 2 * self.th, 2 * self.tw)[:, :, : self.oh, : self.ow]
+        y = y.reshape(n, k, self.m * self.th, self.m * self.tw)[:, :, : self.oh, : self.ow]
         return y + b[None, :, None, None]
 
     def dx(self, dout, W):
         dv = numpy.einsum("nkyxab,kcab->ncyxab", self.output_grad(dout), self.filters(W))
         d = numpy.einsum("ia,ncyxab,jb->ncyxij", self.bt.T, dv, self.bt.T)
         n, c, h, w = self.x_shape
-        padded = numpy.zeros((n, c, 2 * self.th + 2, 2 * self.tw + 2))
+        m, t = self.m, self.t
+        padded = self.padded(n, c)
         for ty in range(self.th):
             for tx in range(self.tw):
-                padded[:, :, 2 * ty : 2 * ty + 4, 2 * tx : 2 * tx + 4] += d[:, :, ty, tx]
+                padded[:, :, m * ty : m * ty + t, m * tx : m * tx + t] += d[:, :, ty, tx]
         return padded[:, :, self.pad : self.pad + h, self.pad : self.pad + w]
 
     def dW(self, dout, x):
@@ -110,25 +157,28 @@ class Tiles:
         return numpy.einsum("ai,kcab,bj->kcij", self.g, du, self.g)
 
 
-def exact(x_shape, pad):
-    return Tiles(BT, G, AT, x_shape, pad)
+def exact(x_shape, pad, algorithm="winograd"):
+    bt, g, at, _ = TRANSFORMS[algorithm]
+    return Tiles(bt, g, at, x_shape, pad)
 
 
-def magnitudes(x_shape, pad):
-    return Tiles(abs(BT), abs(G), abs(AT), x_shape, pad)
+def magnitudes(x_shape, pad, algorithm="winograd"):
+    bt, g, at, _ = TRANSFORMS[algorithm]
+    return Tiles(abs(bt), abs(g), abs(at), x_shape, pad)
 
 
-@pytest.fixture
-def kernels(monkeypatch):
-    """The numba kernel set with Winograd forced wherever it applies (3x3, stride 1)."""
+@pytest.fixture(params=list(TRANSFORMS))
+def kernels(request, monkeypatch):
+    """The numba kernel set with a Winograd algorithm forced wherever it applies (3x3, stride 1)."""
     from fastnet.backends.numba_kernels import NumbaKernels
 
     k = NumbaKernels()
-    monkeypatch.setattr(k, "conv_algorithm", "winograd")
+    monkeypatch.setattr(k, "conv_algorithm", request.param)
     return k
 
 
-def test_the_float64_tiles_are_the_convolution(rng):
+@pytest.mark.parametrize("algorithm", list(TRANSFORMS))
+def test_the_float64_tiles_are_the_convolution(rng, algorithm):
     """The test's own Winograd is exact in float64 (it is the magnitude's model): agreement with
     im2col within 2 * gamma of the longest sum, on the magnitude of the absolute transforms."""
     n, c, h, w, k, pad = 2, 3, 7, 6, 4, 1
@@ -136,33 +186,43 @@ def test_the_float64_tiles_are_the_convolution(rng):
     want, cache = REFERENCE.conv_forward(x, W, b, 1, pad)
     dout = rng.standard_normal(want.shape)
     dx, dW, _ = REFERENCE.conv_backward(dout, W, cache)
-    tiles, size = exact(x.shape, pad), magnitudes(x.shape, pad)
+    tiles, size = exact(x.shape, pad, algorithm), magnitudes(x.shape, pad, algorithm)
     ax, aW, ad = abs(x), abs(W), abs(dout)
-    assert_sums_close(tiles.forward(x, W, b), want, size.forward(ax, aW, abs(b)), 9 * c + 12, F64)
-    assert_sums_close(tiles.dx(dout, W), dx, size.dx(ad, aW), 9 * k + 15, F64)
-    assert_sums_close(tiles.dW(dout, x), dW, size.dW(ad, ax), n * want[0, 0].size + 11, F64)
+    more = TRANSFORMS[algorithm][3]
+    assert_sums_close(tiles.forward(x, W, b), want, size.forward(ax, aW, abs(b)), 9 * c + more[0], F64)
+    assert_sums_close(tiles.dx(dout, W), dx, size.dx(ad, aW), 9 * k + more[1], F64)
+    assert_sums_close(tiles.dW(dout, x), dW, size.dW(ad, ax), n * want[0, 0].size + more[2], F64)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("chunking", ["whole", "chunks"])
-def test_winograd_against_the_float64_reference(kernels, rng, dtype, case, chunking):
+@pytest.mark.parametrize("chunking", ["whole", "chunks", "pairs"])
+def test_winograd_against_the_float64_reference(kernels, rng, monkeypatch, dtype, case, chunking):
     n, c, h, w, k, pad = case
     if chunking == "chunks":  # one image per chunk, two threads: the sums split up every way
         kernels.conv_chunk_bytes = 1
         kernels.conv_threads = 2
+        kernels.min_share_macs = 1
+    algorithm = kernels.conv_algorithm
+    if chunking == "pairs":  # two images per chunk, one thread: an odd batch ends on a smaller chunk
+        name = "_winograd_plan" if algorithm == "winograd" else "_winograd4_plan"
+        plan = getattr(kernels, name)
+        monkeypatch.setattr(kernels, name, lambda *args: (*plan(*args)[:-1], 2))
+        kernels.conv_threads = 1
     x, W, b = (rng.standard_normal(s).astype(dtype) for s in ((n, c, h, w), (k, c, 3, 3), (k,)))
-    assert kernels._conv_algorithm_for(x.shape, W.shape, 1) == "winograd"
+    assert kernels._conv_algorithm_for(x.shape, W.shape, 1) == algorithm
     x64, W64, b64 = x.astype(F64), W.astype(F64), b.astype(F64)
-    size = magnitudes(x.shape, pad)
+    size = magnitudes(x.shape, pad, algorithm)
+    more = TRANSFORMS[algorithm][3]
     want, cache = REFERENCE.conv_forward(x64, W64, b64, 1, pad)
     oh, ow = want.shape[2:]
-    tiles = n * -(-oh // 2) * -(-ow // 2)
+    side = size.m
+    tiles = n * -(-oh // side) * -(-ow // side)
     for relu in (False, True):
         got, got_cache = kernels.conv_forward(x, W, b, 1, pad, relu)
         assert got.dtype == dtype and got.flags.c_contiguous
         expected = numpy.maximum(want, 0) if relu else want
-        bound_terms = max(c + 12, 9 * c + 1)
+        bound_terms = max(c + more[0], 9 * c + 1)
         assert_sums_close(got, expected, size.forward(abs(x64), abs(W64), abs(b64)), bound_terms, dtype, "forward")
     dout = rng.standard_normal(want.shape).astype(dtype)
     dx, dW, db = REFERENCE.conv_backward(dout.astype(F64), W64, cache)
@@ -170,11 +230,11 @@ def test_winograd_against_the_float64_reference(kernels, rng, dtype, case, chunk
         got_dx, got_dW, got_db = kernels.conv_backward(dout, W, got_cache, need_dx)
         assert got_dW.dtype == got_db.dtype == dtype and got_dW.shape == W.shape
         ad = abs(dout.astype(F64))
-        assert_sums_close(got_dW, dW, size.dW(ad, abs(x64)), max(tiles + 11, n * oh * ow), dtype, "dW")
+        assert_sums_close(got_dW, dW, size.dW(ad, abs(x64)), max(tiles + more[2], n * oh * ow), dtype, "dW")
         assert_sums_close(got_db, db, ad.sum(axis=(0, 2, 3)), n * oh * ow, dtype, "db")
         if need_dx:
             assert got_dx.dtype == dtype and got_dx.shape == x.shape
-            assert_sums_close(got_dx, dx, size.dx(ad, abs(W64)), max(k + 15, 9 * k), dtype, "dx")
+            assert_sums_close(got_dx, dx, size.dx(ad, abs(W64)), max(k + more[1], 9 * k), dtype, "dx")
         else:
             assert got_dx is None
 
@@ -187,8 +247,12 @@ def test_the_algorithm_is_chosen_by_shape(monkeypatch):
     deep = [((100, 1, 28, 28), (16, 1, 3, 3)), ((100, 16, 28, 28), (16, 16, 3, 3)), ((100, 64, 7, 7), (64, 64, 3, 3))]
     forward = [k._conv_algorithm_for(x, W, 1) for x, W in deep]
     backward = [k._conv_algorithm_for(x, W, 1, backward=True) for x, W in deep]
-    assert forward == ["im2col", "im2col", "winograd"]
+    assert forward == ["im2col", "winograd", "winograd"]
     assert backward == ["im2col", "winograd", "winograd"]
+    # one image holds too few tiles (196 at 28x28, 16 at 8x8) for 16 products to pay
+    assert k._conv_algorithm_for((1, 16, 28, 28), (16, 16, 3, 3), 1) == "im2col"
+    assert k._conv_algorithm_for((1, 64, 8, 8), (64, 64, 3, 3), 1, backward=True) == "im2col"
+    assert k._conv_algorithm_for((16, 64, 8, 8), (64, 64, 3, 3), 1) == "winograd"
     for W in ((64, 64, 5, 5), (64, 64, 3, 2)):
         assert k._conv_algorithm_for((2, 64, 9, 9), W, 1) == "im2col"
     assert k._conv_algorithm_for((2, 64, 9, 9), (64, 64, 3, 3), 2) == "im2col"
@@ -197,6 +261,9 @@ def test_the_algorithm_is_chosen_by_shape(monkeypatch):
     monkeypatch.setenv("FASTNET_CONV_ALGORITHM", "winograd")
     assert k._conv_algorithm_for((100, 1, 28, 28), (16, 1, 3, 3), 1) == "winograd"
     assert k._conv_algorithm_for((100, 1, 28, 28), (16, 1, 5, 5), 1) == "im2col"
+    monkeypatch.setenv("FASTNET_CONV_ALGORITHM", "winograd4")  # F(4x4, 3x3): only when asked for
+    assert k._conv_algorithm_for((100, 16, 28, 28), (16, 16, 3, 3), 1, backward=True) == "winograd4"
+    assert k._conv_algorithm_for((100, 16, 28, 28), (16, 16, 5, 5), 1) == "im2col"
     monkeypatch.setattr(k, "conv_algorithm", "im2col")  # the kernel set's own setting wins
     assert k._conv_algorithm_for((100, 64, 7, 7), (64, 64, 3, 3), 1) == "im2col"
     monkeypatch.setenv("FASTNET_CONV_ALGORITHM", "fft")
@@ -248,15 +315,16 @@ def test_winograd_leaves_its_inputs_alone_and_passes_nan(kernels, rng):
     assert numpy.isnan(out[0, :, 2:5, 2:5]).all() and numpy.isfinite(out[1:]).all()
 
 
+@pytest.mark.parametrize("algorithm", list(TRANSFORMS))
 @pytest.mark.parametrize("size, pad", [((5, 5), 0), ((7, 6), 1), ((4, 4), 2)])
-def test_convolution_layer_gradients_on_the_winograd_path(rng, monkeypatch, size, pad):
+def test_convolution_layer_gradients_on_the_winograd_path(rng, monkeypatch, algorithm, size, pad):
     """A Convolution layer on the numba backend, Winograd forced: float64 central differences."""
     from test_layers_gradcheck import check_layer
 
     from fastnet.backends import get_backend
 
     backend = get_backend("numba")
-    monkeypatch.setattr(backend.kernels, "conv_algorithm", "winograd")
+    monkeypatch.setattr(backend.kernels, "conv_algorithm", algorithm)
     layer = Convolution(rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3), 1, pad, backend=backend, dtype=F64)
-    assert backend.kernels._conv_algorithm_for((2, 2, *size), layer.W.shape, 1) == "winograd"
+    assert backend.kernels._conv_algorithm_for((2, 2, *size), layer.W.shape, 1) == algorithm
     check_layer(backend, layer, rng.standard_normal((2, 2, *size)), params=("W", "b"))

@@ -1,13 +1,14 @@
 """Numba convolutions: a few images at a time, on every usable core.
 
 The convolution splits the batch into one share per thread (``conv_threads``, read from the
-thread choice in force, ``fastnet.threads``), each share computed with a single-threaded BLAS: small products on
-every core at once instead of BLAS threads waking up and waiting for each other around every small
-product.  Within a share, chunks of images whose column matrix fits in the cache are built,
-multiplied and written to the output layout before the next chunk.  3x3 stride-1 layers may take
-Winograd F(2x2, 3x3) tiles instead of columns (``numba_winograd``), chosen by shape in one place,
-:meth:`NumbaConvolution._conv_algorithm_for`.  Also here: the contract's im2col/col2im and
-row-layout ops, for callers that use them directly.
+thread choice in force, ``fastnet.threads``; fewer when a share would hold too little work), each
+share computed with a single-threaded BLAS: small products on every core at once instead of BLAS
+threads waking up and waiting for each other around every small product.  Within a share, chunks
+of images whose column matrix fits in the cache are built, multiplied and written to the output
+layout before the next chunk.  3x3 stride-1 layers may take Winograd F(2x2, 3x3) tiles instead of
+columns (``numba_winograd``; F(4x4, 3x3), ``numba_winograd4``, on request), chosen by shape and
+batch in one place, :meth:`NumbaConvolution._conv_algorithm_for`.  Also here: the contract's
+im2col/col2im and row-layout ops, for callers that use them directly.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from fastnet.backends import numba_winograd as wino
+from fastnet.backends import numba_winograd4 as wino4
 from fastnet.backends.dispatch import fast_path
 from fastnet.backends.numba_jit import jit as _jit
 from fastnet.errors import InputError
@@ -32,8 +34,38 @@ def _blas_controller():
     return ThreadpoolController().select(user_api="blas")
 
 
-def _single_threaded_blas():
-    return _blas_controller().limit(limits=1)
+class _single_threaded_blas:  # noqa: N801 - used as a context, like threadpoolctl's limit()
+    """numpy's BLAS on one thread inside the block, as it was after.  Only a library that runs more
+    threads is called to change: reading the count is one call, a microsecond; threadpoolctl's
+    ``limit`` costs several, paid per convolution, which one image notices."""
+
+    def __enter__(self):
+        self.changed = []
+        for lib in _blas_controller().lib_controllers:
+            threads = lib.get_num_threads()
+            if threads is not None and threads > 1:
+                lib.set_num_threads(1)
+                self.changed.append((lib, threads))
+        return self
+
+    def __exit__(self, *exc):
+        for lib, threads in self.changed:
+            lib.set_num_threads(threads)
+
+
+ALGORITHMS = ("auto", "im2col", "winograd", "winograd4")
+
+
+def _algorithm_from_environment() -> str:
+    """FASTNET_CONV_ALGORITHM (auto, im2col, winograd or winograd4; unset or empty: auto), read at
+    each call."""
+    raw = os.environ.get("FASTNET_CONV_ALGORITHM")
+    if raw is None:
+        return "auto"
+    choice = raw.strip().lower() or "auto"
+    if choice not in ALGORITHMS:
+        raise InputError(f"FASTNET_CONV_ALGORITHM={choice!r}: expected one of {', '.join(ALGORITHMS)}")
+    return choice
 
 
 # --- convolution: im2col / col2im and the output layout -----------------------------------------
@@ -364,8 +396,11 @@ class NumbaConvolution:
         or Winograd tiles where :meth:`_conv_algorithm_for` picks them."""
         x = np.ascontiguousarray(x)
         b = np.ascontiguousarray(b)
-        if self._conv_algorithm_for(x.shape, W.shape, stride) == "winograd":
+        algorithm = self._conv_algorithm_for(x.shape, W.shape, stride)
+        if algorithm == "winograd":
             return self._winograd_forward(x, np.ascontiguousarray(W), b, pad, relu), (x, stride, pad)
+        if algorithm == "winograd4":
+            return self._winograd4_forward(x, np.ascontiguousarray(W), b, pad, relu), (x, stride, pad)
         fn, c, fh, fw = W.shape
         n, _, h, w = x.shape
         oh, ow, run, g = self._conv_plan(x.shape, W, stride, pad)
@@ -384,14 +419,17 @@ class NumbaConvolution:
                 np.matmul(wmat, colT, out=rows)
                 _rows_to_planes(rows, b, bool(relu), out[start:stop])
 
-        self._split_images(n, images)
+        self._split_images(n, images, W.size * run)
         return out, (x, stride, pad)
 
     @fast_path(cache="cache")
     def conv_backward(self, dout, W, cache, need_dx=True):
         x, stride, pad = cache
-        if self._conv_algorithm_for(x.shape, W.shape, stride, backward=True) == "winograd":
+        algorithm = self._conv_algorithm_for(x.shape, W.shape, stride, backward=True)
+        if algorithm == "winograd":
             return self._winograd_backward(dout, W, x, pad, need_dx)
+        if algorithm == "winograd4":
+            return self._winograd4_backward(dout, W, x, pad, need_dx)
         fn, c, fh, fw = W.shape
         n, _, h, w = x.shape
         oh, ow, run, g = self._conv_plan(x.shape, W, stride, pad)
@@ -422,7 +460,7 @@ class NumbaConvolution:
                     self._image_grad(colT, fh, fw, stride, pad, oh, ow, summed, dx[start:stop])
             return dW
 
-        parts = self._split_images(n, images)
+        parts = self._split_images(n, images, 2 * W.size * run)
         dW = parts[0]
         for part in parts[1:]:  # in a fixed order: the same threads give the same sum
             dW += part
@@ -434,24 +472,29 @@ class NumbaConvolution:
     # FASTNET_CONV_ALGORITHM, else "auto".
     conv_algorithm = None
     # "auto" takes Winograd for a 3x3 stride-1 layer's forward with at least this many input
-    # channels, and for its backward with at least ``winograd_backward_min_channels``.  Measured on
-    # DeepConvNet's layers (batch 100, float32, 2 cores): the backward pays from C = 16 (0.6-0.7 of
-    # im2col's time at 28x28 and 14x14), the forward only from C = 32 (at C = 16, 28x28, the
-    # transforms cost more than the products save); the first layer (C = 1) never pays.
-    winograd_forward_min_channels = 32
+    # channels, and for its backward with at least ``winograd_backward_min_channels``, when the
+    # batch holds at least ``winograd_min_tiles`` 2x2 output tiles (about N*H*W/4).  Measured on
+    # DeepConvNet's layers (float32, 2 busy cores, Winograd / im2col time), with the transforms
+    # vectorised: at batch 100 forward 0.6-0.85 and backward 0.53-0.8 from C = 16 at 28x28, 14x14
+    # and 8x8; at 256 tiles (batch 16 at 8x8, 4 at 16x16) about even to 0.7; below that (one
+    # image: 16 to 196 tiles) the 16 small products lose, up to 3x.  The first layer (C = 1) never
+    # pays: its transforms cost more than its single-channel product.
+    winograd_forward_min_channels = 16
     winograd_backward_min_channels = 16
+    winograd_min_tiles = 256
 
     def _conv_algorithm_for(self, x_shape, W_shape, stride, backward=False) -> str:
         """ "winograd" or "im2col" for a convolution's forward or backward of these shapes, decided
         here and only here.  Either backward is correct after either forward: both need only x."""
-        choice = self.conv_algorithm or os.environ.get("FASTNET_CONV_ALGORITHM", "auto").strip().lower() or "auto"
-        if choice not in ("auto", "im2col", "winograd"):
-            raise InputError(f"FASTNET_CONV_ALGORITHM={choice!r}: expected auto, im2col or winograd")
+        choice = self.conv_algorithm or _algorithm_from_environment()
         _, c, fh, fw = W_shape
         if choice == "im2col" or (fh, fw, stride) != (3, 3, 1):
             return "im2col"
+        if choice in ("winograd", "winograd4"):
+            return choice
+        n, _, h, w = x_shape
         least = self.winograd_backward_min_channels if backward else self.winograd_forward_min_channels
-        if choice == "winograd" or c >= least:
+        if c >= least and n * ((h + 1) // 2) * ((w + 1) // 2) >= self.winograd_min_tiles:
             return "winograd"
         return "im2col"
 
@@ -462,7 +505,7 @@ class NumbaConvolution:
         oh, ow = h + 2 * pad - 2, w + 2 * pad - 2
         th, tw = wino.tile_grid(oh, ow)
         hp, wp = 2 * th + 2, 2 * tw + 2
-        per_image = (16 * (c + fn) * th * tw + c * hp * wp) * itemsize
+        per_image = (16 * (c + fn) * th * tw + 3 * c * hp * wp) * itemsize  # V, M, the planes, their rows
         return oh, ow, th, tw, hp, wp, max(1, min(n, self.conv_chunk_bytes // per_image))
 
     @staticmethod
@@ -472,73 +515,175 @@ class NumbaConvolution:
         return np.empty(16 * wino.position_stride(channels, tiles, itemsize), dtype=dtype)
 
     def _winograd_forward(self, x, W, b, pad, relu):
+        """The tiles of a chunk's planes side by side (``numba_winograd.planes_last``): each
+        transform step is a loop over one long run, which numba vectorises."""
         fn, c = W.shape[:2]
         n = x.shape[0]
         oh, ow, th, tw, hp, wp, g = self._winograd_plan(x.shape, W.shape, pad, x.itemsize)
-        U = wino.filter_tiles(W)
+        Ut = np.ascontiguousarray(wino.filter_tiles(W).transpose(0, 2, 1))  # (16, C, K)
         out = np.empty((n, fn, oh, ow), dtype=x.dtype)
+        tiles = th * tw
 
         def images(lo, hi):
-            padded = np.zeros(g * c * hp * wp, dtype=x.dtype)
-            v_buf = self._position_buffer(c, g * th * tw, x.dtype)
-            m_buf = self._position_buffer(fn, g * th * tw, x.dtype)
+            planes = np.empty(hp * 2 * (tw + 1) * g * c, dtype=x.dtype)
+            rows = np.empty(hp * 4 * tw * g * c, dtype=x.dtype)
+            work = np.empty(12 * tw * g * fn, dtype=x.dtype)
+            v_buf = self._position_buffer(c, g * tiles, x.dtype)
+            m_buf = self._position_buffer(fn, g * tiles, x.dtype)
             for start in range(lo, hi, g):
                 stop = min(hi, start + g)
-                tiles = (stop - start) * th * tw
-                V, Vmat = wino.positions(v_buf, c, tiles, x.itemsize)
-                M, Mmat = wino.positions(m_buf, fn, tiles, x.itemsize)
-                wino.pad_to_tiles(x[start:stop], pad, hp, wp, padded)
-                wino.input_tiles(padded, stop - start, c, hp, wp, th, tw, V)
-                np.matmul(U, Vmat, out=Mmat)
-                wino.output_tiles(M, b, bool(relu), th, tw, out[start:stop])
+                count = (stop - start) * tiles
+                V, Vmat = wino.positions(v_buf, c, count, x.itemsize)
+                M, Mmat = wino.positions(m_buf, fn, count, x.itemsize)
+                wino.planes_last(x[start:stop], pad, th, tw, planes)
+                wino.input_tiles_planes_last(planes, th, tw, (stop - start) * c, rows, V)
+                np.matmul(Vmat, Ut, out=Mmat)
+                wino.output_tiles_planes_last(M, b, bool(relu), th, tw, work, out[start:stop])
 
-        self._split_images(n, images)
+        self._split_images(n, images, W.size * oh * ow)
         return out
 
     def _winograd_backward(self, dout, W, x, pad, need_dx):
+        """The forward's layout (planes last), its steps' adjoints, and the 16 products each way."""
         fn, c = W.shape[:2]
         n = x.shape[0]
         oh, ow, th, tw, hp, wp, g = self._winograd_plan(x.shape, W.shape, pad, x.itemsize)
         dout = np.ascontiguousarray(dout, dtype=x.dtype)
-        U = wino.filter_tiles(np.ascontiguousarray(W, dtype=x.dtype))
-        Ut = np.ascontiguousarray(U.transpose(0, 2, 1))
+        U = wino.filter_tiles(np.ascontiguousarray(W, dtype=x.dtype))  # (16, K, C)
         db = np.empty(fn, dtype=x.dtype)
         _channel_sums(dout.reshape(n, fn, oh * ow), db)
         dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
+        tiles = th * tw
 
         def images(lo, hi):
-            padded = np.zeros(g * c * hp * wp, dtype=x.dtype)
-            summed = np.empty(g * c * hp * wp, dtype=x.dtype) if need_dx else None
-            v_buf = self._position_buffer(c, g * th * tw, x.dtype)
-            m_buf = self._position_buffer(fn, g * th * tw, x.dtype)
+            planes = np.empty(hp * 2 * (tw + 1) * g * c, dtype=x.dtype)
+            rows = np.empty(hp * 4 * tw * g * c, dtype=x.dtype)
+            work = np.empty(12 * tw * g * fn, dtype=x.dtype)
+            v_buf = self._position_buffer(c, g * tiles, x.dtype)
+            m_buf = self._position_buffer(fn, g * tiles, x.dtype)
             part = np.empty((16, fn, c), dtype=x.dtype)
             dU = np.zeros((16, fn, c), dtype=x.dtype)
             for start in range(lo, hi, g):
                 stop = min(hi, start + g)
-                tiles = (stop - start) * th * tw
-                V, Vmat = wino.positions(v_buf, c, tiles, x.itemsize)
-                dM, dMmat = wino.positions(m_buf, fn, tiles, x.itemsize)
-                wino.output_grad_tiles(dout[start:stop], th, tw, dM)
-                wino.pad_to_tiles(x[start:stop], pad, hp, wp, padded)
-                wino.input_tiles(padded, stop - start, c, hp, wp, th, tw, V)
-                np.matmul(dMmat, Vmat.transpose(0, 2, 1), out=part)
+                count = (stop - start) * tiles
+                V, Vmat = wino.positions(v_buf, c, count, x.itemsize)
+                dM, dMmat = wino.positions(m_buf, fn, count, x.itemsize)
+                wino.output_grad_tiles_planes_last(dout[start:stop], th, tw, work, dM)
+                wino.planes_last(x[start:stop], pad, th, tw, planes)
+                wino.input_tiles_planes_last(planes, th, tw, (stop - start) * c, rows, V)
+                np.matmul(dMmat.transpose(0, 2, 1), Vmat, out=part)
                 dU += part
                 if need_dx:
-                    np.matmul(Ut, dMmat, out=Vmat)  # V is free again: it now holds dV
-                    summed[: (stop - start) * c * hp * wp].fill(0)
-                    wino.add_input_grad_tiles(V, stop - start, c, hp, wp, th, tw, summed)
-                    wino.crop_tiles(summed, pad, hp, wp, dx[start:stop])
+                    np.matmul(dMmat, U, out=Vmat)  # V is free again: it now holds dV
+                    wino.input_grad_tiles_planes_last(V, th, tw, (stop - start) * c, rows, planes)
+                    wino.planes_first(planes, pad, th, tw, dx[start:stop])
             return dU
 
-        parts = self._split_images(n, images)
+        parts = self._split_images(n, images, 2 * W.size * oh * ow)
         dU = parts[0]
         for part in parts[1:]:  # in a fixed order: the same threads give the same sum
             dU += part
         return dx, wino.filter_grad(dU), db
 
-    def _split_images(self, n, images):
-        """Run ``images(lo, hi)`` over contiguous shares of the batch, one per thread; their results."""
-        shares = self._shares(n)
+    # A share of the batch is worth a thread of its own from about this many multiply-adds: below
+    # it, handing the share to a worker and waiting for it (tens of microseconds) costs more than
+    # the share's arithmetic (one image through DeepConvNet's or SimpleConvNet's layers: 0.4-2.4 M).
+    min_share_macs = 4_000_000
+
+    # --- Winograd F(4x4, 3x3) (``numba_winograd4``): the same steps with 6x6 tiles, 36 positions --------
+    def _winograd4_plan(self, x_shape, W_shape, pad, itemsize):
+        """(OH, OW, th, tw, hp, G): the output, its tile grid, the padded planes' height, images per chunk."""
+        n, c, h, w = x_shape
+        fn = W_shape[0]
+        oh, ow = h + 2 * pad - 2, w + 2 * pad - 2
+        th, tw = wino4.tile_grid(oh, ow)
+        hp, wp = 4 * th + 2, 4 * tw + 2
+        per_image = (wino4.POSITIONS * (c + fn) * th * tw + 3 * c * hp * wp) * itemsize
+        return oh, ow, th, tw, hp, max(1, min(n, self.conv_chunk_bytes // per_image))
+
+    @staticmethod
+    def _positions36(buffer, channels, tiles, itemsize):
+        """(rows, matrices) as ``numba_winograd.positions``, for 36 positions."""
+        stride = wino.position_stride(channels, tiles, itemsize)
+        rows = buffer[: wino4.POSITIONS * stride].reshape(wino4.POSITIONS, stride)
+        return rows, rows[:, : channels * tiles].reshape(wino4.POSITIONS, tiles, channels)
+
+    def _buffers4(self, c, fn, g, th, tw, hp, dtype):
+        itemsize = np.dtype(dtype).itemsize
+        tiles = g * th * tw
+        return (
+            np.empty(hp * 4 * (tw + 1) * g * c, dtype=dtype),  # the planes
+            np.empty(hp * 6 * tw * g * c, dtype=dtype),  # their rows, transformed
+            np.empty(40 * tw * g * fn, dtype=dtype),  # the output side's work
+            np.empty(wino4.POSITIONS * wino.position_stride(c, tiles, itemsize), dtype=dtype),
+            np.empty(wino4.POSITIONS * wino.position_stride(fn, tiles, itemsize), dtype=dtype),
+        )
+
+    def _winograd4_forward(self, x, W, b, pad, relu):
+        fn, c = W.shape[:2]
+        n = x.shape[0]
+        oh, ow, th, tw, hp, g = self._winograd4_plan(x.shape, W.shape, pad, x.itemsize)
+        Ut = np.ascontiguousarray(wino4.filter_tiles(W).transpose(0, 2, 1))  # (36, C, K)
+        bt, at, _, _ = wino4.transforms(x.dtype)
+        out = np.empty((n, fn, oh, ow), dtype=x.dtype)
+
+        def images(lo, hi):
+            planes, rows, work, v_buf, m_buf = self._buffers4(c, fn, g, th, tw, hp, x.dtype)
+            for start in range(lo, hi, g):
+                stop = min(hi, start + g)
+                count = (stop - start) * th * tw
+                V, Vmat = self._positions36(v_buf, c, count, x.itemsize)
+                M, Mmat = self._positions36(m_buf, fn, count, x.itemsize)
+                wino4.planes_last(x[start:stop], pad, th, tw, planes)
+                wino4.input_tiles(planes, bt, th, tw, (stop - start) * c, rows, V)
+                np.matmul(Vmat, Ut, out=Mmat)
+                wino4.output_tiles(M, b, bool(relu), at, th, tw, work, out[start:stop])
+
+        self._split_images(n, images, W.size * oh * ow)
+        return out
+
+    def _winograd4_backward(self, dout, W, x, pad, need_dx):
+        fn, c = W.shape[:2]
+        n = x.shape[0]
+        oh, ow, th, tw, hp, g = self._winograd4_plan(x.shape, W.shape, pad, x.itemsize)
+        dout = np.ascontiguousarray(dout, dtype=x.dtype)
+        U = wino4.filter_tiles(np.ascontiguousarray(W, dtype=x.dtype))  # (36, K, C)
+        bt, _, b_mat, a_mat = wino4.transforms(x.dtype)
+        db = np.empty(fn, dtype=x.dtype)
+        _channel_sums(dout.reshape(n, fn, oh * ow), db)
+        dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
+
+        def images(lo, hi):
+            planes, rows, work, v_buf, m_buf = self._buffers4(c, fn, g, th, tw, hp, x.dtype)
+            part = np.empty((wino4.POSITIONS, fn, c), dtype=x.dtype)
+            dU = np.zeros((wino4.POSITIONS, fn, c), dtype=x.dtype)
+            for start in range(lo, hi, g):
+                stop = min(hi, start + g)
+                count = (stop - start) * th * tw
+                V, Vmat = self._positions36(v_buf, c, count, x.itemsize)
+                dM, dMmat = self._positions36(m_buf, fn, count, x.itemsize)
+                wino4.output_grad_tiles(dout[start:stop], a_mat, th, tw, work, dM)
+                wino4.planes_last(x[start:stop], pad, th, tw, planes)
+                wino4.input_tiles(planes, bt, th, tw, (stop - start) * c, rows, V)
+                np.matmul(dMmat.transpose(0, 2, 1), Vmat, out=part)
+                dU += part
+                if need_dx:
+                    np.matmul(dMmat, U, out=Vmat)  # V is free again: it now holds dV
+                    wino4.input_grad_tiles(V, b_mat, th, tw, (stop - start) * c, rows, planes)
+                    wino4.planes_first(planes, pad, th, tw, dx[start:stop])
+            return dU
+
+        parts = self._split_images(n, images, 2 * W.size * oh * ow)
+        dU = parts[0]
+        for part in parts[1:]:  # in a fixed order: the same threads give the same sum
+            dU += part
+        return dx, wino4.filter_grad(dU), db
+
+    def _split_images(self, n, images, macs_per_image=0):
+        """Run ``images(lo, hi)`` over contiguous shares of the batch, one per thread, each with a
+        single-threaded BLAS; their results.  One share (one image, one thread, or too little work
+        to share) runs here, on this thread."""
+        shares = self._shares(n, macs_per_image)
         with _single_threaded_blas():
             if len(shares) == 1:
                 return [images(0, n)]
@@ -547,10 +692,13 @@ class NumbaConvolution:
             first = images(*shares[0])  # this thread takes a share too
             return [first] + [p.result() for p in pending]
 
-    def _shares(self, n):
+    def _shares(self, n, macs_per_image=0):
         """Contiguous (lo, hi) image ranges of near-equal size, one per convolution thread (whole
-        chunks would leave a thread idle when a few big chunks cover the batch)."""
+        chunks would leave a thread idle when a few big chunks cover the batch); fewer when a share
+        would hold less than ``min_share_macs`` multiply-adds (``macs_per_image`` 0: not counted)."""
         threads = max(1, min(self.conv_threads or conv_threads(), n))
+        if macs_per_image:
+            threads = max(1, min(threads, n * macs_per_image // self.min_share_macs))
         return [(n * i // threads, n * (i + 1) // threads) for i in range(threads)]
 
     def _pool(self, size):

@@ -5,20 +5,21 @@ the output is computed from a 4x4 tile d of the (zero-padded) input and a 3x3 fi
 
     Y = A^T [ (G g G^T) * (B^T d B) ] A        (* element by element, summed over channels)
 
-so, with U = G g G^T (16, K, C) for the filters and V = B^T d B (16, C, tiles) for the input, the
-sum over channels is one matrix product per tile position: M[p] = U[p] @ V[p], (K x C) @ (C x
-tiles), 16 BLAS products.  An output whose height or width is odd is covered by a tile grid one
-row or column larger; the extra outputs are never written.
+so, with U = G g G^T (16, K, C) for the filters and V = B^T d B for the input, the sum over
+channels is one matrix product per tile position p: 16 BLAS products.  An output whose height or
+width is odd is covered by a tile grid one row or column larger; the extra outputs are never
+written.
 
 The backward is the exact adjoint of that forward (the same tiles, the same products, transposed):
 
     dM = A dY A^T                 the output gradient's tiles, transformed
-    dU[p] = dM[p] @ V[p]^T        then dW = G^T dU G
-    dV[p] = U[p]^T @ dM[p]        then dx gets B dV B^T added back at each tile's place
+    dU[p] = dM[p]^T V[p]          then dW = G^T dU G
+    dV[p] = dM[p] U[p]            then dx gets B dV B^T added back at each tile's place
 
-The transforms are compiled loops over the planes (the matrices B, A have entries 0 and +-1, G has
-+-1/2: the transforms are additions).  Every function here works on a chunk of G images; the
-caller (``numba_conv.NumbaConvolution``) splits the batch into chunks and threads.
+The transforms are compiled loops (the matrices B, A have entries 0 and +-1, G has +-1/2: the
+transforms are additions) over a chunk of G images at a time, with the chunk's planes (its images
+and channels) last: see the section below.  The caller (``numba_conv.NumbaConvolution``) splits
+the batch into chunks and threads.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def filter_grad(dU):
 
 
 def position_stride(channels: int, tiles: int, itemsize: int) -> int:
-    """Elements from one tile position's (channels x tiles) matrix to the next's.  At least the
+    """Elements from one tile position's (tiles x channels) matrix to the next's.  At least the
     matrix, and not a multiple of 4 KiB in bytes: the transforms read or write all 16 positions of
     a tile together, and 16 streams 4 KiB apart fall into one set of the L1 cache and evict each
     other (measured: a skew of one cache line per position made the transforms several times
@@ -67,10 +68,11 @@ def position_stride(channels: int, tiles: int, itemsize: int) -> int:
 
 def positions(buffer, channels: int, tiles: int, itemsize: int):
     """(rows, matrices): the start of a flat buffer as the 16 rows (16, stride) the transforms index
-    and as the 16 (channels x tiles) matrices the products take (views of the same memory)."""
+    and as the 16 (tiles x channels) matrices the products take (views of the same memory): a
+    tile's values for all channels side by side, as the transforms below write and read them."""
     stride = position_stride(channels, tiles, itemsize)
     rows = buffer[: 16 * stride].reshape(16, stride)
-    return rows, rows[:, : channels * tiles].reshape(16, channels, tiles)
+    return rows, rows[:, : channels * tiles].reshape(16, tiles, channels)
 
 
 # Flat arrays indexed with unsigned offsets: numba then drops the negative-index check that keeps
@@ -78,231 +80,270 @@ def positions(buffer, channels: int, tiles: int, itemsize: int):
 _u = np.uint64
 
 
+# --- the forward, with the planes last --------------------------------------------------------------
+# The forward's transforms work on a chunk's G*C planes side by side: every value of a tile position
+# for all planes (the images and channels of the chunk) is one contiguous run, so each step below is
+# a loop over a long run reading two or three runs of one array and writing one run of another --
+# loops numba vectorises (a loop that reads and writes 16 runs at once stays scalar: the compiler
+# would need a run-time overlap check for every pair).  The position matrices are then (tiles * G,
+# C) and (tiles * G, K): the products take the filters transposed, U^T (16, C, K).
+#
+#   planes_last   x (G, C, H, W) -> P (hp, 2, tw + 1, G*C): padded, the columns split by parity
+#   input_rows    P -> R (hp, 4, tw, G*C): d B on every row of every tile (4 runs per row)
+#   input_cols    R -> V: B^T on the columns (16 runs per row of tiles)
+#   output_tiles_planes_last  M -> out (G, K, OH, OW): A^T on the columns, on the rows, bias, ReLU
+
+
 @_jit
-def pad_to_tiles(x, pad, hp, wp, flat):
-    """x (G, C, H, W) -> G*C planes of hp x wp in ``flat``, x at row and column ``pad``.  Only the
-    interiors are written: the caller hands a zeroed buffer, whose borders stay zero."""
+def planes_last(x, pad, th, tw, P):
+    """P (hp, 2, tw+1, G*C), all of it written: P[y, x % 2, x // 2, q] is plane q of x, zero-padded
+    by ``pad`` (and past the tile grid), at row y and column x."""
     g, c, h, w = x.shape
-    plane = hp * wp
+    gc = g * c
+    hp, wp = 2 * th + 2, 2 * tw + 2
     src = x.reshape(-1)
-    for p in range(g * c):
-        for y in range(h):
-            s = _u((p * h + y) * w)
-            d = _u(p * plane + (pad + y) * wp + pad)
-            for q in range(_u(w)):
-                flat[d + q] = src[s + q]
-
-
-@_jit(inline="always")
-def _bt(d0, d1, d2, d3):
-    """B^T v for a 4-vector v.  B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]."""
-    return d0 - d2, d1 + d2, d2 - d1, d1 - d3
-
-
-@_jit(inline="always")
-def _b(v0, v1, v2, v3):
-    """B v for a 4-vector v (the adjoint of ``_bt``)."""
-    return v0, v1 - v2 + v3, v1 + v2 - v0, -v3
-
-
-@_jit(inline="always")
-def _at(m0, m1, m2, m3):
-    """A^T v for a 4-vector v.  A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]."""
-    return m0 + m1 + m2, m1 - m2 - m3
-
-
-@_jit(inline="always")
-def _a(y0, y1):
-    """A v for a 2-vector v (the adjoint of ``_at``)."""
-    return y0, y0 + y1, y0 - y1, -y1
-
-
-@_jit(inline="always")
-def _offsets(o, step):
-    """o + p * step for the 16 tile positions p, as unsigned offsets."""
-    o1 = o + step
-    o2 = o1 + step
-    o3 = o2 + step
-    o4 = o3 + step
-    o5 = o4 + step
-    o6 = o5 + step
-    o7 = o6 + step
-    o8 = o7 + step
-    o9 = o8 + step
-    o10 = o9 + step
-    o11 = o10 + step
-    o12 = o11 + step
-    o13 = o12 + step
-    o14 = o13 + step
-    o15 = o14 + step
-    return o, o1, o2, o3, o4, o5, o6, o7, o8, o9, o10, o11, o12, o13, o14, o15
+    dst = P.reshape(-1)
+    zero = np.zeros(1, dtype=P.dtype)[0]
+    plane = _u(h * w)
+    for y in range(hp):
+        yy = y - pad
+        for xx in range(wp):
+            d = _u(((2 * y + xx % 2) * (tw + 1) + xx // 2) * gc)
+            col = xx - pad
+            if 0 <= yy < h and 0 <= col < w:
+                s = _u(yy * w + col)
+                for q in range(_u(gc)):
+                    dst[d + q] = src[s + q * plane]
+            else:
+                for q in range(_u(gc)):
+                    dst[d + q] = zero
 
 
 @_jit
-def input_tiles(flat, g, c, hp, wp, th, tw, V):
-    """V = B^T d B for every 4x4 tile d (stride 2) of the G*C padded planes of hp x wp in ``flat``.
-    V is a contiguous :func:`positions` buffer: position p of tile t of channel c is V[p, c*T + t],
-    T = G*th*tw."""
-    plane = hp * wp
-    tiles = th * tw
-    width = g * tiles
+def input_tiles_planes_last(P, th, tw, gc, R, V):
+    """V = B^T d B for every tile d of the planes in P (:func:`planes_last`): position p of tile
+    t = ty*tw + tx of plane q at V[p, t*gc + q] (V a :func:`positions` row buffer).  R (hp*4*tw*gc)
+    is room for the rows' transforms."""
+    hp = 2 * th + 2
+    n = _u(tw * gc)
+    half = _u((tw + 1) * gc)
+    g1 = _u(gc)
+    src = P.reshape(-1)
+    rows = R.reshape(-1)
+    # d B, row by row: the four columns of a tile are the even and odd halves at tx and tx + 1
+    for y in range(hp):
+        e = _u(2 * y) * half
+        o = e + half
+        r = _u(4 * y) * n
+        for i in range(n):
+            rows[r + i] = src[e + i] - src[e + g1 + i]
+        r += n
+        for i in range(n):
+            rows[r + i] = src[o + i] + src[e + g1 + i]
+        r += n
+        for i in range(n):
+            rows[r + i] = src[e + g1 + i] - src[o + i]
+        r += n
+        for i in range(n):
+            rows[r + i] = src[o + i] - src[o + g1 + i]
+    # then B^T on the columns: rows 2ty .. 2ty + 3 of the transformed rows
     out = V.reshape(-1)
-    w1 = _u(wp)
-    w2, w3, two = w1 + w1, w1 + w1 + w1, _u(2)
-    for b in range(g):
-        for ch in range(c):
-            for ty in range(th):
-                s0 = _u((b * c + ch) * plane + 2 * ty * wp)
-                q = _offsets(_u(ch * width + b * tiles + ty * tw), _u(V.shape[1]))
-                for tx in range(_u(tw)):
-                    s = s0 + two * tx
-                    # d B: B^T on each row of the tile
-                    a0, a1, a2, a3 = _bt(flat[s], flat[s + 1], flat[s + 2], flat[s + 3])
-                    b0, b1, b2, b3 = _bt(flat[s + w1], flat[s + w1 + 1], flat[s + w1 + 2], flat[s + w1 + 3])
-                    c0, c1, c2, c3 = _bt(flat[s + w2], flat[s + w2 + 1], flat[s + w2 + 2], flat[s + w2 + 3])
-                    e0, e1, e2, e3 = _bt(flat[s + w3], flat[s + w3 + 1], flat[s + w3 + 2], flat[s + w3 + 3])
-                    # then B^T on each column: position 4i + j holds row i, column j
-                    out[q[0] + tx], out[q[4] + tx], out[q[8] + tx], out[q[12] + tx] = _bt(a0, b0, c0, e0)
-                    out[q[1] + tx], out[q[5] + tx], out[q[9] + tx], out[q[13] + tx] = _bt(a1, b1, c1, e1)
-                    out[q[2] + tx], out[q[6] + tx], out[q[10] + tx], out[q[14] + tx] = _bt(a2, b2, c2, e2)
-                    out[q[3] + tx], out[q[7] + tx], out[q[11] + tx], out[q[15] + tx] = _bt(a3, b3, c3, e3)
-
-
-@_jit(inline="always")
-def _output_tile(src, q, t, bias, relu):
-    """The 2x2 outputs A^T m A + bias of the tile at offset t (ReLU optional)."""
-    # A^T on each column of m, then on each row
-    r00, r10 = _at(src[q[0] + t], src[q[4] + t], src[q[8] + t], src[q[12] + t])
-    r01, r11 = _at(src[q[1] + t], src[q[5] + t], src[q[9] + t], src[q[13] + t])
-    r02, r12 = _at(src[q[2] + t], src[q[6] + t], src[q[10] + t], src[q[14] + t])
-    r03, r13 = _at(src[q[3] + t], src[q[7] + t], src[q[11] + t], src[q[15] + t])
-    y00, y01 = _at(r00, r01, r02, r03)
-    y10, y11 = _at(r10, r11, r12, r13)
-    y00 += bias
-    y01 += bias
-    y10 += bias
-    y11 += bias
-    if relu:  # NaN passes through, as with numpy.maximum
-        y00 = 0 if y00 < 0 else y00
-        y01 = 0 if y01 < 0 else y01
-        y10 = 0 if y10 < 0 else y10
-        y11 = 0 if y11 < 0 else y11
-    return y00, y01, y10, y11
+    vs = _u(V.shape[1])
+    four = _u(4) * n
+    for ty in range(th):
+        base = _u(ty) * n
+        for j in range(4):
+            a0 = _u(8 * ty + j) * n
+            a1, a2, a3 = a0 + four, a0 + four + four, a0 + four + four + four
+            d0 = _u(j) * vs + base
+            d1, d2, d3 = d0 + _u(4) * vs, d0 + _u(8) * vs, d0 + _u(12) * vs
+            for i in range(n):
+                out[d0 + i] = rows[a0 + i] - rows[a2 + i]
+            for i in range(n):
+                out[d1 + i] = rows[a1 + i] + rows[a2 + i]
+            for i in range(n):
+                out[d2 + i] = rows[a2 + i] - rows[a1 + i]
+            for i in range(n):
+                out[d3 + i] = rows[a1 + i] - rows[a3 + i]
 
 
 @_jit
-def output_tiles(M, b, relu, th, tw, out):
-    """out (G, K, OH, OW) = A^T m A + bias (ReLU optional; NaN passes through it) for every tile m
-    of the :func:`positions` buffer M (K channels); outputs of the tile grid past OH or OW are
-    dropped."""
+def output_tiles_planes_last(M, b, relu, th, tw, work, out):
+    """out (G, K, OH, OW) = A^T m A + bias (ReLU optional; NaN passes through it) for every tile m of
+    M, position p of tile t = ty*tw + tx, image i, filter k at M[p, (t*G + i)*K + k] (a
+    :func:`positions` row buffer); outputs of the tile grid past OH or OW are dropped.  ``work``
+    holds 12*tw*G*K values."""
     g, k, oh, ow = out.shape
-    tiles = th * tw
-    width = g * tiles
+    gk = g * k
+    n = _u(tw * gk)
     src = M.reshape(-1)
+    ms = _u(M.shape[1])
     dst = out.reshape(-1)
-    w1, two = _u(ow), _u(2)
-    full = _u(ow // 2)  # tiles with both columns inside the output
-    for bi in range(g):
-        for kk in range(k):
-            bias = b[kk]
-            for ty in range(th):
-                q = _offsets(_u(kk * width + bi * tiles + ty * tw), _u(M.shape[1]))
-                d0 = _u(((bi * k + kk) * oh + 2 * ty) * ow)
-                if 2 * ty + 1 < oh:
-                    for tx in range(full):
-                        d = d0 + two * tx
-                        dst[d], dst[d + 1], dst[d + w1], dst[d + w1 + 1] = _output_tile(src, q, tx, bias, relu)
-                else:
-                    for tx in range(full):
-                        d = d0 + two * tx
-                        dst[d], dst[d + 1], _, _ = _output_tile(src, q, tx, bias, relu)
-                if ow % 2:  # the last tile's second column lies past the output
-                    y00, _, y10, _ = _output_tile(src, q, full, bias, relu)
-                    d = d0 + two * full
-                    dst[d] = y00
-                    if 2 * ty + 1 < oh:
-                        dst[d + w1] = y10
+    scratch = work.reshape(-1)
+    for ty in range(th):
+        base = _u(ty) * n
+        # A^T on the columns: r[a, j] (8 runs) from positions j, 4 + j, 8 + j, 12 + j
+        for j in range(4):
+            m0 = _u(j) * ms + base
+            m1, m2, m3 = m0 + _u(4) * ms, m0 + _u(8) * ms, m0 + _u(12) * ms
+            r0, r1 = _u(j) * n, _u(4 + j) * n
+            for i in range(n):
+                scratch[r0 + i] = src[m0 + i] + src[m1 + i] + src[m2 + i]
+            for i in range(n):
+                scratch[r1 + i] = src[m1 + i] - src[m2 + i] - src[m3 + i]
+        # then on the rows: y[a, c] (4 runs) after the eight
+        for a in range(2):
+            r = _u(4 * a) * n
+            y0, y1 = _u(8 + 2 * a) * n, _u(9 + 2 * a) * n
+            for i in range(n):
+                scratch[y0 + i] = scratch[r + i] + scratch[r + n + i] + scratch[r + n + n + i]
+            for i in range(n):
+                scratch[y1 + i] = scratch[r + n + i] - scratch[r + n + n + i] - scratch[r + n + n + n + i]
+        # bias, ReLU and the place of each output in its plane
+        for bi in range(g):
+            for kk in range(k):
+                bias = b[kk]
+                q = _u(bi * k + kk)
+                for a in range(2):
+                    y = 2 * ty + a
+                    if y >= oh:
+                        break
+                    d = _u(((bi * k + kk) * oh + y) * ow)
+                    for xo in range(_u(ow)):
+                        v = scratch[_u(8 + 2 * a) * n + (xo & _u(1)) * n + (xo >> _u(1)) * _u(gk) + q] + bias
+                        if relu and v < 0:  # NaN passes through, as with numpy.maximum
+                            v = 0
+                        dst[d + xo] = v
 
 
+# --- the backward, with the planes last: the adjoints of the three forward steps ---------------------
 @_jit
-def output_grad_tiles(dout, th, tw, dM):
-    """dM (a :func:`positions` buffer, K channels) = A dy A^T for every 2x2 tile dy of dout
-    (G, K, OH, OW), zero past its edges: the adjoint of :func:`output_tiles` (less the bias)."""
+def output_grad_tiles_planes_last(dout, th, tw, work, dM):
+    """dM = A dy A^T for every 2x2 tile dy of dout (G, K, OH, OW), zero past its edges: position p of
+    tile t, image i, filter k at dM[p, (t*G + i)*K + k] (a :func:`positions` row buffer).  The
+    adjoint of :func:`output_tiles_planes_last` (less the bias); ``work`` holds 12*tw*G*K values."""
     g, k, oh, ow = dout.shape
-    tiles = th * tw
-    width = g * tiles
+    gk = g * k
+    n = _u(tw * gk)
     src = dout.reshape(-1)
     out = dM.reshape(-1)
-    zero = np.zeros(1, dtype=dM.dtype)[0]  # past the edges (a zero of dM's type)
-    w1, two = _u(ow), _u(2)
-    for bi in range(g):
-        for kk in range(k):
-            for ty in range(th):
-                q = _offsets(_u(kk * width + bi * tiles + ty * tw), _u(dM.shape[1]))
-                s0 = _u(((bi * k + kk) * oh + 2 * ty) * ow)
-                two_rows = 2 * ty + 1 < oh
-                for tx in range(_u(tw)):
-                    s = s0 + two * tx
-                    two_cols = two * tx + 1 < ow
-                    y00 = src[s]
-                    y01 = src[s + 1] if two_cols else zero
-                    y10 = src[s + w1] if two_rows else zero
-                    y11 = src[s + w1 + 1] if two_rows and two_cols else zero
-                    # A on each row of the tile, then on each column
-                    a0, a1, a2, a3 = _a(y00, y01)
-                    b0, b1, b2, b3 = _a(y10, y11)
-                    out[q[0] + tx], out[q[4] + tx], out[q[8] + tx], out[q[12] + tx] = _a(a0, b0)
-                    out[q[1] + tx], out[q[5] + tx], out[q[9] + tx], out[q[13] + tx] = _a(a1, b1)
-                    out[q[2] + tx], out[q[6] + tx], out[q[10] + tx], out[q[14] + tx] = _a(a2, b2)
-                    out[q[3] + tx], out[q[7] + tx], out[q[11] + tx], out[q[15] + tx] = _a(a3, b3)
+    ms = _u(dM.shape[1])
+    scratch = work.reshape(-1)
+    zero = np.zeros(1, dtype=dM.dtype)[0]
+    for ty in range(th):
+        # y[a, c] (4 runs at 8n .. 11n): the tile row's outputs, image and filter last
+        for a in range(2):
+            y = 2 * ty + a
+            for bi in range(g):
+                for kk in range(k):
+                    q = _u(bi * k + kk)
+                    d = _u(((bi * k + kk) * oh + y) * ow)
+                    for xo in range(_u(2 * tw)):
+                        v = src[d + xo] if y < oh and xo < ow else zero
+                        scratch[_u(8 + 2 * a) * n + (xo & _u(1)) * n + (xo >> _u(1)) * _u(gk) + q] = v
+        # A on the rows: r[a, j] at (4a + j) n
+        for a in range(2):
+            y0, y1 = _u(8 + 2 * a) * n, _u(9 + 2 * a) * n
+            r = _u(4 * a) * n
+            for i in range(n):
+                scratch[r + i] = scratch[y0 + i]
+            for i in range(n):
+                scratch[r + n + i] = scratch[y0 + i] + scratch[y1 + i]
+            for i in range(n):
+                scratch[r + n + n + i] = scratch[y0 + i] - scratch[y1 + i]
+            for i in range(n):
+                scratch[r + n + n + n + i] = -scratch[y1 + i]
+        # then on the columns: positions j, 4 + j, 8 + j, 12 + j
+        base = _u(ty) * n
+        for j in range(4):
+            r0, r1 = _u(j) * n, _u(4 + j) * n
+            m0 = _u(j) * ms + base
+            m1, m2, m3 = m0 + _u(4) * ms, m0 + _u(8) * ms, m0 + _u(12) * ms
+            for i in range(n):
+                out[m0 + i] = scratch[r0 + i]
+            for i in range(n):
+                out[m1 + i] = scratch[r0 + i] + scratch[r1 + i]
+            for i in range(n):
+                out[m2 + i] = scratch[r0 + i] - scratch[r1 + i]
+            for i in range(n):
+                out[m3 + i] = -scratch[r1 + i]
 
 
 @_jit
-def add_input_grad_tiles(dV, g, c, hp, wp, th, tw, flat):
-    """The adjoint of :func:`input_tiles`: B dv B^T of every tile dv of the :func:`positions`
-    buffer dV added into the padded planes in ``flat`` (zeroed by the caller) at the tile's place,
-    tile after tile."""
-    plane = hp * wp
-    tiles = th * tw
-    width = g * tiles
+def input_grad_tiles_planes_last(dV, th, tw, gc, R, P):
+    """The adjoint of :func:`input_tiles_planes_last`: B dv B^T of every tile dv of dV added up, at
+    the tiles' places, into P (hp, 2, tw+1, G*C), all of which is written.  R as there."""
+    hp = 2 * th + 2
+    n = _u(tw * gc)
+    half = _u((tw + 1) * gc)
+    g1 = _u(gc)
     src = dV.reshape(-1)
-    w1 = _u(wp)
-    w2, w3, two = w1 + w1, w1 + w1 + w1, _u(2)
-    for b in range(g):
-        for ch in range(c):
-            for ty in range(th):
-                s0 = _u((b * c + ch) * plane + 2 * ty * wp)
-                q = _offsets(_u(ch * width + b * tiles + ty * tw), _u(dV.shape[1]))
-                for tx in range(_u(tw)):
-                    # B on each column of dv: rows a, b, c, e of the result
-                    a0, b0, c0, e0 = _b(src[q[0] + tx], src[q[4] + tx], src[q[8] + tx], src[q[12] + tx])
-                    a1, b1, c1, e1 = _b(src[q[1] + tx], src[q[5] + tx], src[q[9] + tx], src[q[13] + tx])
-                    a2, b2, c2, e2 = _b(src[q[2] + tx], src[q[6] + tx], src[q[10] + tx], src[q[14] + tx])
-                    a3, b3, c3, e3 = _b(src[q[3] + tx], src[q[7] + tx], src[q[11] + tx], src[q[15] + tx])
-                    s = s0 + two * tx
-                    for row, (r0, r1, r2, r3) in ((s, (a0, a1, a2, a3)), (s + w1, (b0, b1, b2, b3))):
-                        d0, d1, d2, d3 = _b(r0, r1, r2, r3)  # then B on the row, added in place
-                        flat[row] += d0
-                        flat[row + 1] += d1
-                        flat[row + 2] += d2
-                        flat[row + 3] += d3
-                    for row, (r0, r1, r2, r3) in ((s + w2, (c0, c1, c2, c3)), (s + w3, (e0, e1, e2, e3))):
-                        d0, d1, d2, d3 = _b(r0, r1, r2, r3)
-                        flat[row] += d0
-                        flat[row + 1] += d1
-                        flat[row + 2] += d2
-                        flat[row + 3] += d3
+    vs = _u(dV.shape[1])
+    rows = R.reshape(-1)
+    four = _u(4) * n
+    for i in range(_u(hp) * four):
+        rows[i] = 0
+    # B on the columns, added into rows 2ty .. 2ty + 3 (shared with the next row of tiles)
+    for ty in range(th):
+        base = _u(ty) * n
+        for j in range(4):
+            a0 = _u(8 * ty + j) * n
+            a1, a2, a3 = a0 + four, a0 + four + four, a0 + four + four + four
+            d0 = _u(j) * vs + base
+            d1, d2, d3 = d0 + _u(4) * vs, d0 + _u(8) * vs, d0 + _u(12) * vs
+            for i in range(n):
+                rows[a0 + i] += src[d0 + i]
+            for i in range(n):
+                rows[a1 + i] += src[d1 + i] - src[d2 + i] + src[d3 + i]
+            for i in range(n):
+                rows[a2 + i] += src[d1 + i] + src[d2 + i] - src[d0 + i]
+            for i in range(n):
+                rows[a3 + i] -= src[d3 + i]
+    # then B on the rows, into the even and odd halves at tx and tx + 1
+    dst = P.reshape(-1)
+    for y in range(hp):
+        e = _u(2 * y) * half
+        o = e + half
+        r = _u(4 * y) * n
+        for i in range(half + half):
+            dst[e + i] = 0
+        for i in range(n):
+            dst[e + i] += rows[r + i]
+        for i in range(n):
+            dst[e + g1 + i] += rows[r + n + i] + rows[r + n + n + i] - rows[r + i]
+        for i in range(n):
+            dst[o + i] += rows[r + n + i] - rows[r + n + n + i] + rows[r + n + n + n + i]
+        for i in range(n):
+            dst[o + g1 + i] -= rows[r + n + n + n + i]
 
 
 @_jit
-def crop_tiles(flat, pad, hp, wp, dx):
-    """dx (G, C, H, W) = the part of the hp x wp planes in ``flat`` at row and column ``pad``."""
+def planes_first(P, pad, th, tw, dx):
+    """dx (G, C, H, W) = the planes in P (:func:`planes_last`'s layout) at row and column ``pad``:
+    the adjoint of :func:`planes_last`."""
     g, c, h, w = dx.shape
-    plane = hp * wp
+    gc = g * c
     dst = dx.reshape(-1)
-    for p in range(g * c):
-        for y in range(h):
-            s = _u(p * plane + (pad + y) * wp + pad)
-            d = _u((p * h + y) * w)
-            for q in range(_u(w)):
-                dst[d + q] = flat[s + q]
+    src = P.reshape(-1)
+    plane = _u(h * w)
+    if 4096 % (h * w * dx.itemsize) == 0:
+        # Planes a divisor of 4 KiB apart (8x8 float32: 256 bytes): writing one value to each plane
+        # in turn lands every 16th in one set of the L1 cache, which thrashes (measured 4-5x
+        # slower).  Plane by plane instead: contiguous writes, the reads a stride apart.
+        half = _u((tw + 1) * gc)
+        for q in range(gc):
+            for yy in range(h):
+                even = _u(2 * (yy + pad)) * half + _u(q)
+                d = _u(q) * plane + _u(yy * w)
+                for col in range(w):
+                    xx = col + pad
+                    dst[d + _u(col)] = src[(even + half if xx & 1 else even) + _u(xx >> 1) * _u(gc)]
+        return
+    for yy in range(h):
+        y = yy + pad
+        for col in range(w):
+            xx = col + pad
+            s = _u(((2 * y + xx % 2) * (tw + 1) + xx // 2) * gc)
+            d = _u(yy * w + col)
+            for q in range(_u(gc)):
+                dst[d + q * plane] = src[s + q]
