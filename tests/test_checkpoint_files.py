@@ -150,7 +150,7 @@ def test_resume_may_extend_epochs_but_not_shrink_them(good_checkpoint, tmp_path)
     result = run_cli("train", "--resume", good_checkpoint, "--out", tmp_path / "out", tmp_path=tmp_path)
     assert result.returncode == 2
     (line,) = stderr_lines(result)
-    assert "finished 1 epochs" in line and "--epochs" in line
+    assert "finished 1 epoch," in line and "--epochs" in line
 
     extended = run_cli(
         "train",
