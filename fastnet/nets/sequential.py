@@ -214,9 +214,12 @@ class Sequential(NetStateAndModes):
         return ()
 
     def _check_t(self, t, n, name="t"):
-        check_labels(self.backend, t, n, self.output_size, name, read_values=False)
+        classes = self.output_size
+        if self.validate_inputs and not self.value_checks.deferred:
+            return check_labels(self.backend, t, n, classes, name)  # structure, then values, at once
+        check_labels(self.backend, t, n, classes, name, read_values=False)
         if self.validate_inputs:
-            self.value_checks.labels(t, self.output_size, name)
+            self.value_checks.labels(t, classes, name)
         return t
 
     @property
@@ -245,24 +248,23 @@ class Sequential(NetStateAndModes):
             When ``x`` does not fit the net (shape, dtype, backend) or holds NaN/inf (unless
             inside ``trusted_inputs``).
         """
+        # Each layer checks the first input of each shape (per mode); later ones of that shape
+        # skip the per-layer checks (fastnet.nets.inference_plan), the net's own still run.
         pending = self._door(x)
-        if train_flg:
-            return self._forward(x, train_flg, *pending)
-        # Each layer checks the first input of each shape; later ones of that shape skip the
-        # per-layer checks (fastnet.nets.inference_plan), the net's own still run.
         plan = self._inference_plan()
-        if not plan.has_passed(x):  # every layer checks the first input of each shape
-            out = self._forward(x, False, *pending)
-            plan.passed(x)
+        train = bool(train_flg)
+        if not plan.has_passed(x, train):  # every layer checks the first input of each shape
+            out = self._forward(x, train_flg, *pending)
+            plan.passed(x, train)
             return out
         try:
-            return plan.run(x, pending)
+            return plan.run(x, pending, train)
         except InputError:
             raise
         except Exception:
             # A layer was changed since (a weight of another shape): the checked forward names it.
             plan.shapes_passed.clear()
-            return self._forward(x, False, *pending)
+            return self._forward(x, train_flg, *pending)
 
     def _inference_plan(self) -> InferencePlan:
         plan = self.__dict__.get("_plan")
@@ -321,7 +323,7 @@ class Sequential(NetStateAndModes):
         """
         y = self.predict(x, train_flg)
         self._check_t(t, x.shape[0])
-        loss = self.lastLayer.forward(y, t)
+        loss = self._inference_plan().loss(x, y, t, bool(train_flg))
         if self.weight_decay_lambda:
             loss = loss + 0.5 * self.weight_decay_lambda * sum((w * w).sum() for w in self._decayed_params())
         self.last_loss = loss
