@@ -104,7 +104,7 @@ class Optimizer:
         self.weight_decay = check_hyperparameter("weight_decay", weight_decay)
         self.iter = 0
         self.state: dict[str, dict] = {slot: {} for slot in self.slots}
-        self._kernels: Any = None  # the kernels of the parameters being updated, when they say
+        self._kernels: Any = None  # during update: the kernels of the parameters, when they name them
 
     def _slot(self, slot, key, like):
         table = self.state[slot]
@@ -130,13 +130,17 @@ class Optimizer:
         """
         checked = {key: _gradient_for(key, params[key], grads) for key in params.keys()}  # all, before any update
         # A net's parameters (``net.params``) name their backend; its kernels may fuse an update.
+        # Held for this call only: an optimizer stays a plain object to copy or pickle.
         self._kernels = getattr(getattr(params, "backend", None), "kernels", None)
         self.iter += 1
-        for key, grad in checked.items():
-            param = params[key]
-            if self.weight_decay and _decays(param):
-                grad = self._decay(param, grad)
-            self._update_one(key, param, grad)
+        try:
+            for key, grad in checked.items():
+                param = params[key]
+                if self.weight_decay and _decays(param):
+                    grad = self._decay(param, grad)
+                self._update_one(key, param, grad)
+        finally:
+            self._kernels = None
 
     def _decay(self, param, grad):
         """Coupled L2: a new gradient array (the layer's dW is left as backprop made it)."""

@@ -250,3 +250,16 @@ def test_sgd_through_the_kernels_matches_the_plain_update(backend):
             reference.update(plain, grads)
             for k, value in plain.items():
                 assert numpy.array_equal(backend.to_numpy(net.params[k]), backend.to_numpy(value)), (dtype, lr, k)
+
+
+def test_an_optimizer_keeps_no_kernels_after_an_update(backend):
+    """It can be copied (the profiler's twin) and pickled as before."""
+    import copy
+    import pickle
+
+    net = TwoLayerNet(9, 4, 3, backend=backend, seed=0)
+    optimizer = SGD(lr=0.1)
+    x, t = batch(backend, (9,), 2, 3, 0)
+    optimizer.update(net.params, net.gradient(x, t))
+    copy.deepcopy(optimizer)
+    pickle.dumps(optimizer)

@@ -47,12 +47,12 @@ class Declaration:
 
     def unchecked_forward(self, layer: Any, train_flg: bool = False) -> Callable:
         """``layer``'s forward (test mode, or training mode with ``train_flg``) without its input
-        checks where it has one (else with them)."""
-        unchecked = getattr(layer, "forward_unchecked", None)
+        checks where it has one (else with them).  The method is looked up at each call, so that
+        a wrapper set on the layer afterwards (the profiler's timer) is the one called."""
+        name = "forward_unchecked" if hasattr(layer, "forward_unchecked") else "forward"
         if self.takes_train_flag:
-            forward = layer.forward if unchecked is None else unchecked
-            return lambda x: forward(x, train_flg)
-        return layer.forward if unchecked is None else unchecked
+            return lambda x: getattr(layer, name)(x, train_flg)
+        return lambda x: getattr(layer, name)(x)
 
 
 def declaration(layer) -> Declaration:

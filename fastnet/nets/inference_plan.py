@@ -51,15 +51,15 @@ class InferencePlan:
             name, layer = layers[i]
             declared = net.declared(name)
             alone = i + 1 == len(layers) or (i == 0 and first_alone) or not net.fuse
-            fused = None if alone else declared.fused_forward(layer, net.declared(layers[i + 1][0]).kind, True)
-            if fused is not None:
-                following = layers[i + 1][1]
-                steps.append(lambda x, fused=fused, following=following: fused(x, following))
+            kind = None if alone else net.declared(layers[i + 1][0]).kind
+            if kind is not None and declared.fused_forward(layer, kind, True) is not None:
+                steps.append(_late(layer, f"forward_{kind}_unchecked", layers[i + 1][1]))
                 i += 2
                 continue
-            steps.append(
-                declared.unchecked_forward(layer, train) if declared.native else _in_mode(layer, declared, train)
-            )
+            if declared.native:
+                steps.append(declared.unchecked_forward(layer, train))
+            else:
+                steps.append(_late(layer, "forward", train) if declared.takes_train_flag else _late(layer, "forward"))
             i += 1
         return steps
 
@@ -80,8 +80,8 @@ class InferencePlan:
         kind = net.declared(following_name).kind
         if net.declared(name).fused_forward(layer, kind) is None:
             return None
-        method = getattr(layer, f"forward_{kind}_unchecked_finite", None)
-        return None if method is None else (lambda x: method(x, following))
+        method = f"forward_{kind}_unchecked_finite"
+        return _late(layer, method, following) if hasattr(layer, method) else None
 
     def has_passed(self, x, train: bool = False) -> bool:
         return (x.shape[1:], train) in self.shapes_passed
@@ -128,5 +128,7 @@ class InferencePlan:
         return x
 
 
-def _in_mode(layer, declared, train):
-    return (lambda x: layer.forward(x, train)) if declared.takes_train_flag else layer.forward
+def _late(layer, method, *extra):
+    """``layer.<method>(x, *extra)``, looked up at each call: a wrapper set on the layer after
+    the plan was made (the profiler's timer, ``fastnet.profiling.layer_timer``) is called."""
+    return lambda x: getattr(layer, method)(x, *extra)
