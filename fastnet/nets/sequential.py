@@ -248,13 +248,23 @@ class Sequential(NetStateAndModes):
             When ``x`` does not fit the net (shape, dtype, backend) or holds NaN/inf (unless
             inside ``trusted_inputs``).
         """
-        # Each layer checks the first input of each shape (per mode); later ones of that shape
-        # skip the per-layer checks (fastnet.nets.inference_plan), the net's own still run.
-        pending = self._door(x)
+        return self._forward(x, train_flg, *self._door(x))
+
+    def _inference_plan(self) -> InferencePlan:
+        plan = self.__dict__.get("_plan")
+        if plan is None or plan.key != InferencePlan.key_of(self):
+            plan = self.__dict__["_plan"] = InferencePlan(self)
+        return plan
+
+    def _forward(self, x, train_flg, pending=None):
+        """The forward pass, every one of them: each layer checks the first input of each shape
+        (per mode); later ones of that shape skip the per-layer checks
+        (fastnet.nets.inference_plan).  ``pending`` as for :meth:`_checked_forward`."""
+        pending = () if pending is None else (pending,)
         plan = self._inference_plan()
         train = bool(train_flg)
-        if not plan.has_passed(x, train):  # every layer checks the first input of each shape
-            out = self._forward(x, train_flg, *pending)
+        if not plan.has_passed(x, train):
+            out = self._checked_forward(x, train_flg, *pending)
             plan.passed(x, train)
             return out
         try:
@@ -264,16 +274,11 @@ class Sequential(NetStateAndModes):
         except Exception:
             # A layer was changed since (a weight of another shape): the checked forward names it.
             plan.shapes_passed.clear()
-            return self._forward(x, train_flg, *pending)
+            return self._checked_forward(x, train_flg, *pending)
 
-    def _inference_plan(self) -> InferencePlan:
-        plan = self.__dict__.get("_plan")
-        if plan is None or plan.key != InferencePlan.key_of(self):
-            plan = self.__dict__["_plan"] = InferencePlan(self)
-        return plan
-
-    def _forward(self, x, train_flg, pending=None):
-        """Layer by layer, a fused pair (Affine+Relu, Conv+Relu) in one pass.
+    def _checked_forward(self, x, train_flg, pending=None):
+        """Layer by layer, every layer checking its input, a fused pair (Affine+Relu, Conv+Relu)
+        in one pass.
 
         ``pending`` (``(input, name)``, from ``_door``): the input's values are still to be
         checked, on the first layer's output, so that layer runs on its own.
