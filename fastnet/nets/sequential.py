@@ -256,11 +256,10 @@ class Sequential(NetStateAndModes):
             plan = self.__dict__["_plan"] = InferencePlan(self)
         return plan
 
-    def _forward(self, x, train_flg, pending=None):
+    def _forward(self, x, train_flg, *pending):
         """The forward pass, every one of them: each layer checks the first input of each shape
         (per mode); later ones of that shape skip the per-layer checks
-        (fastnet.nets.inference_plan).  ``pending`` as for :meth:`_checked_forward`."""
-        pending = () if pending is None else (pending,)
+        (fastnet.nets.inference_plan).  ``pending`` as from :meth:`_door`."""
         plan = self._inference_plan()
         train = bool(train_flg)
         if not plan.has_passed(x, train):
