@@ -104,6 +104,7 @@ class Optimizer:
         self.weight_decay = check_hyperparameter("weight_decay", weight_decay)
         self.iter = 0
         self.state: dict[str, dict] = {slot: {} for slot in self.slots}
+        self._kernels: Any = None  # during update: the kernels of the parameters, when they name them
 
     def _slot(self, slot, key, like):
         table = self.state[slot]
@@ -128,12 +129,18 @@ class Optimizer:
             When a gradient is missing or has another shape; nothing is updated then.
         """
         checked = {key: _gradient_for(key, params[key], grads) for key in params.keys()}  # all, before any update
+        # A net's parameters (``net.params``) name their backend; its kernels may fuse an update.
+        # Held for this call only: an optimizer stays a plain object to copy or pickle.
+        self._kernels = getattr(getattr(params, "backend", None), "kernels", None)
         self.iter += 1
-        for key, grad in checked.items():
-            param = params[key]
-            if self.weight_decay and _decays(param):
-                grad = self._decay(param, grad)
-            self._update_one(key, param, grad)
+        try:
+            for key, grad in checked.items():
+                param = params[key]
+                if self.weight_decay and _decays(param):
+                    grad = self._decay(param, grad)
+                self._update_one(key, param, grad)
+        finally:
+            self._kernels = None
 
     def _decay(self, param, grad):
         """Coupled L2: a new gradient array (the layer's dW is left as backprop made it)."""
@@ -180,7 +187,10 @@ class SGD(Optimizer):
         super().__init__(lr, weight_decay)
 
     def _update_one(self, key, param, grad):
-        param -= self.lr * grad
+        if self._kernels is None:  # a plain dict of arrays
+            param -= self.lr * grad
+        else:
+            self._kernels.sgd_update(param, grad, self.lr)  # the same arithmetic, in one pass on numba
 
 
 class Momentum(Optimizer):

@@ -276,3 +276,47 @@ def test_conv_forward_and_backward(fast, rng, dtype, case):
         for g, e, magnitude, count in zip(result, expected, sizes, terms, strict=True):
             if e is not None:
                 same(fast, g, e, dtype, magnitude, count)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,m", MATRIX_SHAPES)
+def test_affine_relu_forward_finite_is_affine_relu_forward_and_a_flag(backend, rng, dtype, n, m):
+    """The same bits as the backend's own affine_relu_forward; the flag says whether x @ W + b
+    was finite before the ReLU (an inf that the ReLU turns into 0 included)."""
+    k, xp = backend.kernels, backend.asarray
+    x, W, b = normal(rng, (n, 13), dtype), normal(rng, (13, m), dtype), normal(rng, (m,), dtype)
+    out, finite = k.affine_relu_forward_finite(xp(x), xp(W), xp(b))
+    same(backend, out, to_host(backend, k.affine_relu_forward(xp(x), xp(W), xp(b))), dtype)
+    assert bool(finite)
+    W_negative = -numpy.abs(W)  # +inf in x: -inf in every output of its row, 0 after the ReLU
+    for bad in (numpy.nan, numpy.inf, -numpy.inf):
+        x_bad = x.copy()
+        x_bad[n - 1, 4] = bad
+        with numpy.errstate(invalid="ignore"):
+            out, finite = k.affine_relu_forward_finite(xp(x_bad), xp(W_negative), xp(b))
+        assert not bool(finite), bad
+    huge = numpy.full((13, m), numpy.finfo(dtype).max, dtype)
+    with numpy.errstate(over="ignore"):
+        _, finite = k.affine_relu_forward_finite(xp(numpy.abs(x) + 1), xp(huge), xp(b))
+    assert not bool(finite)  # an overflow too: the net then reads x to tell the two apart
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1,), (50,), (784, 50), (3, 2, 5, 5)])
+def test_sgd_update_is_the_numpy_expression_bit_for_bit(backend, rng, dtype, shape):
+    for lr in (0.01, 3, numpy.float64(0.1), numpy.float32(0.1)):
+        param, grad = normal(rng, shape, dtype), normal(rng, shape, dtype)
+        expected = param.copy()
+        expected -= lr * grad
+        on_backend = backend.asarray(param)
+        assert backend.kernels.sgd_update(on_backend, backend.asarray(grad), lr) is None
+        same(backend, on_backend, expected, dtype)
+
+
+def test_sgd_update_writes_through_a_non_contiguous_parameter(backend, rng):
+    whole = backend.asarray(normal(rng, (6, 8), numpy.float32))
+    grad = backend.asarray(normal(rng, (6, 4), numpy.float32))
+    expected = to_host(backend, whole).copy()
+    expected[:, ::2] -= 0.5 * to_host(backend, grad)
+    backend.kernels.sgd_update(whole[:, ::2], grad, 0.5)
+    same(backend, whole, expected, numpy.float32)

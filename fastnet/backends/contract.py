@@ -16,10 +16,17 @@ Common rules
 Dense layers
     affine_forward(x (N, D), W (D, M), b (M,))              -> out (N, M)
     affine_relu_forward(x, W, b)                             -> max(x @ W + b, 0)  (N, M)
+    affine_relu_forward_finite(x, W, b)                      -> (max(x @ W + b, 0), finite): finite
+        says whether every value of x @ W + b was (a NaN or inf in x makes some not); a Python
+        or a 0-d array bool
     affine_backward(x, W, dout (N, M), need_dx)              -> (dx (N, D) or None, dW (D, M), db (M,))
     bias_grad(dout (R, M))                                   -> dout.sum(axis=0)  (M,)
     relu_forward(x any shape)                                -> max(x, 0), same shape
     relu_backward(dout, out)  both the forward output's shape -> dout where out > 0, else 0
+
+Optimizer (the one op that writes into an argument)
+    sgd_update(param, grad of param's shape, lr a number)   -> None; param -= lr * grad in place,
+        with lr rounded to param's dtype first, as NumPy does with a Python number
 
 Loss
     softmax_cross_entropy(x (N, C), t)                       -> (loss 0-d array, y = softmax(x) (N, C))
@@ -50,10 +57,12 @@ Max pooling (padding counts as -inf; the first maximum of a window wins, a NaN w
 OPS = (
     "affine_forward",
     "affine_relu_forward",
+    "affine_relu_forward_finite",
     "affine_backward",
     "bias_grad",
     "relu_forward",
     "relu_backward",
+    "sgd_update",
     "softmax_cross_entropy",
     "softmax_cross_entropy_backward",
     "im2col",

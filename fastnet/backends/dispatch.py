@@ -51,12 +51,15 @@ def _targets_fit(t, like) -> bool:
     return t.ndim == 2 and t.dtype.char == like.dtype.char
 
 
-def fast_path(floats=(), *, ndim=None, same_shape=(), numbers=(), targets=None, makes_cache=False, cache=None):
+def fast_path(
+    floats=(), *, ndim=None, same_shape=(), contiguous=(), numbers=(), targets=None, makes_cache=False, cache=None
+):
     """Declare what the decorated fast kernel supports; the reference serves every other call.
 
     floats       argument names that must share one dtype in the kernel set's ``fast_dtypes``
     ndim         {argument name: required ndim}
     same_shape   argument names whose shapes must be equal
+    contiguous   argument names that must be C-contiguous arrays (a kernel writing into them in place)
     numbers      argument names that must be Python numbers (not arrays)
     targets      (targets name, scores name): labels (N,) of an integer dtype or rows like the scores
     makes_cache  the kernel returns ``(out, value)``; ``value`` is handed on as a :class:`Cache`
@@ -71,32 +74,47 @@ def fast_path(floats=(), *, ndim=None, same_shape=(), numbers=(), targets=None, 
         reference = getattr(NumpyKernels, name)
         params = list(inspect.signature(fast).parameters.values())[1:]  # without self
         position = {p.name: i for i, p in enumerate(params)}
-        default = {p.name: p.default for p in params}
-        for needed in (*floats, *ndim, *same_shape, *numbers, *(targets or ()), *((cache,) if cache else ())):
+        checked = (*floats, *ndim, *same_shape, *contiguous, *numbers, *(targets or ()))
+        for needed in (*checked, *((cache,) if cache else ())):
             if needed not in position:
                 raise TypeError(f"fast_path on {name}: no argument named {needed!r}")
 
-        def arg(args, kwargs, key):
-            i = position[key]
-            if i < len(args):
-                return args[i]
-            value = kwargs.get(key, default[key])
-            return None if value is inspect.Parameter.empty else value
+        # Decided on every call, so decided cheaply: the arguments by position, looked up once.
+        last = max((position[k] for k in checked), default=-1)
+        float_at = [position[k] for k in floats]
+        ndim_at = [(position[k], n) for k, n in ndim.items()]
+        shape_at = [position[k] for k in same_shape]
+        contiguous_at = [position[k] for k in contiguous]
+        number_at = [position[k] for k in numbers]
+        targets_at = None if not targets else (position[targets[0]], position[targets[1]])
+
+        def complete(args, kwargs):
+            """The arguments up to the last one a check reads, by position (defaults filled in)."""
+            full = list(args)
+            for p in params[len(args) : last + 1]:
+                value = kwargs.get(p.name, p.default)
+                full.append(None if value is inspect.Parameter.empty else value)
+            return full
 
         def supported(self, args, kwargs) -> bool:
-            if floats and not _same_float(self.fast_dtypes, [arg(args, kwargs, k) for k in floats]):
+            a = args if len(args) > last else complete(args, kwargs)
+            if float_at and not _same_float(self.fast_dtypes, [a[i] for i in float_at]):
                 return False
-            for key, n in ndim.items():
-                if arg(args, kwargs, key).ndim != n:
+            for i, n in ndim_at:
+                if a[i].ndim != n:
                     return False
-            if same_shape:
-                first = arg(args, kwargs, same_shape[0]).shape
-                if any(arg(args, kwargs, k).shape != first for k in same_shape[1:]):
+            if shape_at:
+                first = a[shape_at[0]].shape
+                for i in shape_at[1:]:
+                    if a[i].shape != first:
+                        return False
+            for i in contiguous_at:
+                if not a[i].flags.c_contiguous:
                     return False
-            for key in numbers:
-                if not isinstance(arg(args, kwargs, key), (int, float)):
+            for i in number_at:
+                if not isinstance(a[i], (int, float)):
                     return False
-            if targets and not _targets_fit(arg(args, kwargs, targets[0]), arg(args, kwargs, targets[1])):
+            if targets_at and not _targets_fit(a[targets_at[0]], a[targets_at[1]]):
                 return False
             return True
 

@@ -33,6 +33,19 @@ def _bias_relu_inplace(out, b):
 
 
 @_jit
+def _bias_relu_inplace_nonfinite(out, b):
+    """``_bias_relu_inplace``, counting the values of out + b that are NaN or inf."""
+    n, m = out.shape
+    bad = 0
+    for i in range(n):
+        for j in range(m):
+            v = out[i, j] + b[j]
+            bad += (v - v) != 0  # NaN for NaN and for either inf; 0 for every finite v
+            out[i, j] = 0 if v < 0 else v
+    return bad
+
+
+@_jit
 def _relu(x, out):
     for i in range(x.size):
         v = x[i]
@@ -54,6 +67,12 @@ def _column_sums(a, acc):
     for i in range(n):
         for j in range(m):
             acc[j] += a[i, j]
+
+
+@_jit
+def _sgd_update(param, grad, lr):
+    for i in range(param.size):
+        param[i] -= lr * grad[i]  # lr in param's dtype: NumPy's rounding of param -= lr * grad
 
 
 # --- softmax + cross-entropy ----------------------------------------------------------------
@@ -219,6 +238,11 @@ class NumbaKernels(NumbaConvolution, NumpyKernels):
         _bias_relu_inplace(out, np.ascontiguousarray(b))  # out is ours: BLAS allocated it
         return out
 
+    @fast_path(("x", "W", "b"))
+    def affine_relu_forward_finite(self, x, W, b):
+        out = x @ W
+        return out, _bias_relu_inplace_nonfinite(out, np.ascontiguousarray(b)) == 0
+
     @fast_path(("dout",), ndim={"dout": 2})
     def bias_grad(self, dout):
         acc = np.empty(dout.shape[1], dtype=dout.dtype)
@@ -238,6 +262,14 @@ class NumbaKernels(NumbaConvolution, NumpyKernels):
         dx = np.empty_like(dout)
         _relu_backward(dout.reshape(-1), np.ascontiguousarray(out).reshape(-1), dx.reshape(-1))
         return dx
+
+    # --- optimizer ---------------------------------------------------------------------------------
+    @fast_path(("param", "grad"), same_shape=("param", "grad"), contiguous=("param", "grad"), numbers=("lr",))
+    def sgd_update(self, param, grad, lr):
+        """One pass, no ``lr * grad`` temporary; ``lr`` rounded as NumPy rounds it."""
+        if type(lr) in (int, float):  # a Python number takes param's dtype; a NumPy scalar keeps its own
+            lr = param.dtype.type(lr)
+        _sgd_update(param.reshape(-1), grad.reshape(-1), lr)
 
     # --- softmax + cross-entropy -----------------------------------------------------------------
     @fast_path(("x",), ndim={"x": 2}, targets=("t", "x"))

@@ -26,6 +26,13 @@ class NumpyKernels:
         out = self.affine_forward(x, W, b)
         return self.xp.maximum(out, 0, out=out)
 
+    def affine_relu_forward_finite(self, x, W, b):
+        """``(max(x @ W + b, 0), finite)``: ``finite`` (a 0-d bool array) says whether every value
+        of ``x @ W + b`` was finite, as it is not when ``x`` holds a NaN or an inf."""
+        out = self.affine_forward(x, W, b)
+        finite = self.xp.isfinite(out).all()
+        return self.xp.maximum(out, 0, out=out), finite
+
     def affine_backward(self, x, W, dout, need_dx=True):
         dx = dout @ W.T if need_dx else None
         dW = x.T @ dout
@@ -41,6 +48,11 @@ class NumpyKernels:
     def relu_backward(self, dout, out):
         """Gradient through ReLU from its saved output (positive where the input was)."""
         return self.xp.where(out > 0, dout, 0)
+
+    # --- Optimizer ---------------------------------------------------------------------------------
+    def sgd_update(self, param, grad, lr):
+        """``param -= lr * grad``, in place (``lr`` a Python number); returns nothing."""
+        param -= lr * grad
 
     # --- Convolution -----------------------------------------------------------------------------------
     def conv_forward(self, x, W, b, stride=1, pad=0, relu=False):

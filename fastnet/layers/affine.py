@@ -137,6 +137,15 @@ class Affine(Layer):
         relu.out = self.kernels.affine_relu_forward(self._keep(x, x.reshape(x.shape[0], -1)), self.W, self.b)
         return relu.out
 
+    def forward_relu_unchecked_finite(self, x: Array, relu: Relu) -> tuple[Array, bool]:
+        """``forward_relu_unchecked``, and whether ``x @ W + b`` came out finite: False whenever
+        ``x`` holds NaN or inf, so a net checks its input's values on this flag, in the same pass
+        (reading it waits for a GPU: the net uses it on the CPU)."""
+        relu.out, finite = self.kernels.affine_relu_forward_finite(
+            self._keep(x, x.reshape(x.shape[0], -1)), self.W, self.b
+        )
+        return relu.out, bool(finite)
+
     def backward(self, dout: Array) -> Array | None:
         """Sets ``dW`` and ``db`` and returns the input's gradient, in the input's shape.
 

@@ -6,9 +6,9 @@ its ``state_names`` (buffers: arrays kept without training, such as BatchNorm's 
 statistics), its ``decay_names``, whether ``forward`` takes ``train_flg``, and ``fuses_with``:
 the kinds of a following layer it can run in the same pass (``forward_<kind>(x, that_layer)``,
 e.g. ``Affine.forward_relu``).  A layer may also offer ``forward_unchecked`` (and
-``forward_<kind>_unchecked``): its forward without the input checks, which the net's test-mode
-forward uses once an input of that shape has passed them.  The net, the profiler and the parity check read
-``declaration(layer)`` and nothing else.
+``forward_<kind>_unchecked``): its forward without the input checks, which the net's forward
+(in test and in training mode) uses once an input of that shape has passed them.  The net, the
+profiler and the parity check read ``declaration(layer)`` and nothing else.
 
 A book-style layer of the user's own (any object with ``forward``/``backward``) declares
 nothing: it is taken as it is, kind "foreign", no registered parameters, and this is the one
@@ -45,13 +45,14 @@ class Declaration:
             return None
         return getattr(layer, f"forward_{following_kind}" + ("_unchecked" if unchecked else ""))
 
-    def unchecked_forward(self, layer: Any) -> Callable:
-        """``layer``'s test-mode forward without its input checks where it has one (else with them)."""
-        if hasattr(layer, "forward_unchecked"):
-            return layer.forward_unchecked
+    def unchecked_forward(self, layer: Any, train_flg: bool = False) -> Callable:
+        """``layer``'s forward (test mode, or training mode with ``train_flg``) without its input
+        checks where it has one (else with them).  The method is looked up at each call, so that
+        a wrapper set on the layer afterwards (the profiler's timer) is the one called."""
+        name = "forward_unchecked" if hasattr(layer, "forward_unchecked") else "forward"
         if self.takes_train_flag:
-            return lambda x: layer.forward(x, False)
-        return layer.forward
+            return lambda x: getattr(layer, name)(x, train_flg)
+        return lambda x: getattr(layer, name)(x)
 
 
 def declaration(layer) -> Declaration:

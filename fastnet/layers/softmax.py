@@ -61,6 +61,16 @@ class SoftmaxWithLoss(Layer):
         if x.ndim != 2:
             raise self._shape_error(x)
         check_labels(self.backend, t, x.shape[0], x.shape[1], read_values=self.validate)
+        return self._forward(x, t)
+
+    def forward_unchecked(self, x: Array, t: Array) -> Array:
+        """``forward`` for scores whose shape and dtype the net has seen pass the checks, and labels
+        the net has checked (as many as the scores' rows, one-hot rows of their width)."""
+        if t.shape[0] != x.shape[0] or (t.ndim == 2 and t.shape != x.shape):
+            return self.forward(x, t)  # labels for other scores: the checks name what is wrong
+        return self._forward(x, t)
+
+    def _forward(self, x, t):
         if t.ndim == 2 and t.dtype != x.dtype:
             t = t.astype(x.dtype)
         self.t = t

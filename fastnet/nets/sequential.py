@@ -214,9 +214,12 @@ class Sequential(NetStateAndModes):
         return ()
 
     def _check_t(self, t, n, name="t"):
-        check_labels(self.backend, t, n, self.output_size, name, read_values=False)
+        classes = self.output_size
+        if self.validate_inputs and not self.value_checks.deferred:
+            return check_labels(self.backend, t, n, classes, name)  # structure, then values, at once
+        check_labels(self.backend, t, n, classes, name, read_values=False)
         if self.validate_inputs:
-            self.value_checks.labels(t, self.output_size, name)
+            self.value_checks.labels(t, classes, name)
         return t
 
     @property
@@ -245,24 +248,7 @@ class Sequential(NetStateAndModes):
             When ``x`` does not fit the net (shape, dtype, backend) or holds NaN/inf (unless
             inside ``trusted_inputs``).
         """
-        pending = self._door(x)
-        if train_flg:
-            return self._forward(x, train_flg, *pending)
-        # Each layer checks the first input of each shape; later ones of that shape skip the
-        # per-layer checks (fastnet.nets.inference_plan), the net's own still run.
-        plan = self._inference_plan()
-        if not plan.has_passed(x):  # every layer checks the first input of each shape
-            out = self._forward(x, False, *pending)
-            plan.passed(x)
-            return out
-        try:
-            return plan.run(x, pending)
-        except InputError:
-            raise
-        except Exception:
-            # A layer was changed since (a weight of another shape): the checked forward names it.
-            plan.shapes_passed.clear()
-            return self._forward(x, False, *pending)
+        return self._forward(x, train_flg, *self._door(x))
 
     def _inference_plan(self) -> InferencePlan:
         plan = self.__dict__.get("_plan")
@@ -270,8 +256,28 @@ class Sequential(NetStateAndModes):
             plan = self.__dict__["_plan"] = InferencePlan(self)
         return plan
 
-    def _forward(self, x, train_flg, pending=None):
-        """Layer by layer, a fused pair (Affine+Relu, Conv+Relu) in one pass.
+    def _forward(self, x, train_flg, *pending):
+        """The forward pass, every one of them: each layer checks the first input of each shape
+        (per mode); later ones of that shape skip the per-layer checks
+        (fastnet.nets.inference_plan).  ``pending`` as from :meth:`_door`."""
+        plan = self._inference_plan()
+        train = bool(train_flg)
+        if not plan.has_passed(x, train):
+            out = self._checked_forward(x, train_flg, *pending)
+            plan.passed(x, train)
+            return out
+        try:
+            return plan.run(x, pending, train)
+        except InputError:
+            raise
+        except Exception:
+            # A layer was changed since (a weight of another shape): the checked forward names it.
+            plan.shapes_passed.clear()
+            return self._checked_forward(x, train_flg, *pending)
+
+    def _checked_forward(self, x, train_flg, pending=None):
+        """Layer by layer, every layer checking its input, a fused pair (Affine+Relu, Conv+Relu)
+        in one pass.
 
         ``pending`` (``(input, name)``, from ``_door``): the input's values are still to be
         checked, on the first layer's output, so that layer runs on its own.
@@ -321,7 +327,7 @@ class Sequential(NetStateAndModes):
         """
         y = self.predict(x, train_flg)
         self._check_t(t, x.shape[0])
-        loss = self.lastLayer.forward(y, t)
+        loss = self._inference_plan().loss(x, y, t, bool(train_flg))
         if self.weight_decay_lambda:
             loss = loss + 0.5 * self.weight_decay_lambda * sum((w * w).sum() for w in self._decayed_params())
         self.last_loss = loss

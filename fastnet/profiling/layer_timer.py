@@ -1,7 +1,7 @@
 """Timing each layer of a net without editing the layers or the net.
 
 Inside ``timing_layers(net)`` every layer's ``forward``, ``backward`` and fused ``forward_relu``
-is wrapped on the instance (the class is untouched) and the wrappers are removed on exit.
+(and their unchecked variants) is wrapped on the instance (the class is untouched) and the wrappers are removed on exit.
 The book's layer names label the calls; a fused pass is labelled by both layers it runs
 ("Affine1+Relu1"), and the backward of both is charged to that same unit, so a unit's time is
 what its layers cost, nothing hidden.  ``sync`` (``backend.synchronize``) runs before and after
@@ -15,7 +15,16 @@ from collections import defaultdict
 from contextlib import contextmanager
 from itertools import pairwise
 
-WRAPPED = ("forward", "forward_relu", "backward")
+# The unchecked forwards are what a net runs once an input shape has passed the checks
+# (``fastnet.nets.inference_plan``).
+WRAPPED = (
+    "forward",
+    "forward_relu",
+    "forward_unchecked",
+    "forward_relu_unchecked",
+    "forward_relu_unchecked_finite",
+    "backward",
+)
 
 
 class LayerRecord:
