@@ -112,10 +112,13 @@ def test_a_dead_rank_is_named_in_one_last_line_with_its_signal_and_the_checkpoin
     name = signal.Signals(signum).name
     assert code == 128 + signum and time.monotonic() - started < 20, stderr
     said = lines(stderr)
-    assert said[-1] == (
-        f"fastnet: rank 1 (PID {victim}) died of {name}, and the job was ended; the last whole checkpoint is "
+    # A SIGKILLed rank's status may be reaped before it is read; the line then says what kills that way.
+    died = f"died of {name}" + (" (kill -9 or the out-of-memory killer)" if signum == signal.SIGKILL else "")
+    assert said[-1] in {
+        f"fastnet: rank 1 (PID {victim}) {how}, and the job was ended; the last whole checkpoint is "
         f"killed/checkpoint.npz (end of epoch 1); resume with: fastnet train --ranks 2 --resume killed/checkpoint.npz"
-    ), stderr
+        for how in {f"died of {name}", died}
+    }, stderr
     assert sum("fastnet:" in line for line in said) == 1, stderr
     assert "BAD TERMINATION" not in stdout and "EXIT STRING" not in stdout, stdout
     from fastnet.training.checkpoint import read_checkpoint
@@ -230,7 +233,12 @@ def test_a_rank_that_exits_without_a_word_ends_the_job_in_one_line(tmp_path):
     (tmp_path / "exit-now").touch()
     code, _stdout, stderr = job.finish()
     assert code == 4 and time.monotonic() - started < 20, stderr
-    assert lines(stderr)[-1].startswith(
-        f"fastnet: rank 1 (PID {victim}) exited with code 5 without saying why, and the job was ended; "
-        f"the last whole checkpoint is quit/checkpoint.npz (end of epoch 1)"
+    # Its exit code is read from the process table while the launcher of MPICH has not reaped it yet.
+    last = lines(stderr)[-1]
+    assert last.startswith(
+        (
+            f"fastnet: rank 1 (PID {victim}) exited with code 5 without saying why",
+            f"fastnet: rank 1 (PID {victim}) exited without saying why",
+        )
     ), stderr
+    assert "the last whole checkpoint is quit/checkpoint.npz (end of epoch 1)" in last, stderr

@@ -51,6 +51,7 @@ class RankLauncher:
         self.communicator = communicator
         self.out = out  # --out or the --resume folder, where rank 0 has not said yet
         self.signals: list[int] = []
+        self.ended_after_silence = False  # the job was ended because a rank left without a word
 
     def run(self) -> int:
         from fastnet.benchmarking.distributed import find_mpiexec
@@ -122,6 +123,7 @@ class RankLauncher:
                 continue
             seen = seen or time.monotonic()
             if time.monotonic() - seen > GRACE_S:
+                self.ended_after_silence = True
                 self._end_now()
 
     # --- the last line ----------------------------------------------------------------------------
@@ -145,13 +147,13 @@ class RankLauncher:
             return _say(f"fastnet: {said}; {self._kept(records)}", code)
         # The first rank to end said nothing: it is the cause, whatever the others said after it
         # (an MPI error of a rank whose peer vanished mid-allreduce).
-        how, exit_code = self._how(first, records, banner)
+        how, exit_code = self._how(first, records, banner, code)
         return _say(
             f"fastnet: rank {first.rank} (PID {first.pid}) {how}, and the job was ended; {self._kept(records)}",
             exit_code,
         )
 
-    def _how(self, first, records: RankRecords, banner: BannerFilter) -> tuple[str, int]:
+    def _how(self, first, records: RankRecords, banner: BannerFilter, job_code: int) -> tuple[str, int]:
         fault = records.fault(first.rank)
         if fault in signal.Signals.__members__:
             return f"died of {fault}", 128 + signal.Signals[fault]
@@ -160,8 +162,13 @@ class RankLauncher:
             return f"died of {signal.Signals(os.WTERMSIG(status)).name}", 128 + os.WTERMSIG(status)
         if status is not None and os.WIFEXITED(status):
             return f"exited with code {os.WEXITSTATUS(status)} without saying why", SILENT_EXIT
-        # Reaped before it was seen, and no fault record: a signal no process can catch.
-        return "died of SIGKILL (kill -9 or the out-of-memory killer)", 128 + signal.SIGKILL
+        # Reaped before its status was seen, and no fault record (a caught fatal signal leaves one).
+        # mpiexec's own code then tells: the signal's number for a killed rank, else the rank's code;
+        # a job the launcher had to end had a rank that exited without a word.
+        if not self.ended_after_silence and job_code == signal.SIGKILL:
+            return "died of SIGKILL (kill -9 or the out-of-memory killer)", 128 + signal.SIGKILL
+        reported = f"mpiexec reports exit code {job_code}" if not self.ended_after_silence else "its code unseen"
+        return f"exited without saying why ({reported})", SILENT_EXIT
 
     def _kept(self, records: RankRecords) -> str:
         """What the run kept: the last whole checkpoint and how to resume from it."""
