@@ -7,7 +7,7 @@ from fastnet.backends import availability, get_backend, get_default_backend, sel
 from fastnet.errors import BackendUnavailable, CheckpointError, DataError, DivergenceError, FastnetError, InputError
 from fastnet.loading import load
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "BackendUnavailable",
