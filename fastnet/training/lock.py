@@ -82,7 +82,7 @@ def _acquire(folder: Path, say):
     else:
         folder_fd = _lock_folder(folder)
         if folder_fd is None:
-            _refuse(folder, _open_lock_file(path, create=False))
+            _refuse(folder, None, path)
         try:
             fd = _open_lock_file(path)  # opened once the folder is ours: nobody else touches it now
         except BaseException:
@@ -98,14 +98,36 @@ def _acquire(folder: Path, say):
     return fd, folder_fd
 
 
-def _refuse(folder: Path, fd):
-    holder = _read(fd) if fd is not None else ""
+def _refuse(folder: Path, fd, path: Path | None = None):
+    """Refuse the folder, naming its holder: read from ``fd``, or from the lock file at ``path``,
+    which the holder writes just after it takes the folder (so it is waited for, briefly)."""
+    holder = ""
     if fd is not None:
+        holder = _read(fd)
         os.close(fd)
+    elif path is not None:
+        holder = _holder_once_written(path)
     raise InputError(
-        f"{folder} is in use by another fastnet run ({holder or 'its lock file is gone'}); "
+        f"{folder} is in use by another fastnet run ({holder or 'it has not named itself'}); "
         f"wait for it to finish or choose another --out"
     )
+
+
+def _holder_once_written(path: Path, patience_s: float = 1.0) -> str:
+    """The holder line of ``path``; a run that took the folder a moment ago writes it right after."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        fd = _open_lock_file(path, create=False)
+        if fd is not None:
+            try:
+                holder = _read(fd)
+            finally:
+                os.close(fd)
+            if holder:
+                return holder
+        if time.monotonic() > deadline:
+            return ""
+        time.sleep(0.01)
 
 
 def _lock_folder(folder: Path):
