@@ -93,15 +93,31 @@ def test_the_net_counts_against_the_batch_budget():
         check_batch_fits(net, (784,), 200, free=free, optimizer_slots=2)
 
 
+# Written into the child's start-up (sitecustomize): at exit it records its own VmHWM, the peak of
+# the memory it touched.  ru_maxrss from wait4 would not do: it keeps the high-water mark across
+# fork and exec, so it reports whatever the test process held when it forked the child.
+PEAK_HOOK = """
+import atexit, os
+def _record_peak(path=os.environ["FASTNET_TEST_PEAK_FILE"]):
+    with open("/proc/self/status") as f:
+        peak = next(line.split()[1] for line in f if line.startswith("VmHWM:"))
+    with open(path, "w") as out:
+        out.write(peak)
+atexit.register(_record_peak)
+"""
+
+
 def run_measured(args, tmp_path, preexec_fn):
-    """Run the CLI; returns (exit code, stderr, peak resident memory in bytes)."""
+    """Run the CLI; returns (exit code, stderr, the child's own peak resident memory in bytes)."""
+    hook = tmp_path / "peak_hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(PEAK_HOOK)
+    env = cli_env(tmp_path)
+    env["PYTHONPATH"] = os.pathsep.join([str(hook), env.get("PYTHONPATH", "")])
+    env["FASTNET_TEST_PEAK_FILE"] = str(tmp_path / "peak_kib")
     with open(tmp_path / "stdout", "w") as out, open(tmp_path / "stderr", "w") as err:
-        child = subprocess.Popen(
-            command(*args), stdout=out, stderr=err, cwd=tmp_path, env=cli_env(tmp_path), preexec_fn=preexec_fn
-        )
-        _pid, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)
-    return child.returncode, (tmp_path / "stderr").read_text(), usage.ru_maxrss * 1024
+        child = subprocess.run(command(*args), stdout=out, stderr=err, cwd=tmp_path, env=env, preexec_fn=preexec_fn)
+    return child.returncode, (tmp_path / "stderr").read_text(), int((tmp_path / "peak_kib").read_text()) * 1024
 
 
 def test_cli_refuses_a_huge_batch_before_allocating_it(tmp_path):
