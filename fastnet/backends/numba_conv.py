@@ -634,7 +634,7 @@ class NumbaConvolution:
                 count = (stop - start) * th * tw
                 V, Vmat = self._positions36(v_buf, c, count, x.itemsize)
                 M, Mmat = self._positions36(m_buf, fn, count, x.itemsize)
-                wino4.planes_last(x[start:stop], pad, th, tw, planes)
+                wino.planes_last(x[start:stop], pad, th, tw, planes, wino4.M_OUT)
                 wino4.input_tiles(planes, bt, th, tw, (stop - start) * c, rows, V)
                 np.matmul(Vmat, Ut, out=Mmat)
                 wino4.output_tiles(M, b, bool(relu), at, th, tw, work, out[start:stop])
@@ -663,14 +663,14 @@ class NumbaConvolution:
                 V, Vmat = self._positions36(v_buf, c, count, x.itemsize)
                 dM, dMmat = self._positions36(m_buf, fn, count, x.itemsize)
                 wino4.output_grad_tiles(dout[start:stop], a_mat, th, tw, work, dM)
-                wino4.planes_last(x[start:stop], pad, th, tw, planes)
+                wino.planes_last(x[start:stop], pad, th, tw, planes, wino4.M_OUT)
                 wino4.input_tiles(planes, bt, th, tw, (stop - start) * c, rows, V)
                 np.matmul(dMmat.transpose(0, 2, 1), Vmat, out=part)
                 dU += part
                 if need_dx:
                     np.matmul(dMmat, U, out=Vmat)  # V is free again: it now holds dV
                     wino4.input_grad_tiles(V, b_mat, th, tw, (stop - start) * c, rows, planes)
-                    wino4.planes_first(planes, pad, th, tw, dx[start:stop])
+                    wino.planes_first(planes, pad, th, tw, dx[start:stop], wino4.M_OUT)
             return dU
 
         parts = self._split_images(n, images, 2 * W.size * oh * ow)

@@ -89,18 +89,20 @@ _u = np.uint64
 # C) and (tiles * G, K): the products take the filters transposed, U^T (16, C, K).
 #
 #   planes_last   x (G, C, H, W) -> P (hp, 2, tw + 1, G*C): padded, the columns split by parity
+#                 (by x % 4 for F(4x4, 3x3), which shares this and planes_first with step=4)
 #   input_rows    P -> R (hp, 4, tw, G*C): d B on every row of every tile (4 runs per row)
 #   input_cols    R -> V: B^T on the columns (16 runs per row of tiles)
 #   output_tiles_planes_last  M -> out (G, K, OH, OW): A^T on the columns, on the rows, bias, ReLU
 
 
 @_jit
-def planes_last(x, pad, th, tw, P):
-    """P (hp, 2, tw+1, G*C), all of it written: P[y, x % 2, x // 2, q] is plane q of x, zero-padded
-    by ``pad`` (and past the tile grid), at row y and column x."""
+def planes_last(x, pad, th, tw, P, step=2):
+    """P (hp, step, tw+1, G*C), all of it written: P[y, x % step, x // step, q] is plane q of x,
+    zero-padded by ``pad`` (and past the tile grid), at row y and column x; hp = step th + 2.
+    ``step`` is the tile's outputs per side: 2 here, 4 for F(4x4, 3x3) (numba_winograd4)."""
     g, c, h, w = x.shape
     gc = g * c
-    hp, wp = 2 * th + 2, 2 * tw + 2
+    hp, wp = step * th + 2, step * tw + 2
     src = x.reshape(-1)
     dst = P.reshape(-1)
     zero = np.zeros(1, dtype=P.dtype)[0]
@@ -108,7 +110,7 @@ def planes_last(x, pad, th, tw, P):
     for y in range(hp):
         yy = y - pad
         for xx in range(wp):
-            d = _u(((2 * y + xx % 2) * (tw + 1) + xx // 2) * gc)
+            d = _u(((step * y + xx % step) * (tw + 1) + xx // step) * gc)
             col = xx - pad
             if 0 <= yy < h and 0 <= col < w:
                 s = _u(yy * w + col)
@@ -318,9 +320,9 @@ def input_grad_tiles_planes_last(dV, th, tw, gc, R, P):
 
 
 @_jit
-def planes_first(P, pad, th, tw, dx):
-    """dx (G, C, H, W) = the planes in P (:func:`planes_last`'s layout) at row and column ``pad``:
-    the adjoint of :func:`planes_last`."""
+def planes_first(P, pad, th, tw, dx, step=2):
+    """dx (G, C, H, W) = the planes in P (:func:`planes_last`'s layout, the same ``step``) at row
+    and column ``pad``: the adjoint of :func:`planes_last`."""
     g, c, h, w = dx.shape
     gc = g * c
     dst = dx.reshape(-1)
@@ -330,20 +332,21 @@ def planes_first(P, pad, th, tw, dx):
         # Planes a divisor of 4 KiB apart (8x8 float32: 256 bytes): writing one value to each plane
         # in turn lands every 16th in one set of the L1 cache, which thrashes (measured 4-5x
         # slower).  Plane by plane instead: contiguous writes, the reads a stride apart.
-        half = _u((tw + 1) * gc)
+        block = _u((tw + 1) * gc)
+        mask, shift = step - 1, (1 if step == 2 else 2)  # step is 2 or 4: x % step, x // step
         for q in range(gc):
             for yy in range(h):
-                even = _u(2 * (yy + pad)) * half + _u(q)
+                row = _u(step * (yy + pad)) * block + _u(q)
                 d = _u(q) * plane + _u(yy * w)
                 for col in range(w):
                     xx = col + pad
-                    dst[d + _u(col)] = src[(even + half if xx & 1 else even) + _u(xx >> 1) * _u(gc)]
+                    dst[d + _u(col)] = src[row + _u(xx & mask) * block + _u(xx >> shift) * _u(gc)]
         return
     for yy in range(h):
         y = yy + pad
         for col in range(w):
             xx = col + pad
-            s = _u(((2 * y + xx % 2) * (tw + 1) + xx // 2) * gc)
+            s = _u(((step * y + xx % step) * (tw + 1) + xx // step) * gc)
             d = _u(yy * w + col)
             for q in range(_u(gc)):
                 dst[d + q * plane] = src[s + q]

@@ -171,59 +171,6 @@ def _apply(T, src, src_at, dst, dst_at, n, add):
 
 
 @_jit
-def planes_last(x, pad, th, tw, P):
-    """P (hp, 4, tw+1, G*C), all of it written: P[y, x % 4, x // 4, q] is plane q of x, zero-padded
-    by ``pad`` (and past the tile grid), at row y and column x.  hp = 4 th + 2."""
-    g, c, h, w = x.shape
-    gc = g * c
-    hp, wp = 4 * th + 2, 4 * tw + 2
-    src = x.reshape(-1)
-    dst = P.reshape(-1)
-    zero = np.zeros(1, dtype=P.dtype)[0]
-    plane = _u(h * w)
-    for y in range(hp):
-        yy = y - pad
-        for xx in range(wp):
-            d = _u(((4 * y + xx % 4) * (tw + 1) + xx // 4) * gc)
-            col = xx - pad
-            if 0 <= yy < h and 0 <= col < w:
-                s = _u(yy * w + col)
-                for q in range(_u(gc)):
-                    dst[d + q] = src[s + q * plane]
-            else:
-                for q in range(_u(gc)):
-                    dst[d + q] = zero
-
-
-@_jit
-def planes_first(P, pad, th, tw, dx):
-    """dx (G, C, H, W) = the planes in P (:func:`planes_last`'s layout) at row and column ``pad``."""
-    g, c, h, w = dx.shape
-    gc = g * c
-    dst = dx.reshape(-1)
-    src = P.reshape(-1)
-    plane = _u(h * w)
-    if 4096 % (h * w * dx.itemsize) == 0:  # planes 4 KiB-aliased: plane by plane (numba_winograd)
-        block = _u((tw + 1) * gc)
-        for q in range(gc):
-            for yy in range(h):
-                row = _u(4 * (yy + pad)) * block + _u(q)
-                d = _u(q) * plane + _u(yy * w)
-                for col in range(w):
-                    xx = col + pad
-                    dst[d + _u(col)] = src[row + _u(xx & 3) * block + _u(xx >> 2) * _u(gc)]
-        return
-    for yy in range(h):
-        y = yy + pad
-        for col in range(w):
-            xx = col + pad
-            s = _u(((4 * y + xx % 4) * (tw + 1) + xx // 4) * gc)
-            d = _u(yy * w + col)
-            for q in range(_u(gc)):
-                dst[d + q * plane] = src[s + q]
-
-
-@_jit
 def _row_starts(y, tw, gc):
     """Where the six columns 4 tx + k of the tiles on row y start in the planes (tx = 0)."""
     at = np.empty(6, dtype=np.uint64)
