@@ -8,6 +8,7 @@ import subprocess
 import numpy
 import pytest
 from fastnet_cli import PATIENCE, cli_env, command, run_cli, stderr_lines
+from tmpfs import small_tmpfs
 
 from fastnet.datasets import load_dataset
 from fastnet.errors import ResourceError
@@ -156,23 +157,8 @@ def test_cli_refuses_a_huge_batch_before_allocating_it(tmp_path):
 @pytest.fixture
 def tiny_disk(tmp_path):
     """A 256 KiB tmpfs: room for one small checkpoint, not for its replacement beside it."""
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    try:
-        mounted = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        pytest.skip(f"cannot mount a tmpfs here: {exc}")
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root and permission): {mounted.stderr.strip()}")
-    try:
+    with small_tmpfs(tmp_path, "256k") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", str(mount_point)], capture_output=True, timeout=30)
 
 
 SMALL_RUN = ["--dataset", "sample", "--limit", "300", "--backend", "numpy", "--quiet"]

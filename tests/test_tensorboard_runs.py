@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from fastnet_cli import PATIENCE, cli_env, command, run_cli, stderr_lines
+from tmpfs import small_tmpfs
 
 pytest.importorskip("tensorboardX", reason="tensorboardX is an optional extra")
 from test_tensorboard_log import read_events  # noqa: E402  (needs tensorboardX)
@@ -101,23 +102,8 @@ def test_a_two_rank_job_writes_one_event_file_from_rank_0(tmp_path):
 @pytest.fixture
 def tiny_disk(tmp_path):
     """A 96 KiB tmpfs: room for the first events of a run, not for all of them."""
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    try:
-        mounted = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(mount_point)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        pytest.skip(f"cannot mount a tmpfs here: {exc}")
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root and permission): {mounted.stderr.strip()}")
-    try:
+    with small_tmpfs(tmp_path, "96k") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", str(mount_point)], capture_output=True, timeout=30)
 
 
 def test_a_full_disk_under_the_events_ends_the_run_in_one_line_with_exit_2(tiny_disk, tmp_path):
