@@ -18,7 +18,6 @@ exit code:
 from __future__ import annotations
 
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -30,16 +29,11 @@ from pathlib import Path
 from fastnet.distributed.hydra_banner import BannerFilter
 from fastnet.distributed.rank_records import RECORDS_VAR, RankRecords
 from fastnet.distributed.rank_watch import RankWatch
+from fastnet.training.stopping import resume_command, supervised_launch
 
 SILENT_EXIT = 4  # a rank ended with an exit code, without a signal or a word
 GRACE_S = 3.0  # how long the others may go on after a rank ended without a word
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-def resume_words(ranks: int, checkpoint, communicator: str) -> list[str]:
-    """``fastnet train --ranks N --resume CHECKPOINT`` (and ``--distributed nccl`` where it was)."""
-    words = ["fastnet", "train", "--ranks", str(ranks), "--resume", str(checkpoint)]
-    return words + (["--distributed", communicator] if communicator != "mpi" else [])
 
 
 class RankLauncher:
@@ -176,7 +170,8 @@ class RankLauncher:
         checkpoint = folder / "checkpoint.npz" if folder else None
         if checkpoint is None or not checkpoint.is_file():
             return "no checkpoint was written yet"
-        resume = shlex.join(resume_words(self.ranks, checkpoint, self.communicator))
+        launcher, options = supervised_launch(self.ranks, self.communicator)
+        resume = resume_command(checkpoint, *options, launcher=launcher)
         return f"the last whole checkpoint is {checkpoint}{_position(checkpoint)}; resume with: {resume}"
 
 

@@ -15,6 +15,7 @@ from fastnet.annotations import Array, PathLike
 from fastnet.errors import CheckpointError, InputError
 from fastnet.training.evaluation import evaluate
 from fastnet.training.lr import resumed_schedule, run_schedule
+from fastnet.training.stopping import supervised_launch
 
 if TYPE_CHECKING:
     from fastnet.distributed import Communicator, DataParallel
@@ -94,9 +95,8 @@ class DataParallelStep(LocalStep):
     def __init__(self, comm: Communicator, name: str = "mpi", supervised: bool = False):
         super().__init__()
         self.comm = comm
-        if supervised:  # --ranks means --distributed auto: mpi unless --backend cupy
-            self.launcher: tuple[str, ...] = ("fastnet", "train", "--ranks", str(comm.size))
-            self.resume_options = ("--distributed", name) if name != "mpi" else ()
+        if supervised:
+            self.launcher, self.resume_options = supervised_launch(comm.size, name)
         else:
             self.launcher = ("mpiexec", "-n", str(comm.size))
             self.resume_options = ("--distributed", name)

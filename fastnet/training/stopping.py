@@ -41,6 +41,13 @@ class StopNow(KeyboardInterrupt):
         return self
 
 
+def supervised_launch(ranks: int, communicator: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(launcher, options)`` that resume a job started by ``fastnet train --ranks``: ``--ranks``
+    means ``--distributed auto`` (mpi unless --backend cupy), so only nccl is named."""
+    options = ("--distributed", communicator) if communicator != "mpi" else ()
+    return ("fastnet", "train", "--ranks", str(ranks)), options
+
+
 def resume_command(checkpoint, *extra, launcher=()) -> str:
     """The command that continues a run, quoted so it can be pasted into a shell as it is.
 
