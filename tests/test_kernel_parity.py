@@ -200,6 +200,34 @@ def test_maxpool(backend, rng, dtype, case):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", POOL_CASES)
+def test_maxpool_relu_backward_is_the_pooling_then_the_relu_mask(backend, rng, dtype, case):
+    """The fused backward of a ReLU and the pooling after it equals the two backwards in turn,
+    bit for bit where windows do not overlap: about half the ReLU's outputs are 0 (the first
+    window's maximum among them, whose gradient the mask then stops), odd sizes leave a last row or column
+    in no window, and a -0.0 gradient comes out as the reference's sum from zero makes it."""
+    n, c, h, w, ph, pw, stride, pad = case
+    relu_out = numpy.maximum(distinct(rng, (n, c, h, w), dtype), 0)
+    relu_out[:, :, :ph, :pw] = 0  # a window whose maximum is a 0 of the ReLU (the first one wins)
+    ref_out, ref_cache = REFERENCE.maxpool_forward(relu_out, ph, pw, stride, pad)
+    _, cache = backend.kernels.maxpool_forward(backend.asarray(relu_out), ph, pw, stride, pad)
+    dout = normal(rng, ref_out.shape, dtype)
+    dout.flat[::7] = -0.0
+    expected = REFERENCE.relu_backward(
+        REFERENCE.maxpool_backward(dout, ref_cache, relu_out.shape, ph, pw, stride, pad), relu_out
+    )
+    assert (ref_out == 0).any() and (expected != 0).any()  # the mask matters, and lets some through
+    got = backend.kernels.maxpool_relu_backward(
+        backend.asarray(dout), cache, backend.asarray(relu_out), relu_out.shape, ph, pw, stride, pad
+    )
+    overlap = -(-ph // stride) * -(-pw // stride)
+    magnitude = REFERENCE.maxpool_backward(abs(dout), ref_cache, relu_out.shape, ph, pw, stride, pad)
+    same(backend, got, expected, dtype, magnitude, overlap if overlap > 1 else 0)
+    if overlap == 1:
+        assert numpy.array_equal(numpy.signbit(to_host(backend, got)), numpy.signbit(expected))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_maxpool_gradient_flows_only_to_each_window_maximum(backend, rng, dtype):
     x = distinct(rng, (2, 3, 6, 6), dtype)
     out, cache = backend.kernels.maxpool_forward(backend.asarray(x), 2, 2, 2, 0)

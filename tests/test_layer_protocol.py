@@ -1,7 +1,9 @@
 """A layer declares what it is; the net, the profiler and the parity check read the declaration."""
 
 import numpy
+import pytest
 
+from fastnet.errors import InputError
 from fastnet.layers import Affine, BatchNormalization, Convolution, Dropout, Layer, Pooling, Relu, Sigmoid
 from fastnet.layers.protocol import FOREIGN, declaration
 from fastnet.nets import Sequential, SimpleConvNet
@@ -110,3 +112,42 @@ def test_the_profiler_finds_products_from_declared_kinds():
     net = SimpleConvNet(backend="numpy", seed=0)  # conv 30x5x5 on 1x28x28, pool 2, affine 4320-100, 100-10
     assert forward_products(net, (1, 28, 28), 10) == [(10 * 24 * 24, 25, 30), (10, 4320, 100), (10, 100, 10)]
     assert forward_products(net, (1, 28, 28), 10, "conv") == [(10 * 24 * 24, 25, 30)]
+
+
+def test_a_pooling_runs_the_backward_of_the_relu_before_it_with_its_own(backend):
+    """A fusing net calls ``Pooling.backward_relu`` and not the ReLU's backward; its gradients
+    equal those of the same net with fusing off (each backward alone), bit for bit."""
+    x = numpy.random.default_rng(1).random((4, 1, 12, 12))
+    t = numpy.array([0, 3, 9, 3])
+
+    def net(fuse):
+        made = SimpleConvNet(
+            (1, 12, 12),
+            {"filter_num": 3, "filter_size": 3, "pad": 0, "stride": 1},
+            hidden_size=8,
+            backend=backend,
+            dtype="float64",
+            seed=2,
+        )
+        made.fuse = fuse
+        return made
+
+    fused, unfused = net(True), net(False)
+    relu = fused.layers["Relu1"]
+    relu.backward = lambda dout: pytest.fail("the pooling runs the ReLU's backward")
+    got = fused.gradient(backend.asarray(x), backend.asarray(t))
+    want = unfused.gradient(backend.asarray(x), backend.asarray(t))
+    assert sorted(got) == sorted(want)
+    for key in want:
+        numpy.testing.assert_array_equal(backend.to_numpy(got[key]), backend.to_numpy(want[key]))
+    assert declaration(fused.layers["Pool1"]).fuses_backward_with == ("relu",)
+
+
+def test_a_pooling_whose_input_was_not_that_relus_output_takes_each_backward_alone():
+    pool, relu = Pooling(2, 2, stride=2, backend="numpy"), Relu(backend="numpy")
+    x = numpy.random.default_rng(3).standard_normal((1, 2, 4, 4))
+    relu.forward(numpy.ones((1, 2, 6, 6)))  # another shape than the pooling's input
+    pool.forward(x)
+    dout = numpy.ones((1, 2, 2, 2))
+    with pytest.raises(InputError, match="Relu"):  # the ReLU's own check names the mismatch
+        pool.backward_relu(dout, relu)

@@ -52,6 +52,9 @@ Max pooling (padding counts as -inf; the first maximum of a window wins, a NaN w
     maxpool_forward(x (N, C, H, W), ph, pw, stride, pad)     -> (out (N, C, OH, OW), cache)
     maxpool_backward(dout (N, C, OH, OW), cache, x_shape, ph, pw, stride, pad) -> dx (N, C, H, W)
         in dout's dtype; each input element gets the sum of dout over the windows it won.
+    maxpool_relu_backward(dout, cache, relu_out (N, C, H, W), x_shape, ph, pw, stride, pad) -> dx:
+        relu_backward(maxpool_backward(dout, ...), relu_out), for a pooling whose input was the
+        output ``relu_out`` of a ReLU; a kernel set may compute it in one pass.
 """
 
 OPS = (
@@ -73,4 +76,5 @@ OPS = (
     "conv_backward",
     "maxpool_forward",
     "maxpool_backward",
+    "maxpool_relu_backward",
 )

@@ -211,7 +211,9 @@ def _first_nan(plane, top, left, i0, i1, j0, j1):
 
 
 @_jit
-def _maxpool_backward(dout, argmax, dx):
+def _maxpool_backward(dout, argmax, relu_out, masked, dx):
+    """Into a zeroed dx, each window's gradient where its maximum was; with ``masked``, only where
+    ``relu_out`` (the output of the ReLU before the pooling) is positive."""
     n, c, oh, ow = dout.shape
     w = dx.shape[3]
     for b in range(n):
@@ -220,7 +222,37 @@ def _maxpool_backward(dout, argmax, dx):
                 for xo in range(ow):
                     k = argmax[b, ch, y, xo]
                     if k >= 0:  # always; it tells the compiler the division below is unsigned
-                        dx[b, ch, k // w, k % w] += dout[b, ch, y, xo]
+                        row, col = k // w, k % w
+                        if not masked or relu_out[b, ch, row, col] > 0:
+                            dx[b, ch, row, col] += dout[b, ch, y, xo]
+
+
+@_jit
+def _maxpool_2x2_backward(dout, argmax, relu_out, masked, dx):
+    """``_maxpool_backward`` for 2x2 windows at stride 2 without padding.  They tile the input, so
+    every element of dx is written once, its gradient or 0, and dx needs no zeroing first (a
+    zeroed buffer costs a pass of its own).  A last odd row or column lies in no window: 0."""
+    n, c, oh, ow = dout.shape
+    h, w = dx.shape[2], dx.shape[3]
+    for b in range(n):
+        for ch in range(c):
+            for y in range(oh):
+                for xo in range(ow):
+                    k = argmax[b, ch, y, xo] - (2 * y * w + 2 * xo)  # the winner, from the window's corner
+                    down = k >= w  # in the window's second row (no division: it is slow)
+                    right = k - w if down else k
+                    g = 0 + dout[b, ch, y, xo]  # 0 + g: -0.0 becomes 0.0, as in a sum from zero
+                    if masked and not relu_out[b, ch, 2 * y + down, 2 * xo + right] > 0:
+                        g = 0
+                    for i in range(2):
+                        for j in range(2):
+                            dx[b, ch, 2 * y + i, 2 * xo + j] = g if i * w + j == k else 0
+            for row in range(2 * oh, h):
+                for col in range(w):
+                    dx[b, ch, row, col] = 0
+            for row in range(2 * oh):
+                for col in range(2 * ow, w):
+                    dx[b, ch, row, col] = 0
 
 
 class NumbaKernels(NumbaConvolution, NumpyKernels):
@@ -314,7 +346,19 @@ class NumbaKernels(NumbaConvolution, NumpyKernels):
     @fast_path(cache="argmax")
     def maxpool_backward(self, dout, argmax, x_shape, ph, pw, stride=1, pad=0):
         """Any float ``dout``: one this kernel does not compile for is summed in float64."""
+        return self._pool_grad(dout, argmax, None, x_shape, ph, pw, stride, pad)
+
+    @fast_path(cache="argmax")
+    def maxpool_relu_backward(self, dout, argmax, relu_out, x_shape, ph, pw, stride=1, pad=0):
+        """The pooling's gradient and the ReLU's mask in the same pass."""
+        return self._pool_grad(dout, argmax, relu_out, x_shape, ph, pw, stride, pad)
+
+    def _pool_grad(self, dout, argmax, relu_out, x_shape, ph, pw, stride, pad):
         work = dout.dtype if dout.dtype.char in self.fast_dtypes else np.float64
-        dx = np.zeros(x_shape, dtype=work)
-        _maxpool_backward(np.ascontiguousarray(dout, dtype=work), argmax, dx)
+        tiled = ph == pw == stride == 2 and pad == 0
+        dx = (np.empty if tiled else np.zeros)(x_shape, dtype=work)
+        masked = relu_out is not None
+        mask = np.ascontiguousarray(relu_out) if masked else dx  # dx: a stand-in that is never read
+        kernel = _maxpool_2x2_backward if tiled else _maxpool_backward
+        kernel(np.ascontiguousarray(dout, dtype=work), argmax, mask, masked, dx)
         return dx.astype(dout.dtype, copy=False)

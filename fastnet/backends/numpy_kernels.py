@@ -179,3 +179,8 @@ class NumpyKernels:
                     argmax == i * pw + j, dout, 0
                 )
         return xp.ascontiguousarray(img[:, :, pad : h + pad, pad : w + pad])
+
+    def maxpool_relu_backward(self, dout, argmax, relu_out, x_shape, ph, pw, stride=1, pad=0):
+        """The gradient through a max pooling and the ReLU before it, whose output ``relu_out``
+        the pooling took: ``relu_backward(maxpool_backward(...), relu_out)``."""
+        return self.relu_backward(self.maxpool_backward(dout, argmax, x_shape, ph, pw, stride, pad), relu_out)

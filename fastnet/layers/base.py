@@ -55,7 +55,8 @@ class Layer:
     parameters comes and goes through ``state_dict()`` / ``load_state_dict()``.
     ``validate`` turns on checks that read values (NaN/inf); a net turns it off for its layers.
     ``kind`` names what the layer is and ``fuses_with`` the kinds of a following layer it runs
-    in the same pass (``forward_<kind>``); see ``fastnet.layers.protocol``.  ``output_size()``
+    in the same pass (``forward_<kind>``); ``fuses_backward_with`` the kinds of a preceding
+    layer whose backward it runs in its own (``backward_<kind>``); see ``fastnet.layers.protocol``.  ``output_size()``
     is the number of outputs per sample (classes, channels) where the layer fixes it.
     ``propagates_nonfinite`` says that a NaN or inf anywhere in a sample's input makes that
     sample's whole output non-finite (a matrix product does), so a net may check the output
@@ -71,6 +72,7 @@ class Layer:
 
     kind = "layer"
     fuses_with: tuple[str, ...] = ()
+    fuses_backward_with: tuple[str, ...] = ()
     param_names: tuple[str, ...] = ()
     grad_names: Mapping[str, str] = NO_GRADS
     state_names: tuple[str, ...] = ()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastnet.annotations import Array, BackendLike
 from fastnet.errors import InputError
-from fastnet.layers.activations import check_dout
+from fastnet.layers.activations import Relu, check_dout
 from fastnet.layers.base import Layer
 from fastnet.shapes import window_output_hw
 
@@ -38,6 +38,7 @@ class Pooling(Layer):
     """
 
     kind = "pool"
+    fuses_backward_with = ("relu",)
 
     def __init__(self, pool_h: int, pool_w: int, stride: int = 1, pad: int = 0, backend: BackendLike = None):
         super().__init__(backend)
@@ -95,6 +96,24 @@ class Pooling(Layer):
         check_dout(dout, expected, "Pooling")
         return self.kernels.maxpool_backward(
             dout, self.arg_max, self.x_shape, self.pool_h, self.pool_w, self.stride, self.pad
+        )
+
+    def backward_relu(self, dout: Array, relu: Relu) -> Array:
+        """``relu.backward(self.backward(dout))`` in one pass, for a pooling whose input was the
+        output of ``relu`` (the net fuses them): the gradient goes where a window's maximum was
+        and that maximum was positive.
+
+        Raises
+        ------
+        InputError
+            As :meth:`backward`, and when ``relu`` has run on no input of this pooling's shape.
+        """
+        expected = None if self.x_shape is None else self.output_shape(self.x_shape)
+        check_dout(dout, expected, "Pooling")
+        if getattr(relu.out, "shape", None) != self.x_shape:
+            return relu.backward(self.backward(dout))  # not this pooling's input: each its own way
+        return self.kernels.maxpool_relu_backward(
+            dout, self.arg_max, relu.out, self.x_shape, self.pool_h, self.pool_w, self.stride, self.pad
         )
 
     def _clear_cache(self):

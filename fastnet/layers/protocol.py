@@ -5,7 +5,9 @@ A fastnet layer declares on its class: ``kind`` (a short name: "affine", "conv",
 its ``state_names`` (buffers: arrays kept without training, such as BatchNorm's running
 statistics), its ``decay_names``, whether ``forward`` takes ``train_flg``, and ``fuses_with``:
 the kinds of a following layer it can run in the same pass (``forward_<kind>(x, that_layer)``,
-e.g. ``Affine.forward_relu``).  A layer may also offer ``forward_unchecked`` (and
+e.g. ``Affine.forward_relu``), and ``fuses_backward_with``: the kinds of a preceding layer whose
+backward it can run with its own (``backward_<kind>(dout, that_layer)``, e.g.
+``Pooling.backward_relu``).  A layer may also offer ``forward_unchecked`` (and
 ``forward_<kind>_unchecked``): its forward without the input checks, which the net's forward
 (in test and in training mode) uses once an input of that shape has passed them.  The net, the
 profiler and the parity check read ``declaration(layer)`` and nothing else.
@@ -34,6 +36,7 @@ class Declaration:
     decay: tuple = ()
     takes_train_flag: bool = False
     fuses_with: tuple = ()
+    fuses_backward_with: tuple = ()
     native: bool = True  # a fastnet Layer (backend, dtype, validation, state_dict)
 
     def fused_forward(self, layer: Any, following_kind: str, unchecked: bool = False) -> Callable | None:
@@ -44,6 +47,13 @@ class Declaration:
         if following_kind not in self.fuses_with:
             return None
         return getattr(layer, f"forward_{following_kind}" + ("_unchecked" if unchecked else ""))
+
+    def fused_backward(self, layer: Any, preceding_kind: str) -> Callable | None:
+        """The method running the backward of ``layer`` and of a preceding layer of that kind in
+        one pass (``backward_<kind>(dout, preceding)``), or None."""
+        if preceding_kind not in self.fuses_backward_with:
+            return None
+        return getattr(layer, f"backward_{preceding_kind}")
 
     def unchecked_forward(self, layer: Any, train_flg: bool = False) -> Callable:
         """``layer``'s forward (test mode, or training mode with ``train_flg``) without its input
@@ -68,6 +78,7 @@ def declaration(layer) -> Declaration:
             tuple(cls.decay_names),
             bool(cls.takes_train_flag),
             tuple(cls.fuses_with),
+            tuple(cls.fuses_backward_with),
         )
     return Declaration(
         FOREIGN, takes_train_flag="train_flg" in inspect.signature(layer.forward).parameters, native=False

@@ -9,6 +9,9 @@ it sees a shape and the layers' unchecked forwards after that.  A training step 
 its forward (``train_flg=True``, a shape passing in either mode counts for that mode only) and
 the loss layer's.  The net's own checks at its door (structure, and values unless trusted, labels
 included) still run on every call.  The unchecked forwards keep the same caches for a backward.
+
+The plan also holds the backward's order: the layers in reverse, where a layer runs the backward
+of the one before it with its own (a Pooling after a ReLU: ``Pooling.backward_relu``) as one call.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class InferencePlan:
         # (sample shape, training) -> True; (sample shape, training, "loss") for the loss layer
         self.shapes_passed = OrderedDict()
         self._steps = {}  # (first layer alone (its output is value-checked), training) -> steps
+        self._backward = None
 
     @staticmethod
     def key_of(net):
@@ -61,6 +65,29 @@ class InferencePlan:
             else:
                 steps.append(_late(layer, "forward", train) if declared.takes_train_flag else _late(layer, "forward"))
             i += 1
+        return steps
+
+    def backward_steps(self):
+        """The backward, last layer first, a fused pair in one step (only when the net fuses)."""
+        if self._backward is None:
+            self._backward = self._build_backward()
+        return self._backward
+
+    def _build_backward(self):
+        net = self.net
+        layers = list(net.layers.items())
+        steps, i = [], len(layers) - 1
+        while i >= 0:
+            name, layer = layers[i]
+            if i > 0 and net.fuse:
+                preceding_name, preceding = layers[i - 1]
+                kind = net.declared(preceding_name).kind
+                if net.declared(name).fused_backward(layer, kind) is not None:
+                    steps.append(_late(layer, f"backward_{kind}", preceding))
+                    i -= 2
+                    continue
+            steps.append(_late(layer, "backward"))
+            i -= 1
         return steps
 
     def finite_first(self):

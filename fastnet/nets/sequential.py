@@ -371,8 +371,8 @@ class Sequential(NetStateAndModes):
     def backward(self, dout: float | Array = 1) -> Array | None:
         """Backpropagate from the loss; returns the input gradient when the first layer made one."""
         dout = self.lastLayer.backward(dout)
-        for layer in reversed(self.layers.values()):
-            dout = layer.backward(dout)
+        for step in self._inference_plan().backward_steps():
+            dout = step(dout)
         return dout
 
     def gradient(self, x: Array, t: Array) -> dict[str, Array]:

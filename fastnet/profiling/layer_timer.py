@@ -4,8 +4,10 @@ Inside ``timing_layers(net)`` every layer's ``forward``, ``backward`` and fused 
 (and their unchecked variants) is wrapped on the instance (the class is untouched) and the wrappers are removed on exit.
 The book's layer names label the calls; a fused pass is labelled by both layers it runs
 ("Affine1+Relu1"), and the backward of both is charged to that same unit, so a unit's time is
-what its layers cost, nothing hidden.  ``sync`` (``backend.synchronize``) runs before and after
-each call so that a GPU's asynchronous work is charged to the layer that queued it.
+what its layers cost, nothing hidden.  A fused backward (``Pooling.backward_relu``) is charged to
+the layer that runs it: the ReLU's mask costs nothing apart there.  ``sync``
+(``backend.synchronize``) runs before and after each call so that a GPU's asynchronous work is
+charged to the layer that queued it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ WRAPPED = (
     "forward_relu_unchecked",
     "forward_relu_unchecked_finite",
     "backward",
+    "backward_relu",
 )
 
 
@@ -125,7 +128,7 @@ def timing_layers(net, sync=None):
             for method in WRAPPED:
                 if hasattr(layer, method):
                     saved.append((layer, method, vars(layer).get(method)))
-                    phase = "backward" if method == "backward" else "forward"
+                    phase = "backward" if method.startswith("backward") else "forward"
                     _wrap(layer, method, units[name], phase, record, sync, busy)
         yield record
     finally:
