@@ -1,7 +1,8 @@
 """Do the backends compute the same thing?  One forward/backward of the same net, weights and
 batch on each backend, compared layer by layer with the numpy reference.
 
-Each layer's output (a fused affine/convolution + ReLU counts as one), each input gradient
+Each layer's output (a fused affine/convolution + ReLU counts as one, as does the backward a
+pooling runs for itself and the ReLU before it), each input gradient
 and each parameter gradient is compared as ``max|a - ref| / max|ref|``: the difference in units
 of the array's own scale, which stays meaningful where single elements are near zero.  Sums of
 many float32 products differ in their last bits from one summation order to another; a broken
@@ -104,15 +105,16 @@ def record_pass(net, x, t) -> dict:
 
     def wrap(layer, method, label):
         original = getattr(layer, method)
-        kind = "input grad" if method == "backward" else "output"
-        if method == "forward_relu":
+        kind = "input grad" if method.startswith("backward") else "output"
+        if method in ("forward_relu", "backward_relu"):
 
             def wrapper(x, relu):
-                fusing.add(id(layer))  # a fused pass may call the layer's own forward: one record
+                # A fused pass may call the layers' own passes: one record, the pair's.
+                fusing.update((id(layer), id(relu)))
                 try:
                     out = original(x, relu)
                 finally:
-                    fusing.discard(id(layer))
+                    fusing.difference_update((id(layer), id(relu)))
                 return keep(f"{label}+{names[id(relu)]}", kind, out)
         else:
 
@@ -125,7 +127,7 @@ def record_pass(net, x, t) -> dict:
 
     streams = list(net.random_streams().values())
     for layer in [*net.layers.values(), net.lastLayer]:
-        for method in ("forward", "forward_relu", "backward"):
+        for method in ("forward", "forward_relu", "backward", "backward_relu"):
             if hasattr(layer, method):
                 wrap(layer, method, names[id(layer)])
         if layer in streams:
