@@ -210,9 +210,8 @@ class Momentum(Optimizer):
 
     def _update_one(self, key, param, grad):
         v = self._slot("v", key, param)
-        v *= self.momentum
-        v -= self.lr * grad
-        param += v
+        update = momentum_step if self._kernels is None else self._kernels.momentum_update
+        update(param, grad, v, self.lr, self.momentum)
 
 
 class Nesterov(Optimizer):
@@ -268,6 +267,9 @@ class RMSprop(Optimizer):
         param -= self.lr * grad / (h**0.5 + 1e-7)
 
 
+ADAM_EPS = 1e-7
+
+
 class Adam(Optimizer):
     """Adam; with ``weight_decay`` it is AdamW (decay decoupled from the moments)."""
 
@@ -291,9 +293,23 @@ class Adam(Optimizer):
     def _update_one(self, key, param, grad):
         m = self._slot("m", key, param)
         v = self._slot("v", key, param)
-        m += (1 - self.beta1) * (grad - m)
-        v += (1 - self.beta2) * (grad * grad - v)
-        param -= self._lr_t * m / (v**0.5 + 1e-7)
+        update = adam_step if self._kernels is None else self._kernels.adam_update
+        update(param, grad, m, v, self._lr_t, self.beta1, self.beta2)
+
+
+# --- the updates as array expressions: any array type; a backend's fused kernel matches them ---
+def momentum_step(param: Any, grad: Any, v: Any, lr: float, momentum: float) -> None:
+    """``v = momentum * v - lr * grad; param += v``, in place."""
+    v *= momentum
+    v -= lr * grad
+    param += v
+
+
+def adam_step(param: Any, grad: Any, m: Any, v: Any, lr_t: float, beta1: float, beta2: float) -> None:
+    """Adam's moments and step in place; ``lr_t`` is the rate with the bias correction folded in."""
+    m += (1 - beta1) * (grad - m)
+    v += (1 - beta2) * (grad * grad - v)
+    param -= lr_t * m / (v**0.5 + ADAM_EPS)
 
 
 OPTIMIZERS = {

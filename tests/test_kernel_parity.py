@@ -348,3 +348,27 @@ def test_sgd_update_writes_through_a_non_contiguous_parameter(backend, rng):
     expected[:, ::2] -= 0.5 * to_host(backend, grad)
     backend.kernels.sgd_update(whole[:, ::2], grad, 0.5)
     same(backend, whole, expected, numpy.float32)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1,), (50,), (784, 50), (3, 2, 5, 5)])
+def test_momentum_and_adam_updates_are_the_optimizers_expressions_bit_for_bit(backend, rng, dtype, shape):
+    """Several steps, so the moments are not zero; signed zeros and exact ties included."""
+    from fastnet.optim import adam_step, momentum_step
+
+    param, v = normal(rng, shape, dtype), normal(rng, shape, dtype)
+    m, v2 = normal(rng, shape, dtype), numpy.abs(normal(rng, shape, dtype))
+    small = param * dtype(1e-3)  # the size of a step: its last bits then show in the parameter
+    want = [a.copy() for a in (small, v, small, m, v2)]
+    got = [backend.asarray(a.copy()) for a in want]  # asarray may hand back the same array
+    for step in range(3):
+        grad = normal(rng, shape, dtype)
+        grad.flat[::3] = -0.0
+        momentum_step(want[0], grad, want[1], 0.05, 0.9)
+        adam_step(want[2], grad, want[3], want[4], 0.001 * (step + 1), 0.9, 0.999)
+        on_backend = backend.asarray(grad)
+        assert backend.kernels.momentum_update(got[0], on_backend, got[1], 0.05, 0.9) is None
+        assert backend.kernels.adam_update(got[2], on_backend, got[3], got[4], 0.001 * (step + 1), 0.9, 0.999) is None
+    for g, w in zip(got, want, strict=True):
+        same(backend, g, w, dtype)
+        assert numpy.array_equal(numpy.signbit(to_host(backend, g)), numpy.signbit(w))

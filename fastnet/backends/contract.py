@@ -24,9 +24,12 @@ Dense layers
     relu_forward(x any shape)                                -> max(x, 0), same shape
     relu_backward(dout, out)  both the forward output's shape -> dout where out > 0, else 0
 
-Optimizer (the one op that writes into an argument)
+Optimizer (the ops that write into their arguments)
     sgd_update(param, grad of param's shape, lr a number)   -> None; param -= lr * grad in place,
         with lr rounded to param's dtype first, as NumPy does with a Python number
+    momentum_update(param, grad, v, lr, momentum)            -> None; fastnet.optim.momentum_step
+    adam_update(param, grad, m, v, lr_t, beta1, beta2)       -> None; fastnet.optim.adam_step
+        (the numbers are Python numbers; the arrays, of one shape and dtype, change in place)
 
 Loss
     softmax_cross_entropy(x (N, C), t)                       -> (loss 0-d array, y = softmax(x) (N, C))
@@ -66,6 +69,8 @@ OPS = (
     "relu_forward",
     "relu_backward",
     "sgd_update",
+    "momentum_update",
+    "adam_update",
     "softmax_cross_entropy",
     "softmax_cross_entropy_backward",
     "im2col",

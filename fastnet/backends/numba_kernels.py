@@ -19,6 +19,7 @@ from fastnet.backends.dispatch import fast_path
 from fastnet.backends.numba_conv import NumbaConvolution
 from fastnet.backends.numba_jit import jit as _jit
 from fastnet.backends.numpy_kernels import NumpyKernels
+from fastnet.optim import ADAM_EPS
 from fastnet.shapes import window_output_hw
 
 
@@ -73,6 +74,26 @@ def _column_sums(a, acc):
 def _sgd_update(param, grad, lr):
     for i in range(param.size):
         param[i] -= lr * grad[i]  # lr in param's dtype: NumPy's rounding of param -= lr * grad
+
+
+@_jit
+def _momentum_update(param, grad, v, lr, momentum):
+    for i in range(param.size):
+        vi = v[i] * momentum - lr * grad[i]  # the order of NumPy's v *= m; v -= lr * grad
+        v[i] = vi
+        param[i] += vi
+
+
+@_jit
+def _adam_update(param, grad, m, v, lr_t, keep1, keep2, eps):
+    """keep1, keep2: 1 - beta1, 1 - beta2 (in param's dtype, as NumPy rounds them)."""
+    for i in range(param.size):
+        g = grad[i]
+        mi = m[i] + keep1 * (g - m[i])
+        vi = v[i] + keep2 * (g * g - v[i])
+        m[i] = mi
+        v[i] = vi
+        param[i] -= lr_t * mi / (np.sqrt(vi) + eps)
 
 
 # --- softmax + cross-entropy ----------------------------------------------------------------
@@ -302,6 +323,29 @@ class NumbaKernels(NumbaConvolution, NumpyKernels):
         if type(lr) in (int, float):  # a Python number takes param's dtype; a NumPy scalar keeps its own
             lr = param.dtype.type(lr)
         _sgd_update(param.reshape(-1), grad.reshape(-1), lr)
+
+    @fast_path(
+        ("param", "grad", "v"),
+        same_shape=("param", "grad", "v"),
+        contiguous=("param", "grad", "v"),
+        numbers=("lr", "momentum"),
+    )
+    def momentum_update(self, param, grad, v, lr, momentum):
+        """One pass instead of three with a temporary; the numbers rounded as NumPy rounds them."""
+        number = param.dtype.type
+        _momentum_update(param.reshape(-1), grad.reshape(-1), v.reshape(-1), number(lr), number(momentum))
+
+    @fast_path(
+        ("param", "grad", "m", "v"),
+        same_shape=("param", "grad", "m", "v"),
+        contiguous=("param", "grad", "m", "v"),
+        numbers=("lr_t", "beta1", "beta2"),
+    )
+    def adam_update(self, param, grad, m, v, lr_t, beta1, beta2):
+        """One pass instead of about ten with temporaries; the numbers rounded as NumPy rounds them."""
+        number = param.dtype.type
+        flat = [a.reshape(-1) for a in (param, grad, m, v)]
+        _adam_update(*flat, number(lr_t), number(1 - beta1), number(1 - beta2), number(ADAM_EPS))
 
     # --- softmax + cross-entropy -----------------------------------------------------------------
     @fast_path(("x",), ndim={"x": 2}, targets=("t", "x"))

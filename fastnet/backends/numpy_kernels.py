@@ -6,6 +6,7 @@ still avoid needless copies and never promote float32 to float64.
 
 from __future__ import annotations
 
+from fastnet.optim import adam_step, momentum_step
 from fastnet.shapes import window_output_hw
 
 
@@ -53,6 +54,14 @@ class NumpyKernels:
     def sgd_update(self, param, grad, lr):
         """``param -= lr * grad``, in place (``lr`` a Python number); returns nothing."""
         param -= lr * grad
+
+    def momentum_update(self, param, grad, v, lr, momentum):
+        """``v = momentum * v - lr * grad; param += v``, in place; returns nothing."""
+        momentum_step(param, grad, v, lr, momentum)
+
+    def adam_update(self, param, grad, m, v, lr_t, beta1, beta2):
+        """Adam's moments ``m``, ``v`` and ``param``, in place (``fastnet.optim.adam_step``)."""
+        adam_step(param, grad, m, v, lr_t, beta1, beta2)
 
     # --- Convolution -----------------------------------------------------------------------------------
     def conv_forward(self, x, W, b, stride=1, pad=0, relu=False):
