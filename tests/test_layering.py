@@ -12,7 +12,6 @@ FLOORS = {
     "annotations": 0,  # the type aliases of the public signatures
     "portable": 0,
     "cgroups": 0,
-    "heap": 0,
     "words": 0,
     "files": 1,
     "atomic": 1,

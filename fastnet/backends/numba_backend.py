@@ -6,7 +6,6 @@ light.  Compiled kernels are cached on disk (``FASTNET_NUMBA_CACHE=0`` turns tha
 
 from fastnet.backends.base import Backend
 from fastnet.errors import BackendUnavailable
-from fastnet.heap import keep_freed_memory
 
 
 class NumbaBackend(Backend):
@@ -25,5 +24,4 @@ def load() -> Backend:
         import numba  # noqa: F401
     except ImportError:
         raise BackendUnavailable("numba is not installed; pip install 'fastnet[numba]'") from None
-    keep_freed_memory()
     return NumbaBackend()

@@ -4,7 +4,6 @@ import numpy
 
 from fastnet.backends.base import Backend
 from fastnet.backends.numpy_kernels import NumpyKernels
-from fastnet.heap import keep_freed_memory
 
 
 class NumpyBackend(Backend):
@@ -15,5 +14,4 @@ class NumpyBackend(Backend):
 
 
 def load() -> Backend:
-    keep_freed_memory()
     return NumpyBackend()

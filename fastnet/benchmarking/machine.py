@@ -8,7 +8,6 @@ import platform
 from datetime import datetime, timezone
 
 from fastnet.blas import blas_info
-from fastnet.heap import keep_freed_memory
 from fastnet.threads import usable_cores
 
 
@@ -62,6 +61,5 @@ def machine_info() -> dict:
         info["torch_threads"] = torch.get_num_threads()
     except ImportError:
         pass
-    info["heap"] = keep_freed_memory()  # the CPU backends applied it when they loaded
     info["blas"] = blas_info()  # after torch: its BLAS shows up too once loaded
     return info

@@ -28,7 +28,6 @@ def run(args):
     from fastnet import __version__
     from fastnet.backends import BACKEND_NAMES, get_backend, unavailable_reason
     from fastnet.blas import describe_blas
-    from fastnet.heap import keep_freed_memory
     from fastnet.threads import choose_threads
 
     print(f"fastnet {__version__}, Python {platform.python_version()} on {platform.platform()}")
@@ -36,7 +35,6 @@ def run(args):
         print(f"  {name:<6} {_version(name)}")
     print(f"BLAS: {describe_blas()}")
     print(choose_threads().describe())
-    print(f"heap: {keep_freed_memory()}")
     print("backends:")
     for name in BACKEND_NAMES:
         reason = unavailable_reason(name)
