@@ -201,6 +201,26 @@ def test_maxpool(backend, rng, dtype, case):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", POOL_CASES)
+def test_maxpool_takes_the_first_nan_and_the_first_of_equal_maxima(backend, rng, dtype, case):
+    """As numpy's max and argmax: a window holding NaN gives its first NaN, ties the first maximum;
+    the gradient then goes to that position."""
+    n, c, h, w, ph, pw, stride, pad = case
+    x = numpy.round(normal(rng, (n, c, h, w), dtype))  # few distinct values: many ties
+    x.flat[rng.choice(x.size, size=max(2, x.size // 9), replace=False)] = numpy.nan
+    ref_out, ref_cache = REFERENCE.maxpool_forward(x, ph, pw, stride, pad)
+    out, cache = backend.kernels.maxpool_forward(backend.asarray(x), ph, pw, stride, pad)
+    assert numpy.isnan(ref_out).any() and not numpy.isnan(ref_out).all()
+    numpy.testing.assert_array_equal(to_host(backend, out), ref_out)  # NaN where NaN
+    dout = normal(rng, ref_out.shape, dtype)
+    dx = backend.kernels.maxpool_backward(backend.asarray(dout), cache, x.shape, ph, pw, stride, pad)
+    expected = REFERENCE.maxpool_backward(dout, ref_cache, x.shape, ph, pw, stride, pad)
+    overlap = -(-ph // stride) * -(-pw // stride)
+    magnitude = REFERENCE.maxpool_backward(abs(dout), ref_cache, x.shape, ph, pw, stride, pad)
+    same(backend, dx, expected, dtype, magnitude, overlap if overlap > 1 else 0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", POOL_CASES)
 def test_maxpool_relu_backward_is_the_pooling_then_the_relu_mask(backend, rng, dtype, case):
     """The fused backward of a ReLU and the pooling after it equals the two backwards in turn,
     bit for bit where windows do not overlap: about half the ReLU's outputs are 0 (the first

@@ -22,6 +22,8 @@ from fastnet.backends.numpy_kernels import NumpyKernels
 from fastnet.optim import ADAM_EPS
 from fastnet.shapes import window_output_hw
 
+_u = np.uint64  # unsigned offsets: see numba_conv
+
 
 # --- element-wise ---------------------------------------------------------------------------
 @_jit
@@ -220,6 +222,47 @@ def _maxpool_2x2(x, stride, out, argmax):
 
 
 @_jit
+def _maxpool_2x2_stride2(x, out, argmax):
+    """``_maxpool_2x2`` at stride 2, the common case, on flat planes with unsigned offsets (signed
+    indexes carry a check for counting from the end): about twice as fast.  A row of windows
+    holding a NaN is gone over again, each such window taking its first NaN, as numpy does."""
+    n, c, h, w = x.shape
+    oh, ow = out.shape[2], out.shape[3]
+    src, dst, arg = x.reshape(-1), out.reshape(-1), argmax.reshape(-1)
+    for p in range(n * c):
+        for y in range(oh):
+            r0 = _u((p * h + 2 * y) * w)  # the window row's two input rows
+            r1 = r0 + _u(w)
+            d = _u((p * oh + y) * ow)
+            corner = 2 * y * w
+            nan = False
+            for xo in range(ow):
+                j = _u(2 * xo)
+                a, b, e, f = src[r0 + j], src[r0 + j + _u(1)], src[r1 + j], src[r1 + j + _u(1)]
+                m, k = a, 0
+                t = b > m  # selects, not branches, as in _maxpool_2x2
+                k = 1 if t else k
+                m = b if t else m
+                t = e > m
+                k = w if t else k
+                m = e if t else m
+                t = f > m
+                k = w + 1 if t else k
+                m = f if t else m
+                nan |= (a != a) | (b != b) | (e != e) | (f != f)
+                dst[d + _u(xo)] = m
+                arg[d + _u(xo)] = corner + 2 * xo + k
+            if nan:
+                for xo in range(ow):
+                    j = _u(2 * xo)
+                    for k, at in ((0, r0 + j), (1, r0 + j + _u(1)), (w, r1 + j), (w + 1, r1 + j + _u(1))):
+                        if src[at] != src[at]:
+                            dst[d + _u(xo)] = src[at]
+                            arg[d + _u(xo)] = corner + 2 * xo + k
+                            break
+
+
+@_jit
 def _first_nan(plane, top, left, i0, i1, j0, j1):
     """numpy's max and argmax of a window holding a NaN: NaN, at the first NaN's position."""
     w = plane.shape[1]
@@ -381,7 +424,9 @@ class NumbaKernels(NumbaConvolution, NumpyKernels):
         out = np.empty((n, c, oh, ow), dtype=x.dtype)
         argmax = np.empty((n, c, oh, ow), dtype=np.int32)
         x = np.ascontiguousarray(x)
-        if ph == pw == 2 and pad == 0:
+        if ph == pw == 2 and pad == 0 and stride == 2:
+            _maxpool_2x2_stride2(x, out, argmax)
+        elif ph == pw == 2 and pad == 0:
             _maxpool_2x2(x, stride, out, argmax)
         else:
             _maxpool_forward(x, ph, pw, stride, pad, out, argmax)
