@@ -1,15 +1,17 @@
 """The per-layer profiler: book names, fused passes attributed honestly, bytes, and no trace left."""
 
+import sys
 import time
 
 import numpy
+import pytest
 from fastnet_cli import run_cli
 
 from fastnet.layers import Affine, Relu
 from fastnet.nets import Sequential, SimpleConvNet, TwoLayerNet
 from fastnet.optim import SGD
 from fastnet.profiling.layer_timer import WRAPPED, timing_layers
-from fastnet.profiling.step import profile_copy, profile_step
+from fastnet.profiling.step import format_profile, profile_copy, profile_step
 
 
 def data(rng, n, shape):
@@ -86,6 +88,31 @@ def test_profiling_a_copy_leaves_the_run_untouched(rng):
     assert all(numpy.array_equal(net.params[k], before[k]) for k in before)
 
 
+class FreshMemory:
+    """A book-style layer that writes 64 MiB of new memory every forward: more than glibc ever
+    serves from its heap, so each page is mapped afresh, a page fault each."""
+
+    def forward(self, x):
+        numpy.ones(64 << 20, dtype=numpy.uint8)
+        return x
+
+    def backward(self, dout):
+        return dout
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="page faults are counted as on Linux")
+def test_the_profile_counts_page_faults_and_system_time_per_step(rng):
+    net = Sequential(backend="numpy")
+    net.add("Affine1", Affine(0.01 * rng.standard_normal((784, 10)), numpy.zeros(10), dtype="float32"), suffix="1")
+    quiet = profile_step(net, SGD(0.01), *data(rng, 4, (784,)), steps=3, warmup=1)
+    net.add("Fresh", FreshMemory())
+    result = profile_step(net, SGD(0.01), *data(rng, 4, (784,)), steps=3, warmup=1)
+    # One fault per page: 16,384 of 4 KiB, or 32 where the kernel maps 2 MiB pages for numpy.
+    assert result["page_faults_per_step"] >= quiet["page_faults_per_step"] + 32
+    assert result["system_s_per_step"] > 0.0005  # the kernel zeroing 64 MiB, every step
+    assert "page faults" in format_profile(result)
+
+
 def test_profile_command_prints_the_table(tmp_path):
     result = run_cli(
         "profile", "--net", "two-layer", "--backend", "numpy", "--steps", "2", "--warmup", "1", tmp_path=tmp_path
@@ -94,6 +121,7 @@ def test_profile_command_prints_the_table(tmp_path):
     units = [line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ")]
     assert units[1:5] == ["Affine1+Relu1", "Affine2", "SoftmaxWithLoss", "update"]
     assert "threads: 1 BLAS" in result.stdout and "whole step" in result.stdout
+    assert sys.platform != "linux" or "page faults" in result.stdout
 
 
 def test_train_profile_prints_the_table_once_after_the_first_epoch(tmp_path):

@@ -387,6 +387,11 @@ class NumbaConvolution:
     # The chunk of images whose column matrix is about this many bytes: it then stays in the
     # core's cache between being built and being multiplied.
     conv_chunk_bytes = 1 << 20
+    # Winograd's chunks: its per-image buffers are larger (16 tile positions each way), so a 1 MiB
+    # chunk held one image of DeepConvNet's 28x28 layers, and two threads then spent their time
+    # handing the GIL back and forth between a dozen short calls per image (two threads measured
+    # slower than one).  Whole DeepConvNet step, 2 cores: 64.4 ms at 1 MiB, 59.8 ms at 2 MiB.
+    winograd_chunk_bytes = 2 << 20
     # Threads for the convolutions: this kernel set's own count when one is given, else the
     # thread choice in force (``fastnet.threads.conv_threads``: ``using_threads``, else the
     # environment's choice, else the CPU cores this process may use).  Each takes its own share
@@ -519,7 +524,7 @@ class NumbaConvolution:
         th, tw = wino.tile_grid(oh, ow)
         hp, wp = 2 * th + 2, 2 * tw + 2
         per_image = (16 * (c + fn) * th * tw + 3 * c * hp * wp) * itemsize  # V, M, the planes, their rows
-        return oh, ow, th, tw, hp, wp, max(1, min(n, self.conv_chunk_bytes // per_image))
+        return oh, ow, th, tw, hp, wp, max(1, min(n, self.winograd_chunk_bytes // per_image))
 
     @staticmethod
     def _position_buffer(channels, tiles, dtype):
@@ -612,7 +617,7 @@ class NumbaConvolution:
         th, tw = wino4.tile_grid(oh, ow)
         hp, wp = 4 * th + 2, 4 * tw + 2
         per_image = (wino4.POSITIONS * (c + fn) * th * tw + 3 * c * hp * wp) * itemsize
-        return oh, ow, th, tw, hp, max(1, min(n, self.conv_chunk_bytes // per_image))
+        return oh, ow, th, tw, hp, max(1, min(n, self.winograd_chunk_bytes // per_image))
 
     @staticmethod
     def _positions36(buffer, channels, tiles, itemsize):

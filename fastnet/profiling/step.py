@@ -43,8 +43,10 @@ def profile_step(net, optimizer, x, t, steps=20, warmup=3) -> dict:
         step(record)
         record.count_bytes = False
         record.steps.clear()
+        before = _process_usage()
         for _ in range(steps):
             step(record)
+        after = _process_usage()
     units = list(dict.fromkeys(record.units.values()))
 
     def median(unit, phase):
@@ -75,7 +77,23 @@ def profile_step(net, optimizer, x, t, steps=20, warmup=3) -> dict:
         "warmup": warmup,
         "step_s": total,
         "rows": rows,
+        # Means over the timed steps; None where the platform does not count them (Windows).
+        "page_faults_per_step": None if before is None else (after[0] - before[0]) / steps,
+        "system_s_per_step": None if before is None else (after[1] - before[1]) / steps,
     }
+
+
+def _process_usage():
+    """(page faults, seconds of system time) of this process so far, or None (no ``resource``).
+
+    A step that allocates fresh memory pays the kernel for every new page: the profile shows it
+    here, where no layer's time would."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_minflt + usage.ru_majflt, usage.ru_stime
 
 
 def _size(count):
@@ -98,6 +116,11 @@ def format_profile(result: dict) -> str:
         allocated = _size(r["bytes"]) if r["bytes"] else ""
         lines.append(f"  {r['unit']:<22}{r['forward_s'] * 1e3:11.3f}{backward}{share:8.1%}{allocated:>11}")
     lines.append(f"  {'whole step':<22}{step * 1e3:11.3f} ms")
+    if result.get("page_faults_per_step") is not None:
+        lines.append(
+            f"  per step, mean: {result['page_faults_per_step']:,.0f} page faults, "
+            f"{result['system_s_per_step'] * 1e3:.2f} ms of system time (the kernel's, e.g. mapping fresh memory)"
+        )
     lines.append(BYTES_NOTE)
     return "\n".join(lines)
 
