@@ -168,6 +168,33 @@ def numba_kernels(**settings):
     return kernels
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("window", [(2, 2, 2, 0), (2, 2, 1, 0), (3, 3, 2, 1)])
+def test_pooling_in_shares_of_the_batch_matches_one_thread(threads, window):
+    """Pooling shares a batch among the convolution threads: shares that do not divide the batch
+    evenly give the very same output, positions and gradients as one thread."""
+    rng = numpy.random.default_rng(9)
+    x = rng.standard_normal((7, 3, 9, 8)).astype(numpy.float32)
+    x.flat[::37] = numpy.nan
+    relu_out = numpy.maximum(x, 0)
+    alone, shared = numba_kernels(conv_threads=1), numba_kernels(conv_threads=threads, min_share_pool_elements=1)
+    assert len(shared._shares(7, 3 * 9 * 8, shared.min_share_pool_elements)) == threads
+    results = []
+    for kernels in (alone, shared):
+        out, cache = kernels.maxpool_forward(relu_out, *window)
+        dout = numpy.random.default_rng(10).standard_normal(out.shape).astype(numpy.float32)
+        results.append(
+            (
+                out,
+                cache.value,
+                kernels.maxpool_backward(dout, cache, x.shape, *window),
+                kernels.maxpool_relu_backward(dout, cache, relu_out, x.shape, *window),
+            )
+        )
+    for one, many in zip(*results, strict=True):
+        numpy.testing.assert_array_equal(many, one)
+
+
 @pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
 @pytest.mark.parametrize("threads,chunk_bytes", [(1, 1), (2, 1), (3, 5000), (2, 1 << 19)])
 @pytest.mark.parametrize("stride,pad", [(1, 1), (1, 0), (2, 1), (1, 3)])

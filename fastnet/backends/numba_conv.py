@@ -607,6 +607,10 @@ class NumbaConvolution:
     # it, handing the share to a worker and waiting for it (tens of microseconds) costs more than
     # the share's arithmetic (one image through DeepConvNet's or SimpleConvNet's layers: 0.4-2.4 M).
     min_share_macs = 4_000_000
+    # The same for max pooling, in input elements (about a nanosecond each): the pooling layers
+    # of a batch share the convolutions' threads; one image's (12,544 elements for DeepConvNet's
+    # first) stays on the calling thread.
+    min_share_pool_elements = 250_000
 
     # --- Winograd F(4x4, 3x3) (``numba_winograd4``): the same steps with 6x6 tiles, 36 positions --------
     def _winograd4_plan(self, x_shape, W_shape, pad, itemsize):
@@ -697,11 +701,12 @@ class NumbaConvolution:
             dU += part
         return dx, wino4.filter_grad(dU), db
 
-    def _split_images(self, n, images, macs_per_image=0):
+    def _split_images(self, n, images, macs_per_image=0, least=None):
         """Run ``images(lo, hi)`` over contiguous shares of the batch, one per thread, each with a
         single-threaded BLAS; their results.  One share (one image, one thread, or too little work
-        to share) runs here, on this thread."""
-        shares = self._shares(n, macs_per_image)
+        to share) runs here, on this thread.  ``least``: the work a share needs, in the units of
+        ``macs_per_image`` (default ``min_share_macs``)."""
+        shares = self._shares(n, macs_per_image, least)
         with _single_threaded_blas():
             if len(shares) == 1:
                 return [images(0, n)]
@@ -710,13 +715,14 @@ class NumbaConvolution:
             first = images(*shares[0])  # this thread takes a share too
             return [first] + [p.result() for p in pending]
 
-    def _shares(self, n, macs_per_image=0):
+    def _shares(self, n, macs_per_image=0, least=None):
         """Contiguous (lo, hi) image ranges of near-equal size, one per convolution thread (whole
         chunks would leave a thread idle when a few big chunks cover the batch); fewer when a share
-        would hold less than ``min_share_macs`` multiply-adds (``macs_per_image`` 0: not counted)."""
+        would hold less than ``least`` (``min_share_macs`` multiply-adds) of work
+        (``macs_per_image`` 0: not counted)."""
         threads = max(1, min(self.conv_threads or conv_threads(), n))
         if macs_per_image:
-            threads = max(1, min(threads, n * macs_per_image // self.min_share_macs))
+            threads = max(1, min(threads, n * macs_per_image // (least or self.min_share_macs)))
         return [(n * i // threads, n * (i + 1) // threads) for i in range(threads)]
 
     def _pool(self, size):

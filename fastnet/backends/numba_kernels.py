@@ -424,12 +424,16 @@ class NumbaKernels(NumbaConvolution, NumpyKernels):
         out = np.empty((n, c, oh, ow), dtype=x.dtype)
         argmax = np.empty((n, c, oh, ow), dtype=np.int32)
         x = np.ascontiguousarray(x)
-        if ph == pw == 2 and pad == 0 and stride == 2:
-            _maxpool_2x2_stride2(x, out, argmax)
-        elif ph == pw == 2 and pad == 0:
-            _maxpool_2x2(x, stride, out, argmax)
-        else:
-            _maxpool_forward(x, ph, pw, stride, pad, out, argmax)
+
+        def images(lo, hi):
+            if ph == pw == 2 and pad == 0 and stride == 2:
+                _maxpool_2x2_stride2(x[lo:hi], out[lo:hi], argmax[lo:hi])
+            elif ph == pw == 2 and pad == 0:
+                _maxpool_2x2(x[lo:hi], stride, out[lo:hi], argmax[lo:hi])
+            else:
+                _maxpool_forward(x[lo:hi], ph, pw, stride, pad, out[lo:hi], argmax[lo:hi])
+
+        self._split_images(n, images, c * h * w, self.min_share_pool_elements)
         return out, argmax
 
     @fast_path(cache="argmax")
@@ -443,11 +447,17 @@ class NumbaKernels(NumbaConvolution, NumpyKernels):
         return self._pool_grad(dout, argmax, relu_out, x_shape, ph, pw, stride, pad)
 
     def _pool_grad(self, dout, argmax, relu_out, x_shape, ph, pw, stride, pad):
+        output_dtype = dout.dtype
         work = dout.dtype if dout.dtype.char in self.fast_dtypes else np.float64
         tiled = ph == pw == stride == 2 and pad == 0
         dx = (np.empty if tiled else np.zeros)(x_shape, dtype=work)
         masked = relu_out is not None
         mask = np.ascontiguousarray(relu_out) if masked else dx  # dx: a stand-in that is never read
         kernel = _maxpool_2x2_backward if tiled else _maxpool_backward
-        kernel(np.ascontiguousarray(dout, dtype=work), argmax, mask, masked, dx)
-        return dx.astype(dout.dtype, copy=False)
+        dout = np.ascontiguousarray(dout, dtype=work)
+
+        def images(lo, hi):
+            kernel(dout[lo:hi], argmax[lo:hi], mask[lo:hi], masked, dx[lo:hi])
+
+        self._split_images(x_shape[0], images, int(np.prod(x_shape[1:])), self.min_share_pool_elements)
+        return dx.astype(output_dtype, copy=False)
