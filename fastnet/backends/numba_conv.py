@@ -553,8 +553,7 @@ class NumbaConvolution:
                 count = (stop - start) * tiles
                 V, Vmat = wino.positions(v_buf, c, count, x.itemsize)
                 M, Mmat = wino.positions(m_buf, fn, count, x.itemsize)
-                wino.planes_last(x[start:stop], pad, th, tw, planes)
-                wino.input_tiles_planes_last(planes, th, tw, (stop - start) * c, rows, V)
+                wino.input_tiles(x[start:stop], pad, th, tw, planes, (stop - start) * c, rows, V)
                 np.matmul(Vmat, Ut, out=Mmat)
                 wino.output_tiles_planes_last(M, b, bool(relu), th, tw, work, out[start:stop])
 
@@ -586,15 +585,15 @@ class NumbaConvolution:
                 count = (stop - start) * tiles
                 V, Vmat = wino.positions(v_buf, c, count, x.itemsize)
                 dM, dMmat = wino.positions(m_buf, fn, count, x.itemsize)
-                wino.output_grad_tiles_planes_last(dout[start:stop], th, tw, work, dM)
-                wino.planes_last(x[start:stop], pad, th, tw, planes)
-                wino.input_tiles_planes_last(planes, th, tw, (stop - start) * c, rows, V)
+                gc = (stop - start) * c
+                wino.gradient_and_input_tiles(
+                    dout[start:stop], work, dM, x[start:stop], pad, th, tw, planes, gc, rows, V
+                )
                 np.matmul(dMmat.transpose(0, 2, 1), Vmat, out=part)
                 dU += part
                 if need_dx:
                     np.matmul(dMmat, U, out=Vmat)  # V is free again: it now holds dV
-                    wino.input_grad_tiles_planes_last(V, th, tw, (stop - start) * c, rows, planes)
-                    wino.planes_first(planes, pad, th, tw, dx[start:stop])
+                    wino.input_grad(V, th, tw, gc, rows, planes, pad, dx[start:stop])
             return dU
 
         parts = self._split_images(n, images, 2 * W.size * oh * ow)

@@ -350,3 +350,29 @@ def planes_first(P, pad, th, tw, dx, step=2):
             d = _u(yy * w + col)
             for q in range(_u(gc)):
                 dst[d + q * plane] = src[s + q]
+
+
+# --- a chunk's passes joined: each call releases the interpreter's lock once ------------------------
+# With two convolution threads, every compiled call that returns has to take the lock back from the
+# other thread; fewer, longer calls per chunk hand it over less often.
+
+
+@_jit
+def input_tiles(x, pad, th, tw, P, gc, R, V):
+    """:func:`planes_last` then :func:`input_tiles_planes_last`: the input's tiles V of a chunk."""
+    planes_last(x, pad, th, tw, P)
+    input_tiles_planes_last(P, th, tw, gc, R, V)
+
+
+@_jit
+def gradient_and_input_tiles(dout, work, dM, x, pad, th, tw, P, gc, R, V):
+    """The output gradient's tiles dM and the input's tiles V of a chunk, for its backward."""
+    output_grad_tiles_planes_last(dout, th, tw, work, dM)
+    input_tiles(x, pad, th, tw, P, gc, R, V)
+
+
+@_jit
+def input_grad(dV, th, tw, gc, R, P, pad, dx):
+    """:func:`input_grad_tiles_planes_last` then :func:`planes_first`: the chunk's dx from dV."""
+    input_grad_tiles_planes_last(dV, th, tw, gc, R, P)
+    planes_first(P, pad, th, tw, dx)
