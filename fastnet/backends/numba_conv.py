@@ -344,6 +344,33 @@ def _crop_planes(flat, pad, dx):
                 dst[d + q] = flat[s + q]
 
 
+# A chunk's passes joined: each compiled call that returns takes the interpreter's lock back from
+# the other convolution threads, so fewer, longer calls per chunk hand it over less often.
+@_jit
+def _padded_columns(x, pad, padded, fh, fw, oh, ow, colT):
+    """_pad_planes then _plane_cols: a stride-1 chunk's columns, in one call."""
+    g, c, h, w = x.shape
+    _pad_planes(x, pad, padded)
+    _plane_cols(padded, g, c, (h + 2 * pad) * (w + 2 * pad), fh, fw, w + 2 * pad, oh, ow, colT)
+
+
+@_jit
+def _rows_and_columns(dout, rows, x, pad, padded, fh, fw, oh, ow, colT):
+    """_planes_to_rows and _padded_columns: what a stride-1 chunk's backward multiplies."""
+    _planes_to_rows(dout, rows)
+    _padded_columns(x, pad, padded, fh, fw, oh, ow, colT)
+
+
+@_jit
+def _padded_image_grad(dcolT, fh, fw, pad, oh, ow, padded, dx):
+    """The adjoint of _padded_columns: the runs added back into zeroed padded planes (``padded`` is
+    not the buffer columns are built from), then their interiors into dx."""
+    g, c, h, w = dx.shape
+    padded[:] = 0
+    _add_plane_cols(dcolT, g, c, (h + 2 * pad) * (w + 2 * pad), fh, fw, w + 2 * pad, oh, ow, padded)
+    _crop_planes(padded, pad, dx)
+
+
 def _matrix(buffer, rows, width):
     """The first rows*width elements of a flat buffer as a contiguous (rows, width) matrix: the
     last chunk of a share may be narrower, and the kernels index it flat."""
@@ -469,8 +496,11 @@ class NumbaConvolution:
                 stop = min(hi, start + g)
                 width = (stop - start) * run
                 colT, rows = _matrix(col_buf, ck, width), _matrix(row_buf, fn, width)
-                _planes_to_rows(dout[start:stop], rows)
-                self._columns(x[start:stop], fh, fw, stride, pad, oh, ow, padded, colT)
+                if padded is None:
+                    _planes_to_rows(dout[start:stop], rows)
+                    self._columns(x[start:stop], fh, fw, stride, pad, oh, ow, padded, colT)
+                else:
+                    _rows_and_columns(dout[start:stop], rows, x[start:stop], pad, padded, fh, fw, oh, ow, colT)
                 np.matmul(rows, colT.T, out=part)
                 dW += part
                 if need_dx:
@@ -743,21 +773,14 @@ class NumbaConvolution:
 
     @staticmethod
     def _columns(x, fh, fw, stride, pad, oh, ow, padded, colT):
-        g, c, h, w = x.shape
         if padded is None:
             _im2col_t(x, fh, fw, stride, pad, oh, ow, colT)
             return
-        plane = (h + 2 * pad) * (w + 2 * pad)
-        _pad_planes(x, pad, padded)
-        _plane_cols(padded, g, c, plane, fh, fw, w + 2 * pad, oh, ow, colT)
+        _padded_columns(x, pad, padded, fh, fw, oh, ow, colT)
 
     @staticmethod
     def _image_grad(dcolT, fh, fw, stride, pad, oh, ow, padded, dx):
-        g, c, h, w = dx.shape
         if padded is None:
             _col2im_t(dcolT, fh, fw, stride, pad, oh, ow, dx)
             return
-        plane = (h + 2 * pad) * (w + 2 * pad)
-        padded.fill(0)  # the sums start from zero (this buffer is not the one columns are built from)
-        _add_plane_cols(dcolT, g, c, plane, fh, fw, w + 2 * pad, oh, ow, padded)
-        _crop_planes(padded, pad, dx)
+        _padded_image_grad(dcolT, fh, fw, pad, oh, ow, padded, dx)
