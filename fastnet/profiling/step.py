@@ -107,15 +107,16 @@ def format_profile(result: dict) -> str:
     lines = [
         f"{result['net']} on {result['backend']} ({result['dtype']}), batch {result['batch']}: "
         f"median of {result['steps']} steps after {result['warmup']} warm-up steps",
-        f"  {'layer':<22}{'forward ms':>11}{'backward ms':>12}{'share':>8}{'allocated':>11}",
     ]
+    width = max(22, *(len(r["unit"]) + 2 for r in result["rows"]))  # MultiLayerNet's units are long
+    lines.append(f"  {'layer':<{width}}{'forward ms':>11}{'backward ms':>12}{'share':>8}{'allocated':>11}")
     step = result["step_s"] or 1e-12
     for r in result["rows"]:
         backward = f"{r['backward_s'] * 1e3:12.3f}" if r["backward_s"] else f"{'':12}"
         share = (r["forward_s"] + r["backward_s"]) / step
         allocated = _size(r["bytes"]) if r["bytes"] else ""
-        lines.append(f"  {r['unit']:<22}{r['forward_s'] * 1e3:11.3f}{backward}{share:8.1%}{allocated:>11}")
-    lines.append(f"  {'whole step':<22}{step * 1e3:11.3f} ms")
+        lines.append(f"  {r['unit']:<{width}}{r['forward_s'] * 1e3:11.3f}{backward}{share:8.1%}{allocated:>11}")
+    lines.append(f"  {'whole step':<{width}}{step * 1e3:11.3f} ms")
     if result.get("page_faults_per_step") is not None:
         lines.append(
             f"  per step, mean: {result['page_faults_per_step']:,.0f} page faults, "
