@@ -170,6 +170,50 @@ def input_tiles_planes_last(P, th, tw, gc, R, V):
 
 
 @_jit
+def tile_row_to_planes(scratch, first, step, n, ty, b, relu, dst, g, k, oh, ow):
+    """Row ``ty`` of output tiles (``step`` x ``step`` outputs each) into the flat planes ``dst``
+    (G, K, OH, OW): output row a, column xo of the row is run ``first + step*a + xo % step`` of
+    ``scratch`` (runs of n), at ``(xo // step) * G*K + image*K + filter``; bias added, ReLU
+    optional (NaN passes through it, as with numpy.maximum), outputs past OH or OW dropped.
+    F(2x2, 3x3) and F(4x4, 3x3) (``step`` 2 and 4) both place their outputs so."""
+    gk = g * k
+    mask, shift = _u(step - 1), _u(1 if step == 2 else 2)
+    for bi in range(g):
+        for kk in range(k):
+            bias = b[kk]
+            q = _u(bi * k + kk)
+            for a in range(step):
+                y = step * ty + a
+                if y >= oh:
+                    break
+                d = _u(((bi * k + kk) * oh + y) * ow)
+                row = _u(first + step * a)
+                for xo in range(_u(ow)):
+                    v = scratch[(row + (xo & mask)) * n + (xo >> shift) * _u(gk) + q] + bias
+                    if relu and v < 0:
+                        v = 0
+                    dst[d + xo] = v
+
+
+@_jit
+def planes_to_tile_row(src, first, step, n, ty, tw, zero, scratch, g, k, oh, ow):
+    """The adjoint layout of :func:`tile_row_to_planes`, without the bias: row ``ty`` of tiles of
+    the planes ``src`` (G, K, OH, OW) into the runs of ``scratch``, ``zero`` past OH or OW."""
+    gk = g * k
+    mask, shift = _u(step - 1), _u(1 if step == 2 else 2)
+    for a in range(step):
+        y = step * ty + a
+        row = _u(first + step * a)
+        for bi in range(g):
+            for kk in range(k):
+                q = _u(bi * k + kk)
+                d = _u(((bi * k + kk) * oh + y) * ow)
+                for xo in range(_u(step * tw)):
+                    v = src[d + xo] if y < oh and xo < ow else zero
+                    scratch[(row + (xo & mask)) * n + (xo >> shift) * _u(gk) + q] = v
+
+
+@_jit
 def output_tiles_planes_last(M, b, relu, th, tw, work, out):
     """out (G, K, OH, OW) = A^T m A + bias (ReLU optional; NaN passes through it) for every tile m of
     M, position p of tile t = ty*tw + tx, image i, filter k at M[p, (t*G + i)*K + k] (a
@@ -201,21 +245,7 @@ def output_tiles_planes_last(M, b, relu, th, tw, work, out):
                 scratch[y0 + i] = scratch[r + i] + scratch[r + n + i] + scratch[r + n + n + i]
             for i in range(n):
                 scratch[y1 + i] = scratch[r + n + i] - scratch[r + n + n + i] - scratch[r + n + n + n + i]
-        # bias, ReLU and the place of each output in its plane
-        for bi in range(g):
-            for kk in range(k):
-                bias = b[kk]
-                q = _u(bi * k + kk)
-                for a in range(2):
-                    y = 2 * ty + a
-                    if y >= oh:
-                        break
-                    d = _u(((bi * k + kk) * oh + y) * ow)
-                    for xo in range(_u(ow)):
-                        v = scratch[_u(8 + 2 * a) * n + (xo & _u(1)) * n + (xo >> _u(1)) * _u(gk) + q] + bias
-                        if relu and v < 0:  # NaN passes through, as with numpy.maximum
-                            v = 0
-                        dst[d + xo] = v
+        tile_row_to_planes(scratch, 8, 2, n, ty, b, relu, dst, g, k, oh, ow)
 
 
 # --- the backward, with the planes last: the adjoints of the three forward steps ---------------------
@@ -234,15 +264,7 @@ def output_grad_tiles_planes_last(dout, th, tw, work, dM):
     zero = np.zeros(1, dtype=dM.dtype)[0]
     for ty in range(th):
         # y[a, c] (4 runs at 8n .. 11n): the tile row's outputs, image and filter last
-        for a in range(2):
-            y = 2 * ty + a
-            for bi in range(g):
-                for kk in range(k):
-                    q = _u(bi * k + kk)
-                    d = _u(((bi * k + kk) * oh + y) * ow)
-                    for xo in range(_u(2 * tw)):
-                        v = src[d + xo] if y < oh and xo < ow else zero
-                        scratch[_u(8 + 2 * a) * n + (xo & _u(1)) * n + (xo >> _u(1)) * _u(gk) + q] = v
+        planes_to_tile_row(src, 8, 2, n, ty, tw, zero, scratch, g, k, oh, ow)
         # A on the rows: r[a, j] at (4a + j) n
         for a in range(2):
             y0, y1 = _u(8 + 2 * a) * n, _u(9 + 2 * a) * n

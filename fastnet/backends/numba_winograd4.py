@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastnet.backends.numba_jit import jit as _jit
+from fastnet.backends.numba_winograd import planes_to_tile_row, tile_row_to_planes
 
 M_OUT = 4  # outputs per tile side
 TILE = 6  # inputs per tile side
@@ -262,20 +263,7 @@ def output_tiles(M, bias, relu, at, th, tw, work, out):
             for c in range(4):
                 to[c] = _u(24 + 4 * a + c) * n
             _apply(at, scratch, frm, scratch, to, n, False)
-        for bi in range(g):
-            for kk in range(k):
-                b = bias[kk]
-                q = _u(bi * k + kk)
-                for a in range(4):
-                    y = 4 * ty + a
-                    if y >= oh:
-                        break
-                    d = _u(((bi * k + kk) * oh + y) * ow)
-                    for xo in range(_u(ow)):
-                        v = scratch[(_u(24 + 4 * a) + (xo & _u(3))) * n + (xo >> _u(2)) * _u(gk) + q] + b
-                        if relu and v < 0:
-                            v = 0
-                        dst[d + xo] = v
+        tile_row_to_planes(scratch, 24, M_OUT, n, ty, bias, relu, dst, g, k, oh, ow)
 
 
 @_jit
@@ -293,15 +281,8 @@ def output_grad_tiles(dout, a_mat, th, tw, work, dM):
     frm = np.empty(6, dtype=np.uint64)
     to = np.empty(6, dtype=np.uint64)
     for ty in range(th):
-        for a in range(4):  # y[a, c] at (24 + 4a + c) n: the tile row's outputs, planes last
-            y = 4 * ty + a
-            for bi in range(g):
-                for kk in range(k):
-                    q = _u(bi * k + kk)
-                    d = _u(((bi * k + kk) * oh + y) * ow)
-                    for xo in range(_u(4 * tw)):
-                        v = src[d + xo] if y < oh and xo < ow else zero
-                        scratch[(_u(24 + 4 * a) + (xo & _u(3))) * n + (xo >> _u(2)) * _u(gk) + q] = v
+        # y[a, c] at (24 + 4a + c) n: the tile row's outputs, planes last
+        planes_to_tile_row(src, 24, M_OUT, n, ty, tw, zero, scratch, g, k, oh, ow)
         for a in range(4):  # A on the rows: r[a, j] at (6a + j) n
             for c in range(4):
                 frm[c] = _u(24 + 4 * a + c) * n
