@@ -508,10 +508,7 @@ class NumbaConvolution:
                     self._image_grad(colT, fh, fw, stride, pad, oh, ow, summed, dx[start:stop])
             return dW
 
-        parts = self._split_images(n, images, 2 * W.size * run)
-        dW = parts[0]
-        for part in parts[1:]:  # in a fixed order: the same threads give the same sum
-            dW += part
+        dW = self._summed_in_order(self._split_images(n, images, 2 * W.size * run))
         return dx, dW.reshape(W.shape), db
 
     # --- Winograd F(2x2, 3x3) for 3x3 stride-1 layers (``numba_winograd``) -------------------------
@@ -557,10 +554,28 @@ class NumbaConvolution:
         return oh, ow, th, tw, hp, wp, max(1, min(n, self.winograd_chunk_bytes // per_image))
 
     @staticmethod
-    def _position_buffer(channels, tiles, dtype):
-        """Room for the 16 tile positions of ``channels`` x ``tiles`` (``numba_winograd.positions``)."""
+    def _winograd_buffers(step, positions, work_runs, c, fn, g, th, tw, hp, dtype):
+        """A share's buffers for tiles of ``step`` x ``step`` outputs (2 or 4) with ``positions``
+        tile positions (16 or 36): the planes, their transformed rows, the output side's
+        ``work_runs`` runs of work, and room for the input's and the output's positions
+        (``numba_winograd.positions``)."""
         itemsize = np.dtype(dtype).itemsize
-        return np.empty(16 * wino.position_stride(channels, tiles, itemsize), dtype=dtype)
+        tiles = g * th * tw
+        return (
+            np.empty(hp * step * (tw + 1) * g * c, dtype=dtype),
+            np.empty(hp * (step + 2) * tw * g * c, dtype=dtype),
+            np.empty(work_runs * tw * g * fn, dtype=dtype),
+            np.empty(positions * wino.position_stride(c, tiles, itemsize), dtype=dtype),
+            np.empty(positions * wino.position_stride(fn, tiles, itemsize), dtype=dtype),
+        )
+
+    @staticmethod
+    def _summed_in_order(parts):
+        """The shares' weight gradients added in a fixed order: the same threads give the same sum."""
+        total = parts[0]
+        for part in parts[1:]:
+            total += part
+        return total
 
     def _winograd_forward(self, x, W, b, pad, relu):
         """The tiles of a chunk's planes side by side (``numba_winograd.planes_last``): each
@@ -573,11 +588,7 @@ class NumbaConvolution:
         tiles = th * tw
 
         def images(lo, hi):
-            planes = np.empty(hp * 2 * (tw + 1) * g * c, dtype=x.dtype)
-            rows = np.empty(hp * 4 * tw * g * c, dtype=x.dtype)
-            work = np.empty(12 * tw * g * fn, dtype=x.dtype)
-            v_buf = self._position_buffer(c, g * tiles, x.dtype)
-            m_buf = self._position_buffer(fn, g * tiles, x.dtype)
+            planes, rows, work, v_buf, m_buf = self._winograd_buffers(2, 16, 12, c, fn, g, th, tw, hp, x.dtype)
             for start in range(lo, hi, g):
                 stop = min(hi, start + g)
                 count = (stop - start) * tiles
@@ -603,11 +614,7 @@ class NumbaConvolution:
         tiles = th * tw
 
         def images(lo, hi):
-            planes = np.empty(hp * 2 * (tw + 1) * g * c, dtype=x.dtype)
-            rows = np.empty(hp * 4 * tw * g * c, dtype=x.dtype)
-            work = np.empty(12 * tw * g * fn, dtype=x.dtype)
-            v_buf = self._position_buffer(c, g * tiles, x.dtype)
-            m_buf = self._position_buffer(fn, g * tiles, x.dtype)
+            planes, rows, work, v_buf, m_buf = self._winograd_buffers(2, 16, 12, c, fn, g, th, tw, hp, x.dtype)
             part = np.empty((16, fn, c), dtype=x.dtype)
             dU = np.zeros((16, fn, c), dtype=x.dtype)
             for start in range(lo, hi, g):
@@ -626,10 +633,7 @@ class NumbaConvolution:
                     wino.input_grad(V, th, tw, gc, rows, planes, pad, dx[start:stop])
             return dU
 
-        parts = self._split_images(n, images, 2 * W.size * oh * ow)
-        dU = parts[0]
-        for part in parts[1:]:  # in a fixed order: the same threads give the same sum
-            dU += part
+        dU = self._summed_in_order(self._split_images(n, images, 2 * W.size * oh * ow))
         return dx, wino.filter_grad(dU), db
 
     # A share of the batch is worth a thread of its own from about this many multiply-adds: below
@@ -652,24 +656,6 @@ class NumbaConvolution:
         per_image = (wino4.POSITIONS * (c + fn) * th * tw + 3 * c * hp * wp) * itemsize
         return oh, ow, th, tw, hp, max(1, min(n, self.winograd_chunk_bytes // per_image))
 
-    @staticmethod
-    def _positions36(buffer, channels, tiles, itemsize):
-        """(rows, matrices) as ``numba_winograd.positions``, for 36 positions."""
-        stride = wino.position_stride(channels, tiles, itemsize)
-        rows = buffer[: wino4.POSITIONS * stride].reshape(wino4.POSITIONS, stride)
-        return rows, rows[:, : channels * tiles].reshape(wino4.POSITIONS, tiles, channels)
-
-    def _buffers4(self, c, fn, g, th, tw, hp, dtype):
-        itemsize = np.dtype(dtype).itemsize
-        tiles = g * th * tw
-        return (
-            np.empty(hp * 4 * (tw + 1) * g * c, dtype=dtype),  # the planes
-            np.empty(hp * 6 * tw * g * c, dtype=dtype),  # their rows, transformed
-            np.empty(40 * tw * g * fn, dtype=dtype),  # the output side's work
-            np.empty(wino4.POSITIONS * wino.position_stride(c, tiles, itemsize), dtype=dtype),
-            np.empty(wino4.POSITIONS * wino.position_stride(fn, tiles, itemsize), dtype=dtype),
-        )
-
     def _winograd4_forward(self, x, W, b, pad, relu):
         fn, c = W.shape[:2]
         n = x.shape[0]
@@ -679,12 +665,14 @@ class NumbaConvolution:
         out = np.empty((n, fn, oh, ow), dtype=x.dtype)
 
         def images(lo, hi):
-            planes, rows, work, v_buf, m_buf = self._buffers4(c, fn, g, th, tw, hp, x.dtype)
+            planes, rows, work, v_buf, m_buf = self._winograd_buffers(
+                wino4.M_OUT, wino4.POSITIONS, 40, c, fn, g, th, tw, hp, x.dtype
+            )
             for start in range(lo, hi, g):
                 stop = min(hi, start + g)
                 count = (stop - start) * th * tw
-                V, Vmat = self._positions36(v_buf, c, count, x.itemsize)
-                M, Mmat = self._positions36(m_buf, fn, count, x.itemsize)
+                V, Vmat = wino.positions(v_buf, c, count, x.itemsize, wino4.POSITIONS)
+                M, Mmat = wino.positions(m_buf, fn, count, x.itemsize, wino4.POSITIONS)
                 wino.planes_last(x[start:stop], pad, th, tw, planes, wino4.M_OUT)
                 wino4.input_tiles(planes, bt, th, tw, (stop - start) * c, rows, V)
                 np.matmul(Vmat, Ut, out=Mmat)
@@ -705,14 +693,16 @@ class NumbaConvolution:
         dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
 
         def images(lo, hi):
-            planes, rows, work, v_buf, m_buf = self._buffers4(c, fn, g, th, tw, hp, x.dtype)
+            planes, rows, work, v_buf, m_buf = self._winograd_buffers(
+                wino4.M_OUT, wino4.POSITIONS, 40, c, fn, g, th, tw, hp, x.dtype
+            )
             part = np.empty((wino4.POSITIONS, fn, c), dtype=x.dtype)
             dU = np.zeros((wino4.POSITIONS, fn, c), dtype=x.dtype)
             for start in range(lo, hi, g):
                 stop = min(hi, start + g)
                 count = (stop - start) * th * tw
-                V, Vmat = self._positions36(v_buf, c, count, x.itemsize)
-                dM, dMmat = self._positions36(m_buf, fn, count, x.itemsize)
+                V, Vmat = wino.positions(v_buf, c, count, x.itemsize, wino4.POSITIONS)
+                dM, dMmat = wino.positions(m_buf, fn, count, x.itemsize, wino4.POSITIONS)
                 wino4.output_grad_tiles(dout[start:stop], a_mat, th, tw, work, dM)
                 wino.planes_last(x[start:stop], pad, th, tw, planes, wino4.M_OUT)
                 wino4.input_tiles(planes, bt, th, tw, (stop - start) * c, rows, V)
@@ -724,10 +714,7 @@ class NumbaConvolution:
                     wino.planes_first(planes, pad, th, tw, dx[start:stop], wino4.M_OUT)
             return dU
 
-        parts = self._split_images(n, images, 2 * W.size * oh * ow)
-        dU = parts[0]
-        for part in parts[1:]:  # in a fixed order: the same threads give the same sum
-            dU += part
+        dU = self._summed_in_order(self._split_images(n, images, 2 * W.size * oh * ow))
         return dx, wino4.filter_grad(dU), db
 
     def _split_images(self, n, images, macs_per_image=0, least=None):

@@ -66,13 +66,14 @@ def position_stride(channels: int, tiles: int, itemsize: int) -> int:
     return -(-channels * tiles // page) * page + 64 // itemsize
 
 
-def positions(buffer, channels: int, tiles: int, itemsize: int):
-    """(rows, matrices): the start of a flat buffer as the 16 rows (16, stride) the transforms index
-    and as the 16 (tiles x channels) matrices the products take (views of the same memory): a
-    tile's values for all channels side by side, as the transforms below write and read them."""
+def positions(buffer, channels: int, tiles: int, itemsize: int, count: int = 16):
+    """(rows, matrices): the start of a flat buffer as the ``count`` rows (count, stride) the
+    transforms index and as the ``count`` (tiles x channels) matrices the products take (views of
+    the same memory): a tile's values for all channels side by side, as the transforms below write
+    and read them.  16 tile positions here; F(4x4, 3x3) has 36."""
     stride = position_stride(channels, tiles, itemsize)
-    rows = buffer[: 16 * stride].reshape(16, stride)
-    return rows, rows[:, : channels * tiles].reshape(16, tiles, channels)
+    rows = buffer[: count * stride].reshape(count, stride)
+    return rows, rows[:, : channels * tiles].reshape(count, tiles, channels)
 
 
 # Flat arrays indexed with unsigned offsets: numba then drops the negative-index check that keeps
