@@ -189,58 +189,25 @@ def _maxpool_forward(x, ph, pw, stride, pad, out, argmax):
 
 @_jit
 def _maxpool_2x2(x, stride, out, argmax):
-    """The common 2x2 window without padding, unrolled: several times faster than the loop."""
-    n, c, h, w = x.shape
-    oh, ow = out.shape[2], out.shape[3]
-    for b in range(n):
-        for ch in range(c):
-            for y in range(oh):
-                top = y * stride
-                for xo in range(ow):
-                    left = xo * stride
-                    k = top * w + left
-                    m = x[b, ch, top, left]
-                    v = x[b, ch, top, left + 1]
-                    nan = (m != m) | (v != v)
-                    t = v > m
-                    k = top * w + left + 1 if t else k
-                    m = v if t else m
-                    v = x[b, ch, top + 1, left]
-                    nan |= v != v
-                    t = v > m
-                    k = (top + 1) * w + left if t else k
-                    m = v if t else m
-                    v = x[b, ch, top + 1, left + 1]
-                    nan |= v != v
-                    t = v > m
-                    k = (top + 1) * w + left + 1 if t else k
-                    m = v if t else m
-                    if nan:
-                        m, k = _first_nan(x[b, ch], top, left, 0, 2, 0, 2)
-                    out[b, ch, y, xo] = m
-                    argmax[b, ch, y, xo] = k
-
-
-@_jit
-def _maxpool_2x2_stride2(x, out, argmax):
-    """``_maxpool_2x2`` at stride 2, the common case, on flat planes with unsigned offsets (signed
-    indexes carry a check for counting from the end): about twice as fast.  A row of windows
-    holding a NaN is gone over again, each such window taking its first NaN, as numpy does."""
+    """The common 2x2 window without padding, unrolled, on flat planes with unsigned offsets
+    (signed indexes carry a check for counting from the end): several times faster than the loop
+    of ``_maxpool_forward``, and twice as fast as with 4-D indexes.  A row of windows holding a
+    NaN is gone over again, each such window taking its first NaN, as numpy does."""
     n, c, h, w = x.shape
     oh, ow = out.shape[2], out.shape[3]
     src, dst, arg = x.reshape(-1), out.reshape(-1), argmax.reshape(-1)
     for p in range(n * c):
         for y in range(oh):
-            r0 = _u((p * h + 2 * y) * w)  # the window row's two input rows
+            r0 = _u((p * h + stride * y) * w)  # the window row's two input rows
             r1 = r0 + _u(w)
             d = _u((p * oh + y) * ow)
-            corner = 2 * y * w
+            corner = stride * y * w
             nan = False
             for xo in range(ow):
-                j = _u(2 * xo)
+                j = _u(stride * xo)
                 a, b, e, f = src[r0 + j], src[r0 + j + _u(1)], src[r1 + j], src[r1 + j + _u(1)]
                 m, k = a, 0
-                t = b > m  # selects, not branches, as in _maxpool_2x2
+                t = b > m  # selects, not branches: the winner is random
                 k = 1 if t else k
                 m = b if t else m
                 t = e > m
@@ -251,15 +218,22 @@ def _maxpool_2x2_stride2(x, out, argmax):
                 m = f if t else m
                 nan |= (a != a) | (b != b) | (e != e) | (f != f)
                 dst[d + _u(xo)] = m
-                arg[d + _u(xo)] = corner + 2 * xo + k
+                arg[d + _u(xo)] = corner + stride * xo + k
             if nan:
                 for xo in range(ow):
-                    j = _u(2 * xo)
+                    j = _u(stride * xo)
                     for k, at in ((0, r0 + j), (1, r0 + j + _u(1)), (w, r1 + j), (w + 1, r1 + j + _u(1))):
                         if src[at] != src[at]:
                             dst[d + _u(xo)] = src[at]
-                            arg[d + _u(xo)] = corner + 2 * xo + k
+                            arg[d + _u(xo)] = corner + stride * xo + k
                             break
+
+
+@_jit
+def _maxpool_2x2_stride2(x, out, argmax):
+    """``_maxpool_2x2`` at stride 2, the common case: with the stride a constant once inlined, the
+    compiler vectorises the window pairs (a third faster than with the stride read at run time)."""
+    _maxpool_2x2(x, 2, out, argmax)
 
 
 @_jit
