@@ -187,10 +187,10 @@ class SGD(Optimizer):
         super().__init__(lr, weight_decay)
 
     def _update_one(self, key, param, grad):
-        if self._kernels is None:  # a plain dict of arrays
-            param -= self.lr * grad
-        else:
-            self._kernels.sgd_update(param, grad, self.lr)  # the same arithmetic, in one pass on numba
+        # A plain dict of arrays takes the expression; a net's params its backend's kernel (the
+        # same arithmetic, in one pass on numba).
+        update = sgd_step if self._kernels is None else self._kernels.sgd_update
+        update(param, grad, self.lr)
 
 
 class Momentum(Optimizer):
@@ -298,6 +298,11 @@ class Adam(Optimizer):
 
 
 # --- the updates as array expressions: any array type; a backend's fused kernel matches them ---
+def sgd_step(param: Any, grad: Any, lr: float) -> None:
+    """``param -= lr * grad``, in place."""
+    param -= lr * grad
+
+
 def momentum_step(param: Any, grad: Any, v: Any, lr: float, momentum: float) -> None:
     """``v = momentum * v - lr * grad; param += v``, in place."""
     v *= momentum

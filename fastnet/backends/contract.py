@@ -25,8 +25,9 @@ Dense layers
     relu_backward(dout, out)  both the forward output's shape -> dout where out > 0, else 0
 
 Optimizer (the ops that write into their arguments)
-    sgd_update(param, grad of param's shape, lr a number)   -> None; param -= lr * grad in place,
-        with lr rounded to param's dtype first, as NumPy does with a Python number
+    sgd_update(param, grad of param's shape, lr a number)   -> None; fastnet.optim.sgd_step:
+        param -= lr * grad in place, lr rounded to param's dtype first, as NumPy does with a
+        Python number
     momentum_update(param, grad, v, lr, momentum)            -> None; fastnet.optim.momentum_step
     adam_update(param, grad, m, v, lr_t, beta1, beta2)       -> None; fastnet.optim.adam_step
         (the numbers are Python numbers; the arrays, of one shape and dtype, change in place)

@@ -6,7 +6,7 @@ still avoid needless copies and never promote float32 to float64.
 
 from __future__ import annotations
 
-from fastnet.optim import adam_step, momentum_step
+from fastnet.optim import adam_step, momentum_step, sgd_step
 from fastnet.shapes import window_output_hw
 
 
@@ -53,7 +53,7 @@ class NumpyKernels:
     # --- Optimizer ---------------------------------------------------------------------------------
     def sgd_update(self, param, grad, lr):
         """``param -= lr * grad``, in place (``lr`` a Python number); returns nothing."""
-        param -= lr * grad
+        sgd_step(param, grad, lr)
 
     def momentum_update(self, param, grad, v, lr, momentum):
         """``v = momentum * v - lr * grad; param += v``, in place; returns nothing."""

@@ -92,8 +92,7 @@ class Pooling(Layer):
         InputError
             When called before ``forward`` or with ``dout`` of another shape than the output's.
         """
-        expected = None if self.x_shape is None else self.output_shape(self.x_shape)
-        check_dout(dout, expected, "Pooling")
+        self._check_dout(dout)
         return self.kernels.maxpool_backward(
             dout, self.arg_max, self.x_shape, self.pool_h, self.pool_w, self.stride, self.pad
         )
@@ -108,13 +107,16 @@ class Pooling(Layer):
         InputError
             As :meth:`backward`, and when ``relu`` has run on no input of this pooling's shape.
         """
-        expected = None if self.x_shape is None else self.output_shape(self.x_shape)
-        check_dout(dout, expected, "Pooling")
+        self._check_dout(dout)
         if getattr(relu.out, "shape", None) != self.x_shape:
             return relu.backward(self.backward(dout))  # not this pooling's input: each its own way
         return self.kernels.maxpool_relu_backward(
             dout, self.arg_max, relu.out, self.x_shape, self.pool_h, self.pool_w, self.stride, self.pad
         )
+
+    def _check_dout(self, dout):
+        """Refuses a ``dout`` before any forward, or of another shape than the last output's."""
+        check_dout(dout, None if self.x_shape is None else self.output_shape(self.x_shape), "Pooling")
 
     def _clear_cache(self):
         self.arg_max = self.x_shape = None  # x_shape too: backward then says forward is needed
