@@ -13,6 +13,7 @@ im2col/col2im and row-layout ops, for callers that use them directly.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 
@@ -717,13 +718,14 @@ class NumbaConvolution:
         dU = self._summed_in_order(self._split_images(n, images, 2 * W.size * oh * ow))
         return dx, wino4.filter_grad(dU), db
 
-    def _split_images(self, n, images, macs_per_image=0, least=None):
+    def _split_images(self, n, images, macs_per_image=0, least=None, blas=True):
         """Run ``images(lo, hi)`` over contiguous shares of the batch, one per thread, each with a
         single-threaded BLAS; their results.  One share (one image, one thread, or too little work
         to share) runs here, on this thread.  ``least``: the work a share needs, in the units of
-        ``macs_per_image`` (default ``min_share_macs``)."""
+        ``macs_per_image`` (default ``min_share_macs``).  ``blas=False``: ``images`` calls no BLAS,
+        so its thread count is left alone (setting it costs about 2 µs, which one image notices)."""
         shares = self._shares(n, macs_per_image, least)
-        with _single_threaded_blas():
+        with _single_threaded_blas() if blas else contextlib.nullcontext():
             if len(shares) == 1:
                 return [images(0, n)]
             pool = self._pool(len(shares) - 1)

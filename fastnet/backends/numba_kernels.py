@@ -407,7 +407,7 @@ class NumbaKernels(NumbaConvolution, NumpyKernels):
             else:
                 _maxpool_forward(x[lo:hi], ph, pw, stride, pad, out[lo:hi], argmax[lo:hi])
 
-        self._split_images(n, images, c * h * w, self.min_share_pool_elements)
+        self._split_images(n, images, c * h * w, self.min_share_pool_elements, blas=False)
         return out, argmax
 
     @fast_path(cache="argmax")
@@ -433,5 +433,5 @@ class NumbaKernels(NumbaConvolution, NumpyKernels):
         def images(lo, hi):
             kernel(dout[lo:hi], argmax[lo:hi], mask[lo:hi], masked, dx[lo:hi])
 
-        self._split_images(x_shape[0], images, int(np.prod(x_shape[1:])), self.min_share_pool_elements)
+        self._split_images(x_shape[0], images, int(np.prod(x_shape[1:])), self.min_share_pool_elements, blas=False)
         return dx.astype(output_dtype, copy=False)
