@@ -232,6 +232,26 @@ def test_convolution_in_chunks_and_threads_matches_the_reference(dtype, threads,
         numpy.testing.assert_array_equal(g, h)  # deterministic: the partial sums add in a fixed order
 
 
+@pytest.mark.parametrize("algorithm,stride", [("im2col", 1), ("im2col", 2), ("winograd", 1)])
+def test_convolution_gives_the_same_bits_on_any_number_of_threads(algorithm, stride):
+    """The threads take chunks as they come free, and the chunks' gradients are added in batch
+    order: one, two or three threads give the very same outputs and gradients."""
+    rng = numpy.random.default_rng(11)
+    x = rng.standard_normal((13, 16, 10, 9)).astype(numpy.float32)
+    W, b = rng.standard_normal((8, 16, 3, 3)).astype(numpy.float32), rng.standard_normal(8).astype(numpy.float32)
+    results = []
+    for threads in (1, 2, 3):
+        kernels = numba_kernels(conv_threads=threads, min_share_macs=1, conv_algorithm=algorithm)
+        assert kernels._conv_algorithm_for(x.shape, W.shape, stride) == algorithm
+        assert len(kernels._chunks_of(13, 13)) >= threads  # every thread can get a chunk
+        out, cache = kernels.conv_forward(x, W, b, stride, 1, True)
+        dout = numpy.random.default_rng(12).standard_normal(out.shape).astype(numpy.float32)
+        results.append((out, *kernels.conv_backward(dout, W, cache)))
+    for many in results[1:]:
+        for got, want in zip(many, results[0], strict=True):
+            numpy.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize(
     "stride,pad,filt", [(1, 1, (3, 3)), (1, 0, (2, 4)), (1, 3, (3, 3)), (2, 1, (3, 2)), (3, 2, (4, 3))]
 )

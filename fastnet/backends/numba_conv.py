@@ -1,21 +1,25 @@
 """Numba convolutions: a few images at a time, on every usable core.
 
-The convolution splits the batch into one share per thread (``conv_threads``, read from the
-thread choice in force, ``fastnet.threads``; fewer when a share would hold too little work), each
-share computed with a single-threaded BLAS: small products on every core at once instead of BLAS
-threads waking up and waiting for each other around every small product.  Within a share, chunks
-of images whose column matrix fits in the cache are built, multiplied and written to the output
-layout before the next chunk.  3x3 stride-1 layers may take Winograd F(2x2, 3x3) tiles instead of
-columns (``numba_winograd``; F(4x4, 3x3), ``numba_winograd4``, on request), chosen by shape and
-batch in one place, :meth:`NumbaConvolution._conv_algorithm_for`.  Also here: the contract's
-im2col/col2im and row-layout ops, for callers that use them directly.
+A convolution cuts the batch into chunks of images whose column matrix (or Winograd tiles) fits in
+the cache; the convolution threads (``conv_threads``, read from the thread choice in force,
+``fastnet.threads``; fewer when a share would hold too little work) each take the next chunk
+nobody has taken, and compute it with a single-threaded BLAS: small products on every core at
+once instead of BLAS threads waking up and waiting for each other around every small product.
+The chunks' gradients are added in batch order, so the bits do not depend on the thread count.
+3x3 stride-1 layers may take Winograd F(2x2, 3x3) tiles instead of columns (``numba_winograd``;
+F(4x4, 3x3), ``numba_winograd4``, on request), chosen by shape and batch in one place,
+:meth:`NumbaConvolution._conv_algorithm_for`.  Max pooling shares the same threads in fixed
+shares of the batch (``_split_images``).  Also here: the contract's im2col/col2im and row-layout
+ops, for callers that use them directly.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import os
+import threading
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -374,7 +378,7 @@ def _padded_image_grad(dcolT, fh, fw, pad, oh, ow, padded, dx):
 
 def _matrix(buffer, rows, width):
     """The first rows*width elements of a flat buffer as a contiguous (rows, width) matrix: the
-    last chunk of a share may be narrower, and the kernels index it flat."""
+    last chunk of a batch may be narrower, and the kernels index it flat."""
     return buffer[: rows * width].reshape(rows, width)
 
 
@@ -422,9 +426,9 @@ class NumbaConvolution:
     winograd_chunk_bytes = 2 << 20
     # Threads for the convolutions: this kernel set's own count when one is given, else the
     # thread choice in force (``fastnet.threads.conv_threads``: ``using_threads``, else the
-    # environment's choice, else the CPU cores this process may use).  Each takes its own share
-    # of the images with a single-threaded BLAS: small products on every core at once instead of
-    # BLAS threads waking up and waiting for each other around every small product.
+    # environment's choice, else the CPU cores this process may use).  Each takes chunks of the
+    # images with a single-threaded BLAS: small products on every core at once instead of BLAS
+    # threads waking up and waiting for each other around every small product.
     conv_threads = None
 
     def _conv_plan(self, x_shape, W, stride, pad):
@@ -453,19 +457,19 @@ class NumbaConvolution:
         wmat = np.ascontiguousarray(W).reshape(fn, -1)
         out = np.empty((n, fn, oh, ow), dtype=x.dtype)
 
-        def images(lo, hi):
-            col_buf = np.empty(wmat.shape[1] * g * run, dtype=x.dtype)
-            row_buf = np.empty(fn * g * run, dtype=x.dtype)
+        def buffers():
             padded = self._padded_buffer(g, c, h, w, pad, x.dtype) if stride == 1 else None
-            for start in range(lo, hi, g):
-                stop = min(hi, start + g)
-                width = (stop - start) * run
-                colT, rows = _matrix(col_buf, wmat.shape[1], width), _matrix(row_buf, fn, width)
-                self._columns(x[start:stop], fh, fw, stride, pad, oh, ow, padded, colT)
-                np.matmul(wmat, colT, out=rows)
-                _rows_to_planes(rows, b, bool(relu), out[start:stop])
+            return np.empty(wmat.shape[1] * g * run, dtype=x.dtype), np.empty(fn * g * run, dtype=x.dtype), padded
 
-        self._split_images(n, images, W.size * run)
+        def chunk(own, start, stop):
+            col_buf, row_buf, padded = own
+            width = (stop - start) * run
+            colT, rows = _matrix(col_buf, wmat.shape[1], width), _matrix(row_buf, fn, width)
+            self._columns(x[start:stop], fh, fw, stride, pad, oh, ow, padded, colT)
+            np.matmul(wmat, colT, out=rows)
+            _rows_to_planes(rows, b, bool(relu), out[start:stop])
+
+        self._run_chunks(n, g, buffers, chunk, W.size * run)
         return out, (x, stride, pad)
 
     @fast_path(cache="cache")
@@ -481,35 +485,31 @@ class NumbaConvolution:
         oh, ow, run, g = self._conv_plan(x.shape, W, stride, pad)
         dout = np.ascontiguousarray(dout, dtype=x.dtype)
         wmat = np.ascontiguousarray(W, dtype=x.dtype).reshape(fn, -1)
-        db = np.empty(fn, dtype=x.dtype)
-        _channel_sums(dout.reshape(n, fn, oh * ow), db)
         ck = wmat.shape[1]
         dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
 
-        def images(lo, hi):
-            col_buf = np.empty(ck * g * run, dtype=x.dtype)
-            row_buf = np.empty(fn * g * run, dtype=x.dtype)
-            part = np.empty((fn, ck), dtype=x.dtype)
-            dW = np.zeros((fn, ck), dtype=x.dtype)
+        def buffers():
             padded = self._padded_buffer(g, c, h, w, pad, x.dtype) if stride == 1 else None
             summed = self._padded_buffer(g, c, h, w, pad, x.dtype) if stride == 1 else None
-            for start in range(lo, hi, g):
-                stop = min(hi, start + g)
-                width = (stop - start) * run
-                colT, rows = _matrix(col_buf, ck, width), _matrix(row_buf, fn, width)
-                if padded is None:
-                    _planes_to_rows(dout[start:stop], rows)
-                    self._columns(x[start:stop], fh, fw, stride, pad, oh, ow, padded, colT)
-                else:
-                    _rows_and_columns(dout[start:stop], rows, x[start:stop], pad, padded, fh, fw, oh, ow, colT)
-                np.matmul(rows, colT.T, out=part)
-                dW += part
-                if need_dx:
-                    np.matmul(wmat.T, rows, out=colT)  # colT is free again
-                    self._image_grad(colT, fh, fw, stride, pad, oh, ow, summed, dx[start:stop])
-            return dW
+            return np.empty(ck * g * run, dtype=x.dtype), np.empty(fn * g * run, dtype=x.dtype), padded, summed
 
-        dW = self._summed_in_order(self._split_images(n, images, 2 * W.size * run))
+        def chunk(own, start, stop):
+            col_buf, row_buf, padded, summed = own
+            width = (stop - start) * run
+            colT, rows = _matrix(col_buf, ck, width), _matrix(row_buf, fn, width)
+            db = self._bias_grad(dout[start:stop])
+            if padded is None:
+                _planes_to_rows(dout[start:stop], rows)
+                self._columns(x[start:stop], fh, fw, stride, pad, oh, ow, padded, colT)
+            else:
+                _rows_and_columns(dout[start:stop], rows, x[start:stop], pad, padded, fh, fw, oh, ow, colT)
+            dW = rows @ colT.T
+            if need_dx:
+                np.matmul(wmat.T, rows, out=colT)  # colT is free again
+                self._image_grad(colT, fh, fw, stride, pad, oh, ow, summed, dx[start:stop])
+            return dW, db
+
+        dW, db = self._summed_in_order(self._run_chunks(n, g, buffers, chunk, 2 * W.size * run))
         return dx, dW.reshape(W.shape), db
 
     # --- Winograd F(2x2, 3x3) for 3x3 stride-1 layers (``numba_winograd``) -------------------------
@@ -556,7 +556,7 @@ class NumbaConvolution:
 
     @staticmethod
     def _winograd_buffers(step, positions, work_runs, c, fn, g, th, tw, hp, dtype):
-        """A share's buffers for tiles of ``step`` x ``step`` outputs (2 or 4) with ``positions``
+        """A thread's buffers for tiles of ``step`` x ``step`` outputs (2 or 4) with ``positions``
         tile positions (16 or 36): the planes, their transformed rows, the output side's
         ``work_runs`` runs of work, and room for the input's and the output's positions
         (``numba_winograd.positions``)."""
@@ -572,11 +572,22 @@ class NumbaConvolution:
 
     @staticmethod
     def _summed_in_order(parts):
-        """The shares' weight gradients added in a fixed order: the same threads give the same sum."""
+        """The chunks' gradients added in batch order (a tuple of them added part by part): the
+        same batch gives the same sum, whichever threads computed the chunks."""
+        if isinstance(parts[0], tuple):
+            return tuple(NumbaConvolution._summed_in_order(list(same)) for same in zip(*parts, strict=True))
         total = parts[0]
         for part in parts[1:]:
             total += part
         return total
+
+    @staticmethod
+    def _bias_grad(dout):
+        """A chunk's bias gradient: dout (G, F, OH, OW) summed over all but F."""
+        g, f = dout.shape[:2]
+        db = np.empty(f, dtype=dout.dtype)
+        _channel_sums(dout.reshape(g, f, -1), db)
+        return db
 
     def _winograd_forward(self, x, W, b, pad, relu):
         """The tiles of a chunk's planes side by side (``numba_winograd.planes_last``): each
@@ -584,22 +595,23 @@ class NumbaConvolution:
         fn, c = W.shape[:2]
         n = x.shape[0]
         oh, ow, th, tw, hp, wp, g = self._winograd_plan(x.shape, W.shape, pad, x.itemsize)
-        Ut = np.ascontiguousarray(wino.filter_tiles(W).transpose(0, 2, 1))  # (16, C, K)
+        Ut = wino.filter_tiles(W, channels_first=True)  # (16, C, K)
         out = np.empty((n, fn, oh, ow), dtype=x.dtype)
         tiles = th * tw
 
-        def images(lo, hi):
-            planes, rows, work, v_buf, m_buf = self._winograd_buffers(2, 16, 12, c, fn, g, th, tw, hp, x.dtype)
-            for start in range(lo, hi, g):
-                stop = min(hi, start + g)
-                count = (stop - start) * tiles
-                V, Vmat = wino.positions(v_buf, c, count, x.itemsize)
-                M, Mmat = wino.positions(m_buf, fn, count, x.itemsize)
-                wino.input_tiles(x[start:stop], pad, th, tw, planes, (stop - start) * c, rows, V)
-                np.matmul(Vmat, Ut, out=Mmat)
-                wino.output_tiles_planes_last(M, b, bool(relu), th, tw, work, out[start:stop])
+        def buffers():
+            return self._winograd_buffers(2, 16, 12, c, fn, g, th, tw, hp, x.dtype)
 
-        self._split_images(n, images, W.size * oh * ow)
+        def chunk(own, start, stop):
+            planes, rows, work, v_buf, m_buf = own
+            count = (stop - start) * tiles
+            V, Vmat = wino.positions(v_buf, c, count, x.itemsize)
+            M, Mmat = wino.positions(m_buf, fn, count, x.itemsize)
+            wino.input_tiles(x[start:stop], pad, th, tw, planes, (stop - start) * c, rows, V)
+            np.matmul(Vmat, Ut, out=Mmat)
+            wino.output_tiles_planes_last(M, b, bool(relu), th, tw, work, out[start:stop])
+
+        self._run_chunks(n, g, buffers, chunk, W.size * oh * ow)
         return out
 
     def _winograd_backward(self, dout, W, x, pad, need_dx):
@@ -609,32 +621,27 @@ class NumbaConvolution:
         oh, ow, th, tw, hp, wp, g = self._winograd_plan(x.shape, W.shape, pad, x.itemsize)
         dout = np.ascontiguousarray(dout, dtype=x.dtype)
         U = wino.filter_tiles(np.ascontiguousarray(W, dtype=x.dtype))  # (16, K, C)
-        db = np.empty(fn, dtype=x.dtype)
-        _channel_sums(dout.reshape(n, fn, oh * ow), db)
         dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
         tiles = th * tw
 
-        def images(lo, hi):
-            planes, rows, work, v_buf, m_buf = self._winograd_buffers(2, 16, 12, c, fn, g, th, tw, hp, x.dtype)
-            part = np.empty((16, fn, c), dtype=x.dtype)
-            dU = np.zeros((16, fn, c), dtype=x.dtype)
-            for start in range(lo, hi, g):
-                stop = min(hi, start + g)
-                count = (stop - start) * tiles
-                V, Vmat = wino.positions(v_buf, c, count, x.itemsize)
-                dM, dMmat = wino.positions(m_buf, fn, count, x.itemsize)
-                gc = (stop - start) * c
-                wino.gradient_and_input_tiles(
-                    dout[start:stop], work, dM, x[start:stop], pad, th, tw, planes, gc, rows, V
-                )
-                np.matmul(dMmat.transpose(0, 2, 1), Vmat, out=part)
-                dU += part
-                if need_dx:
-                    np.matmul(dMmat, U, out=Vmat)  # V is free again: it now holds dV
-                    wino.input_grad(V, th, tw, gc, rows, planes, pad, dx[start:stop])
-            return dU
+        def buffers():
+            return self._winograd_buffers(2, 16, 12, c, fn, g, th, tw, hp, x.dtype)
 
-        dU = self._summed_in_order(self._split_images(n, images, 2 * W.size * oh * ow))
+        def chunk(own, start, stop):
+            planes, rows, work, v_buf, m_buf = own
+            count = (stop - start) * tiles
+            V, Vmat = wino.positions(v_buf, c, count, x.itemsize)
+            dM, dMmat = wino.positions(m_buf, fn, count, x.itemsize)
+            gc = (stop - start) * c
+            db = self._bias_grad(dout[start:stop])
+            wino.gradient_and_input_tiles(dout[start:stop], work, dM, x[start:stop], pad, th, tw, planes, gc, rows, V)
+            dU = np.matmul(dMmat.transpose(0, 2, 1), Vmat)
+            if need_dx:
+                np.matmul(dMmat, U, out=Vmat)  # V is free again: it now holds dV
+                wino.input_grad(V, th, tw, gc, rows, planes, pad, dx[start:stop])
+            return dU, db
+
+        dU, db = self._summed_in_order(self._run_chunks(n, g, buffers, chunk, 2 * W.size * oh * ow))
         return dx, wino.filter_grad(dU), db
 
     # A share of the batch is worth a thread of its own from about this many multiply-adds: below
@@ -665,21 +672,20 @@ class NumbaConvolution:
         bt, at, _, _ = wino4.transforms(x.dtype)
         out = np.empty((n, fn, oh, ow), dtype=x.dtype)
 
-        def images(lo, hi):
-            planes, rows, work, v_buf, m_buf = self._winograd_buffers(
-                wino4.M_OUT, wino4.POSITIONS, 40, c, fn, g, th, tw, hp, x.dtype
-            )
-            for start in range(lo, hi, g):
-                stop = min(hi, start + g)
-                count = (stop - start) * th * tw
-                V, Vmat = wino.positions(v_buf, c, count, x.itemsize, wino4.POSITIONS)
-                M, Mmat = wino.positions(m_buf, fn, count, x.itemsize, wino4.POSITIONS)
-                wino.planes_last(x[start:stop], pad, th, tw, planes, wino4.M_OUT)
-                wino4.input_tiles(planes, bt, th, tw, (stop - start) * c, rows, V)
-                np.matmul(Vmat, Ut, out=Mmat)
-                wino4.output_tiles(M, b, bool(relu), at, th, tw, work, out[start:stop])
+        def buffers():
+            return self._winograd_buffers(wino4.M_OUT, wino4.POSITIONS, 40, c, fn, g, th, tw, hp, x.dtype)
 
-        self._split_images(n, images, W.size * oh * ow)
+        def chunk(own, start, stop):
+            planes, rows, work, v_buf, m_buf = own
+            count = (stop - start) * th * tw
+            V, Vmat = wino.positions(v_buf, c, count, x.itemsize, wino4.POSITIONS)
+            M, Mmat = wino.positions(m_buf, fn, count, x.itemsize, wino4.POSITIONS)
+            wino.planes_last(x[start:stop], pad, th, tw, planes, wino4.M_OUT)
+            wino4.input_tiles(planes, bt, th, tw, (stop - start) * c, rows, V)
+            np.matmul(Vmat, Ut, out=Mmat)
+            wino4.output_tiles(M, b, bool(relu), at, th, tw, work, out[start:stop])
+
+        self._run_chunks(n, g, buffers, chunk, W.size * oh * ow)
         return out
 
     def _winograd4_backward(self, dout, W, x, pad, need_dx):
@@ -689,34 +695,76 @@ class NumbaConvolution:
         dout = np.ascontiguousarray(dout, dtype=x.dtype)
         U = wino4.filter_tiles(np.ascontiguousarray(W, dtype=x.dtype))  # (36, K, C)
         bt, _, b_mat, a_mat = wino4.transforms(x.dtype)
-        db = np.empty(fn, dtype=x.dtype)
-        _channel_sums(dout.reshape(n, fn, oh * ow), db)
         dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
 
-        def images(lo, hi):
-            planes, rows, work, v_buf, m_buf = self._winograd_buffers(
-                wino4.M_OUT, wino4.POSITIONS, 40, c, fn, g, th, tw, hp, x.dtype
-            )
-            part = np.empty((wino4.POSITIONS, fn, c), dtype=x.dtype)
-            dU = np.zeros((wino4.POSITIONS, fn, c), dtype=x.dtype)
-            for start in range(lo, hi, g):
-                stop = min(hi, start + g)
-                count = (stop - start) * th * tw
-                V, Vmat = wino.positions(v_buf, c, count, x.itemsize, wino4.POSITIONS)
-                dM, dMmat = wino.positions(m_buf, fn, count, x.itemsize, wino4.POSITIONS)
-                wino4.output_grad_tiles(dout[start:stop], a_mat, th, tw, work, dM)
-                wino.planes_last(x[start:stop], pad, th, tw, planes, wino4.M_OUT)
-                wino4.input_tiles(planes, bt, th, tw, (stop - start) * c, rows, V)
-                np.matmul(dMmat.transpose(0, 2, 1), Vmat, out=part)
-                dU += part
-                if need_dx:
-                    np.matmul(dMmat, U, out=Vmat)  # V is free again: it now holds dV
-                    wino4.input_grad_tiles(V, b_mat, th, tw, (stop - start) * c, rows, planes)
-                    wino.planes_first(planes, pad, th, tw, dx[start:stop], wino4.M_OUT)
-            return dU
+        def buffers():
+            return self._winograd_buffers(wino4.M_OUT, wino4.POSITIONS, 40, c, fn, g, th, tw, hp, x.dtype)
 
-        dU = self._summed_in_order(self._split_images(n, images, 2 * W.size * oh * ow))
+        def chunk(own, start, stop):
+            planes, rows, work, v_buf, m_buf = own
+            count = (stop - start) * th * tw
+            V, Vmat = wino.positions(v_buf, c, count, x.itemsize, wino4.POSITIONS)
+            dM, dMmat = wino.positions(m_buf, fn, count, x.itemsize, wino4.POSITIONS)
+            db = self._bias_grad(dout[start:stop])
+            wino4.output_grad_tiles(dout[start:stop], a_mat, th, tw, work, dM)
+            wino.planes_last(x[start:stop], pad, th, tw, planes, wino4.M_OUT)
+            wino4.input_tiles(planes, bt, th, tw, (stop - start) * c, rows, V)
+            dU = np.matmul(dMmat.transpose(0, 2, 1), Vmat)
+            if need_dx:
+                np.matmul(dMmat, U, out=Vmat)  # V is free again: it now holds dV
+                wino4.input_grad_tiles(V, b_mat, th, tw, (stop - start) * c, rows, planes)
+                wino.planes_first(planes, pad, th, tw, dx[start:stop], wino4.M_OUT)
+            return dU, db
+
+        dU, db = self._summed_in_order(self._run_chunks(n, g, buffers, chunk, 2 * W.size * oh * ow))
         return dx, wino4.filter_grad(dU), db
+
+    # A batch is cut into at least this many chunks (when it holds that many images), smaller than
+    # the cache alone would allow: the threads take chunks as they come free, and many chunks let
+    # a thread that wakes late or runs slower take fewer instead of the others waiting for it.
+    min_chunks = 8
+
+    def _chunks_of(self, n, g):
+        """The batch's (start, stop) chunks: G images each (fewer when that gives under ``min_chunks``)."""
+        g = max(1, min(g, -(-n // self.min_chunks)))
+        return [(start, min(n, start + g)) for start in range(0, n, g)]
+
+    def _run_chunks(self, n, g, buffers, chunk, macs_per_image=0):
+        """``chunk(own, start, stop)`` for every chunk of the batch (:meth:`_chunks_of`), with
+        single-threaded BLAS; the results in batch order.
+
+        The convolution threads (as many as :meth:`_shares` finds worth it) each take the next
+        chunk nobody has taken, with their own buffers, ``own = buffers()``.  A thread that starts
+        late (a sleeping core takes a fraction of a millisecond to wake) or runs slower takes
+        fewer chunks, where fixed shares of the batch made the others wait for it.  A chunk's
+        result does not depend on the thread that computed it, and callers add the results in
+        batch order: a gradient has the same bits on any number of threads."""
+        chunks = self._chunks_of(n, g)
+        threads = min(len(self._shares(n, macs_per_image)), len(chunks))
+        results = [None] * len(chunks)
+        claim, lock = itertools.count(), threading.Lock()
+
+        def work():
+            own = None  # allocated once this thread gets a chunk: a late one may find none left
+            while True:
+                with lock:
+                    i = next(claim)
+                if i >= len(chunks):
+                    return
+                own = own or buffers()
+                results[i] = chunk(own, *chunks[i])
+
+        with _single_threaded_blas():
+            if threads == 1:
+                work()
+                return results
+            pending = [self._pool(threads - 1).submit(work) for _ in range(threads - 1)]
+            try:
+                work()
+            finally:
+                for p in pending:
+                    p.result()
+        return results
 
     def _split_images(self, n, images, macs_per_image=0, least=None, blas=True):
         """Run ``images(lo, hi)`` over contiguous shares of the batch, one per thread, each with a
