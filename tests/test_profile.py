@@ -130,6 +130,22 @@ def test_profile_command_prints_the_table(tmp_path):
     assert sys.platform != "linux" or "page faults" in result.stdout
 
 
+def test_profile_out_saves_the_rows_the_table_and_how_to_make_them_again(tmp_path):
+    import json
+
+    out = tmp_path / "profiles" / "two-layer.json"  # its folder does not exist yet
+    args = ("profile", "--net", "two-layer", "--backend", "numpy", "--steps", "2", "--warmup", "1")
+    result = run_cli(*args, "--out", out, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    saved = json.loads(out.read_text())
+    assert saved["text"] in result.stdout  # the very table printed
+    assert [r["unit"] for r in saved["profile"]["rows"]][:3] == ["Affine1+Relu1", "Affine2", "SoftmaxWithLoss"]
+    assert saved["profile"]["step_s"] > 0 and saved["threads"].startswith("threads: 1 BLAS")
+    assert saved["command"].startswith("fastnet profile --net two-layer --backend numpy --batch-size 100")
+    assert saved["machine"]["blas"] is not None and saved["optimizer"]
+    assert [p.name for p in out.parent.iterdir()] == ["two-layer.json"]  # no temporary left
+
+
 def test_train_profile_prints_the_table_once_after_the_first_epoch(tmp_path):
     result = run_cli(
         "train",

@@ -21,6 +21,13 @@ def register(sub):
     p.add_argument("--steps", type=timing_rounds, default=20, help="timed steps (default: %(default)s)")
     p.add_argument("--warmup", type=timing_rounds, default=3, help="untimed steps first (default: %(default)s)")
     add_threads_option(p)
+    p.add_argument(
+        "--out",
+        metavar="FILE",
+        default=None,
+        help="also save the profile as JSON (the rows, the printed table, the thread choice and "
+        "the machine: CPU, library versions, BLAS kernel)",
+    )
     p.set_defaults(run=run)
 
 
@@ -58,6 +65,42 @@ def run(args):
         result = profile_step(
             net, make_optimizer(config.optimizer, config.lr), x, t, steps=args.steps, warmup=args.warmup
         )
+    text = format_profile(result)
     print(f"random inputs, {config.optimizer} update")
-    print(format_profile(result))
+    print(text)
+    if args.out:
+        path = save_profile(args.out, result, text, choice.describe(), config.optimizer, _command(args))
+        print(f"saved: {path}")
     return 0
+
+
+def _command(args) -> str:
+    """The command that makes this profile again (the options that shape it, defaults included)."""
+    words = ["fastnet profile", f"--net {args.net}", f"--backend {args.backend}", f"--batch-size {args.batch_size}"]
+    words += [f"--dtype {args.dtype}", f"--steps {args.steps}", f"--warmup {args.warmup}"]
+    if args.threads is not None:
+        words.append(f"--threads {args.threads}")
+    return " ".join(words)
+
+
+def save_profile(out, result, text, threads, optimizer, command):
+    """The profile as JSON, written whole or not at all (``fastnet.atomic``)."""
+    import json
+    from pathlib import Path
+
+    from fastnet.atomic import atomic_write
+    from fastnet.benchmarking.machine import machine_info
+
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "command": command,
+        "optimizer": optimizer,
+        "threads": threads,
+        "profile": result,
+        "text": text,
+        "machine": machine_info(),
+    }
+    payload = json.dumps(record, indent=2) + "\n"
+    atomic_write(path, lambda f: f.write(payload), binary=False)
+    return path
