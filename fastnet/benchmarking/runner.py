@@ -3,7 +3,11 @@
 Before each sample the runner sleeps (untimed) so that BLAS threads still spinning after one
 contender's work do not slow the next one down.  A sample runs the step enough times to last
 about ``sample_s`` (or ``steps`` times), between two calls of the contender's ``sync`` (the
-device synchronisation on a GPU), under the contender's thread choice.  The first call of each
+device synchronisation on a GPU), under the contender's thread choice.  Samples of several
+consecutive steps measure what a training loop runs: after the pause the first step is slower
+(a sleeping core wakes in a fraction of a millisecond, a virtual machine's may run slowly for
+tens), and a sample of one 60 ms step measured mostly that (DeepConvNet on a 2-core virtual
+machine: 61 ms a step in one-step samples, 43 ms in 0.3 s ones; PyTorch 34 and 31 ms).  The first call of each
 contender is timed on its own and reported as its warm-up (for numba: loading or compiling).
 CPU (``fastnet bench``) and GPU (``benchmarks/bench_gpu.py``) figures come from this code.
 """
@@ -137,7 +141,7 @@ def run_benchmarks(
     include_torch=True,
     out_dir=None,
     progress=True,
-    sample_s=0.05,
+    sample_s=0.3,
     *,
     torch_device="cpu",
     threads=None,
