@@ -28,6 +28,7 @@ from fastnet.backends import numba_winograd as wino
 from fastnet.backends import numba_winograd4 as wino4
 from fastnet.backends.dispatch import fast_path
 from fastnet.backends.numba_jit import jit as _jit
+from fastnet.backends.numba_sums import channel_sums
 from fastnet.errors import InputError
 from fastnet.shapes import window_output_hw
 from fastnet.threads import conv_threads
@@ -207,33 +208,6 @@ def _col2im_t(dcolT, fh, fw, stride, pad, oh, ow, dx):
                                     dx[b, ch, yy, xx] += dcolT[r, base + u // stride]
 
 
-LANES = 16  # partial sums of _channel_sums: a 512-bit register of float32
-
-
-@_jit
-def _channel_sums(dout, acc):
-    """dout (N, F, P) -> acc (F,): the bias gradient, summed in the dtype of dout.
-
-    Each channel's values are added into LANES partial sums, value q into sum q % LANES, and the
-    partial sums added last: the adds of one pass are independent, so they vectorise (a single
-    running sum waits out each add's latency: 4-5x slower).  The order is fixed, so is the sum."""
-    n, f, p = dout.shape
-    whole = p - p % LANES
-    part = np.empty(LANES, dtype=acc.dtype)
-    for k in range(f):
-        part[:] = 0
-        for bi in range(n):
-            for q in range(0, whole, LANES):
-                for lane in range(LANES):
-                    part[lane] += dout[bi, k, q + lane]
-            for q in range(whole, p):
-                part[q - whole] += dout[bi, k, q]
-        s = part[0]
-        for lane in range(1, LANES):
-            s += part[lane]
-        acc[k] = s
-
-
 # --- stride 1: columns from padded planes ----------------------------------------------------------
 # With stride 1, row (c, i, j) of the column matrix is, for each output row, a run of OW values of
 # the padded plane shifted by (i, j): building it is a plain copy per output row, and the data
@@ -360,9 +334,17 @@ def _padded_columns(x, pad, padded, fh, fw, oh, ow, colT):
 
 
 @_jit
-def _rows_and_columns(dout, rows, x, pad, padded, fh, fw, oh, ow, colT):
-    """_planes_to_rows and _padded_columns: what a stride-1 chunk's backward multiplies."""
+def _rows_and_sums(dout, rows, db):
+    """_planes_to_rows and the chunk's bias gradient db: what a chunk's backward needs of dout."""
+    g, f = dout.shape[0], dout.shape[1]
+    channel_sums(dout.reshape(g, f, dout.size // max(1, g * f)), db)
     _planes_to_rows(dout, rows)
+
+
+@_jit
+def _rows_and_columns(dout, rows, db, x, pad, padded, fh, fw, oh, ow, colT):
+    """_rows_and_sums and _padded_columns: what a stride-1 chunk's backward multiplies."""
+    _rows_and_sums(dout, rows, db)
     _padded_columns(x, pad, padded, fh, fw, oh, ow, colT)
 
 
@@ -497,12 +479,12 @@ class NumbaConvolution:
             col_buf, row_buf, padded, summed = own
             width = (stop - start) * run
             colT, rows = _matrix(col_buf, ck, width), _matrix(row_buf, fn, width)
-            db = self._bias_grad(dout[start:stop])
+            db = np.empty(fn, dtype=x.dtype)
             if padded is None:
-                _planes_to_rows(dout[start:stop], rows)
+                _rows_and_sums(dout[start:stop], rows, db)
                 self._columns(x[start:stop], fh, fw, stride, pad, oh, ow, padded, colT)
             else:
-                _rows_and_columns(dout[start:stop], rows, x[start:stop], pad, padded, fh, fw, oh, ow, colT)
+                _rows_and_columns(dout[start:stop], rows, db, x[start:stop], pad, padded, fh, fw, oh, ow, colT)
             dW = np.dot(rows, colT.T)  # np.dot, not matmul: see _run_chunks
             if need_dx:
                 np.matmul(wmat.T, rows, out=colT)  # colT is free again
@@ -586,7 +568,7 @@ class NumbaConvolution:
         """A chunk's bias gradient: dout (G, F, OH, OW) summed over all but F."""
         g, f = dout.shape[:2]
         db = np.empty(f, dtype=dout.dtype)
-        _channel_sums(dout.reshape(g, f, -1), db)
+        channel_sums(dout.reshape(g, f, -1), db)
         return db
 
     def _winograd_forward(self, x, W, b, pad, relu):
@@ -633,8 +615,10 @@ class NumbaConvolution:
             V, Vmat = wino.positions(v_buf, c, count, x.itemsize)
             dM, dMmat = wino.positions(m_buf, fn, count, x.itemsize)
             gc = (stop - start) * c
-            db = self._bias_grad(dout[start:stop])
-            wino.gradient_and_input_tiles(dout[start:stop], work, dM, x[start:stop], pad, th, tw, planes, gc, rows, V)
+            db = np.empty(fn, dtype=x.dtype)
+            wino.gradient_and_input_tiles(
+                dout[start:stop], work, dM, x[start:stop], pad, th, tw, planes, gc, rows, V, db
+            )
             dU = np.matmul(dMmat.transpose(0, 2, 1), Vmat)
             if need_dx:
                 np.matmul(dMmat, U, out=Vmat)  # V is free again: it now holds dV

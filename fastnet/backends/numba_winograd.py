@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastnet.backends.numba_jit import jit as _jit
+from fastnet.backends.numba_sums import channel_sums
 
 # G (4 x 3): the filter transform.  0.5 and its multiples are exact in every float dtype.
 FILTER_TRANSFORM = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
@@ -397,8 +398,11 @@ def input_tiles(x, pad, th, tw, P, gc, R, V):
 
 
 @_jit
-def gradient_and_input_tiles(dout, work, dM, x, pad, th, tw, P, gc, R, V):
-    """The output gradient's tiles dM and the input's tiles V of a chunk, for its backward."""
+def gradient_and_input_tiles(dout, work, dM, x, pad, th, tw, P, gc, R, V, db):
+    """The output gradient's tiles dM, the input's tiles V and the bias gradient db of a chunk,
+    for its backward."""
+    g, k, oh, ow = dout.shape
+    channel_sums(dout.reshape(g, k, oh * ow), db)
     output_grad_tiles_planes_last(dout, th, tw, work, dM)
     input_tiles(x, pad, th, tw, P, gc, R, V)
 
