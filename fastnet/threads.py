@@ -16,7 +16,9 @@ The numba count is the number of threads the numba backend's convolutions share 
 force (:func:`conv_threads`), a context this module keeps: a ``ThreadChoice`` is applied by
 ``using_threads`` for a block, or by ``set_process_choice`` for the rest of the process (a
 rank of a distributed run).  The compiled numba kernels are serial, so numba's own thread pool
-is never sized.
+is never sized.  Where the convolutions take several threads, the BLAS keeps one even for large
+dense products: OpenBLAS's threads spin for a while after each product, on the cores the
+convolution threads need next.
 
 Overrides, strongest first: ``--threads N`` (the ``threads`` argument), then the environment
 (``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``, ``OMP_NUM_THREADS`` for the BLAS;
@@ -101,7 +103,8 @@ def choose_threads(largest_product_macs=None, threads=None, environ=None, conv_p
     ``threads`` (``--threads N``) wins, then the environment, then the policy.  Without a
     workload (``fastnet info``) the policy is described for large products.  ``conv_product_macs``:
     the largest product of convolutions that share their batch among their own threads (the
-    numba backend's); it decides the numba count, and ``largest_product_macs`` only the BLAS's.
+    numba backend's); it decides the numba count, and ``largest_product_macs`` only the BLAS's,
+    which stays at one thread whenever the convolutions take several.
     """
     blas_env = env_threads(BLAS_ENV, environ)
     numba_env = env_threads((NUMBA_ENV,), environ)
@@ -124,6 +127,12 @@ def choose_threads(largest_product_macs=None, threads=None, environ=None, conv_p
             f"{_size_words(largest_product_macs)} for BLAS; convolutions on their own threads: "
             f"{_size_words(conv_product_macs)}"
         )
+        if numba > 1 and count > 1:
+            # OpenBLAS's idle threads keep spinning for a while after each product, on the cores
+            # the convolution threads need next: SimpleConvNet's step took 11.0 ms with two BLAS
+            # threads for its Affine1 and 8.3 ms with one (2 cores, numba).
+            count = 1
+            why += "; BLAS on 1 thread beside them (its waiting threads would spin on their cores)"
     why += f"; {_cores(cores)}: {how}"
     if numba_env:
         why += f"; {numba_env[1]}"
