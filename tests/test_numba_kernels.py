@@ -232,6 +232,42 @@ def test_convolution_in_chunks_and_threads_matches_the_reference(dtype, threads,
         numpy.testing.assert_array_equal(g, h)  # deterministic: the partial sums add in a fixed order
 
 
+@pytest.mark.parametrize("need_dx", [True, False])
+def test_large_dense_products_split_among_the_convolution_threads_match_the_reference(need_dx):
+    """With the BLAS on one thread beside several convolution threads (a conv net's choice), a
+    large Affine's products run in row shares on those threads; the answers are the reference's."""
+    from fastnet.backends.numpy_kernels import NumpyKernels
+    from fastnet.threads import LARGE_PRODUCT_MACS, ThreadChoice, using_threads
+
+    rng = numpy.random.default_rng(13)
+    n, k, m = 64, 4096, 128
+    assert n * k * m >= LARGE_PRODUCT_MACS
+    x, W = rng.standard_normal((n, k)).astype(numpy.float32), rng.standard_normal((k, m)).astype(numpy.float32)
+    b, dout = rng.standard_normal(m).astype(numpy.float32), rng.standard_normal((n, m)).astype(numpy.float32)
+    kernels, reference = numba_kernels(), NumpyKernels(numpy)
+    shares = []
+    split = kernels._split_images
+    kernels._split_images = lambda rows, part, macs, least, blas=True: (
+        shares.append(len(kernels._shares(rows, macs, least))) or split(rows, part, macs, least, blas)
+    )
+    with using_threads(ThreadChoice(1, 2, "a conv net's choice")):
+        out = kernels.affine_relu_forward(x, W, b)
+        dx, dW, db = kernels.affine_backward(x, W, dout, need_dx)
+    assert shares == [2, 2]
+    assert_sums_close(out, reference.affine_relu_forward(x, W, b), abs(x) @ abs(W) + abs(b), k + 1, numpy.float32)
+    want_dx, want_dW, want_db = reference.affine_backward(x, W, dout, need_dx)
+    assert (dx is None) == (not need_dx)
+    if need_dx:
+        assert_sums_close(dx, want_dx, abs(dout) @ abs(W).T, m, numpy.float32)
+    assert_sums_close(dW, want_dW, abs(x).T @ abs(dout), n, numpy.float32)
+    numpy.testing.assert_array_equal(db, kernels.bias_grad(dout))
+    with using_threads(ThreadChoice(2, 2, "an MLP's choice")):  # a multi-threaded BLAS does it whole
+        shares.clear()
+        kernels.affine_relu_forward(x, W, b)
+        kernels.affine_backward(x, W, dout, need_dx)
+        assert shares == []
+
+
 @pytest.mark.parametrize("algorithm,stride", [("im2col", 1), ("im2col", 2), ("winograd", 1)])
 def test_convolution_gives_the_same_bits_on_any_number_of_threads(algorithm, stride):
     """The threads take chunks as they come free, and the chunks' gradients are added in batch

@@ -21,6 +21,7 @@ from fastnet.backends.numba_jit import jit as _jit
 from fastnet.backends.numpy_kernels import NumpyKernels
 from fastnet.optim import ADAM_EPS
 from fastnet.shapes import window_output_hw
+from fastnet.threads import LARGE_PRODUCT_MACS, active_choice
 
 _u = np.uint64  # unsigned offsets: see numba_conv
 
@@ -302,11 +303,54 @@ class NumbaKernels(NumbaConvolution, NumpyKernels):
         super().__init__(np)
 
     # --- Affine / ReLU ---------------------------------------------------------------------
+    # A net whose convolutions take several threads keeps its BLAS on one (fastnet.threads: the
+    # waiting BLAS threads would spin on the convolutions' cores).  Its large dense products are
+    # then split among the convolution threads instead, by rows, each share on the one-thread
+    # BLAS: SimpleConvNet's Affine1 (100x4320 @ 4320x100).
+    def _dense_on_conv_threads(self, macs) -> bool:
+        choice = active_choice()
+        return choice is not None and choice.blas == 1 and choice.numba > 1 and macs >= LARGE_PRODUCT_MACS
+
+    def _split_rows(self, rows, macs_per_row, part):
+        """``part(lo, hi)`` over row shares of at least half a large product each, on the convolution threads."""
+        self._split_images(rows, part, macs_per_row, LARGE_PRODUCT_MACS // 2)
+
     @fast_path(("x", "W", "b"))
     def affine_relu_forward(self, x, W, b):
-        out = x @ W
-        _bias_relu_inplace(out, np.ascontiguousarray(b))  # out is ours: BLAS allocated it
+        b = np.ascontiguousarray(b)
+        if not self._dense_on_conv_threads(x.shape[0] * W.size):
+            out = x @ W
+            _bias_relu_inplace(out, b)  # out is ours: BLAS allocated it
+            return out
+        out = np.empty((x.shape[0], W.shape[1]), dtype=x.dtype)
+
+        def rows(lo, hi):
+            np.matmul(x[lo:hi], W, out=out[lo:hi])
+            _bias_relu_inplace(out[lo:hi], b)
+
+        self._split_rows(x.shape[0], W.size, rows)
         return out
+
+    @fast_path(("x", "W", "dout"), ndim={"x": 2, "dout": 2})
+    def affine_backward(self, x, W, dout, need_dx=True):
+        """dx = dout @ W.T, dW = x.T @ dout, db; the products split among the convolution threads
+        where they are large and the BLAS is on one thread (share j takes its part of dW's rows
+        and of dx's)."""
+        n, k = x.shape
+        if not self._dense_on_conv_threads(n * W.size):
+            return super().affine_backward(x, W, dout, need_dx)
+        dout = np.ascontiguousarray(dout)
+        dx = np.empty((n, k), dtype=x.dtype) if need_dx else None
+        dW = np.empty(W.shape, dtype=x.dtype)
+
+        def rows(lo, hi):
+            np.matmul(x[:, lo:hi].T, dout, out=dW[lo:hi])
+            if need_dx:
+                first, last = lo * n // k, hi * n // k
+                np.matmul(dout[first:last], W.T, out=dx[first:last])
+
+        self._split_rows(k, n * W.shape[1] * (2 if need_dx else 1), rows)
+        return dx, dW, self.bias_grad(dout)
 
     @fast_path(("x", "W", "b"))
     def affine_relu_forward_finite(self, x, W, b):
