@@ -185,3 +185,35 @@ def test_a_run_records_its_warnings_beside_its_figures(tmp_path):
     )
     assert isinstance(result["warnings"], list)
     assert json.loads((tmp_path / "cpu.json").read_text())["warnings"] == result["warnings"]
+
+
+def _time_to_accuracy_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("time_to_accuracy", REPO / "benchmarks" / "time_to_accuracy.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_time_to_accuracy_bounds_a_ratio_when_a_program_never_reaches_the_target():
+    """A program that never reached 99% would have needed longer than its whole run: the seed's
+    ratio is then a bound, and the median over seeds a range, not a number made up."""
+    tta = _time_to_accuracy_module()
+
+    def run(to_target, total, epoch_s=5.0):
+        return {"seconds_to_target": to_target, "total_s": total, "epoch_s": epoch_s}
+
+    both = tta._compare({"fastnet": run(40.0, 40.0), "pytorch": run(80.0, 80.0, 6.25)})
+    assert both["ratio_bounds"] == (0.5, 0.5) and both["fastnet_vs_pytorch"] == 0.5
+    assert both["epoch_pace_ratio"] == 0.8
+    only_fastnet = tta._compare({"fastnet": run(60.0, 60.0), "pytorch": run(None, 100.0)})
+    assert only_fastnet["ratio_bounds"] == (0.0, 0.6) and only_fastnet["fastnet_vs_pytorch"] is None
+    only_torch = tta._compare({"fastnet": run(None, 90.0), "pytorch": run(60.0, 60.0)})
+    assert only_torch["ratio_bounds"] == (1.5, None)
+    summary = tta.summarise([both, only_fastnet, {**only_torch, "ratio_bounds": [0.9, 0.9]}])
+    assert summary["median_ratio_bounds"] == (0.5, 0.6)  # lows 0.5, 0, 0.9; highs 0.5, 0.6, 0.9
+    assert summary["fastnet_vs_pytorch"] is None
+    assert tta._bounds((0.5, 0.6)) == "0.50-0.60x" and tta._bounds((0.0, 0.6)) == "below 0.60x"
+    assert tta._bounds((1.5, None)) == "above 1.50x"
+    assert tta.summarise([both, only_torch])["median_ratio_bounds"] == (1.0, None)  # highs 0.5, inf
