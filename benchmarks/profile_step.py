@@ -7,8 +7,8 @@ python benchmarks/profile_step.py [--backend numba] [--nets two-layer simple-con
 import argparse
 import sys
 
+from fastnet.catalog import NET_NAMES
 from fastnet.cli.main import main
-from fastnet.training.config import NET_NAMES
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -171,3 +171,46 @@ def test_train_profile_prints_the_table_once_after_the_first_epoch(tmp_path):
     start = lines.index("profile of a training step after epoch 1:")
     assert lines[start - 1].startswith("epoch 1/2") and lines[start + 3].split()[0] == "Affine1+Relu1"
     assert sum(line.startswith("profile of") for line in lines) == 1
+
+
+def test_the_profile_script_saves_one_profile_per_net(tmp_path):
+    import json
+    import subprocess
+
+    from fastnet_cli import REPO, cli_env
+
+    out = tmp_path / "profiles"
+    script = REPO / "benchmarks" / "profile_step.py"
+    args = ["--nets", "two-layer", "mlp", "--backend", "numpy", "--steps", "1", "--warmup", "1", "--save", str(out)]
+    result = subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, env=cli_env(tmp_path), timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["profile_mlp.json", "profile_two-layer.json"]
+    assert json.loads((out / "profile_mlp.json").read_text())["command"].startswith("fastnet profile --net mlp")
+
+
+def test_the_one_image_profile_names_each_step_and_saves_them(tmp_path):
+    import json
+    import subprocess
+
+    from fastnet_cli import REPO, cli_env
+
+    out = tmp_path / "predict.json"
+    script = REPO / "benchmarks" / "profile_predict.py"
+    args = ["--nets", "two-layer", "--backend", "numpy", "--calls", "5", "--out", str(out)]
+    result = subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, env=cli_env(tmp_path), timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text())["profiles"][0]["rows"]
+    parts = [r["part"] for r in rows]
+    assert parts == [
+        "net.predict, whole",
+        "the door (structure, values)",
+        "finding the plan",
+        "step: Affine1+Relu1",
+        "step: Affine2",
+        "the bare matrix products",
+    ]
+    assert all(r["us"] > 0 for r in rows)

@@ -1,6 +1,6 @@
 """fastnet profile: where a training step's time goes, layer by layer (the book's layer names)."""
 
-from fastnet.catalog import DTYPES, NET_NAMES, TRAIN_BATCH
+from fastnet.catalog import DTYPES, NET_NAMES, OPTIMIZER_NAMES, TRAIN_BATCH
 from fastnet.cli.backend_choice import add_backend_options, choose_backend
 from fastnet.cli.parser import positive_int, thread_count, timing_rounds
 
@@ -18,6 +18,10 @@ def register(sub):
     add_backend_options(p)
     p.add_argument("--batch-size", type=positive_int, default=TRAIN_BATCH, help="default: %(default)s")
     p.add_argument("--dtype", choices=DTYPES, default="float32", help="default: %(default)s")
+    p.add_argument(
+        "--hidden", type=positive_int, nargs="+", default=None, help="hidden layer sizes (default: the net's recipe)"
+    )
+    p.add_argument("--optimizer", choices=OPTIMIZER_NAMES, default=None, help="update rule (default: the net's recipe)")
     p.add_argument("--steps", type=timing_rounds, default=20, help="timed steps (default: %(default)s)")
     p.add_argument("--warmup", type=timing_rounds, default=3, help="untimed steps first (default: %(default)s)")
     add_threads_option(p)
@@ -53,7 +57,10 @@ def run(args):
     from fastnet.training.config import RunConfig, build_net
 
     backend = choose_backend(args).backend
-    config = RunConfig.for_net(args.net, dtype=args.dtype)
+    given = {"hidden": args.hidden} if args.hidden else {}
+    if args.optimizer:
+        given["optimizer"] = args.optimizer
+    config = RunConfig.for_net(args.net, dtype=args.dtype, **given)
     sample_shape = input_shape(config.dataset, config.flatten)
     net = build_net(config, backend, sample_shape)
     rng = numpy.random.default_rng(0)
@@ -78,6 +85,10 @@ def _command(args) -> str:
     """The command that makes this profile again (the options that shape it, defaults included)."""
     words = ["fastnet profile", f"--net {args.net}", f"--backend {args.backend}", f"--batch-size {args.batch_size}"]
     words += [f"--dtype {args.dtype}", f"--steps {args.steps}", f"--warmup {args.warmup}"]
+    if args.hidden:
+        words.append("--hidden " + " ".join(map(str, args.hidden)))
+    if args.optimizer:
+        words.append(f"--optimizer {args.optimizer}")
     if args.threads is not None:
         words.append(f"--threads {args.threads}")
     return " ".join(words)
