@@ -116,7 +116,10 @@ def choose_threads(largest_product_macs=None, threads=None, environ=None, conv_p
         return ThreadChoice(count, numba, how + (f", {numba_env[1]}" if numba_env else ""))
     cores, how = usable_cores()
     if largest_product_macs is None:
-        why = f"policy: 1 for small matrix products, {cores} for large; {_cores(cores)}: {how}"
+        why = (
+            f"policy: 1 for small matrix products, {cores} for large, 1 beside convolutions on their own "
+            f"threads; {_cores(cores)}: {how}"
+        )
         return ThreadChoice(cores, numba_env[0] if numba_env else cores, why)
     count = _sized(largest_product_macs, cores)
     why = f"{_size_words(largest_product_macs)}"

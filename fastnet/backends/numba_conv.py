@@ -553,6 +553,15 @@ class NumbaConvolution:
             np.empty(positions * wino.position_stride(fn, tiles, itemsize), dtype=dtype),
         )
 
+    @staticmethod
+    def _tile_views(own, c, fn, count, itemsize, positions=16):
+        """A thread's buffers (``_winograd_buffers``) as a chunk of ``count`` tiles uses them:
+        (planes, rows, work, V, V's matrices, M, M's matrices); see ``numba_winograd.positions``."""
+        planes, rows, work, v_buf, m_buf = own
+        V, v_matrices = wino.positions(v_buf, c, count, itemsize, positions)
+        M, m_matrices = wino.positions(m_buf, fn, count, itemsize, positions)
+        return planes, rows, work, V, v_matrices, M, m_matrices
+
     def _chunk_grads(self, n, g, weight_shape, bias_size, dtype):
         """Room for each chunk's weight and bias gradients, one row per chunk (``_chunks_of``)."""
         count = len(self._chunks_of(n, g))
@@ -583,14 +592,10 @@ class NumbaConvolution:
         out = np.empty((n, fn, oh, ow), dtype=x.dtype)
         tiles = th * tw
 
-        def buffers():
-            return self._winograd_buffers(2, 16, 12, c, fn, g, th, tw, hp, x.dtype)
+        buffers = functools.partial(self._winograd_buffers, 2, 16, 12, c, fn, g, th, tw, hp, x.dtype)
 
         def chunk(own, i, start, stop):
-            planes, rows, work, v_buf, m_buf = own
-            count = (stop - start) * tiles
-            V, Vmat = wino.positions(v_buf, c, count, x.itemsize)
-            M, Mmat = wino.positions(m_buf, fn, count, x.itemsize)
+            planes, rows, work, V, Vmat, M, Mmat = self._tile_views(own, c, fn, (stop - start) * tiles, x.itemsize)
             wino.input_tiles(x[start:stop], pad, th, tw, planes, (stop - start) * c, rows, V)
             np.matmul(Vmat, Ut, out=Mmat)
             wino.output_tiles_planes_last(M, b, bool(relu), th, tw, work, out[start:stop])
@@ -608,14 +613,10 @@ class NumbaConvolution:
         dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
         tiles = th * tw
 
-        def buffers():
-            return self._winograd_buffers(2, 16, 12, c, fn, g, th, tw, hp, x.dtype)
+        buffers = functools.partial(self._winograd_buffers, 2, 16, 12, c, fn, g, th, tw, hp, x.dtype)
 
         def chunk(own, i, start, stop):
-            planes, rows, work, v_buf, m_buf = own
-            count = (stop - start) * tiles
-            V, Vmat = wino.positions(v_buf, c, count, x.itemsize)
-            dM, dMmat = wino.positions(m_buf, fn, count, x.itemsize)
+            planes, rows, work, V, Vmat, dM, dMmat = self._tile_views(own, c, fn, (stop - start) * tiles, x.itemsize)
             gc = (stop - start) * c
             wino.gradient_and_input_tiles(
                 dout[start:stop], work, dM, x[start:stop], pad, th, tw, planes, gc, rows, V, dbs[i]
@@ -657,14 +658,13 @@ class NumbaConvolution:
         bt, at, _, _ = wino4.transforms(x.dtype)
         out = np.empty((n, fn, oh, ow), dtype=x.dtype)
 
-        def buffers():
-            return self._winograd_buffers(wino4.M_OUT, wino4.POSITIONS, 40, c, fn, g, th, tw, hp, x.dtype)
+        buffers = functools.partial(
+            self._winograd_buffers, wino4.M_OUT, wino4.POSITIONS, 40, c, fn, g, th, tw, hp, x.dtype
+        )
 
         def chunk(own, i, start, stop):
-            planes, rows, work, v_buf, m_buf = own
             count = (stop - start) * th * tw
-            V, Vmat = wino.positions(v_buf, c, count, x.itemsize, wino4.POSITIONS)
-            M, Mmat = wino.positions(m_buf, fn, count, x.itemsize, wino4.POSITIONS)
+            planes, rows, work, V, Vmat, M, Mmat = self._tile_views(own, c, fn, count, x.itemsize, wino4.POSITIONS)
             wino.planes_last(x[start:stop], pad, th, tw, planes, wino4.M_OUT)
             wino4.input_tiles(planes, bt, th, tw, (stop - start) * c, rows, V)
             np.matmul(Vmat, Ut, out=Mmat)
@@ -682,14 +682,13 @@ class NumbaConvolution:
         bt, _, b_mat, a_mat = wino4.transforms(x.dtype)
         dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
 
-        def buffers():
-            return self._winograd_buffers(wino4.M_OUT, wino4.POSITIONS, 40, c, fn, g, th, tw, hp, x.dtype)
+        buffers = functools.partial(
+            self._winograd_buffers, wino4.M_OUT, wino4.POSITIONS, 40, c, fn, g, th, tw, hp, x.dtype
+        )
 
         def chunk(own, i, start, stop):
-            planes, rows, work, v_buf, m_buf = own
             count = (stop - start) * th * tw
-            V, Vmat = wino.positions(v_buf, c, count, x.itemsize, wino4.POSITIONS)
-            dM, dMmat = wino.positions(m_buf, fn, count, x.itemsize, wino4.POSITIONS)
+            planes, rows, work, V, Vmat, dM, dMmat = self._tile_views(own, c, fn, count, x.itemsize, wino4.POSITIONS)
             dbs[i] = self._bias_grad(dout[start:stop])
             wino4.output_grad_tiles(dout[start:stop], a_mat, th, tw, work, dM)
             wino.planes_last(x[start:stop], pad, th, tw, planes, wino4.M_OUT)
