@@ -714,8 +714,8 @@ class NumbaConvolution:
         return [(start, min(n, start + g)) for start in range(0, n, g)]
 
     def _run_chunks(self, n, g, buffers, chunk, macs_per_image=0):
-        """``chunk(own, start, stop)`` for every chunk of the batch (:meth:`_chunks_of`), with
-        single-threaded BLAS; the results in batch order.
+        """``chunk(own, i, start, stop)`` for every chunk ``i`` of the batch (:meth:`_chunks_of`),
+        with single-threaded BLAS; the results in batch order.
 
         The convolution threads (as many as :meth:`_shares` finds worth it) each take the next
         chunk nobody has taken, with their own buffers, ``own = buffers()``.  A thread that starts
