@@ -19,6 +19,7 @@ from pathlib import Path
 from fastnet.atomic import atomic_write
 from fastnet.benchmarking.machine import machine_info
 from fastnet.benchmarking.workloads import NETS, WORKLOADS, make_data, make_fastnet_net, matmul_bound_contender
+from fastnet.profiling.layer_timer import _units
 from fastnet.profiling.thread_choice import threads_for
 from fastnet.threads import using_threads
 
@@ -57,23 +58,13 @@ def profile_one_image(net_name, backend_name, calls):
         rows.append(("the door (structure, values)", per_call(lambda: net._door(x), calls)))
         rows.append(("finding the plan", per_call(net._inference_plan, calls)))
         out = x
-        names = iter(net.layers)
-        for step in plan.steps(False):
-            rows.append((f"step: {_step_name(step, names)}", per_call(lambda step=step, out=out: step(out), calls)))
+        units = dict.fromkeys(_units(net).values())  # the plan's steps, a fused pair as one
+        for unit, step in zip(units, plan.steps(False), strict=True):
+            rows.append((f"step: {unit}", per_call(lambda step=step, out=out: step(out), calls)))
             out = step(out)
         bound = matmul_bound_contender(workload)
         rows.append(("the bare matrix products", per_call(bound.step, calls)))
     return {"net": type(net).__name__, "backend": backend_name, "rows": [{"part": p, "us": us} for p, us in rows]}
-
-
-def _step_name(step, names):
-    """The layer (or fused pair) a plan step runs, read from the step's closure."""
-    cells = [c.cell_contents for c in (step.__closure__ or ())]
-    method = next((c for c in cells if isinstance(c, str)), "forward")
-    first = next(names, "?")
-    if "_unchecked" in method and method.startswith("forward_") and method != "forward_unchecked":
-        return f"{first}+{next(names, '?')}"
-    return first
 
 
 def main():

@@ -214,3 +214,16 @@ def test_the_one_image_profile_names_each_step_and_saves_them(tmp_path):
         "the bare matrix products",
     ]
     assert all(r["us"] > 0 for r in rows)
+
+
+def test_profile_out_naming_a_folder_is_refused_before_the_work(tmp_path):
+    from fastnet_cli import stderr_lines
+
+    folder = tmp_path / "a folder"
+    folder.mkdir()
+    result = run_cli("profile", "--net", "two-layer", "--backend", "numpy", "--out", folder, tmp_path=tmp_path)
+    assert result.returncode == 2
+    lines = stderr_lines(result)
+    assert len(lines) == 1 and "is a folder" in lines[0] and "profile.json" in lines[0], lines
+    assert "whole step" not in result.stdout  # refused before minutes of profiling, not after
+    assert list(folder.iterdir()) == []

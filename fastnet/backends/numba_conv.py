@@ -570,17 +570,8 @@ class NumbaConvolution:
     @staticmethod
     def _in_batch_order(parts):
         """The chunks' gradients (one row each) added row after row: the same batch gives the same
-        sum, whichever threads computed the rows.  One reduction over the rows, where adding 10-34
-        separate arrays in Python took a millisecond of a DeepConvNet step."""
+        sum, whichever threads computed the rows (numpy reduces the outer axis row after row)."""
         return np.add.reduce(parts, axis=0)
-
-    @staticmethod
-    def _bias_grad(dout):
-        """A chunk's bias gradient: dout (G, F, OH, OW) summed over all but F."""
-        g, f = dout.shape[:2]
-        db = np.empty(f, dtype=dout.dtype)
-        channel_sums(dout.reshape(g, f, -1), db)
-        return db
 
     def _winograd_forward(self, x, W, b, pad, relu):
         """The tiles of a chunk's planes side by side (``numba_winograd.planes_last``): each
@@ -689,7 +680,7 @@ class NumbaConvolution:
         def chunk(own, i, start, stop):
             count = (stop - start) * th * tw
             planes, rows, work, V, Vmat, dM, dMmat = self._tile_views(own, c, fn, count, x.itemsize, wino4.POSITIONS)
-            dbs[i] = self._bias_grad(dout[start:stop])
+            channel_sums(dout[start:stop].reshape(stop - start, fn, oh * ow), dbs[i])
             wino4.output_grad_tiles(dout[start:stop], a_mat, th, tw, work, dM)
             wino.planes_last(x[start:stop], pad, th, tw, planes, wino4.M_OUT)
             wino4.input_tiles(planes, bt, th, tw, (stop - start) * c, rows, V)
@@ -715,13 +706,13 @@ class NumbaConvolution:
 
     def _run_chunks(self, n, g, buffers, chunk, macs_per_image=0):
         """``chunk(own, i, start, stop)`` for every chunk ``i`` of the batch (:meth:`_chunks_of`),
-        with single-threaded BLAS; the results in batch order.
+        with single-threaded BLAS; a chunk writes its results into arrays the caller keeps.
 
         The convolution threads (as many as :meth:`_shares` finds worth it) each take the next
         chunk nobody has taken, with their own buffers, ``own = buffers()``.  A thread that starts
         late (a sleeping core takes a fraction of a millisecond to wake) or runs slower takes
         fewer chunks, where fixed shares of the batch made the others wait for it.  A chunk's
-        result does not depend on the thread that computed it, and callers add the results in
+        result does not depend on the thread that computed it, and callers add the chunks' rows in
         batch order: a gradient has the same bits on any number of threads.
 
         A product with a small result (a weight gradient such as 16x9) calls ``np.dot``:
@@ -731,8 +722,7 @@ class NumbaConvolution:
         with ``np.dot``).  Larger results release the lock either way, and ``matmul`` is the
         faster of the two there."""
         chunks = self._chunks_of(n, g)
-        threads = min(len(self._shares(n, macs_per_image)), len(chunks))
-        results = [None] * len(chunks)
+        threads = min(self._thread_count(n, macs_per_image), len(chunks))
         claim, lock = itertools.count(), threading.Lock()
 
         def work():
@@ -743,19 +733,18 @@ class NumbaConvolution:
                 if i >= len(chunks):
                     return
                 own = own or buffers()
-                results[i] = chunk(own, i, *chunks[i])
+                chunk(own, i, *chunks[i])
 
         with _single_threaded_blas():
             if threads == 1:
                 work()
-                return results
+                return
             pending = [self._pool(threads - 1).submit(work) for _ in range(threads - 1)]
             try:
                 work()
             finally:
                 for p in pending:
                     p.result()
-        return results
 
     def _split_images(self, n, images, macs_per_image=0, least=None, blas=True):
         """Run ``images(lo, hi)`` over contiguous shares of the batch, one per thread, each with a
@@ -777,10 +766,15 @@ class NumbaConvolution:
         chunks would leave a thread idle when a few big chunks cover the batch); fewer when a share
         would hold less than ``least`` (``min_share_macs`` multiply-adds) of work
         (``macs_per_image`` 0: not counted)."""
+        threads = self._thread_count(n, macs_per_image, least)
+        return [(n * i // threads, n * (i + 1) // threads) for i in range(threads)]
+
+    def _thread_count(self, n, macs_per_image=0, least=None):
+        """How many convolution threads ``n`` images are worth (see :meth:`_shares`)."""
         threads = max(1, min(self.conv_threads or conv_threads(), n))
         if macs_per_image:
             threads = max(1, min(threads, n * macs_per_image // (least or self.min_share_macs)))
-        return [(n * i // threads, n * (i + 1) // threads) for i in range(threads)]
+        return threads
 
     def _pool(self, size):
         """Worker threads, kept between calls; a forked child (which has none of its parent's

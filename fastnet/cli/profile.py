@@ -56,6 +56,8 @@ def run(args):
     from fastnet.threads import using_threads
     from fastnet.training.config import RunConfig, build_net
 
+    if args.out:
+        _check_out(args.out)  # before the minutes of profiling, not after them
     backend = choose_backend(args).backend
     given = {"hidden": args.hidden} if args.hidden else {}
     if args.optimizer:
@@ -94,6 +96,18 @@ def _command(args) -> str:
     return " ".join(words)
 
 
+def _check_out(out):
+    """``--out`` names a file whose folder exists or can be made."""
+    from pathlib import Path
+
+    from fastnet.errors import InputError
+
+    path = Path(out)
+    if path.is_dir():
+        raise InputError(f"--out {out} is a folder; give a file name, e.g. --out {path / 'profile.json'}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+
 def save_profile(out, result, text, threads, optimizer, command):
     """The profile as JSON, written whole or not at all (``fastnet.atomic``)."""
     import json
@@ -103,7 +117,6 @@ def save_profile(out, result, text, threads, optimizer, command):
     from fastnet.benchmarking.machine import machine_info
 
     path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
     record = {
         "command": command,
         "optimizer": optimizer,
