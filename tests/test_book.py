@@ -48,8 +48,10 @@ def test_train_convnet_script(tmp_path, capsys):
     assert len(trainer.train_loss_list) == 200 and len(trainer.test_acc_list) == max_epochs
     assert len(trainer.train_acc_list) == max_epochs
     assert trainer.train_loss_list[-1] < trainer.train_loss_list[0] / 3
-    # Evaluated as the book does: at the start of each epoch, on 1,000 images
-    assert trainer.test_acc_list[-1] > 0.8 and final > 0.88
+    # Evaluated as the book does: at the start of each epoch, on 1,000 images. The script is
+    # unseeded, as in the book: over twelve runs and one CI run the final figure fell between
+    # 0.877 and 0.916, so the bound sits below that spread (a net that does not learn is near 0.1).
+    assert trainer.test_acc_list[-1] > 0.8 and final > 0.86
     printed = capsys.readouterr().out
     assert "=== epoch:4," in printed and "Final Test Accuracy" in printed
     again = SimpleConvNet()
