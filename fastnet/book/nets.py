@@ -3,12 +3,14 @@
 Each is the fastnet net (any backend, float32 by default) with the book's keyword names and
 its weight files: ``save_params``/``load_params`` on a ``.pkl`` path read and write the book's
 pickled dict of arrays (through a reader that refuses anything but arrays), any other path a
-fastnet parameter file.
+fastnet parameter file. Without ``seed=``, a net takes its seed from numpy's global generator, as
+the book's ``np.random.randn`` does, so ``np.random.seed(...)`` repeats a book script's run.
 """
 
 from __future__ import annotations
 
 from fastnet import nets
+from fastnet.book.seeds import seed_or_global
 from fastnet.errors import InputError
 
 BOOK_CONV = {"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1}
@@ -18,8 +20,11 @@ def _is_pickle(path) -> bool:
     return str(path).endswith((".pkl", ".pickle"))
 
 
-class BookWeights:
-    """``params.pkl`` as in the book; other names as fastnet parameter files."""
+class BookNet:
+    """The book's seeding (numpy's global generator) and weight files (``params.pkl``)."""
+
+    def __init__(self, *args, seed=None, **options):
+        super().__init__(*args, seed=seed_or_global(seed), **options)  # type: ignore[call-arg]
 
     def save_params(self, file_name="params.pkl"):
         if _is_pickle(file_name):
@@ -36,11 +41,12 @@ class BookWeights:
         return super().load_params(file_name)
 
 
-class TwoLayerNet(BookWeights, nets.TwoLayerNet):
-    pass
+class TwoLayerNet(BookNet, nets.TwoLayerNet):
+    def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01, **options):
+        super().__init__(input_size, hidden_size, output_size, weight_init_std, **options)
 
 
-class SimpleConvNet(BookWeights, nets.SimpleConvNet):
+class SimpleConvNet(BookNet, nets.SimpleConvNet):
     def __init__(
         self, input_dim=(1, 28, 28), conv_param=None, hidden_size=100, output_size=10, weight_init_std=0.01, **options
     ):
@@ -52,7 +58,7 @@ class SimpleConvNet(BookWeights, nets.SimpleConvNet):
 DEEP_CONVS = [{"filter_num": f, "filter_size": s, "pad": p, "stride": 1} for f, s, p in nets.DeepConvNet.CONVS]
 
 
-class DeepConvNet(BookWeights, nets.DeepConvNet):
+class DeepConvNet(BookNet, nets.DeepConvNet):
     """``conv_param_1`` ... ``conv_param_6`` as in the book (stride 1, as the book uses)."""
 
     def __init__(
@@ -76,7 +82,7 @@ class DeepConvNet(BookWeights, nets.DeepConvNet):
         super().__init__(input_dim, output_size=output_size, hidden_size=hidden_size, **options)
 
 
-class MultiLayerNet(BookWeights, nets.MultiLayerNet):
+class MultiLayerNet(BookNet, nets.MultiLayerNet):
     def __init__(
         self,
         input_size,
@@ -92,7 +98,7 @@ class MultiLayerNet(BookWeights, nets.MultiLayerNet):
         )
 
 
-class MultiLayerNetExtend(BookWeights, nets.MultiLayerNet):
+class MultiLayerNetExtend(BookNet, nets.MultiLayerNet):
     """The book's spelling ``dropout_ration`` is taken (and ``dropout_ratio``)."""
 
     def __init__(

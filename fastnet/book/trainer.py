@@ -3,13 +3,14 @@
 Two things differ, on purpose: minibatches are drawn without replacement (a fresh permutation
 each epoch, not ``np.random.choice`` with repeats), and the loss logged per step is the one the
 gradient's forward pass computed (no second forward pass).  Data go to the net's backend and
-dtype once, at the start.
+dtype once, at the start. Without ``seed=``, the minibatch order follows ``np.random.seed``.
 """
 
 from __future__ import annotations
 
 import math
 
+from fastnet.book.seeds import seed_or_global
 from fastnet.errors import InputError
 from fastnet.optim import OPTIMIZERS
 
@@ -50,7 +51,7 @@ class Trainer:
         self.train_loss_list = []
         self.train_acc_list = []
         self.test_acc_list = []
-        self._rng = backend.rng(seed)
+        self._rng = backend.rng(seed_or_global(seed))
         self._order = None
         self._batches_per_pass = max(math.ceil(self.train_size / mini_batch_size), 1)
 
